@@ -1,0 +1,216 @@
+#include "scan_command.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "portvigil/common/version.hpp"
+#include "portvigil/config/cli.hpp"
+#include "portvigil/exporters/reports.hpp"
+#include "portvigil/scanner/engine.hpp"
+
+namespace portvigil {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) {
+  g_stop.store(true);
+}
+
+// An output destination: a file we own or stdout ("-").
+struct Output {
+  std::unique_ptr<std::ofstream> file;
+  std::ostream* stream = nullptr;
+  std::unique_ptr<ReportSink> sink;
+};
+
+std::ostream& open_output(Output& out, const std::string& path, const std::string& option) {
+  if (path == "-") {
+    out.stream = &std::cout;
+  } else {
+    out.file = std::make_unique<std::ofstream>(path, std::ios::out | std::ios::trunc);
+    if (!*out.file) {
+      throw InputError(option + " \"" + path +
+                       "\": cannot open for writing: " + std::strerror(errno));
+    }
+    out.stream = out.file.get();
+  }
+  return *out.stream;
+}
+
+struct Plan {
+  TargetSet targets;
+  ScanPlan scan;
+};
+
+void build_plan(const ScanArgs& args, Plan& plan) {
+  const TargetParseOptions parse{.resolve_names = !args.no_dns};
+  for (const auto& t : args.targets) plan.targets.add(t, parse);
+  for (const auto& f : args.target_files) plan.targets.add_file(f, parse);
+  for (const auto& x : args.excludes) plan.targets.exclude(x, parse, "--exclude");
+  for (const auto& f : args.exclude_files) plan.targets.exclude_file(f, parse);
+  if (plan.targets.empty()) {
+    throw InputError("no targets given (a TARGET argument or -iL FILE is required)");
+  }
+
+  auto& s = plan.scan;
+  s.technique = args.technique.value_or(Technique::connect);
+  const bool want_tcp = proto_of(s.technique) == Proto::tcp;
+  const bool want_udp = !want_tcp;
+  if (args.ports && args.top_ports) {
+    throw InputError("-p and --top-ports/-F cannot be combined: choose one port selection");
+  }
+  if (args.ports) {
+    s.ports = parse_ports(*args.ports, want_tcp, want_udp);
+  } else {
+    s.ports = top_ports(args.top_ports.value_or(1000), want_tcp, want_udp);
+  }
+  if (args.exclude_ports) {
+    exclude_ports(s.ports, parse_ports(*args.exclude_ports, want_tcp, want_udp));
+  }
+  if (!s.ports.udp.empty() && want_tcp) {
+    throw InputError("-p: UDP ports (U:) given, but " + std::string(cli_flag(s.technique)) +
+                     " scans TCP only");
+  }
+  if (s.ports.empty()) throw InputError("--exclude-ports: no ports left to scan");
+
+  if (args.scope) {
+    s.scope = AuthorizedScope::parse(*args.scope);
+    // Refuse up front rather than report a host as skipped: a typo must not look like a scan.
+    auto cursor = plan.targets.cursor();
+    Target t;
+    for (std::uint64_t checked = 0; checked < (1u << 20) && cursor.next(t); ++checked) {
+      if (!s.scope.contains(t.address)) {
+        throw InputError("target " + t.address.to_string() + " is outside --scope " + *args.scope);
+      }
+    }
+  } else {
+    s.scope = plan.targets.covering_scope();
+  }
+  s.targets = &plan.targets;
+  s.command_line = args.command_line;
+  auto& tm = s.timing;
+  if (args.max_retries) tm.max_retries = *args.max_retries;
+  if (args.max_rate) tm.max_rate = *args.max_rate;
+  if (args.min_rate) tm.min_rate = *args.min_rate;
+  if (tm.max_rate > 0 && tm.min_rate > tm.max_rate) {
+    throw InputError("--min-rate must not exceed --max-rate");
+  }
+  if (args.host_timeout) tm.host_timeout = *args.host_timeout;
+  if (args.initial_rtt_timeout) tm.initial_rtt_timeout = *args.initial_rtt_timeout;
+  if (args.min_rtt_timeout) tm.min_rtt_timeout = *args.min_rtt_timeout;
+  if (args.max_rtt_timeout) tm.max_rtt_timeout = *args.max_rtt_timeout;
+  if (tm.min_rtt_timeout > tm.max_rtt_timeout) {
+    throw InputError("--min-rtt-timeout must not exceed --max-rtt-timeout");
+  }
+  if (args.max_parallelism) tm.max_parallelism = *args.max_parallelism;
+}
+
+void print_progress(const Progress& p, bool tty) {
+  const double pct = p.probes_total ? 100.0 * static_cast<double>(p.probes_done) /
+                                          static_cast<double>(p.probes_total)
+                                    : 0.0;
+  double eta = 0;
+  if (p.probes_done > 0 && p.probes_total > p.probes_done) {
+    eta = p.elapsed.count() * static_cast<double>(p.probes_total - p.probes_done) /
+          static_cast<double>(p.probes_done);
+  }
+  std::fprintf(
+      stderr,
+      "%sStats: %.1fs elapsed; %llu hosts completed; %.2f%% done; ~%.0fs left; %.0f probes/s%s",
+      tty ? "\r" : "", p.elapsed.count(), static_cast<unsigned long long>(p.hosts_done), pct, eta,
+      p.rate, tty ? "\x1b[K" : "\n");
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+int run_scan_command(std::span<const std::string_view> argv) {
+  ScanArgs args;
+  Plan plan;
+  Output table;
+  Output normal;
+  Output xml;
+  Output json;
+  Output grep;
+  try {
+    args = parse_scan_args(argv);
+    if (args.help) {
+      std::cout << scan_usage();
+      return 0;
+    }
+    if (args.version) {
+      std::cout << "portvigil " << kVersion << "\n";
+      return 0;
+    }
+    build_plan(args, plan);
+    const TableOptions topts{.show_reason = args.reason, .open_only = args.open_only};
+    // The table goes to stdout unless another report already claimed stdout.
+    const bool stdout_taken = args.out_xml == "-" || args.out_json == "-" || args.out_grep == "-" ||
+                              args.out_normal == "-";
+    if (!stdout_taken) table.sink = make_table_report(std::cout, topts);
+    if (args.out_normal)
+      normal.sink = make_table_report(open_output(normal, *args.out_normal, "-oN"), topts);
+    if (args.out_xml) xml.sink = make_xml_report(open_output(xml, *args.out_xml, "-oX"));
+    if (args.out_json) json.sink = make_json_report(open_output(json, *args.out_json, "-oJ"));
+    if (args.out_grep) grep.sink = make_grepable_report(open_output(grep, *args.out_grep, "-oG"));
+  } catch (const InputError& e) {
+    std::cerr << "portvigil: " << e.what() << "\n";
+    return 2;
+  }
+
+  TeeSink tee;
+  for (auto* o : {&table, &normal, &xml, &json, &grep}) {
+    if (o->sink) tee.add(*o->sink);
+  }
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  RunControl control;
+  control.stop = &g_stop;
+  if (args.stats_every || tty) {
+    control.progress_every = args.stats_every.value_or(std::chrono::seconds(2));
+    const bool overwrite = tty && !args.stats_every;
+    control.on_progress = [overwrite](const Progress& p) { print_progress(p, overwrite); };
+  }
+
+  ScanInfo info;
+  info.technique = plan.scan.technique;
+  info.command_line = plan.scan.command_line;
+  info.start = std::chrono::system_clock::now();
+  info.tcp_ports = format_port_ranges(plan.scan.ports.tcp);
+  info.udp_ports = format_port_ranges(plan.scan.ports.udp);
+  info.tcp_port_count = plan.scan.ports.tcp.size();
+  info.udp_port_count = plan.scan.ports.udp.size();
+
+  tee.begin(info);
+  auto engine = make_connect_engine();
+  ScanSummary summary = engine->run(plan.scan, tee, control);
+  if (control.on_progress && tty && !args.stats_every) std::fputs("\r\x1b[K", stderr);
+  tee.end(summary);
+  for (auto* o : {&normal, &xml, &json, &grep}) {
+    if (o->file) {
+      o->file->flush();
+      if (!*o->file) {
+        std::cerr << "portvigil: error writing output file\n";
+        return 1;
+      }
+    }
+  }
+  std::cout.flush();
+  if (summary.interrupted) {
+    std::cerr << "portvigil: scan interrupted; results above are partial\n";
+    return 1;
+  }
+  return summary.error.empty() ? 0 : 1;
+}
+
+}  // namespace portvigil

@@ -1,0 +1,18 @@
+# One INTERFACE target carries the language level, warnings, hardening and sanitizers so
+# every module is built the same way.
+add_library(portvigil_settings INTERFACE)
+add_library(portvigil::settings ALIAS portvigil_settings)
+target_compile_features(portvigil_settings INTERFACE cxx_std_20)
+target_compile_options(portvigil_settings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
+  $<$<BOOL:${PORTVIGIL_WERROR}>:-Werror>
+  -fstack-protector-strong)
+target_compile_definitions(portvigil_settings INTERFACE
+  $<$<NOT:$<CONFIG:Debug>>:_FORTIFY_SOURCE=2>)
+target_link_options(portvigil_settings INTERFACE -Wl,-z,relro -Wl,-z,now)
+
+if(PORTVIGIL_SANITIZE)
+  target_compile_options(portvigil_settings INTERFACE
+    -fsanitize=${PORTVIGIL_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(portvigil_settings INTERFACE -fsanitize=${PORTVIGIL_SANITIZE})
+endif()

@@ -1,0 +1,141 @@
+// The vocabulary every module shares: protocols, Nmap's port states and reason words, the
+// per-host result and the sink a scan engine streams finished hosts into.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/ip/address.hpp>
+
+namespace portvigil {
+
+enum class Proto : std::uint8_t { tcp, udp };
+
+// Nmap's six port states, in Nmap's spelling (see name()).
+enum class PortState : std::uint8_t {
+  open,
+  closed,
+  filtered,
+  unfiltered,
+  open_filtered,
+  closed_filtered,
+};
+inline constexpr std::size_t kPortStateCount = 6;
+
+// Why a port got its state; spelled as Nmap's portreasons.cc does.
+enum class Reason : std::uint8_t {
+  unknown,
+  syn_ack,
+  reset,
+  conn_refused,
+  no_response,
+  host_unreach,
+  net_unreach,
+  proto_unreach,
+  port_unreach,
+  admin_prohibited,
+  host_prohibited,
+  net_prohibited,
+  udp_response,
+  local_prohibited,  // our own host's firewall refused to send (EPERM/EACCES)
+};
+inline constexpr std::size_t kReasonCount = 14;
+
+enum class Technique : std::uint8_t { connect, syn, fin, null, xmas, ack, udp };
+
+[[nodiscard]] std::string_view name(Proto proto);
+[[nodiscard]] std::string_view name(PortState state);      // "open|filtered"
+[[nodiscard]] std::string_view name(Reason reason);        // "syn-ack"
+[[nodiscard]] std::string_view name(Technique technique);  // Nmap scaninfo type: "connect", "syn"
+[[nodiscard]] std::string_view cli_flag(Technique technique);  // "-sT"
+[[nodiscard]] Proto proto_of(Technique technique);
+
+[[nodiscard]] std::optional<Proto> parse_proto(std::string_view text);
+[[nodiscard]] std::optional<PortState> parse_port_state(std::string_view text);
+[[nodiscard]] std::optional<Reason> parse_reason(std::string_view text);
+
+struct PortResult {
+  std::uint16_t port = 0;
+  Proto proto = Proto::tcp;
+  PortState state = PortState::filtered;
+  Reason reason = Reason::unknown;
+  std::uint8_t ttl = 0;  // reply TTL / hop limit when known, else 0
+};
+
+struct HostResult {
+  asio::ip::address address;
+  std::string hostname;           // as the user wrote it; empty for address literals
+  std::vector<PortResult> ports;  // one entry per scanned port, sorted by (proto, port)
+  bool complete = true;           // false: host timeout, interrupted, or refused by scope
+  std::string note;               // why incomplete, e.g. "host timeout after 30s"
+  std::chrono::duration<double> elapsed{0};
+};
+
+// The state most of a host's ports are in for one protocol: Nmap hides those behind a
+// "Not shown: N closed tcp ports (conn-refused)" line once there are more than kMinCollapsed.
+struct MajorityState {
+  PortState state = PortState::closed;
+  std::size_t count = 0;
+  // Reason tally for the hidden ports, largest first; entries with zero count are omitted.
+  std::vector<std::pair<Reason, std::size_t>> reasons;
+  static constexpr std::size_t kMinCollapsed = 26;
+  [[nodiscard]] bool collapsed() const { return count >= kMinCollapsed; }
+};
+// Empty optional when the host has no port of that protocol.
+[[nodiscard]] std::optional<MajorityState> majority_state(const HostResult& host, Proto proto);
+
+struct ScanCounters {
+  std::uint64_t probes_sent = 0;
+  std::uint64_t retransmissions = 0;
+  std::uint64_t responses = 0;
+  std::uint64_t refused_by_scope = 0;  // probes the engine would not send: outside scope
+};
+
+struct ScanInfo {
+  Technique technique = Technique::connect;
+  std::string command_line;  // the args attribute of nmaprun
+  std::chrono::system_clock::time_point start;
+  std::string tcp_ports;  // canonical port list ("1-65535") for scaninfo services
+  std::string udp_ports;
+  std::size_t tcp_port_count = 0;
+  std::size_t udp_port_count = 0;
+};
+
+struct ScanSummary {
+  std::chrono::system_clock::time_point end;
+  std::chrono::duration<double> elapsed{0};
+  std::size_t hosts_total = 0;
+  std::size_t hosts_up = 0;  // hosts with at least one answered probe
+  ScanCounters counters;
+  bool interrupted = false;  // SIGINT/SIGTERM or --host-timeout cut the scan short
+  std::string error;         // non-empty when the scan failed
+};
+
+// Engines stream results: begin once, host() as each host finishes, end once.
+class ReportSink {
+ public:
+  virtual ~ReportSink() = default;
+  virtual void begin(const ScanInfo& info) = 0;
+  virtual void host(const HostResult& host) = 0;
+  virtual void end(const ScanSummary& summary) = 0;
+};
+
+// Fans one stream out to several sinks (table + XML + JSON in one run).
+class TeeSink final : public ReportSink {
+ public:
+  void add(ReportSink& sink) { sinks_.push_back(&sink); }
+  void begin(const ScanInfo& info) override;
+  void host(const HostResult& host) override;
+  void end(const ScanSummary& summary) override;
+
+ private:
+  std::vector<ReportSink*> sinks_;
+};
+
+}  // namespace portvigil

@@ -1,0 +1,64 @@
+// The scan interface every technique sits behind. An engine takes a plan (targets, ports,
+// authorized scope, timing) and streams finished hosts into a ReportSink.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "portvigil/common/scan_model.hpp"
+#include "portvigil/scanner/targets.hpp"
+
+namespace portvigil {
+
+using Seconds = std::chrono::duration<double>;
+
+struct TimingOptions {
+  int max_retries = 2;      // extra attempts for probes that got no answer
+  double max_rate = 0;      // probes per second, 0 = unlimited
+  double min_rate = 0;      // probes per second the window is sized to sustain
+  Seconds host_timeout{0};  // 0 = none
+  Seconds initial_rtt_timeout{0.5};
+  Seconds min_rtt_timeout{0.1};
+  Seconds max_rtt_timeout{1.25};
+  std::size_t max_parallelism = 0;  // concurrent probes; 0 = automatic (fd limit based)
+};
+
+struct ScanPlan {
+  Technique technique = Technique::connect;
+  const TargetSet* targets = nullptr;
+  PortList ports;
+  AuthorizedScope scope;  // probes outside it are never sent
+  TimingOptions timing;
+  std::string command_line;
+};
+
+struct Progress {
+  std::uint64_t probes_done = 0;   // (host, port) pairs with a final answer
+  std::uint64_t probes_total = 0;  // 0 when unknown
+  std::uint64_t hosts_done = 0;
+  Seconds elapsed{0};
+  double rate = 0;  // probes sent per second, recent
+};
+
+struct RunControl {
+  const std::atomic<bool>* stop = nullptr;  // set from a signal handler to abort
+  Seconds progress_every{0};                // 0 = no progress callbacks
+  std::function<void(const Progress&)> on_progress;
+};
+
+class ScanEngine {
+ public:
+  virtual ~ScanEngine() = default;
+  // Runs the whole plan. Never throws for network conditions: they are port states.
+  virtual ScanSummary run(const ScanPlan& plan, ReportSink& sink, const RunControl& control) = 0;
+};
+
+// The TCP connect engine (-sT), built on standalone Asio.
+[[nodiscard]] std::unique_ptr<ScanEngine> make_connect_engine();
+
+// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the resulting soft limit.
+std::size_t raise_fd_limit();
+
+}  // namespace portvigil

@@ -1,0 +1,140 @@
+// What to scan: Nmap-syntax target and port specifications, and the authorized scope.
+// Parsers throw InputError with a one-line message naming the offending text; they are
+// meant for the edges (CLI, config). Target sets are iterated lazily, never materialised.
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/ip/address.hpp>
+
+#include "portvigil/common/errors.hpp"
+#include "portvigil/common/scan_model.hpp"
+
+namespace portvigil {
+
+__extension__ typedef unsigned __int128 uint128;
+
+// ---- ports -------------------------------------------------------------------------------
+
+struct PortList {
+  std::vector<std::uint16_t> tcp;  // sorted, unique
+  std::vector<std::uint16_t> udp;
+  [[nodiscard]] bool empty() const { return tcp.empty() && udp.empty(); }
+  [[nodiscard]] const std::vector<std::uint16_t>& of(Proto p) const {
+    return p == Proto::tcp ? tcp : udp;
+  }
+};
+
+// Nmap syntax: "22,80,1000-2000", "-" or "1-" or "-1024" open ranges, "T:22,U:53" with
+// sticky qualifiers. Unqualified ports go to every protocol in `default_protos`.
+[[nodiscard]] PortList parse_ports(std::string_view spec, bool want_tcp, bool want_udp);
+// The first `count` ranked ports (--top-ports N; -F is 100).
+[[nodiscard]] PortList top_ports(std::size_t count, bool want_tcp, bool want_udp);
+// Removes `excluded` from `ports` (--exclude-ports).
+void exclude_ports(PortList& ports, const PortList& excluded);
+// Compact text form, e.g. "1-1024,3306" (Nmap's scaninfo services attribute).
+[[nodiscard]] std::string format_port_ranges(const std::vector<std::uint16_t>& ports);
+
+// ---- addresses ---------------------------------------------------------------------------
+
+// An inclusive range of addresses of one family, as 128-bit integers (IPv4 in the low bits).
+struct AddressRange {
+  bool v6 = false;
+  uint128 first = 0;
+  uint128 last = 0;
+  [[nodiscard]] bool contains(const asio::ip::address& a) const;
+  [[nodiscard]] uint128 size() const { return last - first + 1; }  // 0 means 2^128
+};
+
+[[nodiscard]] uint128 to_uint128(const asio::ip::address& a);
+[[nodiscard]] asio::ip::address from_uint128(uint128 value, bool v6);
+
+// One CIDR block "198.18.0.0/15", "2001:db8::/32" or a bare address (/32 or /128).
+[[nodiscard]] AddressRange parse_cidr(std::string_view text);
+
+// The networks a scan may touch. Engines check it before every probe they send.
+class AuthorizedScope {
+ public:
+  AuthorizedScope() = default;
+  explicit AuthorizedScope(std::vector<AddressRange> ranges) : ranges_(std::move(ranges)) {}
+  // "198.18.0.0/15,2001:db8::/32"
+  [[nodiscard]] static AuthorizedScope parse(std::string_view list);
+  void add(const AddressRange& range) { ranges_.push_back(range); }
+  [[nodiscard]] bool contains(const asio::ip::address& a) const;
+  [[nodiscard]] bool empty() const { return ranges_.empty(); }
+  [[nodiscard]] const std::vector<AddressRange>& ranges() const { return ranges_; }
+
+ private:
+  std::vector<AddressRange> ranges_;
+};
+
+// ---- targets -----------------------------------------------------------------------------
+
+struct Target {
+  asio::ip::address address;
+  std::string hostname;  // as written by the user, empty for literals
+};
+
+struct TargetParseOptions {
+  bool resolve_names = true;  // -n turns hostnames into errors instead of DNS lookups
+};
+
+// One target expression: an address, a CIDR block, an IPv4 octet-range expression such as
+// "198.18.0.1-20" or "198.18.0-1.*", or a hostname (optionally with /prefix).
+struct TargetSpec {
+  enum class Kind : std::uint8_t { range, octets } kind = Kind::range;
+  AddressRange range;                      // Kind::range
+  std::array<std::bitset<256>, 4> octets;  // Kind::octets: allowed values per octet
+  std::string hostname;
+  std::string text;  // as written, for messages
+};
+
+class TargetSet {
+ public:
+  // Adds one expression; throws InputError naming `where` (e.g. "-iL hosts.txt line 3").
+  void add(std::string_view expression, const TargetParseOptions& options,
+           std::string_view where = {});
+  void add_file(const std::string& path, const TargetParseOptions& options);  // -iL
+  void exclude(std::string_view expression, const TargetParseOptions& options,
+               std::string_view where = {});
+  void exclude_file(const std::string& path, const TargetParseOptions& options);  // --excludefile
+
+  [[nodiscard]] bool empty() const { return specs_.empty(); }
+  [[nodiscard]] const std::vector<TargetSpec>& specs() const { return specs_; }
+  // The smallest scope holding every target: the default scope of a one-shot scan.
+  [[nodiscard]] AuthorizedScope covering_scope() const;
+  // Number of addresses before exclusions (saturates at 2^64-1).
+  [[nodiscard]] std::uint64_t size_hint() const;
+
+  // Lazy iteration over every address, in the order given, skipping exclusions.
+  class Cursor {
+   public:
+    explicit Cursor(const TargetSet& set) : set_(&set) {}
+    // Fills `out` and returns true while there is another target.
+    bool next(Target& out);
+
+   private:
+    bool step(Target& out);
+    const TargetSet* set_;
+    std::size_t spec_ = 0;
+    uint128 offset_ = 0;  // position inside the current spec
+    bool spec_done_ = false;
+  };
+  [[nodiscard]] Cursor cursor() const { return Cursor(*this); }
+
+ private:
+  [[nodiscard]] bool excluded(const asio::ip::address& a) const;
+  std::vector<TargetSpec> specs_;
+  std::vector<TargetSpec> excludes_;
+};
+
+[[nodiscard]] TargetSpec parse_target(std::string_view expression,
+                                      const TargetParseOptions& options);
+[[nodiscard]] bool spec_contains(const TargetSpec& spec, const asio::ip::address& a);
+
+}  // namespace portvigil

@@ -1,0 +1,547 @@
+#include "portvigil/scanner/targets.hpp"
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+
+#include "portvigil/common/port_knowledge.hpp"
+
+namespace portvigil {
+namespace {
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Parses a decimal number in [lo, hi]; `what` names the field for the message.
+unsigned long parse_number(std::string_view digits, unsigned long lo, unsigned long hi,
+                           const std::string& what, const std::string& context) {
+  if (digits.empty()) throw InputError(context + ": expected a number for " + what);
+  unsigned long value = 0;
+  const auto* end = digits.data() + digits.size();
+  auto [ptr, ec] = std::from_chars(digits.data(), end, value);
+  if (ec == std::errc::result_out_of_range ||
+      (ec == std::errc{} && ptr == end && (value < lo || value > hi))) {
+    throw InputError(context + ": " + what + " " + std::string(digits) + " is out of range " +
+                     std::to_string(lo) + "-" + std::to_string(hi));
+  }
+  if (ec != std::errc{} || ptr != end) {
+    throw InputError(context + ": " + quoted(digits) + " is not a valid " + what);
+  }
+  return value;
+}
+
+uint128 prefix_mask(unsigned prefix, unsigned bits) {
+  if (prefix == 0) return 0;
+  const uint128 all = bits == 128 ? ~uint128{0} : ((uint128{1} << bits) - 1);
+  return all & ~((uint128{1} << (bits - prefix)) - 1) & all;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (true) {
+    const auto pos = s.find(sep, start);
+    out.push_back(s.substr(start, pos == std::string_view::npos ? s.npos : pos - start));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+bool looks_numeric_v4(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ',' || c == '*';
+  });
+}
+
+asio::ip::address resolve(const std::string& host, const std::string& context) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    throw InputError(context + ": cannot resolve hostname: " + gai_strerror(rc));
+  }
+  asio::ip::address out;
+  if (res->ai_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(res->ai_addr);
+    asio::ip::address_v4::bytes_type b;
+    std::memcpy(b.data(), &sin->sin_addr, 4);
+    out = asio::ip::address_v4(b);
+  } else {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(res->ai_addr);
+    asio::ip::address_v6::bytes_type b;
+    std::memcpy(b.data(), &sin6->sin6_addr, 16);
+    out = asio::ip::address_v6(b);
+  }
+  freeaddrinfo(res);
+  return out;
+}
+
+TargetSpec parse_octets(std::string_view text, const std::string& context) {
+  TargetSpec spec;
+  spec.kind = TargetSpec::Kind::octets;
+  const auto parts = split(text, '.');
+  if (parts.size() != 4) {
+    throw InputError(context + ": expected 4 dot-separated octets, found " +
+                     std::to_string(parts.size()));
+  }
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (parts[i].empty())
+      throw InputError(context + ": octet " + std::to_string(i + 1) + " is empty");
+    for (auto item : split(parts[i], ',')) {
+      if (item == "*") {
+        spec.octets[i].set();
+        continue;
+      }
+      const auto dash = item.find('-');
+      unsigned long lo = 0;
+      unsigned long hi = 255;
+      if (dash == std::string_view::npos) {
+        lo = hi = parse_number(item, 0, 255, "octet", context);
+      } else {
+        if (dash > 0) lo = parse_number(item.substr(0, dash), 0, 255, "octet", context);
+        if (dash + 1 < item.size())
+          hi = parse_number(item.substr(dash + 1), 0, 255, "octet", context);
+        if (lo > hi) {
+          throw InputError(context + ": octet range " + std::string(item) +
+                           " is reversed (start > end)");
+        }
+      }
+      for (auto v = lo; v <= hi; ++v) spec.octets[i].set(v);
+    }
+  }
+  return spec;
+}
+
+}  // namespace
+
+// ---- addresses ---------------------------------------------------------------------------
+
+uint128 to_uint128(const asio::ip::address& a) {
+  uint128 v = 0;
+  if (a.is_v4()) return a.to_v4().to_uint();
+  for (auto byte : a.to_v6().to_bytes()) v = (v << 8) | byte;
+  return v;
+}
+
+asio::ip::address from_uint128(uint128 value, bool v6) {
+  if (!v6) return asio::ip::address_v4(static_cast<std::uint32_t>(value));
+  asio::ip::address_v6::bytes_type b;
+  for (int i = 15; i >= 0; --i) {
+    b[static_cast<std::size_t>(i)] = static_cast<unsigned char>(value & 0xff);
+    value >>= 8;
+  }
+  return asio::ip::address_v6(b);
+}
+
+bool AddressRange::contains(const asio::ip::address& a) const {
+  if (a.is_v6() != v6) return false;
+  const auto v = to_uint128(a);
+  return v >= first && v <= last;
+}
+
+AddressRange parse_cidr(std::string_view text) {
+  const std::string context = "network " + quoted(text);
+  text = trim(text);
+  const auto slash = text.find('/');
+  const std::string addr_text(text.substr(0, slash));
+  asio::error_code ec;
+  const auto addr = asio::ip::make_address(addr_text, ec);
+  if (ec) throw InputError(context + ": " + quoted(addr_text) + " is not an IPv4 or IPv6 address");
+  const unsigned bits = addr.is_v6() ? 128 : 32;
+  unsigned prefix = bits;
+  if (slash != std::string_view::npos) {
+    prefix = static_cast<unsigned>(
+        parse_number(text.substr(slash + 1), 0, bits,
+                     std::string("prefix length for IPv") + (addr.is_v6() ? "6" : "4"), context));
+  }
+  AddressRange r;
+  r.v6 = addr.is_v6();
+  const uint128 mask = prefix_mask(prefix, bits);
+  const uint128 all = bits == 128 ? ~uint128{0} : ((uint128{1} << bits) - 1);
+  r.first = to_uint128(addr) & mask;
+  r.last = r.first | (all & ~mask);
+  return r;
+}
+
+AuthorizedScope AuthorizedScope::parse(std::string_view list) {
+  AuthorizedScope scope;
+  for (auto item : split(list, ',')) {
+    item = trim(item);
+    if (item.empty()) continue;
+    scope.add(parse_cidr(item));
+  }
+  if (scope.empty()) throw InputError("scope " + quoted(list) + ": no network given");
+  return scope;
+}
+
+bool AuthorizedScope::contains(const asio::ip::address& a) const {
+  return std::any_of(ranges_.begin(), ranges_.end(),
+                     [&](const AddressRange& r) { return r.contains(a); });
+}
+
+// ---- targets -----------------------------------------------------------------------------
+
+TargetSpec parse_target(std::string_view expression, const TargetParseOptions& options) {
+  expression = trim(expression);
+  const std::string context = "target " + quoted(expression);
+  if (expression.empty()) throw InputError("target: empty target expression");
+  const auto slash = expression.find('/');
+  const auto host = expression.substr(0, slash);
+  const bool has_prefix = slash != std::string_view::npos;
+
+  TargetSpec spec;
+  spec.text = std::string(expression);
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(std::string(host), ec);
+  if (ec) {
+    if (host.find(':') != std::string_view::npos) {
+      throw InputError(context + ": " + quoted(host) + " is not a valid IPv6 address");
+    }
+    if (looks_numeric_v4(host)) {
+      auto octets = parse_octets(host, context);
+      if (has_prefix) {
+        throw InputError(context + ": a /prefix cannot be combined with an octet range");
+      }
+      octets.text = spec.text;
+      return octets;
+    }
+    // A hostname: letters, digits, '-', '.', '_' only.
+    const bool valid = std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+    });
+    if (!valid) throw InputError(context + ": not an address, network or hostname");
+    if (!options.resolve_names) {
+      throw InputError(context + ": is a hostname, but -n disables DNS resolution");
+    }
+    addr = resolve(std::string(host), context);
+    spec.hostname = std::string(host);
+  }
+  const unsigned bits = addr.is_v6() ? 128 : 32;
+  unsigned prefix = bits;
+  if (has_prefix) {
+    prefix = static_cast<unsigned>(
+        parse_number(expression.substr(slash + 1), 0, bits,
+                     std::string("prefix length for IPv") + (addr.is_v6() ? "6" : "4"), context));
+  }
+  const uint128 mask = prefix_mask(prefix, bits);
+  const uint128 all = bits == 128 ? ~uint128{0} : ((uint128{1} << bits) - 1);
+  spec.range.v6 = addr.is_v6();
+  spec.range.first = to_uint128(addr) & mask;
+  spec.range.last = spec.range.first | (all & ~mask);
+  if (prefix != bits) spec.hostname.clear();  // a name labels one address, not a block
+  return spec;
+}
+
+bool spec_contains(const TargetSpec& spec, const asio::ip::address& a) {
+  if (spec.kind == TargetSpec::Kind::range) return spec.range.contains(a);
+  if (!a.is_v4()) return false;
+  const auto b = a.to_v4().to_bytes();
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (!spec.octets[i].test(b[i])) return false;
+  }
+  return true;
+}
+
+void TargetSet::add(std::string_view expression, const TargetParseOptions& options,
+                    std::string_view where) {
+  try {
+    specs_.push_back(parse_target(expression, options));
+  } catch (const InputError& e) {
+    if (where.empty()) throw;
+    throw InputError(std::string(where) + ": " + e.what());
+  }
+}
+
+void TargetSet::exclude(std::string_view expression, const TargetParseOptions& options,
+                        std::string_view where) {
+  // Excluded hostnames are resolved too: excluding a name means excluding its address.
+  try {
+    excludes_.push_back(parse_target(expression, options));
+  } catch (const InputError& e) {
+    throw InputError(std::string(where.empty() ? "--exclude" : where) + ": " + e.what());
+  }
+}
+
+namespace {
+template <typename Fn>
+void for_each_word_in_file(const std::string& path, const std::string& option, Fn&& fn) {
+  std::ifstream in(path);
+  if (!in) {
+    throw InputError(option + " " + quoted(path) + ": cannot open file: " + std::strerror(errno));
+  }
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::string_view view = line;
+    if (const auto hash = view.find('#'); hash != view.npos) view = view.substr(0, hash);
+    std::size_t i = 0;
+    while (i < view.size()) {
+      while (i < view.size() && std::isspace(static_cast<unsigned char>(view[i]))) ++i;
+      std::size_t j = i;
+      while (j < view.size() && !std::isspace(static_cast<unsigned char>(view[j]))) ++j;
+      if (j > i)
+        fn(view.substr(i, j - i), option + " " + path + " line " + std::to_string(line_no));
+      i = j;
+    }
+  }
+  if (in.bad()) throw InputError(option + " " + quoted(path) + ": read error");
+}
+}  // namespace
+
+void TargetSet::add_file(const std::string& path, const TargetParseOptions& options) {
+  for_each_word_in_file(path, "-iL", [&](std::string_view word, const std::string& where) {
+    add(word, options, where);
+  });
+}
+
+void TargetSet::exclude_file(const std::string& path, const TargetParseOptions& options) {
+  for_each_word_in_file(
+      path, "--excludefile",
+      [&](std::string_view word, const std::string& where) { exclude(word, options, where); });
+}
+
+AuthorizedScope TargetSet::covering_scope() const {
+  AuthorizedScope scope;
+  for (const auto& s : specs_) {
+    if (s.kind == TargetSpec::Kind::range) {
+      scope.add(s.range);
+      continue;
+    }
+    // Octet expressions: one range per run of consecutive allowed last-octet values would be
+    // exact but large; the bounding range of the allowed values is exact enough because the
+    // engine also requires each probed address to come from this target set.
+    std::uint32_t lo = 0;
+    std::uint32_t hi = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      std::uint32_t first = 0;
+      std::uint32_t last = 0;
+      for (std::uint32_t v = 0; v < 256; ++v) {
+        if (s.octets[i].test(v)) {
+          last = v;
+          if (!s.octets[i].test(first)) first = v;
+        }
+      }
+      lo = (lo << 8) | first;
+      hi = (hi << 8) | last;
+    }
+    scope.add(AddressRange{false, lo, hi});
+  }
+  return scope;
+}
+
+std::uint64_t TargetSet::size_hint() const {
+  uint128 total = 0;
+  for (const auto& s : specs_) {
+    if (s.kind == TargetSpec::Kind::range) {
+      const uint128 n = s.range.size();
+      total += n == 0 ? ~uint128{0} : n;
+    } else {
+      uint128 n = 1;
+      for (const auto& o : s.octets) n *= o.count();
+      total += n;
+    }
+    if (total > std::numeric_limits<std::uint64_t>::max()) {
+      return std::numeric_limits<std::uint64_t>::max();
+    }
+  }
+  return static_cast<std::uint64_t>(total);
+}
+
+bool TargetSet::excluded(const asio::ip::address& a) const {
+  return std::any_of(excludes_.begin(), excludes_.end(),
+                     [&](const TargetSpec& s) { return spec_contains(s, a); });
+}
+
+bool TargetSet::Cursor::next(Target& out) {
+  while (step(out)) {
+    if (!set_->excluded(out.address)) return true;
+  }
+  return false;
+}
+
+// Advances to the next address of the current spec, moving on to the next spec when one
+// is exhausted. For ranges offset_ counts from range.first; for octet expressions it holds
+// the current address itself (an odometer over the allowed values of each octet).
+bool TargetSet::Cursor::step(Target& out) {
+  while (spec_ < set_->specs_.size()) {
+    const TargetSpec& s = set_->specs_[spec_];
+    if (s.kind == TargetSpec::Kind::range) {
+      const uint128 size = s.range.size();
+      if (!spec_done_ && (size == 0 || offset_ < size)) {
+        out.address = from_uint128(s.range.first + offset_, s.range.v6);
+        out.hostname = s.hostname;
+        ++offset_;
+        if (offset_ == size) spec_done_ = true;  // also stops wrap-around at 2^128
+        return true;
+      }
+    } else {
+      // Odometer: find the next value >= offset_ whose octets are all allowed.
+      std::array<int, 4> digit{};
+      bool found = false;
+      if (!spec_done_) {
+        std::uint64_t candidate = static_cast<std::uint64_t>(offset_);
+        while (candidate <= 0xffffffffULL) {
+          const auto v = static_cast<std::uint32_t>(candidate);
+          int bad = -1;
+          for (int i = 0; i < 4; ++i) {
+            digit[static_cast<std::size_t>(i)] = static_cast<int>((v >> (24 - 8 * i)) & 0xff);
+            if (!s.octets[static_cast<std::size_t>(i)].test(
+                    static_cast<std::size_t>(digit[static_cast<std::size_t>(i)]))) {
+              bad = i;
+              break;
+            }
+          }
+          if (bad < 0) {
+            found = true;
+            break;
+          }
+          // Skip the whole block below the first disallowed octet.
+          const unsigned shift = static_cast<unsigned>(24 - 8 * bad);
+          candidate = ((candidate >> shift) + 1) << shift;
+        }
+        if (found) {
+          out.address = asio::ip::address_v4(static_cast<std::uint32_t>(candidate));
+          out.hostname.clear();
+          if (candidate == 0xffffffffULL) {
+            spec_done_ = true;
+          } else {
+            offset_ = candidate + 1;
+          }
+          return true;
+        }
+      }
+    }
+    ++spec_;
+    offset_ = 0;
+    spec_done_ = false;
+  }
+  return false;
+}
+
+// ---- ports -------------------------------------------------------------------------------
+
+PortList parse_ports(std::string_view spec, bool want_tcp, bool want_udp) {
+  const std::string context = "-p " + quoted(spec);
+  std::vector<bool> tcp(65536, false);
+  std::vector<bool> udp(65536, false);
+  bool cur_tcp = want_tcp;  // unqualified ports go to every protocol being scanned
+  bool cur_udp = want_udp;
+  bool any = false;
+  if (trim(spec).empty()) throw InputError("-p: empty port specification");
+  for (auto item : split(spec, ',')) {
+    item = trim(item);
+    if (item.empty()) throw InputError(context + ": empty item between commas");
+    // Nmap's qualifiers are sticky: they apply until the next one.
+    if (item.size() >= 2 && item[1] == ':') {
+      const char q = static_cast<char>(std::toupper(static_cast<unsigned char>(item[0])));
+      if (q == 'T') {
+        cur_tcp = true;
+        cur_udp = false;
+      } else if (q == 'U') {
+        cur_tcp = false;
+        cur_udp = true;
+      } else {
+        throw InputError(context + ": unknown protocol qualifier " + quoted(item.substr(0, 2)) +
+                         " (expected T: or U:)");
+      }
+      item = trim(item.substr(2));
+      if (item.empty()) throw InputError(context + ": qualifier without ports");
+    }
+    unsigned long lo = 0;
+    unsigned long hi = 0;
+    const auto dash = item.find('-');
+    if (dash == std::string_view::npos) {
+      lo = hi = parse_number(item, 0, 65535, "port", context);
+    } else {
+      lo = dash == 0 ? 1 : parse_number(item.substr(0, dash), 0, 65535, "port", context);
+      hi = dash + 1 == item.size() ? 65535
+                                   : parse_number(item.substr(dash + 1), 0, 65535, "port", context);
+      if (lo > hi) {
+        throw InputError(context + ": port range " + std::string(item) +
+                         " is reversed (start > end)");
+      }
+    }
+    for (auto p = lo; p <= hi; ++p) {
+      if (cur_tcp) tcp[p] = true;
+      if (cur_udp) udp[p] = true;
+    }
+    any = any || cur_tcp || cur_udp;
+  }
+  PortList out;
+  for (std::size_t p = 0; p < 65536; ++p) {
+    if (tcp[p]) out.tcp.push_back(static_cast<std::uint16_t>(p));
+    if (udp[p]) out.udp.push_back(static_cast<std::uint16_t>(p));
+  }
+  if (out.empty()) {
+    throw InputError(context + ": no ports for the selected scan type" +
+                     std::string(want_tcp ? " (TCP)" : " (UDP)"));
+  }
+  return out;
+}
+
+PortList top_ports(std::size_t count, bool want_tcp, bool want_udp) {
+  PortList out;
+  auto take = [count](Proto p) {
+    const auto ranked = ranked_ports(p);
+    if (count > ranked.size()) {
+      throw InputError("--top-ports " + std::to_string(count) + ": at most " +
+                       std::to_string(ranked.size()) + " ranked " + std::string(name(p)) +
+                       " ports are known");
+    }
+    std::vector<std::uint16_t> v(ranked.begin(), ranked.begin() + static_cast<long>(count));
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  if (count == 0) throw InputError("--top-ports 0: expected a count of at least 1");
+  if (want_tcp) out.tcp = take(Proto::tcp);
+  if (want_udp) out.udp = take(Proto::udp);
+  return out;
+}
+
+void exclude_ports(PortList& ports, const PortList& excluded) {
+  auto drop = [](std::vector<std::uint16_t>& v, const std::vector<std::uint16_t>& x) {
+    std::vector<std::uint16_t> kept;
+    std::set_difference(v.begin(), v.end(), x.begin(), x.end(), std::back_inserter(kept));
+    v.swap(kept);
+  };
+  drop(ports.tcp, excluded.tcp);
+  drop(ports.udp, excluded.udp);
+}
+
+std::string format_port_ranges(const std::vector<std::uint16_t>& ports) {
+  std::string out;
+  for (std::size_t i = 0; i < ports.size();) {
+    std::size_t j = i;
+    while (j + 1 < ports.size() && ports[j + 1] == ports[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(ports[i]);
+    if (j > i) out += "-" + std::to_string(ports[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+}  // namespace portvigil

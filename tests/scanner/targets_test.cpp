@@ -1,0 +1,201 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "portvigil/scanner/targets.hpp"
+
+namespace portvigil {
+namespace {
+
+const TargetParseOptions kNoDns{.resolve_names = false};
+
+std::vector<std::string> all_targets(const TargetSet& set, std::size_t limit = 1000) {
+  std::vector<std::string> out;
+  auto c = set.cursor();
+  Target t;
+  while (out.size() < limit && c.next(t)) out.push_back(t.address.to_string());
+  return out;
+}
+
+std::string error_of(auto&& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Ports, ListsRangesAndOpenEnds) {
+  auto p = parse_ports("22,80,1000-1002", true, false);
+  EXPECT_EQ(p.tcp, (std::vector<std::uint16_t>{22, 80, 1000, 1001, 1002}));
+  EXPECT_TRUE(p.udp.empty());
+  EXPECT_EQ(parse_ports("-", true, false).tcp.size(), 65535u);  // -p- means 1-65535
+  EXPECT_EQ(parse_ports("-", true, false).tcp.front(), 1);
+  EXPECT_EQ(parse_ports("0", true, false).tcp, std::vector<std::uint16_t>{0});
+  EXPECT_EQ(parse_ports("65530-", true, false).tcp.size(), 6u);
+  EXPECT_EQ(parse_ports("-3", true, false).tcp, (std::vector<std::uint16_t>{1, 2, 3}));
+  EXPECT_EQ(parse_ports("80,80,79-81", true, false).tcp, (std::vector<std::uint16_t>{79, 80, 81}));
+}
+
+TEST(Ports, QualifiersAreSticky) {
+  // Nmap: a qualifier lasts until the next one; unqualified ports go to every scanned proto.
+  auto p = parse_ports("T:22,25,U:53,161,t:80", true, true);
+  EXPECT_EQ(p.tcp, (std::vector<std::uint16_t>{22, 25, 80}));
+  EXPECT_EQ(p.udp, (std::vector<std::uint16_t>{53, 161}));
+  auto both = parse_ports("7,T:8", true, true);
+  EXPECT_EQ(both.tcp, (std::vector<std::uint16_t>{7, 8}));
+  EXPECT_EQ(both.udp, std::vector<std::uint16_t>{7});
+}
+
+TEST(Ports, BadInputSaysWhatAndWhere) {
+  EXPECT_EQ(error_of([] { (void)parse_ports("70000", true, false); }),
+            "-p \"70000\": port 70000 is out of range 0-65535");
+  EXPECT_EQ(error_of([] { (void)parse_ports("5-3", true, false); }),
+            "-p \"5-3\": port range 5-3 is reversed (start > end)");
+  EXPECT_NE(error_of([] { (void)parse_ports("22,,80", true, false); }).find("empty item"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of([] { (void)parse_ports("abc", true, false); }).find("\"abc\" is not a valid port"),
+      std::string::npos);
+  EXPECT_NE(error_of([] { (void)parse_ports("X:22", true, false); }).find("qualifier"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of([] { (void)parse_ports("99999999999999999999", true, false); }).find("out of range"),
+      std::string::npos);
+  EXPECT_NE(error_of([] { (void)parse_ports("", true, false); }).find("empty"), std::string::npos);
+}
+
+TEST(Ports, TopPortsAndExclusion) {
+  auto p = top_ports(100, true, false);
+  EXPECT_EQ(p.tcp.size(), 100u);
+  EXPECT_TRUE(std::is_sorted(p.tcp.begin(), p.tcp.end()));
+  EXPECT_TRUE(std::binary_search(p.tcp.begin(), p.tcp.end(), 80));
+  EXPECT_EQ(top_ports(1000, true, false).tcp.size(), 1000u);
+  EXPECT_NE(error_of([] { (void)top_ports(0, true, false); }).find("at least 1"),
+            std::string::npos);
+  exclude_ports(p, parse_ports("80", true, false));
+  EXPECT_EQ(p.tcp.size(), 99u);
+  EXPECT_FALSE(std::binary_search(p.tcp.begin(), p.tcp.end(), 80));
+  EXPECT_EQ(format_port_ranges({1, 2, 3, 5, 7, 8}), "1-3,5,7-8");
+  EXPECT_EQ(format_port_ranges({}), "");
+}
+
+TEST(Targets, AddressesCidrsAndRanges) {
+  TargetSet set;
+  set.add("198.18.0.1-3", kNoDns);
+  set.add("198.18.1.0/30", kNoDns);
+  set.add("2001:db8::/127", kNoDns);
+  set.add("127.0.0.1", kNoDns);
+  EXPECT_EQ(all_targets(set),
+            (std::vector<std::string>{"198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.1.0",
+                                      "198.18.1.1", "198.18.1.2", "198.18.1.3",
+                                      "2001:db8::", "2001:db8::1", "127.0.0.1"}));
+  EXPECT_EQ(set.size_hint(), 10u);
+}
+
+TEST(Targets, OctetExpressions) {
+  TargetSet set;
+  set.add("198.18-19.0.1,5-6", kNoDns);
+  EXPECT_EQ(all_targets(set), (std::vector<std::string>{"198.18.0.1", "198.18.0.5", "198.18.0.6",
+                                                        "198.19.0.1", "198.19.0.5", "198.19.0.6"}));
+  TargetSet star;
+  star.add("198.18.0.*", kNoDns);
+  EXPECT_EQ(star.size_hint(), 256u);
+  EXPECT_EQ(all_targets(star).back(), "198.18.0.255");
+  TargetSet top;
+  top.add("255.255.255.254-255", kNoDns);  // iteration stops at the top of the space
+  EXPECT_EQ(all_targets(top), (std::vector<std::string>{"255.255.255.254", "255.255.255.255"}));
+}
+
+TEST(Targets, ExclusionsAndLargeSetsAreLazy) {
+  TargetSet set;
+  set.add("198.18.0.0/15", kNoDns);  // 131072 addresses, iterated lazily
+  set.exclude("198.18.0.0/24", kNoDns);
+  set.exclude("198.18.1.1", kNoDns);
+  EXPECT_EQ(set.size_hint(), 131072u);
+  auto first = all_targets(set, 3);
+  EXPECT_EQ(first, (std::vector<std::string>{"198.18.1.0", "198.18.1.2", "198.18.1.3"}));
+  std::size_t n = 0;
+  auto c = set.cursor();
+  Target t;
+  while (c.next(t)) ++n;
+  EXPECT_EQ(n, 131072u - 256u - 1u);
+
+  TargetSet v6;
+  v6.add("2001:db8::/32", kNoDns);  // 2^96 addresses: must not be materialised
+  EXPECT_EQ(v6.size_hint(), std::numeric_limits<std::uint64_t>::max());
+  EXPECT_EQ(all_targets(v6, 2), (std::vector<std::string>{"2001:db8::", "2001:db8::1"}));
+}
+
+TEST(Targets, BadInputSaysWhatAndWhere) {
+  EXPECT_EQ(error_of([] { (void)parse_target("300.1.1.1", kNoDns); }),
+            "target \"300.1.1.1\": octet 300 is out of range 0-255");
+  EXPECT_EQ(error_of([] { (void)parse_target("198.18.0.0/33", kNoDns); }),
+            "target \"198.18.0.0/33\": prefix length for IPv4 33 is out of range 0-32");
+  EXPECT_EQ(error_of([] { (void)parse_target("2001:db8::/129", kNoDns); }),
+            "target \"2001:db8::/129\": prefix length for IPv6 129 is out of range 0-128");
+  EXPECT_NE(error_of([] { (void)parse_target("2001:db8::zz", kNoDns); }).find("not a valid IPv6"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { (void)parse_target("198.18.0", kNoDns); }).find("4 dot-separated"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { (void)parse_target("198.18.0.9-3", kNoDns); }).find("reversed"),
+            std::string::npos);
+  EXPECT_EQ(error_of([] { (void)parse_target("localhost", kNoDns); }),
+            "target \"localhost\": is a hostname, but -n disables DNS resolution");
+  EXPECT_NE(error_of([] { (void)parse_target("bad host!", kNoDns); }).find("not an address"),
+            std::string::npos);
+}
+
+TEST(Targets, HostnamesResolveOnce) {
+  const auto spec = parse_target("localhost", TargetParseOptions{});
+  EXPECT_EQ(spec.hostname, "localhost");
+  ASSERT_EQ(spec.range.size(), 1u);
+  const auto a = from_uint128(spec.range.first, spec.range.v6);
+  EXPECT_TRUE(a.is_loopback()) << a.to_string();
+}
+
+TEST(Targets, FilesNameTheLine) {
+  const std::string path = testing::TempDir() + "/targets.txt";
+  {
+    std::ofstream f(path);
+    f << "# lab hosts\n198.18.0.1 198.18.0.2  # two\n\n198.18.0.300\n";
+  }
+  TargetSet set;
+  const auto msg = error_of([&] { set.add_file(path, kNoDns); });
+  EXPECT_EQ(msg,
+            "-iL " + path + " line 4: target \"198.18.0.300\": octet 300 is out of range 0-255");
+  TargetSet ok;
+  {
+    std::ofstream f(path);
+    f << "198.18.0.1\n198.18.0.2\n";
+  }
+  ok.add_file(path, kNoDns);
+  EXPECT_EQ(all_targets(ok), (std::vector<std::string>{"198.18.0.1", "198.18.0.2"}));
+  EXPECT_NE(error_of([&] { ok.add_file(path + ".missing", kNoDns); }).find("cannot open file"),
+            std::string::npos);
+  std::remove(path.c_str());
+}
+
+TEST(Scope, ContainsOnlyItsNetworks) {
+  const auto scope = AuthorizedScope::parse("198.18.0.0/15, 2001:db8::/32");
+  EXPECT_TRUE(scope.contains(asio::ip::make_address("198.19.255.255")));
+  EXPECT_FALSE(scope.contains(asio::ip::make_address("198.20.0.0")));
+  EXPECT_TRUE(scope.contains(asio::ip::make_address("2001:db8:1::5")));
+  EXPECT_FALSE(scope.contains(asio::ip::make_address("2001:db9::")));
+  EXPECT_FALSE(scope.contains(asio::ip::make_address("127.0.0.1")));
+  EXPECT_NE(error_of([] { (void)AuthorizedScope::parse(""); }).find("no network"),
+            std::string::npos);
+  TargetSet set;
+  set.add("198.18.0.1-3", kNoDns);
+  set.add("2001:db8::5", kNoDns);
+  const auto cover = set.covering_scope();
+  EXPECT_TRUE(cover.contains(asio::ip::make_address("198.18.0.2")));
+  EXPECT_FALSE(cover.contains(asio::ip::make_address("198.18.0.4")));
+  EXPECT_TRUE(cover.contains(asio::ip::make_address("2001:db8::5")));
+  EXPECT_FALSE(cover.contains(asio::ip::make_address("2001:db8::6")));
+}
+
+}  // namespace
+}  // namespace portvigil
