@@ -1,0 +1,172 @@
+// Nmap's "normal" output: a header, per host a "Not shown" summary and a PORT/STATE/SERVICE
+// table whose column widths come from that host's rows, and a "done" line.
+#include <algorithm>
+#include <array>
+#include <string>
+#include <vector>
+
+#include "portvigil/common/version.hpp"
+#include "portvigil/exporters/reports.hpp"
+#include "report_util.hpp"
+
+namespace portvigil {
+namespace {
+
+using report::HiddenGroup;
+
+bool shown_with_open(PortState state) {
+  return state == PortState::open || state == PortState::open_filtered;
+}
+
+// --open: everything that is not open or open|filtered, grouped by (protocol, state).
+std::vector<HiddenGroup> non_open_groups(const HostResult& host) {
+  std::vector<HiddenGroup> groups;
+  for (const Proto proto : report::kProtos) {
+    std::array<std::array<std::size_t, kReasonCount>, kPortStateCount> tally{};
+    for (const auto& p : host.ports) {
+      if (p.proto != proto || shown_with_open(p.state)) continue;
+      ++tally[static_cast<std::size_t>(p.state)][static_cast<std::size_t>(p.reason)];
+    }
+    const auto first = groups.size();
+    for (std::size_t s = 0; s < kPortStateCount; ++s) {
+      HiddenGroup g{proto, static_cast<PortState>(s), 0, {}};
+      for (std::size_t r = 0; r < kReasonCount; ++r) {
+        if (tally[s][r] == 0) continue;
+        g.count += tally[s][r];
+        g.reasons.emplace_back(static_cast<Reason>(r), tally[s][r]);
+      }
+      if (g.count == 0) continue;
+      std::stable_sort(g.reasons.begin(), g.reasons.end(),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      groups.push_back(std::move(g));
+    }
+    std::stable_sort(groups.begin() + static_cast<std::ptrdiff_t>(first), groups.end(),
+                     [](const auto& a, const auto& b) { return a.count > b.count; });
+  }
+  return groups;
+}
+
+// "65335 closed tcp ports (conn-refused)", "3 filtered tcp ports (2 no-responses, 1
+// admin-prohibited)".
+std::string describe(const HiddenGroup& g) {
+  std::string out = std::to_string(g.count);
+  out += ' ';
+  out += name(g.state);
+  out += ' ';
+  out += name(g.proto);
+  out += g.count == 1 ? " port" : " ports";
+  if (g.reasons.empty()) return out;
+  out += " (";
+  if (g.reasons.size() == 1) {
+    out += name(g.reasons.front().first);
+  } else {
+    bool first = true;
+    for (const auto& [reason, count] : g.reasons) {
+      if (!first) out += ", ";
+      first = false;
+      out += std::to_string(count);
+      out += ' ';
+      out += report::reason_word(reason, count);
+    }
+  }
+  out += ')';
+  return out;
+}
+
+class TableReport final : public ReportSink {
+ public:
+  TableReport(std::ostream& out, TableOptions options) : out_(out), options_(options) {}
+
+  void begin(const ScanInfo& info) override {
+    out_ << "Starting portvigil " << kVersion << " at " << report::minutes_utc(info.start) << '\n';
+    out_.flush();
+  }
+
+  void host(const HostResult& host) override {
+    const std::string label = report::printable(report::host_label(host));
+    out_ << "portvigil scan report for " << label << '\n';
+    if (!host.complete) {
+      out_ << "Warning: " << report::address_text(host) << " giving up on host: "
+           << (host.note.empty() ? std::string{"scan incomplete"} : report::printable(host.note))
+           << '\n';
+    }
+
+    const auto hidden = options_.open_only ? non_open_groups(host)
+                                           : report::majority_groups(host, /*collapsed_only=*/true);
+    std::vector<const PortResult*> rows;
+    std::size_t hidden_count = 0;
+    for (const auto& p : host.ports) {
+      const bool hide =
+          options_.open_only ? !shown_with_open(p.state) : report::in_groups(hidden, p);
+      if (hide) {
+        ++hidden_count;
+      } else {
+        rows.push_back(&p);
+      }
+    }
+
+    if (!host.ports.empty() && rows.empty()) {
+      out_ << "All " << hidden_count << " scanned ports on " << label
+           << " are in ignored states.\n";
+    }
+    if (!hidden.empty()) {
+      out_ << "Not shown: ";
+      for (std::size_t i = 0; i < hidden.size(); ++i) {
+        if (i != 0) out_ << ", ";
+        out_ << describe(hidden[i]);
+      }
+      out_ << '\n';
+    }
+    if (!rows.empty()) write_rows(rows);
+    out_ << '\n';
+    out_.flush();
+  }
+
+  void end(const ScanSummary& summary) override {
+    if (!summary.error.empty()) out_ << "ERROR: " << report::printable(summary.error) << '\n';
+    out_ << "portvigil done: " << report::done_summary(summary) << '\n';
+    out_.flush();
+  }
+
+ private:
+  void write_rows(const std::vector<const PortResult*>& rows) {
+    using Row = std::array<std::string, 4>;
+    const std::size_t columns = options_.show_reason ? 4 : 3;
+    std::vector<Row> table;
+    table.reserve(rows.size() + 1);
+    table.push_back(Row{"PORT", "STATE", "SERVICE", "REASON"});
+    for (const auto* p : rows) {
+      Row row;
+      row[0] = std::to_string(p->port) + '/' + std::string{name(p->proto)};
+      row[1] = std::string{name(p->state)};
+      const auto service = report::service_of(*p);
+      row[2] = service.empty() ? std::string{"unknown"} : std::string{service};
+      row[3] = std::string{name(p->reason)};
+      if (p->ttl != 0) row[3] += " ttl " + std::to_string(p->ttl);
+      table.push_back(std::move(row));
+    }
+    std::array<std::size_t, 4> width{};
+    for (const auto& row : table) {
+      for (std::size_t c = 0; c < columns; ++c) width[c] = std::max(width[c], row[c].size());
+    }
+    for (const auto& row : table) {
+      std::string line;
+      for (std::size_t c = 0; c < columns; ++c) {
+        line += row[c];
+        if (c + 1 < columns) line.append(width[c] - row[c].size() + 1, ' ');
+      }
+      out_ << line << '\n';
+    }
+  }
+
+  std::ostream& out_;
+  TableOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<ReportSink> make_table_report(std::ostream& out, TableOptions options) {
+  return std::make_unique<TableReport>(out, options);
+}
+
+}  // namespace portvigil
