@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Configures and builds portvigil into build/ (or $PORTVIGIL_BUILD_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${PORTVIGIL_BUILD_DIR:-build}
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=${PORTVIGIL_BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
+cmake --build "$dir" -j"$(nproc)"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages portvigil needs, only those missing.
+#   scripts/deps.sh build   compilers and libraries
+#   scripts/deps.sh test    + lab, peer scanners and checkers used by the tests
+set -euo pipefail
+
+build_pkgs=(cmake make g++ pkg-config libasio-dev libpcap-dev prometheus-cpp-dev
+  libtomlplusplus-dev libsqlite3-dev libgtest-dev libgmock-dev libexpected-dev libsystemd-dev)
+test_pkgs=(iproute2 nftables nmap ndiff python3 clang libclang-rt-14-dev procps time)
+
+want=("${build_pkgs[@]}")
+[[ "${1:-build}" == test ]] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "portvigil: missing Debian packages: ${missing[*]}" >&2
+  echo "run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "portvigil: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
