@@ -61,7 +61,14 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   }
 
   auto& s = plan.scan;
-  s.technique = args.technique.value_or(Technique::connect);
+  if (args.technique) {
+    s.technique = *args.technique;
+  } else if (have_raw_socket_privilege()) {
+    s.technique = Technique::syn;
+  } else {
+    s.technique = Technique::connect;
+    std::cerr << "portvigil: no CAP_NET_RAW: using a TCP connect scan (-sT) instead of -sS\n";
+  }
   const bool want_tcp = proto_of(s.technique) == Proto::tcp;
   const bool want_udp = !want_tcp;
   if (args.ports && args.top_ports) {
@@ -78,6 +85,9 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   if (!s.ports.udp.empty() && want_tcp) {
     throw InputError("-p: UDP ports (U:) given, but " + std::string(cli_flag(s.technique)) +
                      " scans TCP only");
+  }
+  if (!s.ports.tcp.empty() && want_udp) {
+    throw InputError("-p: TCP ports (T:) given, but -sU scans UDP only");
   }
   if (s.ports.empty()) throw InputError("--exclude-ports: no ports left to scan");
 
@@ -192,10 +202,18 @@ int run_scan_command(std::span<const std::string_view> argv) {
   info.udp_port_count = plan.scan.ports.udp.size();
 
   tee.begin(info);
-  auto engine = make_connect_engine();
+  std::unique_ptr<ScanEngine> engine;
+  if (plan.scan.technique == Technique::connect) {
+    engine = make_connect_engine();
+  } else {
+    RawOptions raw;
+    raw.interface = args.interface.value_or("");
+    engine = make_raw_engine(plan.scan.technique, raw);
+  }
   ScanSummary summary = engine->run(plan.scan, tee, control);
   if (control.on_progress && tty && !args.stats_every) std::fputs("\r\x1b[K", stderr);
   tee.end(summary);
+  if (!summary.error.empty()) std::cerr << "portvigil: " << summary.error << "\n";
   for (auto* o : {&normal, &xml, &json, &grep}) {
     if (o->file) {
       o->file->flush();

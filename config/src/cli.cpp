@@ -63,10 +63,34 @@ const std::vector<Option>& options() {
     auto technique = [](Technique k) {
       return [k](ScanArgs& a, std::string_view) { a.technique = k; };
     };
+    t.push_back({{"-sS"},
+                 "",
+                 "TCP SYN (half-open) scan; the default when CAP_NET_RAW is available",
+                 technique(Technique::syn)});
     t.push_back({{"-sT"},
                  "",
-                 "TCP connect scan (the default; needs no privileges)",
+                 "TCP connect scan; the default without CAP_NET_RAW",
                  technique(Technique::connect)});
+    t.push_back({{"-sF"}, "", "TCP FIN scan (needs CAP_NET_RAW)", technique(Technique::fin)});
+    t.push_back({{"-sN"}, "", "TCP NULL scan (needs CAP_NET_RAW)", technique(Technique::null)});
+    t.push_back({{"-sX"},
+                 "",
+                 "TCP Xmas scan: FIN+PSH+URG (needs CAP_NET_RAW)",
+                 technique(Technique::xmas)});
+    t.push_back({{"-sA"},
+                 "",
+                 "TCP ACK scan: maps firewall rules, unfiltered/filtered (needs "
+                 "CAP_NET_RAW)",
+                 technique(Technique::ack)});
+    t.push_back({{"-sU"},
+                 "",
+                 "UDP scan with protocol payloads for well-known ports (needs "
+                 "CAP_NET_RAW)",
+                 technique(Technique::udp)});
+    t.push_back({{"-e"},
+                 "IFACE",
+                 "raw scans: capture on IFACE instead of the one routing to the first target",
+                 [](ScanArgs& a, std::string_view v) { a.interface = std::string(v); }});
     t.push_back({{"-p"},
                  "PORTS",
                  "ports to scan: 22,80,1000-2000; -p- for 1-65535; T:/U: prefixes select the "
@@ -271,9 +295,18 @@ ScanArgs parse_scan_args(std::span<const std::string_view> args) {
     if (!match) {
       if (arg.starts_with("-s") && arg.size() == 3) {
         throw InputError(std::string(arg) +
-                         ": scan technique not available in this build (supported: -sT)");
+                         ": unknown scan technique (supported: -sS -sT -sF -sN -sX -sA -sU)");
       }
       throw InputError("unknown option " + quoted(arg) + " (see portvigil scan --help)");
+    }
+    if (match->names.front().starts_with("-s") && out.technique) {
+      const auto before = *out.technique;
+      match->apply(out, value);
+      if (*out.technique != before) {
+        throw InputError(std::string(arg) + ": only one scan technique per run (" +
+                         std::string(cli_flag(before)) + " was given already)");
+      }
+      continue;
     }
     if (!match->value_name.empty() && !have_value) {
       if (i + 1 >= args.size()) {
@@ -296,6 +329,8 @@ std::string scan_usage() {
         "(198.18.0.1-20, 198.18.0-1.*) or a hostname (resolved once; see -n). Only targets\n"
         "you are authorized to scan may be given; --scope states that authorization.\n"
         "Without -p, --top-ports or -F the 1000 most commonly exposed ports are scanned.\n"
+        "Raw techniques (-sS -sF -sN -sX -sA -sU) need CAP_NET_RAW: run as root, or grant it\n"
+        "with: setcap cap_net_raw+ep $(command -v portvigil)\n"
         "\n"
         "Options:\n";
   for (const auto& opt : options()) {

@@ -73,7 +73,11 @@ struct HostResult {
   std::string hostname;           // as the user wrote it; empty for address literals
   std::vector<PortResult> ports;  // one entry per scanned port, sorted by (proto, port)
   bool complete = true;           // false: host timeout, interrupted, or refused by scope
-  std::string note;               // why incomplete, e.g. "host timeout after 30s"
+  // True when the engine could not trust silence: replies were still arriving on the last
+  // retransmission (loss, the target's ICMP/RST rate limit). Unanswered ports then carry
+  // the technique's no-reply state, which must not be read as a change.
+  bool inconclusive = false;
+  std::string note;  // why incomplete/inconclusive, e.g. "host timeout after 30s"
   std::chrono::duration<double> elapsed{0};
 };
 
@@ -95,6 +99,8 @@ struct ScanCounters {
   std::uint64_t retransmissions = 0;
   std::uint64_t responses = 0;
   std::uint64_t refused_by_scope = 0;  // probes the engine would not send: outside scope
+  std::uint64_t capture_drops = 0;     // replies the capture buffer lost (raw engine)
+  double effective_rate = 0;           // probes per second over the whole scan
 };
 
 struct ScanInfo {

@@ -6,8 +6,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "portvigil/common/scan_model.hpp"
+#include "portvigil/scanner/packet_io.hpp"
 #include "portvigil/scanner/targets.hpp"
 
 namespace portvigil {
@@ -57,6 +60,18 @@ class ScanEngine {
 
 // The TCP connect engine (-sT), built on standalone Asio.
 [[nodiscard]] std::unique_ptr<ScanEngine> make_connect_engine();
+
+struct RawOptions {
+  IoFactory io;           // empty: real raw sockets + libpcap
+  std::string interface;  // -e; empty: chosen by route lookup toward the first target
+  std::optional<std::uint64_t> cookie_seed;  // fixed reply-validation key (replays, tests)
+  std::uint16_t source_port = 0;             // 0: random
+  double initial_rate = 100000;  // probes/s when --max-rate is not given; adapted down on loss
+};
+
+// The stateless raw-packet engine for -sS -sF -sN -sX -sA -sU (one Probe per technique).
+[[nodiscard]] std::unique_ptr<ScanEngine> make_raw_engine(Technique technique,
+                                                          RawOptions options = {});
 
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the resulting soft limit.
 std::size_t raise_fd_limit();

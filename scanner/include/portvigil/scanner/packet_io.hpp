@@ -1,0 +1,115 @@
+// The seam between the raw-packet engine and the network. Three implementations: real
+// (raw socket send + libpcap capture), an in-memory fake network for tests, and a pcap
+// file replayed through the classifier.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <asio/ip/address.hpp>
+
+#include "portvigil/common/scan_model.hpp"
+#include "portvigil/scanner/targets.hpp"
+
+namespace portvigil {
+
+struct IoStats {
+  std::uint64_t sent = 0;
+  std::uint64_t send_errors = 0;
+  std::uint64_t captured = 0;       // frames handed to the engine
+  std::uint64_t capture_drops = 0;  // dropped by the kernel/libpcap buffer (pcap_stats)
+  std::uint64_t refused_by_scope = 0;
+};
+
+enum class SendResult : std::uint8_t { sent, retry_later, failed, refused_by_scope };
+
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  virtual void frame(std::span<const std::uint8_t> bytes) = 0;
+};
+
+class PacketIo {
+ public:
+  virtual ~PacketIo() = default;
+  // The local address packets to `dst` leave from.
+  virtual asio::ip::address source_for(const asio::ip::address& dst) = 0;
+  // Sends one complete IPv4/IPv6 packet. Implementations refuse destinations outside the
+  // scope they were given: the last line of defence sits where packets leave.
+  virtual SendResult send(std::span<const std::uint8_t> ip_packet,
+                          const asio::ip::address& dst) = 0;
+  // Hands captured frames to `sink` for up to `wait`; returns how many. Called from the
+  // receiver thread only.
+  virtual std::size_t receive(std::chrono::milliseconds wait, FrameSink& sink) = 0;
+  virtual int datalink() const = 0;  // DLT_* of the frames given to the sink
+  virtual IoStats stats() = 0;
+};
+
+struct IoRequest {
+  std::string capture_filter;      // BPF text from the probe
+  asio::ip::address first_target;  // picks the interface by route lookup
+  std::string interface;           // -e: overrides the route lookup
+  AuthorizedScope scope;           // send() refuses everything outside it
+  std::size_t capture_buffer_bytes = 32u << 20;
+};
+
+using IoFactory = std::function<std::unique_ptr<PacketIo>(const IoRequest&)>;
+
+// Raw sockets (IPPROTO_RAW, so the kernel routes and resolves neighbours) for sending and
+// libpcap in immediate mode for receiving. Throws std::runtime_error with the reason
+// (missing CAP_NET_RAW, no route, pcap errors).
+[[nodiscard]] IoFactory real_packet_io();
+
+// True when this process may open raw sockets (CAP_NET_RAW).
+[[nodiscard]] bool have_raw_socket_privilege();
+
+// ---- the fake network -----------------------------------------------------------------
+
+enum class FakeBehavior : std::uint8_t {
+  open,          // TCP: SYN/ACK to SYN, nothing to FIN/NULL/Xmas, RST to ACK; UDP: a reply
+  closed,        // TCP: RST; UDP: ICMP port unreachable
+  drop,          // silence
+  reject_admin,  // ICMP admin-prohibited (v4 3/13, v6 1/1)
+  reject_host,   // ICMP host unreachable (v4 3/1, v6 1/3)
+};
+
+struct FakeHost {
+  asio::ip::address address;
+  FakeBehavior default_tcp = FakeBehavior::closed;
+  FakeBehavior default_udp = FakeBehavior::closed;
+  std::map<std::pair<Proto, std::uint16_t>, FakeBehavior> ports;
+};
+
+struct FakeNetworkConfig {
+  std::vector<FakeHost> hosts;
+  asio::ip::address source_v4 = asio::ip::make_address("198.18.0.1");
+  asio::ip::address source_v6 = asio::ip::make_address("2001:db8::1");
+  double probe_loss = 0;            // fraction of probes lost on the way out
+  double reply_loss = 0;            // fraction of replies lost on the way back
+  std::size_t icmp_per_second = 0;  // 0 = unlimited; else a token bucket like Linux's
+  std::size_t icmp_burst = 50;
+  std::uint64_t seed = 1;
+  std::string record_pcap;  // when set, every reply frame is also written to this file
+};
+
+struct FakeNetworkLog {
+  std::vector<asio::ip::address> probed;  // destination of every packet that was sent
+};
+
+// An in-memory network answering like a Linux host would. `log` (optional) records what
+// was sent so tests can assert on it.
+[[nodiscard]] IoFactory fake_packet_io(FakeNetworkConfig config,
+                                       std::shared_ptr<FakeNetworkLog> log = nullptr);
+
+// Replays a capture file through the classifier; sends go nowhere. `source` is the local
+// address the capture was taken on.
+[[nodiscard]] IoFactory pcap_file_io(std::string path, asio::ip::address source_v4,
+                                     asio::ip::address source_v6);
+
+}  // namespace portvigil

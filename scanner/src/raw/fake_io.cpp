@@ -1,0 +1,247 @@
+// An in-memory network for tests and dry runs: it parses every probe sent and queues the
+// reply a Linux host with the configured ports would give, with optional loss and an
+// ICMP rate limit like the kernel's.
+#include <pcap/pcap.h>
+
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "packet.hpp"
+#include "portvigil/scanner/packet_io.hpp"
+
+namespace portvigil {
+namespace {
+
+using raw::IpAddr;
+using raw::Reply;
+
+class FakePacketIo final : public PacketIo {
+ public:
+  FakePacketIo(FakeNetworkConfig config, std::shared_ptr<FakeNetworkLog> log, AuthorizedScope scope)
+      : config_(std::move(config)),
+        log_(std::move(log)),
+        scope_(std::move(scope)),
+        rng_(config_.seed),
+        icmp_tokens_(static_cast<double>(config_.icmp_burst)) {
+    if (!config_.record_pcap.empty()) {
+      dead_ = pcap_open_dead(DLT_RAW, 65535);
+      dumper_ = pcap_dump_open(dead_, config_.record_pcap.c_str());
+    }
+  }
+  ~FakePacketIo() override {
+    if (dumper_) pcap_dump_close(dumper_);
+    if (dead_) pcap_close(dead_);
+  }
+
+  asio::ip::address source_for(const asio::ip::address& dst) override {
+    return dst.is_v6() ? config_.source_v6 : config_.source_v4;
+  }
+
+  SendResult send(std::span<const std::uint8_t> packet, const asio::ip::address& dst) override {
+    if (!scope_.contains(dst)) {
+      ++stats_.refused_by_scope;
+      return SendResult::refused_by_scope;
+    }
+    std::lock_guard lock(mu_);
+    ++stats_.sent;
+    if (log_) log_->probed.push_back(dst);
+    if (lost(config_.probe_loss)) return SendResult::sent;
+    answer(packet);
+    return SendResult::sent;
+  }
+
+  std::size_t receive(std::chrono::milliseconds wait, FrameSink& sink) override {
+    std::deque<std::vector<std::uint8_t>> ready;
+    {
+      std::lock_guard lock(mu_);
+      ready.swap(queue_);
+    }
+    if (ready.empty()) {
+      std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(1)));
+      return 0;
+    }
+    for (const auto& f : ready) sink.frame(f);
+    stats_.captured += ready.size();
+    return ready.size();
+  }
+
+  int datalink() const override { return raw::kDltRaw2; }
+  IoStats stats() override {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+ private:
+  bool lost(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+
+  const FakeHost* host_for(const IpAddr& a) const {
+    for (const auto& h : config_.hosts) {
+      if (raw::to_ip(h.address) == a) return &h;
+    }
+    return nullptr;
+  }
+
+  void queue_reply(std::span<const std::uint8_t> bytes) {
+    if (lost(config_.reply_loss)) return;
+    queue_.emplace_back(bytes.begin(), bytes.end());
+    if (dumper_) {
+      pcap_pkthdr h{};
+      h.caplen = h.len = static_cast<bpf_u_int32>(bytes.size());
+      pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, bytes.data());
+    }
+  }
+
+  bool icmp_allowed() {
+    if (config_.icmp_per_second == 0) return true;
+    // A token bucket refilled per probe sent at the nominal rate of one probe per
+    // microsecond: deterministic, unlike wall-clock refills.
+    icmp_tokens_ = std::min(static_cast<double>(config_.icmp_burst),
+                            icmp_tokens_ + static_cast<double>(config_.icmp_per_second) / 1e6);
+    if (icmp_tokens_ < 1) return false;
+    icmp_tokens_ -= 1;
+    return true;
+  }
+
+  void answer(std::span<const std::uint8_t> probe) {
+    Reply p;
+    if (!raw::parse_ip(probe, p)) return;
+    const FakeHost* host = host_for(p.dst);
+    if (!host) return;  // nobody there
+    const bool tcp = p.kind == Reply::Kind::tcp;
+    const Proto proto = tcp ? Proto::tcp : Proto::udp;
+    auto it = host->ports.find({proto, p.dport});
+    const FakeBehavior b =
+        it != host->ports.end() ? it->second : (tcp ? host->default_tcp : host->default_udp);
+    std::array<std::uint8_t, raw::kMaxProbeSize> out{};
+    auto unreachable = [&](std::uint8_t code4, std::uint8_t code6) {
+      if (!icmp_allowed()) return;
+      const auto n = raw::build_unreachable(p.dst, p.src, p.dst.v6 ? code6 : code4, probe, out);
+      queue_reply({out.data(), n});
+    };
+    switch (b) {
+      case FakeBehavior::drop:
+        return;
+      case FakeBehavior::reject_admin:
+        return unreachable(13, 1);
+      case FakeBehavior::reject_host:
+        return unreachable(1, 3);
+      case FakeBehavior::open:
+      case FakeBehavior::closed:
+        break;
+    }
+    const bool open = b == FakeBehavior::open;
+    if (!tcp) {
+      if (!open) return unreachable(3, 4);
+      raw::ProbeFields f;
+      f.src = p.dst;
+      f.dst = p.src;
+      f.sport = p.dport;
+      f.dport = p.sport;
+      static constexpr std::uint8_t kReply[] = {'o', 'k'};
+      f.udp_payload = kReply;
+      queue_reply({out.data(), raw::build_udp(f, out)});
+      return;
+    }
+    // RFC 793 reset generation, as Linux does it.
+    raw::ProbeFields f;
+    f.src = p.dst;
+    f.dst = p.src;
+    f.sport = p.dport;
+    f.dport = p.sport;
+    const bool syn = p.flags & raw::tcp_flag::syn;
+    const bool ack = p.flags & raw::tcp_flag::ack;
+    const bool rst = p.flags & raw::tcp_flag::rst;
+    if (rst) return;
+    if (open && syn && !ack) {
+      f.tcp_flags = raw::tcp_flag::syn | raw::tcp_flag::ack;
+      f.seq = 0x1000;
+      f.ack = p.seq + 1;
+    } else if (open && !ack) {
+      return;  // FIN/NULL/Xmas to an open port: silently dropped
+    } else if (ack) {
+      f.tcp_flags = raw::tcp_flag::rst;
+      f.seq = p.ack;
+    } else {
+      f.tcp_flags = raw::tcp_flag::rst | raw::tcp_flag::ack;
+      f.seq = 0;
+      f.ack = p.seq + (syn ? 1u : 0u) + ((p.flags & raw::tcp_flag::fin) ? 1u : 0u);
+    }
+    queue_reply({out.data(), raw::build_tcp(f, out)});
+  }
+
+  FakeNetworkConfig config_;
+  std::shared_ptr<FakeNetworkLog> log_;
+  AuthorizedScope scope_;
+  std::mt19937_64 rng_;
+  double icmp_tokens_;
+  std::mutex mu_;
+  std::deque<std::vector<std::uint8_t>> queue_;
+  IoStats stats_;
+  pcap_t* dead_ = nullptr;
+  pcap_dumper_t* dumper_ = nullptr;
+};
+
+// Replays frames from a capture file once; sends are counted and dropped.
+class PcapFilePacketIo final : public PacketIo {
+ public:
+  PcapFilePacketIo(const std::string& path, asio::ip::address v4, asio::ip::address v6)
+      : v4_(v4), v6_(v6) {
+    char errbuf[PCAP_ERRBUF_SIZE] = {};
+    pcap_ = pcap_open_offline(path.c_str(), errbuf);
+    if (!pcap_) throw std::runtime_error("pcap file \"" + path + "\": " + errbuf);
+    dlt_ = pcap_datalink(pcap_);
+  }
+  ~PcapFilePacketIo() override {
+    if (pcap_) pcap_close(pcap_);
+  }
+  asio::ip::address source_for(const asio::ip::address& dst) override {
+    return dst.is_v6() ? v6_ : v4_;
+  }
+  SendResult send(std::span<const std::uint8_t>, const asio::ip::address&) override {
+    ++stats_.sent;
+    return SendResult::sent;
+  }
+  std::size_t receive(std::chrono::milliseconds wait, FrameSink& sink) override {
+    if (done_) {
+      std::this_thread::sleep_for(std::min(wait, std::chrono::milliseconds(1)));
+      return 0;
+    }
+    const int n = pcap_dispatch(
+        pcap_, -1,
+        [](u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
+          reinterpret_cast<FrameSink*>(user)->frame({bytes, h->caplen});
+        },
+        reinterpret_cast<u_char*>(&sink));
+    done_ = true;
+    if (n > 0) stats_.captured += static_cast<std::uint64_t>(n);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  int datalink() const override { return dlt_; }
+  IoStats stats() override { return stats_; }
+
+ private:
+  pcap_t* pcap_ = nullptr;
+  int dlt_ = 0;
+  bool done_ = false;
+  asio::ip::address v4_;
+  asio::ip::address v6_;
+  IoStats stats_;
+};
+
+}  // namespace
+
+IoFactory fake_packet_io(FakeNetworkConfig config, std::shared_ptr<FakeNetworkLog> log) {
+  return [config = std::move(config), log](const IoRequest& req) -> std::unique_ptr<PacketIo> {
+    return std::make_unique<FakePacketIo>(config, log, req.scope);
+  };
+}
+
+IoFactory pcap_file_io(std::string path, asio::ip::address source_v4, asio::ip::address source_v6) {
+  return [=](const IoRequest&) -> std::unique_ptr<PacketIo> {
+    return std::make_unique<PcapFilePacketIo>(path, source_v4, source_v6);
+  };
+}
+
+}  // namespace portvigil

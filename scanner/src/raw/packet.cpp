@@ -1,0 +1,349 @@
+#include "packet.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace portvigil::raw {
+namespace {
+
+constexpr std::uint8_t kProtoTcp = 6;
+constexpr std::uint8_t kProtoUdp = 17;
+constexpr std::uint8_t kProtoIcmp = 1;
+constexpr std::uint8_t kProtoIcmp6 = 58;
+
+void put16(std::uint8_t* p, std::uint16_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+void put32(std::uint8_t* p, std::uint32_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 24);
+  p[1] = static_cast<std::uint8_t>(v >> 16);
+  p[2] = static_cast<std::uint8_t>(v >> 8);
+  p[3] = static_cast<std::uint8_t>(v);
+}
+std::uint16_t get16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>((p[0] << 8) | p[1]);
+}
+std::uint32_t get32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+         p[3];
+}
+
+std::uint32_t sum_words(std::span<const std::uint8_t> data, std::uint32_t sum) {
+  std::size_t i = 0;
+  for (; i + 1 < data.size(); i += 2) sum += get16(data.data() + i);
+  if (i < data.size()) sum += std::uint32_t{data[i]} << 8;
+  return sum;
+}
+
+std::uint16_t fold(std::uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(~sum);
+}
+
+// Pseudo-header sum for TCP/UDP checksums (RFC 793 / RFC 8200 section 8.1).
+std::uint32_t pseudo_sum(const IpAddr& src, const IpAddr& dst, std::uint8_t proto,
+                         std::size_t l4_len) {
+  const std::size_t n = src.v6 ? 16 : 4;
+  std::uint32_t sum = sum_words({src.bytes.data(), n}, 0);
+  sum = sum_words({dst.bytes.data(), n}, sum);
+  sum += proto;
+  sum += static_cast<std::uint32_t>(l4_len & 0xffff) + static_cast<std::uint32_t>(l4_len >> 16);
+  return sum;
+}
+
+// Writes the IP header; returns its length.
+std::size_t put_ip(const ProbeFields& f, std::uint8_t proto, std::size_t l4_len, std::uint8_t* p) {
+  if (!f.dst.v6) {
+    p[0] = 0x45;
+    p[1] = 0;
+    put16(p + 2, static_cast<std::uint16_t>(20 + l4_len));
+    put16(p + 4, f.ip_id);
+    put16(p + 6, 0);
+    p[8] = f.ttl;
+    p[9] = proto;
+    put16(p + 10, 0);
+    std::memcpy(p + 12, f.src.bytes.data(), 4);
+    std::memcpy(p + 16, f.dst.bytes.data(), 4);
+    put16(p + 10, fold(sum_words({p, 20}, 0)));
+    return 20;
+  }
+  put32(p, 0x60000000u | (f.ip_id & 0xfffffu));
+  put16(p + 4, static_cast<std::uint16_t>(l4_len));
+  p[6] = proto;
+  p[7] = f.ttl;
+  std::memcpy(p + 8, f.src.bytes.data(), 16);
+  std::memcpy(p + 24, f.dst.bytes.data(), 16);
+  return 40;
+}
+
+}  // namespace
+
+IpAddr to_ip(const asio::ip::address& a) {
+  IpAddr out;
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    std::memcpy(out.bytes.data(), b.data(), 4);
+  } else {
+    const auto b = a.to_v6().to_bytes();
+    std::memcpy(out.bytes.data(), b.data(), 16);
+    out.v6 = true;
+  }
+  return out;
+}
+
+asio::ip::address to_asio(const IpAddr& a) {
+  if (!a.v6) {
+    asio::ip::address_v4::bytes_type b;
+    std::memcpy(b.data(), a.bytes.data(), 4);
+    return asio::ip::address_v4(b);
+  }
+  asio::ip::address_v6::bytes_type b;
+  std::memcpy(b.data(), a.bytes.data(), 16);
+  return asio::ip::address_v6(b);
+}
+
+std::uint16_t internet_checksum(std::span<const std::uint8_t> data, std::uint32_t initial) {
+  return fold(sum_words(data, initial));
+}
+
+std::size_t build_tcp(const ProbeFields& f, std::span<std::uint8_t> out) {
+  const bool syn = (f.tcp_flags & tcp_flag::syn) != 0;
+  const std::size_t tcp_len = syn ? 24 : 20;  // SYNs carry MSS, as real stacks' do
+  const std::size_t ip_len = f.dst.v6 ? 40 : 20;
+  if (out.size() < ip_len + tcp_len) return 0;
+  std::uint8_t* p = out.data();
+  put_ip(f, kProtoTcp, tcp_len, p);
+  std::uint8_t* t = p + ip_len;
+  put16(t, f.sport);
+  put16(t + 2, f.dport);
+  put32(t + 4, f.seq);
+  put32(t + 8, f.ack);
+  t[12] = static_cast<std::uint8_t>((tcp_len / 4) << 4);
+  t[13] = f.tcp_flags;
+  put16(t + 14, 1024);  // window
+  put16(t + 16, 0);     // checksum, filled below
+  put16(t + 18, 0);     // urgent pointer
+  if (syn) {
+    t[20] = 2;  // MSS option
+    t[21] = 4;
+    put16(t + 22, 1460);
+  }
+  put16(t + 16, fold(sum_words({t, tcp_len}, pseudo_sum(f.src, f.dst, kProtoTcp, tcp_len))));
+  return ip_len + tcp_len;
+}
+
+std::size_t build_udp(const ProbeFields& f, std::span<std::uint8_t> out) {
+  const std::size_t udp_len = 8 + f.udp_payload.size();
+  const std::size_t ip_len = f.dst.v6 ? 40 : 20;
+  if (out.size() < ip_len + udp_len || udp_len > 0xffff - 40) return 0;
+  std::uint8_t* p = out.data();
+  put_ip(f, kProtoUdp, udp_len, p);
+  std::uint8_t* u = p + ip_len;
+  put16(u, f.sport);
+  put16(u + 2, f.dport);
+  put16(u + 4, static_cast<std::uint16_t>(udp_len));
+  put16(u + 6, 0);
+  if (!f.udp_payload.empty()) std::memcpy(u + 8, f.udp_payload.data(), f.udp_payload.size());
+  std::uint16_t sum = fold(sum_words({u, udp_len}, pseudo_sum(f.src, f.dst, kProtoUdp, udp_len)));
+  if (sum == 0) sum = 0xffff;  // zero means "no checksum" in UDP
+  put16(u + 6, sum);
+  return ip_len + udp_len;
+}
+
+namespace {
+
+// Reads the IP header at `p` (length n). Sets family/addresses/proto and the offset of the
+// transport header. IPv6 extension headers are walked for the common kinds.
+bool read_ip_header(const std::uint8_t* p, std::size_t n, IpAddr& src, IpAddr& dst,
+                    std::uint8_t& proto, std::uint8_t& ttl, std::size_t& l4_off,
+                    std::size_t& l4_len, bool& is_fragment_tail) {
+  if (n < 1) return false;
+  const unsigned version = p[0] >> 4;
+  is_fragment_tail = false;
+  if (version == 4) {
+    if (n < 20) return false;
+    const std::size_t ihl = std::size_t{p[0] & 0x0fu} * 4;
+    if (ihl < 20 || ihl > n) return false;
+    std::size_t total = get16(p + 2);
+    if (total < ihl) return false;
+    if (total > n) total = n;  // quoted packets inside ICMP are usually truncated
+    const std::uint16_t frag = get16(p + 6);
+    is_fragment_tail = (frag & 0x1fff) != 0;
+    ttl = p[8];
+    proto = p[9];
+    src = IpAddr{};
+    dst = IpAddr{};
+    std::memcpy(src.bytes.data(), p + 12, 4);
+    std::memcpy(dst.bytes.data(), p + 16, 4);
+    l4_off = ihl;
+    l4_len = total - ihl;
+    return true;
+  }
+  if (version == 6) {
+    if (n < 40) return false;
+    std::size_t payload = get16(p + 4);
+    ttl = p[7];
+    src = IpAddr{};
+    dst = IpAddr{};
+    src.v6 = dst.v6 = true;
+    std::memcpy(src.bytes.data(), p + 8, 16);
+    std::memcpy(dst.bytes.data(), p + 24, 16);
+    std::uint8_t next = p[6];
+    std::size_t off = 40;
+    const std::size_t end = payload + 40 < n ? payload + 40 : n;
+    // Hop-by-hop (0), routing (43), fragment (44), destination options (60).
+    for (int hops = 0; hops < 8; ++hops) {
+      if (next != 0 && next != 43 && next != 44 && next != 60) break;
+      if (off + 8 > end) return false;
+      if (next == 44) {
+        is_fragment_tail = (get16(p + off + 2) & 0xfff8) != 0;
+        next = p[off];
+        off += 8;
+        continue;
+      }
+      const std::size_t len = (std::size_t{p[off + 1]} + 1) * 8;
+      next = p[off];
+      off += len;
+    }
+    if (off > end) return false;
+    proto = next;
+    l4_off = off;
+    l4_len = end - off;
+    return true;
+  }
+  return false;
+}
+
+bool parse_quoted(const std::uint8_t* p, std::size_t n, Reply& out) {
+  IpAddr src;
+  IpAddr dst;
+  std::uint8_t proto = 0;
+  std::uint8_t ttl = 0;
+  std::size_t off = 0;
+  std::size_t len = 0;
+  bool frag = false;
+  if (!read_ip_header(p, n, src, dst, proto, ttl, off, len, frag) || frag) return false;
+  if (proto != kProtoTcp && proto != kProtoUdp) return false;
+  if (len < 4) return false;  // RFC 792 guarantees 8 bytes of the quoted transport header
+  out.quoted_src = src;
+  out.quoted_dst = dst;
+  out.quoted_proto = proto;
+  out.sport = get16(p + off);
+  out.dport = get16(p + off + 2);
+  out.quoted_has_seq = proto == kProtoTcp && len >= 8;
+  if (out.quoted_has_seq) out.seq = get32(p + off + 4);
+  return true;
+}
+
+}  // namespace
+
+bool parse_ip(std::span<const std::uint8_t> packet, Reply& out) {
+  out = Reply{};
+  const std::uint8_t* p = packet.data();
+  const std::size_t n = packet.size();
+  std::uint8_t proto = 0;
+  std::size_t off = 0;
+  std::size_t len = 0;
+  bool frag = false;
+  if (!read_ip_header(p, n, out.src, out.dst, proto, out.ttl, off, len, frag) || frag) {
+    return false;
+  }
+  const std::uint8_t* l4 = p + off;
+  if (proto == kProtoTcp) {
+    if (len < 20) return false;
+    out.kind = Reply::Kind::tcp;
+    out.sport = get16(l4);
+    out.dport = get16(l4 + 2);
+    out.seq = get32(l4 + 4);
+    out.ack = get32(l4 + 8);
+    out.flags = l4[13];
+    return true;
+  }
+  if (proto == kProtoUdp) {
+    if (len < 8) return false;
+    out.kind = Reply::Kind::udp;
+    out.sport = get16(l4);
+    out.dport = get16(l4 + 2);
+    return true;
+  }
+  // ICMP destination unreachable (type 3) / ICMPv6 destination unreachable (type 1).
+  const bool icmp4 = proto == kProtoIcmp && !out.src.v6 && len >= 8 && l4[0] == 3;
+  const bool icmp6 = proto == kProtoIcmp6 && out.src.v6 && len >= 8 && l4[0] == 1;
+  if (!icmp4 && !icmp6) return false;
+  out.kind = Reply::Kind::unreachable;
+  out.icmp_type = l4[0];
+  out.icmp_code = l4[1];
+  return parse_quoted(l4 + 8, len - 8, out);
+}
+
+bool parse_frame(std::span<const std::uint8_t> frame, int datalink, Reply& out) {
+  std::size_t off = 0;
+  std::uint16_t ethertype = 0;
+  const std::uint8_t* p = frame.data();
+  const std::size_t n = frame.size();
+  switch (datalink) {
+    case kDltEthernet:
+      if (n < 14) return false;
+      ethertype = get16(p + 12);
+      off = 14;
+      // 802.1Q / 802.1ad tags, at most two.
+      for (int i = 0; i < 2 && (ethertype == 0x8100 || ethertype == 0x88a8); ++i) {
+        if (n < off + 4) return false;
+        ethertype = get16(p + off + 2);
+        off += 4;
+      }
+      if (ethertype != 0x0800 && ethertype != 0x86dd) return false;
+      break;
+    case kDltLinuxSll:
+      if (n < 16) return false;
+      ethertype = get16(p + 14);
+      if (ethertype != 0x0800 && ethertype != 0x86dd) return false;
+      off = 16;
+      break;
+    case kDltLinuxSll2:
+      if (n < 20) return false;
+      ethertype = get16(p);
+      if (ethertype != 0x0800 && ethertype != 0x86dd) return false;
+      off = 20;
+      break;
+    case kDltNull:
+      if (n < 4) return false;
+      off = 4;
+      break;
+    case kDltRaw:
+    case kDltRaw2:
+      off = 0;
+      break;
+    default:
+      return false;
+  }
+  return parse_ip(frame.subspan(off), out);
+}
+
+std::size_t build_unreachable(const IpAddr& from, const IpAddr& to, std::uint8_t code,
+                              std::span<const std::uint8_t> offending,
+                              std::span<std::uint8_t> out) {
+  // ICMPv4 quotes the IP header + 8 bytes (RFC 792); ICMPv6 as much as fits in 1280.
+  const std::size_t quote = std::min<std::size_t>(offending.size(), to.v6 ? 1232 : 28);
+  const std::size_t icmp_len = 8 + quote;
+  ProbeFields f;
+  f.src = from;
+  f.dst = to;
+  f.ttl = 64;
+  const std::size_t ip_len = to.v6 ? 40 : 20;
+  if (out.size() < ip_len + icmp_len) return 0;
+  std::uint8_t* p = out.data();
+  put_ip(f, to.v6 ? kProtoIcmp6 : kProtoIcmp, icmp_len, p);
+  std::uint8_t* icmp = p + ip_len;
+  icmp[0] = to.v6 ? 1 : 3;
+  icmp[1] = code;
+  put16(icmp + 2, 0);
+  put32(icmp + 4, 0);
+  std::memcpy(icmp + 8, offending.data(), quote);
+  const std::uint32_t initial = to.v6 ? pseudo_sum(from, to, kProtoIcmp6, icmp_len) : 0;
+  put16(icmp + 2, fold(sum_words({icmp, icmp_len}, initial)));
+  return ip_len + icmp_len;
+}
+
+}  // namespace portvigil::raw

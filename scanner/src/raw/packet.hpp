@@ -1,0 +1,107 @@
+// Raw packet building and parsing for the stateless engine. Everything here is a pure
+// function on bytes: no sockets, no allocation. Parsers treat every byte as hostile and
+// bounds-check before each read; they are fuzzed (tests/fuzz).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "portvigil/common/scan_model.hpp"
+
+namespace portvigil::raw {
+
+// An address of either family in network byte order; IPv4 uses the first 4 bytes.
+struct IpAddr {
+  std::array<std::uint8_t, 16> bytes{};
+  bool v6 = false;
+  friend bool operator==(const IpAddr&, const IpAddr&) = default;
+};
+
+[[nodiscard]] IpAddr to_ip(const asio::ip::address& a);
+[[nodiscard]] asio::ip::address to_asio(const IpAddr& a);
+
+namespace tcp_flag {
+inline constexpr std::uint8_t fin = 0x01;
+inline constexpr std::uint8_t syn = 0x02;
+inline constexpr std::uint8_t rst = 0x04;
+inline constexpr std::uint8_t psh = 0x08;
+inline constexpr std::uint8_t ack = 0x10;
+inline constexpr std::uint8_t urg = 0x20;
+}  // namespace tcp_flag
+
+inline constexpr std::size_t kMaxProbeSize = 1500;
+
+// Everything that varies between two probes of one scan.
+struct ProbeFields {
+  IpAddr src;
+  IpAddr dst;
+  std::uint16_t sport = 0;
+  std::uint16_t dport = 0;
+  std::uint32_t seq = 0;       // TCP sequence number
+  std::uint32_t ack = 0;       // TCP acknowledgment number
+  std::uint8_t tcp_flags = 0;  // for TCP probes
+  std::uint16_t ip_id = 0;     // IPv4 identification / IPv6 flow label low bits
+  std::uint8_t ttl = 64;
+  std::span<const std::uint8_t> udp_payload;
+};
+
+// Builds a complete IPv4/IPv6 + TCP packet (with an MSS option when SYN is set). Returns
+// the length written, or 0 when `out` is too small.
+std::size_t build_tcp(const ProbeFields& f, std::span<std::uint8_t> out);
+// Builds a complete IPv4/IPv6 + UDP packet carrying f.udp_payload.
+std::size_t build_udp(const ProbeFields& f, std::span<std::uint8_t> out);
+
+// RFC 1071 one's-complement sum helpers.
+[[nodiscard]] std::uint16_t internet_checksum(std::span<const std::uint8_t> data,
+                                              std::uint32_t initial = 0);
+
+// What a captured reply says, reduced to what classification needs.
+struct Reply {
+  enum class Kind : std::uint8_t { tcp, udp, unreachable, other };
+  Kind kind = Kind::other;
+  IpAddr src;  // who sent the reply (the target, or a router for ICMP)
+  IpAddr dst;
+  std::uint8_t ttl = 0;
+  // tcp/udp: ports of the reply itself. unreachable: ports of the quoted probe.
+  std::uint16_t sport = 0;
+  std::uint16_t dport = 0;
+  std::uint32_t seq = 0;  // tcp: reply seq; unreachable+tcp: quoted probe seq
+  std::uint32_t ack = 0;
+  std::uint8_t flags = 0;
+  // unreachable only
+  std::uint8_t icmp_type = 0;
+  std::uint8_t icmp_code = 0;
+  std::uint8_t quoted_proto = 0;  // 6 tcp, 17 udp
+  IpAddr quoted_src;
+  IpAddr quoted_dst;
+  bool quoted_has_seq = false;  // the quote held the 4 bytes of TCP seq
+};
+
+// Parses an IPv4 or IPv6 packet (no link layer). False for anything malformed or of no
+// interest; `out` is then unspecified.
+bool parse_ip(std::span<const std::uint8_t> packet, Reply& out);
+
+// Link-layer types we read (the DLT_* values libpcap reports).
+inline constexpr int kDltNull = 0;
+inline constexpr int kDltEthernet = 1;
+inline constexpr int kDltRaw = 12;
+inline constexpr int kDltRaw2 = 101;  // LINKTYPE_RAW
+inline constexpr int kDltLinuxSll = 113;
+inline constexpr int kDltLinuxSll2 = 276;
+
+// Strips the link layer and parses the IP packet inside.
+bool parse_frame(std::span<const std::uint8_t> frame, int datalink, Reply& out);
+
+}  // namespace portvigil::raw
+
+namespace portvigil::raw {
+
+// Builds an ICMP (v4 type 3) or ICMPv6 (type 1) destination-unreachable packet from `from`
+// to `to` quoting the start of `offending` (RFC 792 / RFC 4443). Used by the fake network
+// and tests to answer like a real host.
+std::size_t build_unreachable(const IpAddr& from, const IpAddr& to, std::uint8_t code,
+                              std::span<const std::uint8_t> offending, std::span<std::uint8_t> out);
+
+}  // namespace portvigil::raw

@@ -1,0 +1,246 @@
+#include "probe.hpp"
+
+#include <random>
+
+#include "udp_payloads.hpp"
+
+namespace portvigil::raw {
+namespace {
+
+// SipHash-2-4 (Aumasson & Bernstein), over at most 40 bytes: small enough to keep here.
+std::uint64_t rotl(std::uint64_t x, int b) {
+  return (x << b) | (x >> (64 - b));
+}
+
+std::uint64_t siphash(const CookieKey& key, const std::uint8_t* in, std::size_t len) {
+  std::uint64_t v0 = 0x736f6d6570736575ULL ^ key.k0;
+  std::uint64_t v1 = 0x646f72616e646f6dULL ^ key.k1;
+  std::uint64_t v2 = 0x6c7967656e657261ULL ^ key.k0;
+  std::uint64_t v3 = 0x7465646279746573ULL ^ key.k1;
+  auto round = [&] {
+    v0 += v1;
+    v1 = rotl(v1, 13);
+    v1 ^= v0;
+    v0 = rotl(v0, 32);
+    v2 += v3;
+    v3 = rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = rotl(v1, 17);
+    v1 ^= v2;
+    v2 = rotl(v2, 32);
+  };
+  const std::size_t blocks = len / 8;
+  for (std::size_t i = 0; i < blocks; ++i) {
+    std::uint64_t m = 0;
+    for (int b = 7; b >= 0; --b) m = (m << 8) | in[i * 8 + static_cast<std::size_t>(b)];
+    v3 ^= m;
+    round();
+    round();
+    v0 ^= m;
+  }
+  std::uint64_t last = static_cast<std::uint64_t>(len & 0xff) << 56;
+  for (std::size_t b = 0; b < (len & 7); ++b) {
+    last |= std::uint64_t{in[blocks * 8 + b]} << (8 * b);
+  }
+  v3 ^= last;
+  round();
+  round();
+  v0 ^= last;
+  v2 ^= 0xff;
+  for (int i = 0; i < 4; ++i) round();
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+std::uint16_t udp_sport(std::uint32_t c, std::uint16_t base) {
+  return static_cast<std::uint16_t>(base + (c % kUdpSourcePortSpan));
+}
+
+std::size_t build_tcp_probe(std::uint8_t flags, const ProbeFields& base, std::uint32_t c,
+                            std::span<std::uint8_t> out, std::uint16_t sport_base) {
+  ProbeFields f = base;
+  f.sport = sport_base;
+  f.tcp_flags = flags;
+  // The cookie rides in seq (echoed in the ack of SYN/ACK or RST) and in ack (echoed in
+  // the seq of the RST an ACK probe draws).
+  f.seq = c;
+  f.ack = (flags & tcp_flag::ack) ? c : 0;
+  return build_tcp(f, out);
+}
+
+template <std::uint8_t Flags>
+std::size_t build_tcp_t(const ProbeFields& base, std::uint32_t c, std::span<std::uint8_t> out,
+                        std::uint16_t sport_base) {
+  return build_tcp_probe(Flags, base, c, out, sport_base);
+}
+
+std::size_t build_udp_probe(const ProbeFields& base, std::uint32_t c, std::span<std::uint8_t> out,
+                            std::uint16_t sport_base) {
+  ProbeFields f = base;
+  f.sport = udp_sport(c, sport_base);
+  f.udp_payload = udp_payload(f.dport);
+  return build_udp(f, out);
+}
+
+// ICMP errors quote our probe: its source port and (TCP) sequence number must be ours.
+bool quoted_matches(const Reply& r, std::uint32_t c, std::uint16_t expected_sport,
+                    std::uint8_t proto) {
+  if (r.quoted_proto != proto || r.sport != expected_sport) return false;
+  return proto != 6 || !r.quoted_has_seq || r.seq == c;
+}
+
+// Replies to a TCP segment without ACK carry ack = seq + (SYN/FIN ? 1 : 0) (RFC 793 p.36).
+template <std::uint32_t SeqAdvance>
+bool validate_tcp_noack(const Reply& r, std::uint32_t c, std::uint16_t sport_base) {
+  if (r.kind == Reply::Kind::unreachable) return quoted_matches(r, c, sport_base, 6);
+  if (r.kind != Reply::Kind::tcp || r.dport != sport_base) return false;
+  if (r.flags & tcp_flag::ack) return r.ack == c + SeqAdvance;
+  // A bare SYN (split handshake) or a RST without ACK cannot echo the cookie.
+  return (r.flags & (tcp_flag::syn | tcp_flag::rst)) != 0;
+}
+
+bool validate_ack_probe(const Reply& r, std::uint32_t c, std::uint16_t sport_base) {
+  if (r.kind == Reply::Kind::unreachable) return quoted_matches(r, c, sport_base, 6);
+  if (r.kind != Reply::Kind::tcp || r.dport != sport_base) return false;
+  return (r.flags & tcp_flag::rst) && r.seq == c;  // RFC 793: RST seq = the probe's ack
+}
+
+bool validate_udp(const Reply& r, std::uint32_t c, std::uint16_t sport_base) {
+  const std::uint16_t sport = udp_sport(c, sport_base);
+  if (r.kind == Reply::Kind::unreachable) return quoted_matches(r, c, sport, 17);
+  return r.kind == Reply::Kind::udp && r.dport == sport;
+}
+
+Observation filtered_by(const Reply& r) {
+  return {PortState::filtered, unreachable_reason(r)};
+}
+
+Observation classify_syn(const Reply& r) {
+  if (r.kind == Reply::Kind::unreachable) return filtered_by(r);
+  if ((r.flags & tcp_flag::syn) && (r.flags & tcp_flag::ack)) {
+    return {PortState::open, Reason::syn_ack};
+  }
+  if (r.flags & tcp_flag::rst) return {PortState::closed, Reason::reset};
+  if (r.flags & tcp_flag::syn) return {PortState::open, Reason::syn_ack};  // split handshake
+  return {PortState::filtered, Reason::unknown};
+}
+
+Observation classify_fin_like(const Reply& r) {
+  if (r.kind == Reply::Kind::unreachable) return filtered_by(r);
+  if (r.flags & tcp_flag::rst) return {PortState::closed, Reason::reset};
+  return {PortState::open_filtered, Reason::unknown};
+}
+
+Observation classify_ack(const Reply& r) {
+  if (r.kind == Reply::Kind::unreachable) return filtered_by(r);
+  return {PortState::unfiltered, Reason::reset};
+}
+
+Observation classify_udp(const Reply& r) {
+  if (r.kind == Reply::Kind::udp) return {PortState::open, Reason::udp_response};
+  if (is_port_unreachable(r)) return {PortState::closed, Reason::port_unreach};
+  return filtered_by(r);
+}
+
+constexpr Observation kSilentFiltered{PortState::filtered, Reason::no_response};
+constexpr Observation kSilentOpenFiltered{PortState::open_filtered, Reason::no_response};
+
+using namespace tcp_flag;
+constexpr Probe kProbes[] = {
+    {Technique::syn, Proto::tcp, syn, kSilentFiltered, build_tcp_t<syn>, validate_tcp_noack<1>,
+     classify_syn},
+    {Technique::fin, Proto::tcp, fin, kSilentOpenFiltered, build_tcp_t<fin>, validate_tcp_noack<1>,
+     classify_fin_like},
+    {Technique::null, Proto::tcp, 0, kSilentOpenFiltered, build_tcp_t<0>, validate_tcp_noack<0>,
+     classify_fin_like},
+    {Technique::xmas, Proto::tcp, fin | psh | urg, kSilentOpenFiltered,
+     build_tcp_t<fin | psh | urg>, validate_tcp_noack<1>, classify_fin_like},
+    {Technique::ack, Proto::tcp, ack, kSilentFiltered, build_tcp_t<ack>, validate_ack_probe,
+     classify_ack},
+    {Technique::udp, Proto::udp, 0, kSilentOpenFiltered, build_udp_probe, validate_udp,
+     classify_udp},
+};
+
+}  // namespace
+
+CookieKey CookieKey::random() {
+  std::random_device rd;
+  CookieKey k;
+  k.k0 = (std::uint64_t{rd()} << 32) | rd();
+  k.k1 = (std::uint64_t{rd()} << 32) | rd();
+  return k;
+}
+
+std::uint32_t cookie(const CookieKey& key, const IpAddr& src, const IpAddr& dst,
+                     std::uint16_t dport) {
+  std::uint8_t buf[34];
+  std::memcpy(buf, src.bytes.data(), 16);
+  std::memcpy(buf + 16, dst.bytes.data(), 16);
+  buf[32] = static_cast<std::uint8_t>(dport >> 8);
+  buf[33] = static_cast<std::uint8_t>(dport);
+  return static_cast<std::uint32_t>(siphash(key, buf, sizeof buf));
+}
+
+const Probe* probe_for(Technique technique) {
+  for (const auto& p : kProbes) {
+    if (p.technique == technique) return &p;
+  }
+  return nullptr;
+}
+
+Reason unreachable_reason(const Reply& r) {
+  if (r.kind != Reply::Kind::unreachable) return Reason::unknown;
+  if (!r.src.v6) {
+    switch (r.icmp_code) {
+      case 0:
+        return Reason::net_unreach;
+      case 1:
+        return Reason::host_unreach;
+      case 2:
+        return Reason::proto_unreach;
+      case 3:
+        return Reason::port_unreach;
+      case 9:
+        return Reason::net_prohibited;
+      case 10:
+        return Reason::host_prohibited;
+      case 13:
+        return Reason::admin_prohibited;
+      default:
+        return Reason::host_unreach;
+    }
+  }
+  switch (r.icmp_code) {  // RFC 4443 section 3.1
+    case 0:
+      return Reason::net_unreach;  // no route to destination
+    case 1:
+      return Reason::admin_prohibited;  // administratively prohibited
+    case 3:
+      return Reason::host_unreach;  // address unreachable
+    case 4:
+      return Reason::port_unreach;
+    case 5:  // source address failed policy
+    case 6:
+      return Reason::admin_prohibited;  // reject route
+    default:
+      return Reason::host_unreach;
+  }
+}
+
+bool is_port_unreachable(const Reply& r) {
+  return r.kind == Reply::Kind::unreachable && r.icmp_code == (r.src.v6 ? 4 : 3);
+}
+
+std::string capture_filter(const Probe& probe, std::uint16_t sport_base) {
+  const std::string icmp = "(icmp and icmp[0] == 3) or (icmp6 and ip6[40] == 1)";
+  if (probe.proto == Proto::udp) {
+    return "(udp and dst portrange " + std::to_string(sport_base) + "-" +
+           std::to_string(sport_base + kUdpSourcePortSpan - 1) + ") or " + icmp;
+  }
+  return "(tcp and dst port " + std::to_string(sport_base) + ") or " + icmp;
+}
+
+}  // namespace portvigil::raw

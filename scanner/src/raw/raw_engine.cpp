@@ -1,0 +1,555 @@
+// The stateless raw-packet engine. A sender (the calling thread) makes passes over every
+// unanswered (host, port) pair at a paced rate; a receiver thread parses captured
+// replies, authenticates them by cookie and records the first answer per pair. No
+// per-probe state exists beyond a few bytes per pair, so nothing is allocated per packet.
+//
+// Accuracy rule: silence is only believed when the last retransmission pass drew no new
+// answers. While retransmissions still draw answers (loss, rate limits, capture drops),
+// the rate is halved and another pass is made, up to a bound; past it the host is marked
+// inconclusive instead of reporting guesses.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include "packet.hpp"
+#include "portvigil/scanner/engine.hpp"
+#include "probe.hpp"
+
+namespace portvigil {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using raw::IpAddr;
+
+constexpr int kMaxExtraPasses = 6;
+constexpr double kMinAdaptiveRate = 500;
+
+std::uint8_t encode(raw::Observation o) {
+  return static_cast<std::uint8_t>(static_cast<unsigned>(o.state) * 16u +
+                                   static_cast<unsigned>(o.reason) + 1u);
+}
+raw::Observation decode(std::uint8_t v) {
+  --v;
+  return {static_cast<PortState>(v / 16), static_cast<Reason>(v % 16)};
+}
+
+struct HostEntry {
+  Target target;
+  IpAddr ip;
+  IpAddr src;
+  bool authorized = false;
+  bool timed_out = false;
+  bool started = false;
+  Clock::time_point start;
+};
+
+class RawScan : public FrameSink {
+ public:
+  RawScan(const raw::Probe& probe, const RawOptions& options, const ScanPlan& plan,
+          ReportSink& sink, const RunControl& control)
+      : probe_(probe),
+        options_(options),
+        plan_(plan),
+        sink_(sink),
+        control_(control),
+        ports_(plan.ports.of(probe.proto)) {
+    std::random_device rd;
+    if (options.cookie_seed) {
+      std::mt19937_64 g(*options.cookie_seed);
+      key_.k0 = g();
+      key_.k1 = g();
+    } else {
+      key_ = raw::CookieKey::random();
+    }
+    if (options.source_port) {
+      sport_base_ = options.source_port;
+    } else {
+      // TCP uses one port; UDP a block of 256 starting at a multiple of 256.
+      std::uniform_int_distribution<unsigned> d(160, 230);
+      sport_base_ = static_cast<std::uint16_t>(d(rd) * 256u);
+    }
+    port_index_.assign(65536, -1);
+    for (std::size_t i = 0; i < ports_.size(); ++i) port_index_[ports_[i]] = static_cast<int>(i);
+    port_order_.resize(ports_.size());
+    std::iota(port_order_.begin(), port_order_.end(), 0u);
+    std::shuffle(port_order_.begin(), port_order_.end(), std::mt19937_64(rd()));
+    rate_ = plan.timing.max_rate > 0 ? plan.timing.max_rate : options.initial_rate;
+    if (plan.timing.min_rate > 0) rate_ = std::max(rate_, plan.timing.min_rate);
+    timeout_us_.store(static_cast<std::uint32_t>(plan.timing.initial_rtt_timeout.count() * 1e6));
+  }
+
+  ScanSummary run();
+
+  // Receiver thread: one captured frame.
+  void frame(std::span<const std::uint8_t> bytes) override;
+
+ private:
+  bool stopping() const { return control_.stop && control_.stop->load(std::memory_order_relaxed); }
+  void scan_group();
+  void send_pass();
+  void wait_for_replies();
+  void pace();
+  void maybe_progress();
+  void check_host_timeouts();
+  void emit_group();
+  std::size_t unanswered_count() const;
+  int find_host(const IpAddr& ip) const;
+  std::uint32_t now_us() const {
+    return static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_).count());
+  }
+
+  const raw::Probe& probe_;
+  const RawOptions& options_;
+  const ScanPlan& plan_;
+  ReportSink& sink_;
+  const RunControl& control_;
+  const std::vector<std::uint16_t>& ports_;
+  raw::CookieKey key_;
+  std::uint16_t sport_base_ = 0;
+  std::vector<int> port_index_;
+  std::vector<std::uint32_t> port_order_;
+  std::unique_ptr<PacketIo> io_;
+  int datalink_ = 0;
+  IpAddr src4_;
+  IpAddr src6_;
+  bool have_src4_ = false;
+  bool have_src6_ = false;
+
+  // Per group.
+  std::vector<HostEntry> hosts_;
+  std::vector<std::pair<IpAddr, int>> host_lookup_;  // sorted by address bytes
+  std::unique_ptr<std::atomic<std::uint8_t>[]> answer_;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> attempts_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> sent_at_;
+  std::size_t pairs_ = 0;
+  std::vector<std::uint32_t> late_icmp_;  // per host: error replies that needed a retransmission
+  std::vector<std::uint32_t> late_any_;
+
+  // Shared with the receiver.
+  std::atomic<std::uint64_t> answered_{0};
+  std::atomic<std::uint64_t> late_{0};  // answers to pairs already sent more than once
+  std::atomic<std::uint32_t> timeout_us_{0};
+  double srtt_us_ = 0;  // receiver-owned
+  double rttvar_us_ = 0;
+  bool have_rtt_ = false;
+
+  // Sender pacing.
+  double rate_ = 0;
+  double tokens_ = 0;
+  Clock::time_point last_refill_;
+  Clock::time_point started_ = Clock::now();
+  Clock::time_point last_progress_ = Clock::now();
+  std::uint64_t sent_at_last_progress_ = 0;
+  std::uint64_t done_before_group_ = 0;
+  std::uint64_t probes_total_ = 0;
+  std::uint64_t hosts_done_ = 0;
+  bool interrupted_ = false;
+  bool unsettled_ = false;  // the group ended while retransmissions still drew answers
+  ScanSummary summary_;
+  std::array<std::uint8_t, raw::kMaxProbeSize> packet_{};
+};
+
+int RawScan::find_host(const IpAddr& ip) const {
+  const auto it = std::lower_bound(
+      host_lookup_.begin(), host_lookup_.end(), ip, [](const auto& e, const IpAddr& k) {
+        return std::tie(e.first.v6, e.first.bytes) < std::tie(k.v6, k.bytes);
+      });
+  if (it == host_lookup_.end() || !(it->first == ip)) return -1;
+  return it->second;
+}
+
+void RawScan::frame(std::span<const std::uint8_t> bytes) {
+  raw::Reply r;
+  if (!raw::parse_frame(bytes, datalink_, r)) return;
+  // Who the reply is about: the sender of a TCP/UDP reply, or the destination of the
+  // probe an ICMP error quotes (the error itself may come from a router).
+  const IpAddr& target = r.kind == raw::Reply::Kind::unreachable ? r.quoted_dst : r.src;
+  const std::uint16_t target_port = r.kind == raw::Reply::Kind::unreachable ? r.dport : r.sport;
+  const int h = find_host(target);
+  if (h < 0) return;
+  const int pi = port_index_[target_port];
+  if (pi < 0) return;
+  const HostEntry& host = hosts_[static_cast<std::size_t>(h)];
+  if (r.kind == raw::Reply::Kind::unreachable && !(r.quoted_src == host.src)) return;
+  const std::uint32_t c = raw::cookie(key_, host.src, target, target_port);
+  if (!probe_.validate(r, c, sport_base_)) return;
+  const raw::Observation o = probe_.classify(r);
+  const std::size_t pair =
+      static_cast<std::size_t>(h) * ports_.size() + static_cast<std::size_t>(pi);
+  std::uint8_t expected = 0;
+  if (!answer_[pair].compare_exchange_strong(expected, encode(o))) return;  // first answer wins
+  answered_.fetch_add(1, std::memory_order_relaxed);
+  const std::uint8_t tries = attempts_[pair].load(std::memory_order_relaxed);
+  if (tries > 1) {
+    late_.fetch_add(1, std::memory_order_relaxed);
+    ++late_any_[static_cast<std::size_t>(h)];
+    if (r.kind == raw::Reply::Kind::unreachable || (r.flags & raw::tcp_flag::rst)) {
+      ++late_icmp_[static_cast<std::size_t>(h)];
+    }
+  } else if (tries == 1) {
+    // Karn's rule: only unambiguous (first transmission) samples feed the RTT estimate.
+    const double rtt =
+        static_cast<double>(now_us() - sent_at_[pair].load(std::memory_order_relaxed));
+    if (!have_rtt_) {
+      srtt_us_ = rtt;
+      rttvar_us_ = rtt / 2;
+      have_rtt_ = true;
+    } else {
+      rttvar_us_ = 0.75 * rttvar_us_ + 0.25 * std::abs(srtt_us_ - rtt);
+      srtt_us_ = 0.875 * srtt_us_ + 0.125 * rtt;
+    }
+    const auto& t = plan_.timing;
+    const double to = std::clamp(srtt_us_ + 4 * rttvar_us_, t.min_rtt_timeout.count() * 1e6,
+                                 t.max_rtt_timeout.count() * 1e6);
+    timeout_us_.store(static_cast<std::uint32_t>(to), std::memory_order_relaxed);
+  }
+}
+
+ScanSummary RawScan::run() {
+  started_ = Clock::now();
+  last_refill_ = started_;
+  probes_total_ = plan_.targets->size_hint() * ports_.size();
+  const std::size_t group_size =
+      ports_.empty() ? 1 : std::clamp<std::size_t>((std::size_t{1} << 20) / ports_.size(), 1, 4096);
+  auto cursor = plan_.targets->cursor();
+  Target t;
+  bool more = true;
+  while (more && !stopping() && summary_.error.empty()) {
+    hosts_.clear();
+    while (hosts_.size() < group_size && (more = cursor.next(t))) {
+      HostEntry h;
+      h.target = t;
+      h.ip = raw::to_ip(t.address);
+      h.authorized = plan_.scope.contains(t.address);
+      hosts_.push_back(std::move(h));
+    }
+    if (hosts_.empty()) break;
+    summary_.hosts_total += hosts_.size();
+    scan_group();
+    emit_group();
+  }
+  if (io_) {
+    const auto s = io_->stats();
+    summary_.counters.capture_drops = s.capture_drops;
+    summary_.counters.refused_by_scope += s.refused_by_scope;
+  }
+  summary_.interrupted = interrupted_ || stopping();
+  summary_.end = std::chrono::system_clock::now();
+  summary_.elapsed = Clock::now() - started_;
+  if (summary_.elapsed.count() > 0) {
+    summary_.counters.effective_rate =
+        static_cast<double>(summary_.counters.probes_sent) / summary_.elapsed.count();
+  }
+  return summary_;
+}
+
+void RawScan::scan_group() {
+  const std::size_t nports = ports_.size();
+  pairs_ = hosts_.size() * nports;
+  answer_ = std::make_unique<std::atomic<std::uint8_t>[]>(pairs_);
+  attempts_ = std::make_unique<std::atomic<std::uint8_t>[]>(pairs_);
+  sent_at_ = std::make_unique<std::atomic<std::uint32_t>[]>(pairs_);
+  late_icmp_.assign(hosts_.size(), 0);
+  late_any_.assign(hosts_.size(), 0);
+  answered_ = 0;
+  late_ = 0;
+  unsettled_ = false;
+  done_before_group_ = summary_.counters.responses;
+
+  // Open the I/O on first use: the interface follows the route to the first target.
+  host_lookup_.clear();
+  for (std::size_t i = 0; i < hosts_.size(); ++i) {
+    auto& h = hosts_[i];
+    if (!h.authorized) {
+      summary_.counters.refused_by_scope += nports;
+      continue;
+    }
+    if (!io_) {
+      IoRequest req;
+      req.capture_filter = raw::capture_filter(probe_, sport_base_);
+      req.first_target = h.target.address;
+      req.interface = options_.interface;
+      req.scope = plan_.scope;
+      try {
+        io_ = (options_.io ? options_.io : real_packet_io())(req);
+      } catch (const std::exception& e) {
+        summary_.error = e.what();
+        return;
+      }
+      datalink_ = io_->datalink();
+    }
+    IpAddr& src = h.ip.v6 ? src6_ : src4_;
+    bool& have = h.ip.v6 ? have_src6_ : have_src4_;
+    if (!have) {
+      try {
+        src = raw::to_ip(io_->source_for(h.target.address));
+        have = true;
+      } catch (const std::exception& e) {
+        summary_.error = e.what();
+        return;
+      }
+    }
+    h.src = src;
+    host_lookup_.emplace_back(h.ip, static_cast<int>(i));
+  }
+  std::sort(host_lookup_.begin(), host_lookup_.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first.v6, a.first.bytes) < std::tie(b.first.v6, b.first.bytes);
+  });
+  if (host_lookup_.empty()) return;
+
+  std::atomic<bool> stop_rx{false};
+  PacketIo* io = io_.get();
+  std::thread receiver([this, io, &stop_rx] {
+    while (!stop_rx.load(std::memory_order_relaxed))
+      io->receive(std::chrono::milliseconds(5), *this);
+  });
+
+  const int max_passes = 1 + plan_.timing.max_retries;
+  int extra = 0;
+  std::uint64_t drops_before = io_->stats().capture_drops;
+  bool still_learning = false;
+  for (int pass = 0; pass < max_passes + extra; ++pass) {
+    if (unanswered_count() == 0 || stopping()) break;
+    const std::uint64_t late_before = late_.load();
+    send_pass();
+    if (stopping()) break;
+    wait_for_replies();
+    const std::uint64_t late_now = late_.load() - late_before;
+    const std::uint64_t drops_now = io_->stats().capture_drops;
+    const bool dropped = drops_now > drops_before;
+    drops_before = drops_now;
+    // Answers that needed a retransmission mean the previous pass lost something: slow
+    // down and make sure at least one more pass follows before silence is believed.
+    still_learning = pass > 0 && (late_now > 0 || dropped);
+    if (still_learning || (pass == 0 && dropped)) {
+      rate_ = std::max({rate_ / 2, kMinAdaptiveRate, plan_.timing.min_rate});
+      if (pass + 1 >= max_passes + extra && extra < kMaxExtraPasses) ++extra;
+    }
+  }
+  stop_rx = true;
+  receiver.join();
+  // Out of extra passes while retransmissions still drew answers: silence is not proof.
+  unsettled_ = still_learning && unanswered_count() > 0;
+  summary_.counters.responses += answered_.load();
+}
+
+std::size_t RawScan::unanswered_count() const {
+  std::size_t n = 0;
+  const std::size_t nports = ports_.size();
+  for (std::size_t h = 0; h < hosts_.size(); ++h) {
+    if (!hosts_[h].authorized || hosts_[h].timed_out) continue;
+    for (std::size_t p = 0; p < nports; ++p) {
+      if (answer_[h * nports + p].load(std::memory_order_relaxed) == 0) ++n;
+    }
+  }
+  return n;
+}
+
+void RawScan::pace() {
+  if (rate_ <= 0) return;
+  while (true) {
+    const auto now = Clock::now();
+    tokens_ = std::min(std::max(1.0, rate_ / 1000.0),
+                       tokens_ + std::chrono::duration<double>(now - last_refill_).count() * rate_);
+    last_refill_ = now;
+    if (tokens_ >= 1) {
+      tokens_ -= 1;
+      return;
+    }
+    const double wait_s = (1 - tokens_) / rate_;
+    if (wait_s > 200e-6) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+// One pass over every unanswered pair, port-major so consecutive probes go to different
+// hosts.
+void RawScan::send_pass() {
+  const std::size_t nports = ports_.size();
+  const std::size_t nhosts = hosts_.size();
+  std::size_t since_check = 0;
+  for (std::size_t k = 0; k < nports; ++k) {
+    const std::size_t pi = port_order_[k];
+    for (std::size_t h = 0; h < nhosts; ++h) {
+      HostEntry& host = hosts_[h];
+      if (!host.authorized || host.timed_out) continue;
+      const std::size_t pair = h * nports + pi;
+      if (answer_[pair].load(std::memory_order_relaxed) != 0) continue;
+      if (++since_check >= 256) {
+        since_check = 0;
+        if (stopping()) {
+          interrupted_ = true;
+          return;
+        }
+        check_host_timeouts();
+        maybe_progress();
+        if (host.timed_out) continue;
+      }
+      if (!host.started) {
+        host.started = true;
+        host.start = Clock::now();
+      }
+      pace();
+      raw::ProbeFields f;
+      f.src = host.src;
+      f.dst = host.ip;
+      f.dport = ports_[pi];
+      f.ip_id = static_cast<std::uint16_t>(pair * 2654435761u >> 16);
+      const std::uint32_t c = raw::cookie(key_, host.src, host.ip, f.dport);
+      const std::size_t len = probe_.build(f, c, packet_, sport_base_);
+      const auto tries = attempts_[pair].load(std::memory_order_relaxed);
+      attempts_[pair].store(static_cast<std::uint8_t>(tries < 255 ? tries + 1 : 255),
+                            std::memory_order_relaxed);
+      sent_at_[pair].store(now_us(), std::memory_order_relaxed);
+      SendResult r;
+      int spins = 0;
+      while ((r = io_->send({packet_.data(), len}, host.target.address)) ==
+                 SendResult::retry_later &&
+             spins++ < 1000) {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+      if (r == SendResult::refused_by_scope) {
+        host.authorized = false;  // never again for this host
+        ++summary_.counters.refused_by_scope;
+        continue;
+      }
+      if (r != SendResult::sent) {
+        if (summary_.error.empty()) summary_.error = "sending probes failed";
+        continue;
+      }
+      ++summary_.counters.probes_sent;
+      if (tries > 0) ++summary_.counters.retransmissions;
+    }
+  }
+}
+
+void RawScan::wait_for_replies() {
+  const auto deadline =
+      Clock::now() + std::chrono::microseconds(timeout_us_.load(std::memory_order_relaxed));
+  while (Clock::now() < deadline) {
+    if (stopping()) {
+      interrupted_ = true;
+      return;
+    }
+    if (unanswered_count() == 0) return;
+    maybe_progress();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+void RawScan::check_host_timeouts() {
+  const double limit = plan_.timing.host_timeout.count();
+  if (limit <= 0) return;
+  const auto now = Clock::now();
+  for (auto& h : hosts_) {
+    if (h.started && !h.timed_out &&
+        std::chrono::duration<double>(now - h.start).count() >= limit) {
+      h.timed_out = true;
+    }
+  }
+}
+
+void RawScan::maybe_progress() {
+  if (!control_.on_progress || control_.progress_every.count() <= 0) return;
+  const auto now = Clock::now();
+  if (now - last_progress_ < control_.progress_every) return;
+  Progress p;
+  p.probes_done = done_before_group_ + answered_.load(std::memory_order_relaxed);
+  p.probes_total = probes_total_;
+  p.hosts_done = hosts_done_;
+  p.elapsed = now - started_;
+  const double dt = std::chrono::duration<double>(now - last_progress_).count();
+  p.rate =
+      dt > 0 ? static_cast<double>(summary_.counters.probes_sent - sent_at_last_progress_) / dt : 0;
+  sent_at_last_progress_ = summary_.counters.probes_sent;
+  last_progress_ = now;
+  control_.on_progress(p);
+}
+
+void RawScan::emit_group() {
+  const std::size_t nports = ports_.size();
+  for (std::size_t h = 0; h < hosts_.size(); ++h) {
+    const HostEntry& host = hosts_[h];
+    HostResult r;
+    r.address = host.target.address;
+    r.hostname = host.target.hostname;
+    r.elapsed = host.started ? Clock::now() - host.start : Clock::duration{};
+    if (!host.authorized) {
+      r.complete = false;
+      r.note = "not scanned: outside the authorized scope";
+      ++hosts_done_;
+      sink_.host(r);
+      continue;
+    }
+    const bool cut_short = host.timed_out || interrupted_ || stopping() || !summary_.error.empty();
+    bool any_answer = false;
+    r.ports.reserve(nports);
+    for (std::size_t p = 0; p < nports; ++p) {
+      const std::uint8_t a = answer_ ? answer_[h * nports + p].load() : 0;
+      if (a != 0) {
+        const auto o = decode(a);
+        r.ports.push_back({ports_[p], probe_.proto, o.state, o.reason, 0});
+        any_answer = true;
+      } else if (!cut_short) {
+        r.ports.push_back(
+            {ports_[p], probe_.proto, probe_.no_reply.state, probe_.no_reply.reason, 0});
+      }
+    }
+    if (cut_short) {
+      r.complete = false;
+      r.note = host.timed_out ? "host timeout: unanswered ports are not reported"
+                              : "scan interrupted: unanswered ports are not reported";
+    }
+    if (late_icmp_.size() > h && late_icmp_[h] > 0) {
+      r.inconclusive = true;
+      r.note += std::string(r.note.empty() ? "" : "; ") +
+                "rate limiting suspected: " + std::to_string(late_icmp_[h]) +
+                " error replies (RST/ICMP) came only after retransmission; silent ports may "
+                "be closed";
+    } else if (unsettled_ && late_any_.size() > h && late_any_[h] > 0) {
+      r.inconclusive = true;
+      r.note += std::string(r.note.empty() ? "" : "; ") + std::to_string(late_any_[h]) +
+                " replies needed a retransmission and the last pass still drew answers: silent "
+                "ports may be wrong";
+    } else if (late_any_.size() > h && late_any_[h] > 0) {
+      r.note += std::string(r.note.empty() ? "" : "; ") + std::to_string(late_any_[h]) +
+                " replies needed a retransmission (packet loss)";
+    }
+    if (any_answer) ++summary_.hosts_up;
+    ++hosts_done_;
+    sink_.host(r);
+  }
+}
+
+class RawEngine final : public ScanEngine {
+ public:
+  RawEngine(const raw::Probe& probe, RawOptions options)
+      : probe_(probe), options_(std::move(options)) {}
+  ScanSummary run(const ScanPlan& plan, ReportSink& sink, const RunControl& control) override {
+    RawScan scan(probe_, options_, plan, sink, control);
+    return scan.run();
+  }
+
+ private:
+  const raw::Probe& probe_;
+  RawOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<ScanEngine> make_raw_engine(Technique technique, RawOptions options) {
+  const raw::Probe* probe = raw::probe_for(technique);
+  if (!probe)
+    throw std::invalid_argument("no raw probe for technique " + std::string(name(technique)));
+  return std::make_unique<RawEngine>(*probe, std::move(options));
+}
+
+}  // namespace portvigil

@@ -1,0 +1,226 @@
+// Real packet I/O: raw IP sockets to send (the kernel routes and resolves neighbours) and
+// libpcap in immediate mode to capture replies, filtered in the kernel by BPF.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "packet.hpp"
+#include "portvigil/scanner/packet_io.hpp"
+
+namespace portvigil {
+namespace {
+
+std::runtime_error sys_error(const std::string& what) {
+  return std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+// The local address the kernel would use toward `dst` (a connected UDP socket sends nothing).
+asio::ip::address route_source(const asio::ip::address& dst) {
+  const int fd = socket(dst.is_v6() ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) throw sys_error("socket");
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (dst.is_v4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(9);
+    const auto b = dst.to_v4().to_bytes();
+    std::memcpy(&sin->sin_addr, b.data(), 4);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(9);
+    const auto b = dst.to_v6().to_bytes();
+    std::memcpy(&sin6->sin6_addr, b.data(), 16);
+    len = sizeof(sockaddr_in6);
+  }
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    const int err = errno;
+    close(fd);
+    errno = err;
+    throw sys_error("no route to " + dst.to_string());
+  }
+  sockaddr_storage local{};
+  socklen_t llen = sizeof local;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
+  close(fd);
+  if (local.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&local);
+    asio::ip::address_v4::bytes_type b;
+    std::memcpy(b.data(), &sin->sin_addr, 4);
+    return asio::ip::address_v4(b);
+  }
+  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&local);
+  asio::ip::address_v6::bytes_type b;
+  std::memcpy(b.data(), &sin6->sin6_addr, 16);
+  return asio::ip::address_v6(b);
+}
+
+std::string interface_of(const asio::ip::address& local) {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) throw sys_error("getifaddrs");
+  std::string name;
+  for (auto* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET && local.is_v4()) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      if (std::memcmp(&sin->sin_addr, local.to_v4().to_bytes().data(), 4) == 0) name = i->ifa_name;
+    } else if (i->ifa_addr->sa_family == AF_INET6 && local.is_v6()) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      if (std::memcmp(&sin6->sin6_addr, local.to_v6().to_bytes().data(), 16) == 0) {
+        name = i->ifa_name;
+      }
+    }
+    if (!name.empty()) break;
+  }
+  freeifaddrs(list);
+  if (name.empty()) {
+    throw std::runtime_error("no interface holds the source address " + local.to_string());
+  }
+  return name;
+}
+
+class RealPacketIo final : public PacketIo {
+ public:
+  explicit RealPacketIo(const IoRequest& req) : scope_(req.scope) {
+    fd4_ = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+    if (fd4_ < 0) {
+      throw sys_error("raw socket (needs CAP_NET_RAW: run as root or setcap cap_net_raw+ep)");
+    }
+    fd6_ = socket(AF_INET6, SOCK_RAW, IPPROTO_RAW);  // IPPROTO_RAW implies IPV6_HDRINCL
+    const int sndbuf = 4 << 20;
+    setsockopt(fd4_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (fd6_ >= 0) setsockopt(fd6_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+
+    const std::string iface =
+        req.interface.empty() ? interface_of(route_source(req.first_target)) : req.interface;
+    char errbuf[PCAP_ERRBUF_SIZE] = {};
+    pcap_ = pcap_create(iface.c_str(), errbuf);
+    if (!pcap_) throw std::runtime_error("pcap_create(" + iface + "): " + errbuf);
+    pcap_set_snaplen(pcap_, 256);
+    pcap_set_promisc(pcap_, 0);
+    // Immediate mode: replies are delivered as they arrive, not when a ring block fills.
+    pcap_set_immediate_mode(pcap_, 1);
+    pcap_set_buffer_size(pcap_, static_cast<int>(req.capture_buffer_bytes));
+    const int rc = pcap_activate(pcap_);
+    if (rc < 0) {
+      const std::string msg = pcap_geterr(pcap_);
+      close_all();
+      throw std::runtime_error("pcap_activate(" + iface + "): " + msg);
+    }
+    pcap_setdirection(pcap_, PCAP_D_IN);
+    bpf_program prog{};
+    if (pcap_compile(pcap_, &prog, req.capture_filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
+        pcap_setfilter(pcap_, &prog) != 0) {
+      const std::string msg = pcap_geterr(pcap_);
+      pcap_freecode(&prog);
+      close_all();
+      throw std::runtime_error("capture filter \"" + req.capture_filter + "\": " + msg);
+    }
+    pcap_freecode(&prog);
+    pcap_setnonblock(pcap_, 1, errbuf);
+    fd_ = pcap_get_selectable_fd(pcap_);
+    dlt_ = pcap_datalink(pcap_);
+  }
+  ~RealPacketIo() override { close_all(); }
+
+  asio::ip::address source_for(const asio::ip::address& dst) override { return route_source(dst); }
+
+  SendResult send(std::span<const std::uint8_t> packet, const asio::ip::address& dst) override {
+    if (!scope_.contains(dst)) {
+      ++stats_.refused_by_scope;
+      return SendResult::refused_by_scope;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    int fd = fd4_;
+    if (dst.is_v4()) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+      sin->sin_family = AF_INET;
+      std::memcpy(&sin->sin_addr, dst.to_v4().to_bytes().data(), 4);
+      len = sizeof(sockaddr_in);
+    } else {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      sin6->sin6_family = AF_INET6;
+      std::memcpy(&sin6->sin6_addr, dst.to_v6().to_bytes().data(), 16);
+      len = sizeof(sockaddr_in6);
+      fd = fd6_;
+    }
+    if (fd < 0) {
+      ++stats_.send_errors;
+      return SendResult::failed;
+    }
+    if (sendto(fd, packet.data(), packet.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+      if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR) return SendResult::retry_later;
+      ++stats_.send_errors;
+      return SendResult::failed;
+    }
+    ++stats_.sent;
+    return SendResult::sent;
+  }
+
+  std::size_t receive(std::chrono::milliseconds wait, FrameSink& sink) override {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(wait.count())) <= 0) return 0;
+    const int n = pcap_dispatch(
+        pcap_, -1,
+        [](u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
+          reinterpret_cast<FrameSink*>(user)->frame({bytes, h->caplen});
+        },
+        reinterpret_cast<u_char*>(&sink));
+    if (n > 0) stats_.captured += static_cast<std::uint64_t>(n);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+
+  int datalink() const override { return dlt_; }
+
+  IoStats stats() override {
+    pcap_stat ps{};
+    if (pcap_ && pcap_stats(pcap_, &ps) == 0) stats_.capture_drops = ps.ps_drop + ps.ps_ifdrop;
+    return stats_;
+  }
+
+ private:
+  void close_all() {
+    if (pcap_) pcap_close(pcap_);
+    pcap_ = nullptr;
+    if (fd4_ >= 0) close(fd4_);
+    if (fd6_ >= 0) close(fd6_);
+    fd4_ = fd6_ = -1;
+  }
+
+  AuthorizedScope scope_;
+  int fd4_ = -1;
+  int fd6_ = -1;
+  pcap_t* pcap_ = nullptr;
+  int fd_ = -1;
+  int dlt_ = 0;
+  IoStats stats_;
+};
+
+}  // namespace
+
+IoFactory real_packet_io() {
+  return [](const IoRequest& req) -> std::unique_ptr<PacketIo> {
+    return std::make_unique<RealPacketIo>(req);
+  };
+}
+
+bool have_raw_socket_privilege() {
+  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+}  // namespace portvigil
