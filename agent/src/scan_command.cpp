@@ -161,16 +161,17 @@ int run_scan_command(std::span<const std::string_view> argv) {
       return 0;
     }
     build_plan(args, plan);
-    const TableOptions topts{.show_reason = args.reason, .open_only = args.open_only};
+    const ReportOptions topts{.show_reason = args.reason, .open_only = args.open_only};
     // The table goes to stdout unless another report already claimed stdout.
     const bool stdout_taken = args.out_xml == "-" || args.out_json == "-" || args.out_grep == "-" ||
                               args.out_normal == "-";
     if (!stdout_taken) table.sink = make_table_report(std::cout, topts);
     if (args.out_normal)
       normal.sink = make_table_report(open_output(normal, *args.out_normal, "-oN"), topts);
-    if (args.out_xml) xml.sink = make_xml_report(open_output(xml, *args.out_xml, "-oX"));
+    if (args.out_xml) xml.sink = make_xml_report(open_output(xml, *args.out_xml, "-oX"), topts);
     if (args.out_json) json.sink = make_json_report(open_output(json, *args.out_json, "-oJ"));
-    if (args.out_grep) grep.sink = make_grepable_report(open_output(grep, *args.out_grep, "-oG"));
+    if (args.out_grep)
+      grep.sink = make_grepable_report(open_output(grep, *args.out_grep, "-oG"), topts);
   } catch (const InputError& e) {
     std::cerr << "portvigil: " << e.what() << "\n";
     return 2;

@@ -13,7 +13,7 @@ namespace {
 
 class GrepableReport final : public ReportSink {
  public:
-  explicit GrepableReport(std::ostream& out) : out_(out) {}
+  GrepableReport(std::ostream& out, ReportOptions options) : out_(out), options_(options) {}
 
   void begin(const ScanInfo& info) override {
     out_ << "# portvigil " << kVersion << " scan initiated " << report::ctime_utc(info.start)
@@ -31,7 +31,7 @@ class GrepableReport final : public ReportSink {
     }
     out_ << prefix << "Status: Up\n";
 
-    const auto hidden = report::majority_groups(host, /*collapsed_only=*/true);
+    const auto hidden = report::hidden_groups(host, options_.open_only);
     std::string ports;
     for (const auto& p : host.ports) {
       if (report::in_groups(hidden, p)) continue;
@@ -83,12 +83,13 @@ class GrepableReport final : public ReportSink {
 
  private:
   std::ostream& out_;
+  ReportOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<ReportSink> make_grepable_report(std::ostream& out) {
-  return std::make_unique<GrepableReport>(out);
+std::unique_ptr<ReportSink> make_grepable_report(std::ostream& out, ReportOptions options) {
+  return std::make_unique<GrepableReport>(out, options);
 }
 
 }  // namespace portvigil

@@ -244,4 +244,43 @@ std::string_view service_of(const PortResult& port) {
   return service_name(port.proto, port.port);
 }
 
+namespace {
+bool shown_with_open(PortState state) {
+  return state == PortState::open || state == PortState::open_filtered;
+}
+
+// --open: everything that is not open or open|filtered, grouped by (protocol, state).
+}  // namespace
+
+std::vector<HiddenGroup> non_open_groups(const HostResult& host) {
+  std::vector<HiddenGroup> groups;
+  for (const Proto proto : kProtos) {
+    std::array<std::array<std::size_t, kReasonCount>, kPortStateCount> tally{};
+    for (const auto& p : host.ports) {
+      if (p.proto != proto || shown_with_open(p.state)) continue;
+      ++tally[static_cast<std::size_t>(p.state)][static_cast<std::size_t>(p.reason)];
+    }
+    const auto first = groups.size();
+    for (std::size_t s = 0; s < kPortStateCount; ++s) {
+      HiddenGroup g{proto, static_cast<PortState>(s), 0, {}};
+      for (std::size_t r = 0; r < kReasonCount; ++r) {
+        if (tally[s][r] == 0) continue;
+        g.count += tally[s][r];
+        g.reasons.emplace_back(static_cast<Reason>(r), tally[s][r]);
+      }
+      if (g.count == 0) continue;
+      std::stable_sort(g.reasons.begin(), g.reasons.end(),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      groups.push_back(std::move(g));
+    }
+    std::stable_sort(groups.begin() + static_cast<std::ptrdiff_t>(first), groups.end(),
+                     [](const auto& a, const auto& b) { return a.count > b.count; });
+  }
+  return groups;
+}
+
+std::vector<HiddenGroup> hidden_groups(const HostResult& host, bool open_only) {
+  return open_only ? non_open_groups(host) : majority_groups(host, /*collapsed_only=*/true);
+}
+
 }  // namespace portvigil::report

@@ -66,6 +66,12 @@ struct HiddenGroup {
 // True when `port` belongs to one of `groups`.
 [[nodiscard]] bool in_groups(const std::vector<HiddenGroup>& groups, const PortResult& port);
 
+// --open: every port not open or open|filtered, grouped by (protocol, state).
+[[nodiscard]] std::vector<HiddenGroup> non_open_groups(const HostResult& host);
+// What a report leaves out of its port list: the collapsed majority, or with --open
+// everything that is not (possibly) open.
+[[nodiscard]] std::vector<HiddenGroup> hidden_groups(const HostResult& host, bool open_only);
+
 // Service name for the report, "" when unknown.
 [[nodiscard]] std::string_view service_of(const PortResult& port);
 

@@ -14,38 +14,6 @@ namespace {
 
 using report::HiddenGroup;
 
-bool shown_with_open(PortState state) {
-  return state == PortState::open || state == PortState::open_filtered;
-}
-
-// --open: everything that is not open or open|filtered, grouped by (protocol, state).
-std::vector<HiddenGroup> non_open_groups(const HostResult& host) {
-  std::vector<HiddenGroup> groups;
-  for (const Proto proto : report::kProtos) {
-    std::array<std::array<std::size_t, kReasonCount>, kPortStateCount> tally{};
-    for (const auto& p : host.ports) {
-      if (p.proto != proto || shown_with_open(p.state)) continue;
-      ++tally[static_cast<std::size_t>(p.state)][static_cast<std::size_t>(p.reason)];
-    }
-    const auto first = groups.size();
-    for (std::size_t s = 0; s < kPortStateCount; ++s) {
-      HiddenGroup g{proto, static_cast<PortState>(s), 0, {}};
-      for (std::size_t r = 0; r < kReasonCount; ++r) {
-        if (tally[s][r] == 0) continue;
-        g.count += tally[s][r];
-        g.reasons.emplace_back(static_cast<Reason>(r), tally[s][r]);
-      }
-      if (g.count == 0) continue;
-      std::stable_sort(g.reasons.begin(), g.reasons.end(),
-                       [](const auto& a, const auto& b) { return a.second > b.second; });
-      groups.push_back(std::move(g));
-    }
-    std::stable_sort(groups.begin() + static_cast<std::ptrdiff_t>(first), groups.end(),
-                     [](const auto& a, const auto& b) { return a.count > b.count; });
-  }
-  return groups;
-}
-
 // "65335 closed tcp ports (conn-refused)", "3 filtered tcp ports (2 no-responses, 1
 // admin-prohibited)".
 std::string describe(const HiddenGroup& g) {
@@ -75,7 +43,7 @@ std::string describe(const HiddenGroup& g) {
 
 class TableReport final : public ReportSink {
  public:
-  TableReport(std::ostream& out, TableOptions options) : out_(out), options_(options) {}
+  TableReport(std::ostream& out, ReportOptions options) : out_(out), options_(options) {}
 
   void begin(const ScanInfo& info) override {
     out_ << "Starting portvigil " << kVersion << " at " << report::minutes_utc(info.start) << '\n';
@@ -91,13 +59,11 @@ class TableReport final : public ReportSink {
            << '\n';
     }
 
-    const auto hidden = options_.open_only ? non_open_groups(host)
-                                           : report::majority_groups(host, /*collapsed_only=*/true);
+    const auto hidden = report::hidden_groups(host, options_.open_only);
     std::vector<const PortResult*> rows;
     std::size_t hidden_count = 0;
     for (const auto& p : host.ports) {
-      const bool hide =
-          options_.open_only ? !shown_with_open(p.state) : report::in_groups(hidden, p);
+      const bool hide = report::in_groups(hidden, p);
       if (hide) {
         ++hidden_count;
       } else {
@@ -160,12 +126,12 @@ class TableReport final : public ReportSink {
   }
 
   std::ostream& out_;
-  TableOptions options_;
+  ReportOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<ReportSink> make_table_report(std::ostream& out, TableOptions options) {
+std::unique_ptr<ReportSink> make_table_report(std::ostream& out, ReportOptions options) {
   return std::make_unique<TableReport>(out, options);
 }
 

@@ -22,7 +22,7 @@ std::string_view scan_type(Technique technique, Proto proto) {
 
 class XmlReport final : public ReportSink {
  public:
-  explicit XmlReport(std::ostream& out) : out_(out) {}
+  XmlReport(std::ostream& out, ReportOptions options) : out_(out), options_(options) {}
 
   void begin(const ScanInfo& info) override {
     out_ << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -60,7 +60,7 @@ class XmlReport final : public ReportSink {
       out_ << "<hostname name=\"" << xml_escape(host.hostname) << "\" type=\"user\"/>\n";
     }
     out_ << "</hostnames>\n<ports>";
-    const auto hidden = report::majority_groups(host, /*collapsed_only=*/true);
+    const auto hidden = report::hidden_groups(host, options_.open_only);
     write_extraports(host, hidden);
     for (const auto& p : host.ports) {
       if (report::in_groups(hidden, p)) continue;
@@ -126,12 +126,13 @@ class XmlReport final : public ReportSink {
   }
 
   std::ostream& out_;
+  ReportOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<ReportSink> make_xml_report(std::ostream& out) {
-  return std::make_unique<XmlReport>(out);
+std::unique_ptr<ReportSink> make_xml_report(std::ostream& out, ReportOptions options) {
+  return std::make_unique<XmlReport>(out, options);
 }
 
 }  // namespace portvigil

@@ -71,5 +71,16 @@ TEST(GrepableReport, ArgsCannotBreakTheCommentLine) {
   EXPECT_EQ(lines[0].substr(lines[0].find(" as: ")), " as: portvigil\\x0aHost: fake\\x09");
 }
 
+TEST(GrepableReport, OpenOnlyListsOpenPortsAndIgnoresTheRest) {
+  const std::string out = sample::render(
+      [](std::ostream& o) { return make_grepable_report(o, ReportOptions{.open_only = true}); },
+      sample_info(), {sample::mixed_host()}, sample_summary(1));
+  const auto lines = lines_of(out);
+  ASSERT_EQ(lines.size(), 4U);
+  EXPECT_EQ(lines[2],
+            "Host: 198.18.0.2 ()\tPorts: 22/open/tcp//ssh///, 80/open/tcp//http///"
+            "\tIgnored State: closed (995), filtered (3)");
+}
+
 }  // namespace
 }  // namespace portvigil

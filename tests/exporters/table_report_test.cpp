@@ -14,7 +14,7 @@ using sample::lines_of;
 using sample::sample_info;
 using sample::sample_summary;
 
-std::string table(const std::vector<HostResult>& hosts, TableOptions options = {},
+std::string table(const std::vector<HostResult>& hosts, ReportOptions options = {},
                   const ScanSummary& summary = sample_summary(1)) {
   return sample::render([&](std::ostream& out) { return make_table_report(out, options); },
                         sample_info(), hosts, summary);
@@ -37,7 +37,7 @@ TEST(TableReport, MixedHostMatchesNmapLayout) {
 }
 
 TEST(TableReport, ReasonColumnShowsReasonAndTtl) {
-  const auto lines = lines_of(table({sample::mixed_host()}, TableOptions{.show_reason = true}));
+  const auto lines = lines_of(table({sample::mixed_host()}, ReportOptions{.show_reason = true}));
   ASSERT_GE(lines.size(), 9U);
   EXPECT_EQ(lines[3], "PORT    STATE    SERVICE REASON");
   EXPECT_EQ(lines[4], "22/tcp  open     ssh     syn-ack ttl 64");
@@ -47,7 +47,7 @@ TEST(TableReport, ReasonColumnShowsReasonAndTtl) {
 }
 
 TEST(TableReport, OpenOnlyCountsEveryHiddenPort) {
-  const auto lines = lines_of(table({sample::mixed_host()}, TableOptions{.open_only = true}));
+  const auto lines = lines_of(table({sample::mixed_host()}, ReportOptions{.open_only = true}));
   ASSERT_GE(lines.size(), 6U);
   EXPECT_EQ(lines[2],
             "Not shown: 995 closed tcp ports (conn-refused), 3 filtered tcp ports "
@@ -60,7 +60,7 @@ TEST(TableReport, OpenOnlyCountsEveryHiddenPort) {
 
 TEST(TableReport, OpenOnlyKeepsOpenFilteredAndUsesReasonColumn) {
   const auto lines =
-      lines_of(table({sample::ipv6_host()}, TableOptions{.show_reason = true, .open_only = true}));
+      lines_of(table({sample::ipv6_host()}, ReportOptions{.show_reason = true, .open_only = true}));
   ASSERT_GE(lines.size(), 8U);
   EXPECT_EQ(lines[1], "portvigil scan report for gw.example (2001:db8::1)");
   EXPECT_EQ(lines[2],

@@ -175,5 +175,17 @@ TEST(XmlReport, NdiffReadsOurXml) {
   EXPECT_NE(xml_diff.output.find("portid=\"80\""), std::string::npos) << xml_diff.output;
 }
 
+TEST(XmlReport, OpenOnlyMovesEveryOtherStateToExtraports) {
+  const std::string out = sample::render(
+      [](std::ostream& o) { return make_xml_report(o, ReportOptions{.open_only = true}); },
+      sample_info(), {sample::mixed_host()}, sample_summary(1));
+  EXPECT_NE(out.find("<extraports state=\"closed\" count=\"995\">"), std::string::npos) << out;
+  EXPECT_NE(out.find("<extraports state=\"filtered\" count=\"3\">"), std::string::npos) << out;
+  EXPECT_NE(out.find("portid=\"22\""), std::string::npos);
+  EXPECT_NE(out.find("portid=\"80\""), std::string::npos);
+  EXPECT_EQ(out.find("portid=\"25\""), std::string::npos) << "filtered port listed despite --open";
+  EXPECT_EQ(out.find("portid=\"443\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace portvigil

@@ -10,14 +10,17 @@
 
 namespace portvigil {
 
-struct TableOptions {
+struct ReportOptions {
   bool show_reason = false;  // --reason: add the REASON column
-  bool open_only = false;    // --open: list only ports whose state includes "open"
+  bool open_only = false;  // --open: list only open and open|filtered ports (table, XML, grepable)
 };
 
-[[nodiscard]] std::unique_ptr<ReportSink> make_table_report(std::ostream& out, TableOptions options);
-[[nodiscard]] std::unique_ptr<ReportSink> make_xml_report(std::ostream& out);
+[[nodiscard]] std::unique_ptr<ReportSink> make_table_report(std::ostream& out,
+                                                            ReportOptions options);
+[[nodiscard]] std::unique_ptr<ReportSink> make_xml_report(std::ostream& out,
+                                                          ReportOptions options = {});
 [[nodiscard]] std::unique_ptr<ReportSink> make_json_report(std::ostream& out);
-[[nodiscard]] std::unique_ptr<ReportSink> make_grepable_report(std::ostream& out);
+[[nodiscard]] std::unique_ptr<ReportSink> make_grepable_report(std::ostream& out,
+                                                               ReportOptions options = {});
 
 }  // namespace portvigil
