@@ -56,7 +56,7 @@ struct IoRequest {
   asio::ip::address first_target;  // picks the interface by route lookup
   std::string interface;           // -e: overrides the route lookup
   AuthorizedScope scope;           // send() refuses everything outside it
-  std::size_t capture_buffer_bytes = 32u << 20;
+  std::size_t capture_buffer_bytes = 4u << 20;
 };
 
 using IoFactory = std::function<std::unique_ptr<PacketIo>(const IoRequest&)>;
