@@ -3,7 +3,9 @@
 #include <string_view>
 #include <vector>
 
+#include "agent_command.hpp"
 #include "portvigil/common/version.hpp"
+#include "portvigil/config/agent_config.hpp"
 #include "scan_command.hpp"
 
 namespace {
@@ -12,8 +14,14 @@ constexpr std::string_view kUsage =
     "Usage: portvigil COMMAND [OPTIONS]\n"
     "\n"
     "Commands:\n"
-    "  scan       scan targets once and print the results as Nmap does\n"
-    "             (portvigil scan --help for its options)\n"
+    "  agent         run the monitoring service (the built-in default watches 127.0.0.1)\n"
+    "  scan          scan targets once and print the results as Nmap does\n"
+    "  check-config  validate an agent configuration file\n"
+    "  changes       list confirmed port state changes\n"
+    "  history       show a host's recorded transitions\n"
+    "  baseline      accept the currently open ports as expected\n"
+    "  status        show the latest scan of every job\n"
+    "Each command has --help.\n"
     "\n"
     "Options:\n"
     "  -h, --help     show this help and exit\n"
@@ -38,6 +46,12 @@ int main(int argc, char** argv) {
   }
   const std::span<const std::string_view> rest(args.data() + 1, args.size() - 1);
   if (command == "scan") return portvigil::run_scan_command(rest);
+  if (command == "agent") return portvigil::run_agent_command(rest);
+  if (command == "check-config") return portvigil::check_config_command(rest);
+  if (command == "changes") return portvigil::run_changes_command(rest);
+  if (command == "history") return portvigil::run_history_command(rest);
+  if (command == "baseline") return portvigil::run_baseline_command(rest);
+  if (command == "status") return portvigil::run_status_command(rest);
   std::cerr << "portvigil: unknown command \"" << command << "\" (see portvigil --help)\n";
   return 2;
 }

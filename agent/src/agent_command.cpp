@@ -1,0 +1,348 @@
+// The agent service loop: Asio timers schedule jobs, one worker thread runs one scan at a
+// time, signals stop (SIGTERM/SIGINT) or reload (SIGHUP) it.
+#include "agent_command.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "event_log.hpp"
+#include "job_runner.hpp"
+#include "log.hpp"
+#include "schedule.hpp"
+
+namespace portvigil {
+namespace {
+
+struct AgentArgs {
+  std::string config_path;  // "" = built-in default
+  std::string state_dir;    // overrides [agent] state-dir
+  bool once = false;
+  bool print_default = false;
+  bool help = false;
+};
+
+constexpr std::string_view kAgentUsage =
+    "Usage: portvigil agent [--config FILE] [--state-dir DIR] [--once]\n"
+    "\n"
+    "Run the monitoring agent: scan each configured job on its schedule, store every scan\n"
+    "in SQLite (DIR/portvigil.db), compare it with the baseline and report confirmed port\n"
+    "state changes as JSON lines on stdout and in the event log. Without --config the\n"
+    "built-in default watches 127.0.0.1 (top 1000 TCP ports, connect scan, every minute)\n"
+    "with state in ./portvigil-state (see --print-default-config).\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE         agent configuration (TOML; docs/config.md)\n"
+    "      --state-dir DIR       use DIR instead of [agent] state-dir\n"
+    "      --once                run every job once, then exit (0: all scans complete)\n"
+    "      --print-default-config  print the built-in configuration and exit\n"
+    "  -h, --help                show this help and exit\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop (a running scan is recorded incomplete), SIGHUP reloads\n"
+    "the configuration (a bad file is logged and the running configuration kept).\n"
+    "Exit status: 0 clean stop, 1 runtime failure, 2 bad configuration or arguments.\n";
+
+AgentArgs parse_agent_args(std::span<const std::string_view> args) {
+  AgentArgs a;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto arg = args[i];
+    auto value = [&](std::string_view opt) -> std::string {
+      if (i + 1 >= args.size()) throw InputError(std::string(opt) + ": missing value");
+      return std::string(args[++i]);
+    };
+    if (arg == "-c" || arg == "--config" || arg == "--config.file") {
+      a.config_path = value(arg);
+    } else if (arg.starts_with("--config=")) {
+      a.config_path = std::string(arg.substr(9));
+    } else if (arg == "--state-dir") {
+      a.state_dir = value(arg);
+    } else if (arg == "--once") {
+      a.once = true;
+    } else if (arg == "--print-default-config") {
+      a.print_default = true;
+    } else if (arg == "-h" || arg == "--help") {
+      a.help = true;
+    } else {
+      throw InputError("agent: unknown argument \"" + std::string(arg) +
+                       "\" (see portvigil agent --help)");
+    }
+  }
+  return a;
+}
+
+std::shared_ptr<const Config> load(const AgentArgs& args) {
+  auto config = std::make_shared<Config>(args.config_path.empty() ? default_config()
+                                                                  : load_config(args.config_path));
+  if (!args.state_dir.empty()) {
+    const auto old_default = config->agent.state_dir + "/events.jsonl";
+    if (config->agent.event_log == old_default)
+      config->agent.event_log = args.state_dir + "/events.jsonl";
+    config->agent.state_dir = args.state_dir;
+  }
+  return config;
+}
+
+// One agent per state directory: a second would interleave scans and events.
+int lock_state_dir(const std::string& dir) {
+  const std::string path = dir + "/agent.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw std::runtime_error("another portvigil agent is using " + dir);
+  }
+  return fd;
+}
+
+std::vector<Schedule::JobTiming> timings(const Config& c) {
+  std::vector<Schedule::JobTiming> out;
+  for (const auto& j : c.jobs) out.push_back({j.name, j.interval, j.jitter});
+  return out;
+}
+
+std::string describe(const JobConfig& job, const JobRunResult& r) {
+  std::string s = "job " + job.name + ": scan " + std::to_string(r.scan_id);
+  if (!r.complete) return s + " incomplete: " + r.error;
+  char elapsed[32];
+  std::snprintf(elapsed, sizeof elapsed, "%.2fs", r.summary.elapsed.count());
+  return s + " complete in " + elapsed + ": " + std::to_string(r.summary.hosts_total) + " hosts, " +
+         std::to_string(r.summary.counters.probes_sent) + " probes, " +
+         std::to_string(r.changes_seen) + " changes seen, " +
+         std::to_string(r.changes_unconfirmed) + " not confirmed, " +
+         std::to_string(r.events.size()) + " events";
+}
+
+class Agent {
+ public:
+  Agent(AgentArgs args, std::shared_ptr<const Config> config, Store store, EventLog& events,
+        Logger& log)
+      : args_(std::move(args)),
+        config_(std::move(config)),
+        store_(std::move(store)),
+        events_(events),
+        log_(log),
+        timer_(io_),
+        signals_(io_, SIGINT, SIGTERM, SIGHUP) {}
+
+  int run() {
+    schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
+    wait_signal();
+    dispatch();
+    io_.run();
+    if (worker_.joinable()) worker_.join();
+    log_.info("stopped");
+    return 0;
+  }
+
+ private:
+  void wait_signal() {
+    signals_.async_wait([this](const asio::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+        wait_signal();
+        return;
+      }
+      log_.info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": stopping");
+      stop_ = true;
+      timer_.cancel();
+      if (!running_) io_.stop();  // else on_done stops once the scan is recorded
+    });
+  }
+
+  void reload() {
+    if (args_.config_path.empty()) {
+      log_.info("SIGHUP: running on the built-in default, nothing to reload");
+      return;
+    }
+    try {
+      auto fresh = load(args_);
+      for (const auto& w : fresh->warnings) log_.warn(w);
+      if (fresh->agent.state_dir != config_->agent.state_dir ||
+          fresh->agent.event_log != config_->agent.event_log) {
+        log_.warn("SIGHUP: state-dir and event-log changes take effect after a restart");
+      }
+      config_ = std::move(fresh);
+      log_.set_level(config_->agent.log_level);
+      schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
+      log_.info("SIGHUP: configuration reloaded from " + args_.config_path + " (" +
+                std::to_string(config_->jobs.size()) + " jobs)");
+      timer_.cancel();
+      dispatch();
+    } catch (const std::exception& e) {
+      log_.error(std::string("SIGHUP: reload failed, keeping the running configuration: ") +
+                 e.what());
+    }
+  }
+
+  void arm() {
+    if (stop_) return;
+    const auto due = schedule_.next_due();
+    timer_.expires_at(due ? *due : Schedule::Clock::now() + std::chrono::hours(1));
+    timer_.async_wait([this](const asio::error_code& ec) {
+      if (!ec) dispatch();
+    });
+  }
+
+  void dispatch() {
+    if (stop_) return;
+    if (!running_) {
+      if (auto name = schedule_.take_due(Schedule::Clock::now())) start(*name);
+    }
+    arm();
+  }
+
+  void start(const std::string& job_name) {
+    const auto config = config_;  // the run keeps the configuration it started with
+    const auto it = std::find_if(config->jobs.begin(), config->jobs.end(),
+                                 [&](const JobConfig& j) { return j.name == job_name; });
+    if (it == config->jobs.end()) return;
+    running_ = true;
+    const auto started = Schedule::Clock::now();
+    if (worker_.joinable()) worker_.join();
+    worker_ = std::thread([this, config, job = &*it, started] {
+      JobRunResult result;
+      bool ok = true;
+      std::string failure;
+      try {
+        result = run_job(*config, *job, store_, JobEnvironment{{}, &stop_, &log_});
+      } catch (const std::exception& e) {
+        ok = false;
+        failure = e.what();
+      }
+      asio::post(io_, [this, config, job, started, result = std::move(result), ok, failure] {
+        on_done(*job, started, result, ok, failure);
+      });
+    });
+  }
+
+  void on_done(const JobConfig& job, Schedule::Clock::time_point started,
+               const JobRunResult& result, bool ok, const std::string& failure) {
+    running_ = false;
+    if (!ok) {
+      log_.error("job " + job.name + ": " + failure);
+    } else {
+      (result.complete ? log_.info(describe(job, result)) : log_.warn(describe(job, result)));
+      try {
+        events_.publish(result.events);
+      } catch (const std::exception& e) {
+        log_.error(std::string("event log: ") + e.what());
+      }
+    }
+    schedule_.finished(job.name, started, Schedule::Clock::now(), ok && result.complete);
+    maybe_prune();
+    if (stop_) {
+      io_.stop();
+      return;
+    }
+    timer_.cancel();
+    dispatch();
+  }
+
+  void maybe_prune() {
+    const auto now = std::chrono::system_clock::now();
+    if (now - last_prune_ < std::chrono::hours(1)) return;
+    last_prune_ = now;
+    try {
+      const auto keep = std::chrono::duration_cast<std::chrono::seconds>(config_->agent.retention);
+      Retention r;
+      r.events = keep;
+      r.scans = keep;
+      r.transitions = keep;
+      const auto pruned = store_.prune(r, now);
+      if (pruned.transitions + pruned.events + pruned.scans > 0) {
+        log_.info("retention: pruned " + std::to_string(pruned.scans) + " scans, " +
+                  std::to_string(pruned.transitions) + " transitions, " +
+                  std::to_string(pruned.events) + " events");
+      }
+    } catch (const std::exception& e) {
+      log_.error(std::string("retention: ") + e.what());
+    }
+  }
+
+  AgentArgs args_;
+  std::shared_ptr<const Config> config_;
+  Store store_;
+  EventLog& events_;
+  Logger& log_;
+  asio::io_context io_;
+  asio::steady_timer timer_;
+  asio::signal_set signals_;
+  Schedule schedule_;
+  std::atomic<bool> stop_{false};
+  bool running_ = false;
+  std::thread worker_;
+  std::chrono::system_clock::time_point last_prune_{};
+};
+
+}  // namespace
+
+int run_agent_command(std::span<const std::string_view> argv) {
+  AgentArgs args;
+  std::shared_ptr<const Config> config;
+  try {
+    args = parse_agent_args(argv);
+    if (args.help) {
+      std::cout << kAgentUsage;
+      return 0;
+    }
+    if (args.print_default) {
+      std::cout << default_config_toml();
+      return 0;
+    }
+    config = load(args);
+  } catch (const InputError& e) {
+    std::cerr << "portvigil: " << e.what() << "\n";
+    return 2;
+  }
+  Logger log(config->agent.log_level);
+  for (const auto& w : config->warnings) log.warn(w);
+  try {
+    std::filesystem::create_directories(config->agent.state_dir);
+    const int lock = lock_state_dir(config->agent.state_dir);
+    (void)lock;  // held until exit
+    auto store = Store::open(config->agent.state_dir + "/portvigil.db", Access::agent);
+    EventLog events(config->agent.event_log, /*echo_stdout=*/true);
+    if (const auto n = events.resume(store); n > 0) {
+      log.warn("event log was missing " + std::to_string(n) +
+               " committed events (crash before the append): written now");
+    }
+    log.info("portvigil agent started: " + config->source + ", " +
+             std::to_string(config->jobs.size()) + " jobs, state in " + config->agent.state_dir);
+    if (args.once) {
+      // Blocking SIGINT/SIGTERM into a flag keeps --once interruptible like the service.
+      static std::atomic<bool> stop{false};
+      std::signal(SIGINT, [](int) { stop = true; });
+      std::signal(SIGTERM, [](int) { stop = true; });
+      bool all_complete = true;
+      for (const auto& job : config->jobs) {
+        const auto r = run_job(*config, job, store, JobEnvironment{{}, &stop, &log});
+        (r.complete ? log.info(describe(job, r)) : log.warn(describe(job, r)));
+        events.publish(r.events);
+        all_complete = all_complete && r.complete;
+        if (stop) break;
+      }
+      return all_complete ? 0 : 1;
+    }
+    Agent agent(args, config, std::move(store), events, log);
+    return agent.run();
+  } catch (const std::exception& e) {
+    log.error(e.what());
+    return 1;
+  }
+}
+
+}  // namespace portvigil

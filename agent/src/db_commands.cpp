@@ -1,0 +1,199 @@
+// Commands that read (or accept) what the agent stored: changes, history, baseline, status.
+#include <charconv>
+#include <ctime>
+#include <iostream>
+
+#include "agent_command.hpp"
+#include "event_log.hpp"
+#include "portvigil/config/agent_config.hpp"
+#include "portvigil/config/cli.hpp"
+#include "portvigil/storage/store.hpp"
+
+namespace portvigil {
+namespace {
+
+struct DbArgs {
+  std::string config_path;
+  std::string state_dir;
+  std::vector<std::string> positional;
+  std::optional<std::string> job;
+  std::optional<std::string> host;
+  std::optional<std::uint16_t> port;
+  std::chrono::duration<double> since = std::chrono::hours(24);
+  bool json = false;
+  bool help = false;
+};
+
+std::uint16_t parse_port(std::string_view text, std::string_view what) {
+  unsigned v = 0;
+  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || v > 65535) {
+    throw InputError(std::string(what) + ": \"" + std::string(text) +
+                     "\" is not a port number 0-65535");
+  }
+  return static_cast<std::uint16_t>(v);
+}
+
+DbArgs parse_db_args(std::span<const std::string_view> args, std::string_view command) {
+  DbArgs a;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto arg = args[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= args.size()) throw InputError(std::string(arg) + ": missing value");
+      return args[++i];
+    };
+    if (arg == "-c" || arg == "--config") {
+      a.config_path = std::string(value());
+    } else if (arg == "--state-dir") {
+      a.state_dir = std::string(value());
+    } else if (arg == "--job") {
+      a.job = std::string(value());
+    } else if (arg == "--host") {
+      a.host = std::string(value());
+    } else if (arg == "--port") {
+      a.port = parse_port(value(), "--port");
+    } else if (arg == "--since") {
+      a.since = parse_duration(value(), "--since");
+    } else if (arg == "--json") {
+      a.json = true;
+    } else if (arg == "-h" || arg == "--help") {
+      a.help = true;
+    } else if (arg.starts_with("-")) {
+      throw InputError(std::string(command) + ": unknown option \"" + std::string(arg) +
+                       "\" (see portvigil " + std::string(command) + " --help)");
+    } else {
+      a.positional.emplace_back(arg);
+    }
+  }
+  return a;
+}
+
+std::string db_path(const DbArgs& a) {
+  if (!a.state_dir.empty()) return a.state_dir + "/portvigil.db";
+  const Config c = a.config_path.empty() ? default_config() : load_config(a.config_path);
+  return c.agent.state_dir + "/portvigil.db";
+}
+
+std::string when(std::chrono::system_clock::time_point t) {
+  const std::time_t s = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+constexpr std::string_view kLocate =
+    "  -c, --config FILE   find the database through FILE's [agent] state-dir\n"
+    "      --state-dir DIR read DIR/portvigil.db (default: the built-in default's state dir)\n";
+
+template <typename Fn>
+int guarded(std::span<const std::string_view> args, std::string_view command,
+            std::string_view usage, Fn&& fn) {
+  try {
+    const auto a = parse_db_args(args, command);
+    if (a.help) {
+      std::cout << usage << "\nOptions:\n" << kLocate;
+      return 0;
+    }
+    return fn(a);
+  } catch (const InputError& e) {
+    std::cerr << "portvigil: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "portvigil: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int run_changes_command(std::span<const std::string_view> args) {
+  return guarded(
+      args, "changes",
+      "Usage: portvigil changes [--since 24h] [--job JOB] [--json]\n\n"
+      "List the confirmed port state changes (events) of the last --since.\n"
+      "  --json prints the same JSON lines as the agent's event log.\n",
+      [](const DbArgs& a) {
+        const auto store = Store::open(db_path(a), Access::read_only);
+        const auto since = std::chrono::system_clock::now() -
+                           std::chrono::duration_cast<std::chrono::system_clock::duration>(a.since);
+        const auto events = store.events_since(since, a.job);
+        for (const auto& e : events) {
+          if (a.json) {
+            std::cout << event_json(e) << "\n";
+            continue;
+          }
+          std::cout << when(e.time) << "  " << e.job << "  " << e.host << "  " << e.change.port
+                    << "/" << name(e.change.proto) << "  " << name(e.change.from) << " -> "
+                    << name(e.change.to) << " (" << name(e.change.to_reason) << ")"
+                    << (e.expected ? "" : "  UNEXPECTED") << "\n";
+        }
+        if (!a.json && events.empty()) std::cout << "no changes\n";
+        return 0;
+      });
+}
+
+int run_history_command(std::span<const std::string_view> args) {
+  return guarded(args, "history",
+                 "Usage: portvigil history HOST [PORT] [--job JOB]\n\n"
+                 "Show every recorded state transition of HOST (or of one PORT).\n",
+                 [](const DbArgs& a) {
+                   if (a.positional.empty() || a.positional.size() > 2) {
+                     throw InputError("history: expected HOST [PORT]");
+                   }
+                   PortFilter f;
+                   f.host = a.positional[0];
+                   f.job = a.job;
+                   if (a.positional.size() == 2) f.port = parse_port(a.positional[1], "PORT");
+                   const auto store = Store::open(db_path(a), Access::read_only);
+                   const auto rows = store.history(f);
+                   for (const auto& t : rows) {
+                     std::cout << when(t.time) << "  " << t.job << "  " << t.change.port << "/"
+                               << name(t.change.proto) << "  " << name(t.change.from) << " -> "
+                               << name(t.change.to) << " (" << name(t.change.to_reason)
+                               << ")  scan " << t.scan_id << "\n";
+                   }
+                   if (rows.empty()) std::cout << "no transitions recorded for " << *f.host << "\n";
+                   return 0;
+                 });
+}
+
+int run_baseline_command(std::span<const std::string_view> args) {
+  return guarded(args, "baseline",
+                 "Usage: portvigil baseline accept [--job JOB] [--host HOST] [--port PORT]\n\n"
+                 "Accept the ports open now as expected: they stop counting as unexpected\n"
+                 "(and stop paging) until they close. Without filters: everything.\n",
+                 [](const DbArgs& a) {
+                   if (a.positional.size() != 1 || a.positional[0] != "accept") {
+                     throw InputError("baseline: expected the subcommand \"accept\"");
+                   }
+                   PortFilter f;
+                   f.job = a.job;
+                   f.host = a.host;
+                   f.port = a.port;
+                   auto store = Store::open(db_path(a), Access::tool);
+                   const auto r = store.accept_baseline(f);
+                   std::cout << "accepted " << r.accepted << " open ports (" << r.added
+                             << " new), revoked " << r.revoked << "\n";
+                   return 0;
+                 });
+}
+
+int run_status_command(std::span<const std::string_view> args) {
+  return guarded(args, "status", "Usage: portvigil status\n\nShow the latest scan of every job.\n",
+                 [](const DbArgs& a) {
+                   const auto store = Store::open(db_path(a), Access::read_only);
+                   const auto scans = store.latest_scans();
+                   for (const auto& s : scans) {
+                     std::cout << s.job << "  scan " << s.id << "  " << name(s.status)
+                               << "  started " << when(s.started) << "  hosts " << s.hosts_complete
+                               << "/" << s.hosts_total << "  events " << s.events
+                               << (s.note.empty() ? "" : "  (" + s.note + ")") << "\n";
+                   }
+                   if (scans.empty()) std::cout << "no scans recorded yet\n";
+                   return 0;
+                 });
+}
+
+}  // namespace portvigil

@@ -1,0 +1,204 @@
+#include "job_runner.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace portvigil {
+namespace {
+
+class CollectSink final : public ReportSink {
+ public:
+  void begin(const ScanInfo&) override {}
+  void host(const HostResult& h) override { hosts.push_back(h); }
+  void end(const ScanSummary&) override {}
+  std::vector<HostResult> hosts;
+};
+
+std::unique_ptr<ScanEngine> engine_for(Technique technique, const JobEnvironment& env) {
+  if (technique == Technique::connect) return make_connect_engine();
+  RawOptions raw;
+  raw.io = env.io;
+  return make_raw_engine(technique, raw);
+}
+
+TimingOptions timing_of(const JobConfig& job) {
+  TimingOptions t;
+  if (job.max_rate) t.max_rate = *job.max_rate;
+  if (job.min_rate) t.min_rate = *job.min_rate;
+  if (job.max_retries) t.max_retries = *job.max_retries;
+  if (job.host_timeout) t.host_timeout = *job.host_timeout;
+  return t;
+}
+
+bool is_open(PortState s) {
+  return s == PortState::open;
+}
+
+// Re-probes the ports whose state changed; a change holds only if every re-probe sees the
+// new state (with another technique: the same open/not-open verdict, since technique
+// vocabularies differ). Ports that do not hold go back to their baseline state, so they
+// neither become events nor move the baseline.
+std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, HostResult& host,
+                            const HostSnapshot& baseline, const std::vector<PortChange>& changes,
+                            const JobEnvironment& env) {
+  const Technique technique = job.confirm_technique.value_or(job.technique);
+  const bool same_technique = technique == job.technique;
+  std::map<std::pair<Proto, std::uint16_t>, bool> holds;
+  PortList ports;
+  for (const auto& c : changes) {
+    holds[{c.proto, c.port}] = true;
+    (c.proto == Proto::tcp ? ports.tcp : ports.udp).push_back(c.port);
+  }
+  std::sort(ports.tcp.begin(), ports.tcp.end());
+  std::sort(ports.udp.begin(), ports.udp.end());
+  TargetSet target;
+  target.add(host.address.to_string(), TargetParseOptions{.resolve_names = false});
+  for (int round = 0; round < job.confirmations; ++round) {
+    ScanPlan plan;
+    plan.technique = technique;
+    plan.targets = &target;
+    plan.ports = ports;
+    plan.scope = scope;
+    plan.timing = timing_of(job);
+    CollectSink sink;
+    RunControl control;
+    control.stop = env.stop;
+    const auto summary = engine_for(technique, env)->run(plan, sink, control);
+    const bool usable = summary.error.empty() && !summary.interrupted && sink.hosts.size() == 1 &&
+                        sink.hosts[0].complete && !sink.hosts[0].inconclusive;
+    for (const auto& c : changes) {
+      bool& ok = holds[{c.proto, c.port}];
+      if (!usable) {
+        ok = false;
+        continue;
+      }
+      const auto& seen = sink.hosts[0].ports;
+      const auto it = std::find_if(seen.begin(), seen.end(), [&](const PortResult& p) {
+        return p.proto == c.proto && p.port == c.port;
+      });
+      if (it == seen.end()) {
+        ok = false;
+      } else if (same_technique ? it->state != c.to : is_open(it->state) != is_open(c.to)) {
+        ok = false;
+      }
+    }
+  }
+  std::size_t reverted = 0;
+  for (auto& p : host.ports) {
+    const auto it = holds.find({p.proto, p.port});
+    if (it == holds.end() || it->second) continue;
+    if (const auto before = baseline.state_of(p.proto, p.port)) {
+      p.state = before->state;
+      p.reason = before->reason;
+      ++reverted;
+    }
+  }
+  return reverted;
+}
+
+}  // namespace
+
+AuthorizedScope active_scope(const Config& config, std::chrono::system_clock::time_point now) {
+  AuthorizedScope scope;
+  for (const auto& a : config.authorization) {
+    if (a.active(now)) scope.add(parse_cidr(a.cidr));
+  }
+  return scope;
+}
+
+JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
+                     const JobEnvironment& env) {
+  Logger fallback;
+  Logger& log = env.log ? *env.log : fallback;
+  JobRunResult result;
+  const auto started = std::chrono::system_clock::now();
+  const AuthorizedScope scope = active_scope(config, started);
+  for (const auto& a : config.authorization) {
+    if (!a.active(started)) {
+      log.warn("job " + job.name + ": authorization " + a.cidr + " (" + a.origin + ", owner \"" +
+               a.owner + "\", ticket \"" + a.ticket + "\") expired at " + a.expires_text +
+               ": its targets are no longer scanned");
+    }
+  }
+  result.scan_id = store.begin_scan(job.name, job.technique, started);
+
+  auto fail = [&](const std::string& why) {
+    result.error = why;
+    store.mark_incomplete(result.scan_id, why, std::chrono::system_clock::now());
+    return result;
+  };
+
+  TargetSet targets;
+  ScanPlan plan;
+  try {
+    const TargetParseOptions parse{.resolve_names = true};
+    for (const auto& t : job.targets) targets.add(t, parse, "job " + job.name);
+    for (const auto& x : job.exclude) targets.exclude(x, parse, "job " + job.name + " exclude");
+    const bool tcp = proto_of(job.technique) == Proto::tcp;
+    plan.ports =
+        job.ports.empty() ? top_ports(job.top_ports, tcp, !tcp) : parse_ports(job.ports, tcp, !tcp);
+    if (!job.exclude_ports.empty()) {
+      exclude_ports(plan.ports, parse_ports(job.exclude_ports, tcp, !tcp));
+    }
+  } catch (const InputError& e) {
+    return fail(std::string("bad job input: ") + e.what());
+  }
+  plan.technique = job.technique;
+  plan.targets = &targets;
+  plan.scope = scope;  // hostname targets resolving outside it are refused by the engine
+  plan.timing = timing_of(job);
+  plan.command_line = "agent job " + job.name;
+
+  CollectSink sink;
+  RunControl control;
+  control.stop = env.stop;
+  try {
+    result.summary = engine_for(job.technique, env)->run(plan, sink, control);
+  } catch (const std::exception& e) {
+    return fail(std::string("scan failed: ") + e.what());
+  }
+  if (result.summary.interrupted) return fail("interrupted (agent stopping)");
+  if (!result.summary.error.empty()) return fail("scan failed: " + result.summary.error);
+
+  for (auto& host : sink.hosts) {
+    if (!host.complete) {
+      log.warn("job " + job.name + ": host " + host.address.to_string() + ": " + host.note);
+      continue;
+    }
+    if (host.inconclusive) {
+      // Silence that may be loss or rate limiting must not move the baseline or page.
+      ++result.hosts_inconclusive;
+      log.warn("job " + job.name + ": host " + host.address.to_string() +
+               " inconclusive, not compared: " + host.note);
+      host.complete = false;
+      continue;
+    }
+    const HostSnapshot baseline = store.baseline(job.name, host_key(host));
+    const auto changes = diff_host(baseline, host);
+    if (changes.empty()) continue;
+    result.changes_seen += changes.size();
+    if (job.confirmations > 0) {
+      if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
+      result.changes_unconfirmed += confirm_changes(job, scope, host, baseline, changes, env);
+    }
+  }
+  if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
+
+  std::map<std::string, const HostResult*> by_key;
+  for (const auto& h : sink.hosts) by_key[host_key(h)] = &h;
+  const EventPolicy policy = [&](const ChangeContext& c) {
+    const auto it = by_key.find(std::string(c.host));
+    bool should_be_open = c.accepted;
+    if (it != by_key.end()) {
+      should_be_open = should_be_open || job.expects_open(it->second->address, it->second->hostname,
+                                                          c.change.proto, c.change.port);
+    }
+    return is_open(c.change.to) == should_be_open ? Verdict::expected : Verdict::unexpected;
+  };
+  result.events = store.commit_scan(result.scan_id, sink.hosts, result.summary.counters,
+                                    std::chrono::system_clock::now(), policy);
+  result.complete = true;
+  return result;
+}
+
+}  // namespace portvigil

@@ -1,0 +1,42 @@
+// One run of one configured job: scan, confirm changes by re-probing, commit the scan and
+// its events to the store in one transaction.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "log.hpp"
+#include "portvigil/config/agent_config.hpp"
+#include "portvigil/scanner/engine.hpp"
+#include "portvigil/storage/store.hpp"
+
+namespace portvigil {
+
+struct JobEnvironment {
+  IoFactory io;                             // empty: real raw sockets for raw techniques
+  const std::atomic<bool>* stop = nullptr;  // SIGTERM: abort, record the scan incomplete
+  Logger* log = nullptr;
+};
+
+struct JobRunResult {
+  std::int64_t scan_id = 0;
+  bool complete = false;
+  std::string error;  // why the scan is incomplete, "" when complete
+  std::vector<ChangeEvent> events;
+  ScanSummary summary;
+  std::size_t changes_seen = 0;         // differences found by the scan itself
+  std::size_t changes_unconfirmed = 0;  // of which re-probes did not confirm
+  std::size_t hosts_inconclusive = 0;
+};
+
+// The authorization networks in force at `now` as a scope the engines enforce.
+[[nodiscard]] AuthorizedScope active_scope(const Config& config,
+                                           std::chrono::system_clock::time_point now);
+
+// Runs `job` once. Never throws for scan or input problems: they are reported in the
+// result and the scan row is marked incomplete. Throws StorageError if the store fails.
+JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
+                     const JobEnvironment& env);
+
+}  // namespace portvigil
