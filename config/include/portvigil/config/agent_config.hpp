@@ -1,0 +1,136 @@
+// The agent's TOML configuration (docs/config.md, config/portvigil.example.toml): typed,
+// validated structs. Loading checks everything this module can check on its own: types,
+// ranges, duration and port syntax, unknown keys (typos must not silently disable a job),
+// unique job names, and that every literal job target lies inside the authorized networks.
+// Hostname targets cannot be checked without DNS; they are listed in
+// JobConfig::hostname_targets and the agent checks each address they resolve to.
+//
+// Errors throw InputError with one line "FILE:LINE:COL: CONTEXT: key "K": what was expected".
+// Target and port strings are stored as written (Nmap syntax); the agent turns them into
+// scanner types.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/ip/address.hpp>
+
+#include "portvigil/common/errors.hpp"
+#include "portvigil/common/scan_model.hpp"
+
+namespace portvigil {
+
+enum class LogLevel : std::uint8_t { error, warn, info, debug };
+[[nodiscard]] std::string_view name(LogLevel level);  // "error", "warn", "info", "debug"
+
+// An address block: `address` has its host bits cleared; a bare address has prefix 32/128.
+struct IpNetwork {
+  asio::ip::address address;
+  unsigned prefix = 0;
+  [[nodiscard]] bool contains(const asio::ip::address& a) const;
+  [[nodiscard]] std::string to_string() const;  // "198.18.0.0/15", "::1/128"
+};
+
+// One network of an [[authorization]] entry; an entry with N networks yields N of these,
+// sharing owner, ticket and expiry.
+struct AuthorizedNetwork {
+  std::string cidr;  // canonical text, as IpNetwork::to_string()
+  IpNetwork network;
+  std::string owner;   // "" when not given
+  std::string ticket;  // "" when not given
+  // First instant scanning is no longer allowed. A TOML date (2025-12-31) authorizes through
+  // the end of that day UTC; a local date-time is read as UTC.
+  std::optional<std::chrono::system_clock::time_point> expires;
+  std::string expires_text;  // as written, for messages; "" without expiry
+  std::string origin;        // "FILE:LINE:COL" of the entry, for the agent's messages
+  [[nodiscard]] bool active(std::chrono::system_clock::time_point now) const {
+    return !expires || now < *expires;
+  }
+};
+
+struct AgentSettings {
+  std::string state_dir = "/var/lib/portvigil";
+  LogLevel log_level = LogLevel::info;
+  std::string event_log;  // always set after loading; default "<state-dir>/events.jsonl"
+  // Defaults for jobs that do not set their own.
+  std::optional<double> max_rate;  // probes per second
+  std::optional<double> min_rate;
+  std::optional<int> max_retries;
+  std::string web_listen_address = "127.0.0.1:9798";  // "" disables the metrics endpoint
+  std::chrono::duration<double> retention = std::chrono::hours(24 * 90);
+};
+
+// A port or inclusive port range of one protocol: "22/tcp", "8000-8099/tcp".
+struct ExpectedPort {
+  Proto proto = Proto::tcp;
+  std::uint16_t first = 0;
+  std::uint16_t last = 0;
+};
+
+// One entry of a job's expected-open policy.
+struct ExpectedOpen {
+  std::string host;                  // "*" (every host of the job), address, CIDR or hostname
+  std::optional<IpNetwork> network;  // set for address and CIDR hosts
+  std::vector<ExpectedPort> ports;
+};
+
+struct JobConfig {
+  std::string name;                           // unique, [a-z0-9_-]+
+  std::vector<std::string> targets;           // Nmap target expressions, as written
+  std::vector<std::string> hostname_targets;  // the subset the agent must authorize itself
+  std::vector<std::string> exclude;           // --exclude expressions
+  std::string ports;                          // -p syntax; empty: use top_ports
+  std::size_t top_ports = 1000;               // meaningful only when ports is empty
+  std::string exclude_ports;                  // "" for none
+  Technique technique = Technique::connect;
+  std::optional<Technique> confirm_technique;  // same protocol as technique
+  std::chrono::duration<double> interval{0};
+  std::chrono::duration<double> jitter{0};  // "10%" is resolved against interval
+  // Effective values: the job's own, else [agent]'s, else unset (the scanner's default).
+  std::optional<double> max_rate;
+  std::optional<double> min_rate;
+  std::optional<int> max_retries;
+  std::optional<std::chrono::duration<double>> host_timeout;
+  int confirmations = 2;    // re-probes that must agree before a change becomes an event
+  bool has_policy = false;  // expected-open was given (an empty list expects nothing open)
+  std::vector<ExpectedOpen> expected_open;
+  std::string origin;  // "FILE:LINE:COL" of the [[job]] table
+
+  // True when the policy lists (proto, port) as expected open on this host. `hostname` is
+  // the target as written ("" for address literals).
+  [[nodiscard]] bool expects_open(const asio::ip::address& address, std::string_view hostname,
+                                  Proto proto, std::uint16_t port) const;
+};
+
+struct Config {
+  std::string source;  // the file path, or "<built-in default>"
+  AgentSettings agent;
+  std::vector<AuthorizedNetwork> authorization;
+  std::vector<JobConfig> jobs;
+  // Accepted but suspicious, e.g. an authorization that has already expired. One line each,
+  // formatted like errors.
+  std::vector<std::string> warnings;
+};
+
+// Reads and validates a file. Throws InputError (one line, FILE:LINE:COL where known).
+[[nodiscard]] Config load_config(const std::string& path);
+// Validates TOML text; `source_name` is used in messages and Config::source.
+[[nodiscard]] Config parse_config(std::string_view toml_text, std::string_view source_name);
+
+// The configuration used without --config: scan 127.0.0.1 (top 1000 TCP ports, connect)
+// every minute, state in ./portvigil-state, authorization 127.0.0.0/8 and ::1/128.
+[[nodiscard]] std::string_view default_config_toml();
+[[nodiscard]] Config default_config();  // parse_config(default_config_toml(), ...)
+
+// `portvigil check-config [--help] FILE`; `args` excludes the program name and command word.
+// Prints "FILE: OK (N jobs, M authorized networks)" and returns 0, or prints the error to
+// stderr and returns 2. Warnings go to stderr and do not change the status.
+[[nodiscard]] int check_config_command(std::span<const std::string_view> args);
+[[nodiscard]] std::string check_config_usage();
+
+}  // namespace portvigil

@@ -1,0 +1,238 @@
+// Persistent per-(job, host, proto, port) state, its change history and change events, in
+// one SQLite file (schema and retention: docs/storage.md).
+//
+// What is kept is the current state (compact: see diff.hpp), one row per real transition,
+// one row per event and one summary row per scan; individual observations are not, so a
+// year of 15-minute scans of 1000 hosts x 65535 ports grows with the number of changes,
+// not scans x ports.
+//
+// A Store is one connection: use it from one thread at a time. Several Stores (threads or
+// processes) may share a file; WAL lets readers run while the agent commits, and every
+// scan commits in a single transaction, so a reader sees all of a scan or none of it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "portvigil/common/scan_model.hpp"
+#include "portvigil/storage/diff.hpp"
+
+namespace portvigil {
+
+// Any failure of the database; the message names the file and carries SQLite's message.
+class StorageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Every field left empty matches everything. The `= {}` lets callers write designated
+// initializers ({.host = "a"}) without -Wmissing-field-initializers.
+struct PortFilter {
+  std::optional<std::string> job = {};
+  std::optional<std::string> host = {};
+  std::optional<Proto> proto = {};
+  std::optional<std::uint16_t> port = {};
+};
+
+struct PortKey {
+  std::string job = {};
+  std::string host = {};
+  Proto proto = Proto::tcp;
+  std::uint16_t port = 0;
+  friend bool operator==(const PortKey&, const PortKey&) = default;
+};
+
+struct Transition {
+  std::int64_t id = 0;
+  std::chrono::system_clock::time_point time{};  // millisecond precision
+  std::string job;
+  std::string host;
+  PortChange change;
+  std::int64_t scan_id = 0;  // 0 once the scan row has been pruned
+};
+
+struct ChangeEvent {
+  std::int64_t id = 0;  // increasing: a cursor for consumers
+  std::chrono::system_clock::time_point time{};
+  std::string job;
+  std::string host;
+  PortChange change;
+  bool expected = false;  // the policy expects the new state
+  std::int64_t scan_id = 0;
+};
+
+// What the agent's policy makes of one change. `silent` still records the transition in
+// history but writes no event (e.g. a job configured not to report closing ports).
+enum class Verdict : std::uint8_t { unexpected, expected, silent };
+
+struct ChangeContext {
+  std::string_view job;
+  std::string_view host;
+  const PortChange& change;
+  bool accepted;  // the port is in the accepted baseline (accept_baseline)
+};
+using EventPolicy = std::function<Verdict(const ChangeContext&)>;
+
+// Used when commit_scan gets no policy: accepted ports are expected open, all others are
+// expected not to be open.
+[[nodiscard]] Verdict default_verdict(const ChangeContext& context);
+
+enum class ScanStatus : std::uint8_t { running, complete, incomplete };
+[[nodiscard]] std::string_view name(ScanStatus status);
+
+struct ScanRecord {
+  std::int64_t id = 0;
+  std::string job;
+  Technique technique = Technique::connect;
+  std::chrono::system_clock::time_point started{};
+  std::optional<std::chrono::system_clock::time_point> finished;
+  ScanStatus status = ScanStatus::running;
+  std::string note;  // why incomplete
+  std::size_t hosts_total = 0;
+  std::size_t hosts_complete = 0;  // only these updated their baseline
+  std::size_t ports_scanned = 0;   // over complete hosts
+  std::size_t transitions = 0;
+  std::size_t events = 0;
+  ScanCounters counters;
+};
+
+// How long to keep history; an empty field keeps it forever. Current state, and accepted
+// ports, are never pruned.
+struct Retention {
+  std::optional<std::chrono::seconds> transitions = std::chrono::hours(24 * 400);
+  std::optional<std::chrono::seconds> events = std::chrono::hours(24 * 90);
+  std::optional<std::chrono::seconds> scans = std::chrono::hours(24 * 90);
+};
+
+struct PruneResult {
+  std::size_t transitions = 0;
+  std::size_t events = 0;
+  std::size_t scans = 0;
+};
+
+struct AcceptResult {
+  std::size_t accepted = 0;  // open ports in scope, all accepted now
+  std::size_t added = 0;     // of which newly
+  std::size_t revoked = 0;   // previously accepted ports in scope that are no longer open
+};
+
+struct StorageStats {
+  std::size_t jobs = 0;
+  std::size_t hosts = 0;
+  std::size_t hosts_with_state = 0;
+  std::size_t default_rows = 0;    // one per (host, proto)
+  std::size_t exception_rows = 0;  // ports not in their host's usual state
+  std::size_t transitions = 0;
+  std::size_t events = 0;
+  std::size_t scans = 0;
+  std::size_t accepted = 0;
+  std::size_t file_bytes = 0;  // page_count * page_size, WAL not included
+};
+
+// One host's result reduced to its compact state as soon as the host finishes, so a scan
+// of 1000 hosts x 65535 ports need not keep ~400 MB of PortResults until it commits.
+struct ScannedHost {
+  std::string host = {};  // host_key()
+  std::string address = {};
+  bool complete = true;
+  std::string note = {};
+  HostSnapshot state = {};  // ignored when !complete
+
+  [[nodiscard]] static ScannedHost from(const HostResult& result, Technique technique);
+};
+
+enum class Access : std::uint8_t {
+  // The one agent that owns the file: creates/migrates it and, because it is the only
+  // writer of scans, marks scans left 'running' by a previous process as incomplete.
+  agent,
+  // Read-write for the CLI (accept, prune) while an agent may be running: creates and
+  // migrates, but leaves running scans alone.
+  tool,
+  // Never writes; the file must exist and have the current schema version.
+  read_only,
+};
+
+class Store {
+ public:
+  // Opens or creates `path` (":memory:" works for tests), applies pending migrations,
+  // turns on WAL, foreign keys and a busy timeout. Throws StorageError.
+  [[nodiscard]] static Store open(const std::string& path, Access access = Access::agent);
+
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  ~Store();
+
+  // Records a 'running' scan; it becomes 'complete' only through commit_scan().
+  std::int64_t begin_scan(std::string_view job, Technique technique,
+                          std::chrono::system_clock::time_point started);
+
+  // In one transaction: for each complete host, diffs it against its stored state, records
+  // transitions and (per `policy`) events, and replaces the state of the protocols it
+  // scanned; stores the summary and marks the scan complete. Incomplete hosts are counted
+  // and otherwise ignored; a host's first complete scan is its silent baseline. Returns
+  // the events written. Throws if the scan is not 'running' (e.g. marked incomplete on a
+  // restart), leaving the database unchanged.
+  std::vector<ChangeEvent> commit_scan(std::int64_t scan_id, std::span<const HostResult> hosts,
+                                       const ScanCounters& counters,
+                                       std::chrono::system_clock::time_point finished,
+                                       const EventPolicy& policy = {});
+  // The same from compact results (diff_snapshots instead of diff_host).
+  std::vector<ChangeEvent> commit_scan(std::int64_t scan_id, std::span<const ScannedHost> hosts,
+                                       const ScanCounters& counters,
+                                       std::chrono::system_clock::time_point finished,
+                                       const EventPolicy& policy = {});
+
+  // For crash, timeout, SIGTERM: nothing of the scan is kept but its row. Returns false if
+  // the scan was not running (already committed or marked).
+  bool mark_incomplete(std::int64_t scan_id, std::string_view why,
+                       std::chrono::system_clock::time_point when);
+
+  [[nodiscard]] HostSnapshot baseline(std::string_view job, std::string_view host) const;
+
+  // Events with time >= since, oldest first.
+  [[nodiscard]] std::vector<ChangeEvent> events_since(
+      std::chrono::system_clock::time_point since,
+      const std::optional<std::string>& job = std::nullopt) const;
+  // Events with id > after_id, oldest first, at most `limit`: a resumable cursor.
+  [[nodiscard]] std::vector<ChangeEvent> events_after(std::int64_t after_id,
+                                                      std::size_t limit) const;
+
+  // Transitions matching the filter, oldest first.
+  [[nodiscard]] std::vector<Transition> history(const PortFilter& filter) const;
+
+  // Makes the accepted baseline of every host in scope equal to its currently open ports.
+  AcceptResult accept_baseline(const PortFilter& scope);
+  [[nodiscard]] bool is_accepted(std::string_view job, std::string_view host, Proto proto,
+                                 std::uint16_t port) const;
+  [[nodiscard]] std::vector<PortKey> accepted_ports(const PortFilter& filter) const;
+
+  [[nodiscard]] std::optional<ScanRecord> scan(std::int64_t scan_id) const;
+  // The newest scan of each job, by job name.
+  [[nodiscard]] std::vector<ScanRecord> latest_scans() const;
+  // The newest `limit` scans of one job, newest first.
+  [[nodiscard]] std::vector<ScanRecord> scans(std::string_view job, std::size_t limit) const;
+
+  // Deletes history older than `now - retention` and returns the freed pages to the OS.
+  PruneResult prune(const Retention& retention, std::chrono::system_clock::time_point now);
+
+  [[nodiscard]] StorageStats stats() const;
+  // PRAGMA integrity_check and foreign_key_check; empty when the file is sound.
+  [[nodiscard]] std::vector<std::string> integrity_problems() const;
+  [[nodiscard]] int schema_version() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portvigil

@@ -1,0 +1,165 @@
+#include "schema.hpp"
+
+#include <array>
+#include <string>
+
+#include "portvigil/storage/store.hpp"
+
+namespace portvigil::storage_detail {
+namespace {
+
+// Version 1. Names (states, reasons, protos, techniques) are stored as their Nmap
+// spellings, so the file reads well in the sqlite3 shell and survives enum reordering.
+// Times are Unix milliseconds.
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE jobs (
+  id   INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE scans (
+  id               INTEGER PRIMARY KEY,
+  job_id           INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  technique        TEXT NOT NULL,
+  started_ms       INTEGER NOT NULL,
+  finished_ms      INTEGER,
+  status           TEXT NOT NULL DEFAULT 'running'
+                   CHECK (status IN ('running', 'complete', 'incomplete')),
+  note             TEXT NOT NULL DEFAULT '',
+  hosts_total      INTEGER NOT NULL DEFAULT 0,
+  hosts_complete   INTEGER NOT NULL DEFAULT 0,
+  ports_scanned    INTEGER NOT NULL DEFAULT 0,
+  transitions      INTEGER NOT NULL DEFAULT 0,
+  events           INTEGER NOT NULL DEFAULT 0,
+  probes_sent      INTEGER NOT NULL DEFAULT 0,
+  retransmissions  INTEGER NOT NULL DEFAULT 0,
+  responses        INTEGER NOT NULL DEFAULT 0,
+  refused_by_scope INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX scans_job_started ON scans(job_id, started_ms);
+CREATE INDEX scans_running ON scans(status) WHERE status = 'running';
+
+-- state_ms is NULL until the host's first complete scan: no baseline yet.
+CREATE TABLE hosts (
+  id            INTEGER PRIMARY KEY,
+  job_id        INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  name          TEXT NOT NULL,
+  address       TEXT NOT NULL DEFAULT '',
+  state_scan_id INTEGER REFERENCES scans(id) ON DELETE SET NULL,
+  state_ms      INTEGER,
+  UNIQUE (job_id, name)
+);
+CREATE INDEX hosts_state_scan ON hosts(state_scan_id);
+
+-- Current state, compact: per (host, proto) the scanned port set ("1-1024,8080"), the
+-- usual state and reason, and below, rows only for ports in another state.
+CREATE TABLE port_defaults (
+  host_id    INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  proto      TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),
+  technique  TEXT NOT NULL,
+  ports      TEXT NOT NULL,
+  port_count INTEGER NOT NULL,
+  state      TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  PRIMARY KEY (host_id, proto)
+) WITHOUT ROWID;
+
+CREATE TABLE port_exceptions (
+  host_id INTEGER NOT NULL,
+  proto   TEXT NOT NULL,
+  port    INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),
+  state   TEXT NOT NULL,
+  reason  TEXT NOT NULL,
+  PRIMARY KEY (host_id, proto, port),
+  FOREIGN KEY (host_id, proto) REFERENCES port_defaults(host_id, proto) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- One row per real change of state, for history().
+CREATE TABLE transitions (
+  id          INTEGER PRIMARY KEY,
+  host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  scan_id     INTEGER REFERENCES scans(id) ON DELETE SET NULL,
+  time_ms     INTEGER NOT NULL,
+  proto       TEXT NOT NULL,
+  port        INTEGER NOT NULL,
+  from_state  TEXT NOT NULL,
+  from_reason TEXT NOT NULL,
+  to_state    TEXT NOT NULL,
+  to_reason   TEXT NOT NULL
+);
+CREATE INDEX transitions_time ON transitions(time_ms);
+CREATE INDEX transitions_port ON transitions(host_id, port);
+CREATE INDEX transitions_scan ON transitions(scan_id);
+
+-- The changes the policy reported; id is the consumers' cursor.
+CREATE TABLE events (
+  id          INTEGER PRIMARY KEY,
+  time_ms     INTEGER NOT NULL,
+  host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  scan_id     INTEGER REFERENCES scans(id) ON DELETE SET NULL,
+  proto       TEXT NOT NULL,
+  port        INTEGER NOT NULL,
+  from_state  TEXT NOT NULL,
+  to_state    TEXT NOT NULL,
+  from_reason TEXT NOT NULL,
+  to_reason   TEXT NOT NULL,
+  expected    INTEGER NOT NULL CHECK (expected IN (0, 1))
+);
+CREATE INDEX events_time ON events(time_ms);
+CREATE INDEX events_scan ON events(scan_id);
+
+-- The accepted baseline: ports the operator expects to be open.
+CREATE TABLE accepted_ports (
+  host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  proto       TEXT NOT NULL,
+  port        INTEGER NOT NULL,
+  accepted_ms INTEGER NOT NULL,
+  PRIMARY KEY (host_id, proto, port)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 1> kMigrations{{
+    {1, kV1},
+}};
+
+}  // namespace
+
+std::span<const Migration> migrations() {
+  return kMigrations;
+}
+
+int latest_version(std::span<const Migration> steps) {
+  return steps.empty() ? 0 : steps.back().version;
+}
+
+int user_version(Database& db) {
+  return static_cast<int>(db.pragma_int("PRAGMA user_version"));
+}
+
+void migrate(Database& db, std::span<const Migration> steps) {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].version != static_cast<int>(i) + 1) {
+      throw std::logic_error("portvigil storage: migration steps must be numbered 1..N");
+    }
+  }
+  const int target = latest_version(steps);
+  if (user_version(db) == target) return;  // the common case: no write lock needed
+
+  Transaction tx(db, Transaction::Kind::write);
+  // Re-read under the write lock: another process may have migrated meanwhile.
+  const int current = user_version(db);
+  if (current > target) {
+    throw StorageError("portvigil storage: " + db.path() + ": schema version " +
+                       std::to_string(current) + " is newer than this build supports (" +
+                       std::to_string(target) + "); upgrade portvigil");
+  }
+  for (int v = current + 1; v <= target; ++v) {
+    db.exec(steps[static_cast<std::size_t>(v - 1)].sql);
+    // user_version lives in the file header and is covered by the transaction. PRAGMA
+    // takes no bound parameters; v is a constant from the step table.
+    db.exec("PRAGMA user_version = " + std::to_string(v));
+  }
+  tx.commit();
+}
+
+}  // namespace portvigil::storage_detail

@@ -1,0 +1,780 @@
+#include "portvigil/storage/store.hpp"
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "codec.hpp"
+#include "schema.hpp"
+#include "sqlite.hpp"
+
+namespace portvigil {
+
+using storage_detail::Database;
+using storage_detail::Query;
+using storage_detail::Transaction;
+using namespace storage_detail::codec;
+using Clock = std::chrono::system_clock;
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 10'000;
+constexpr std::string_view kCrashNote = "agent stopped before the scan finished";
+
+// Event and transition columns, in the order read_change() expects them, starting at `col`.
+PortChange read_change(const Query& q, int col) {
+  PortChange c;
+  c.proto = proto_from(q.text(col));
+  c.port = port_from(q.int64(col + 1));
+  c.from = state_from(q.text(col + 2));
+  c.from_reason = reason_from(q.text(col + 3));
+  c.to = state_from(q.text(col + 4));
+  c.to_reason = reason_from(q.text(col + 5));
+  return c;
+}
+
+// SELECT prefix shared by scan(), latest_scans() and scans().
+constexpr std::string_view kScanColumns =
+    "SELECT s.id, j.name, s.technique, s.started_ms, s.finished_ms, s.status, s.note, "
+    "s.hosts_total, s.hosts_complete, s.ports_scanned, s.transitions, s.events, "
+    "s.probes_sent, s.retransmissions, s.responses, s.refused_by_scope "
+    "FROM scans s JOIN jobs j ON j.id = s.job_id ";
+
+std::size_t to_size(std::int64_t v) {
+  return v < 0 ? 0 : static_cast<std::size_t>(v);
+}
+std::uint64_t to_u64(std::int64_t v) {
+  return v < 0 ? 0 : static_cast<std::uint64_t>(v);
+}
+// size_t and the uint64_t counters both go through here.
+std::int64_t to_i64(std::uint64_t v) {
+  return static_cast<std::int64_t>(v);
+}
+
+ScanRecord read_scan(const Query& q) {
+  ScanRecord r;
+  r.id = q.int64(0);
+  r.job = q.text(1);
+  r.technique = technique_from(q.text(2));
+  r.started = from_ms(q.int64(3));
+  if (const auto f = q.optional_int64(4)) r.finished = from_ms(*f);
+  r.status = status_from(q.text(5));
+  r.note = q.text(6);
+  r.hosts_total = to_size(q.int64(7));
+  r.hosts_complete = to_size(q.int64(8));
+  r.ports_scanned = to_size(q.int64(9));
+  r.transitions = to_size(q.int64(10));
+  r.events = to_size(q.int64(11));
+  r.counters.probes_sent = to_u64(q.int64(12));
+  r.counters.retransmissions = to_u64(q.int64(13));
+  r.counters.responses = to_u64(q.int64(14));
+  r.counters.refused_by_scope = to_u64(q.int64(15));
+  return r;
+}
+
+}  // namespace
+
+ScannedHost ScannedHost::from(const HostResult& result, Technique technique) {
+  return {host_key(result), result.address.to_string(), result.complete, result.note,
+          result.complete ? HostSnapshot::from_result(result, technique) : HostSnapshot{}};
+}
+
+Verdict default_verdict(const ChangeContext& context) {
+  const bool now_open = context.change.to == PortState::open;
+  return now_open == context.accepted ? Verdict::expected : Verdict::unexpected;
+}
+
+std::string_view name(ScanStatus status) {
+  switch (status) {
+    case ScanStatus::running:
+      return "running";
+    case ScanStatus::complete:
+      return "complete";
+    case ScanStatus::incomplete:
+      return "incomplete";
+  }
+  return "unknown";
+}
+
+struct Store::Impl {
+  Impl(const std::string& path, Access a)
+      : db(path, a == Access::read_only ? storage_detail::OpenMode::read_only
+                                        : storage_detail::OpenMode::read_write_create),
+        access(a) {}
+
+  Database db;
+  Access access;
+
+  std::optional<std::int64_t> find_job(std::string_view job) {
+    auto q = db.query("SELECT id FROM jobs WHERE name = ?1");
+    q.bind(1, job);
+    if (!q.step()) return std::nullopt;
+    return q.int64(0);
+  }
+
+  std::int64_t ensure_job(std::string_view job) {
+    if (auto id = find_job(job)) return *id;
+    db.query("INSERT INTO jobs(name) VALUES (?1)").bind(1, job).run();
+    return db.last_insert_rowid();
+  }
+
+  std::optional<std::int64_t> find_host(std::string_view job, std::string_view host) {
+    auto q = db.query(
+        "SELECT h.id FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 AND "
+        "h.name = ?2");
+    q.bind(1, job).bind(2, host);
+    if (!q.step()) return std::nullopt;
+    return q.int64(0);
+  }
+
+  std::int64_t ensure_host(std::int64_t job_id, std::string_view host) {
+    {
+      auto q = db.query("SELECT id FROM hosts WHERE job_id = ?1 AND name = ?2");
+      q.bind(1, job_id).bind(2, host);
+      if (q.step()) return q.int64(0);
+    }
+    db.query("INSERT INTO hosts(job_id, name) VALUES (?1, ?2)").bind(1, job_id).bind(2, host).run();
+    return db.last_insert_rowid();
+  }
+
+  // Reads without its own transaction: callers provide one.
+  HostSnapshot load_snapshot(std::int64_t host_id) {
+    HostSnapshot snap;
+    {
+      auto q = db.query("SELECT state_scan_id, state_ms FROM hosts WHERE id = ?1");
+      q.bind(1, host_id);
+      if (!q.step() || q.is_null(1)) return snap;
+      snap.exists = true;
+      snap.scan_id = q.optional_int64(0).value_or(0);
+      snap.updated = from_ms(q.int64(1));
+    }
+    {
+      auto q = db.query(
+          "SELECT proto, technique, ports, state, reason FROM port_defaults WHERE host_id = ?1");
+      q.bind(1, host_id);
+      while (q.step()) {
+        ProtoSnapshot ps;
+        ps.proto = proto_from(q.text(0));
+        ps.technique = technique_from(q.text(1));
+        ps.scanned = decode_ranges(q.text(2));
+        ps.usual = {state_from(q.text(3)), reason_from(q.text(4))};
+        snap.protos.push_back(std::move(ps));
+      }
+    }
+    std::sort(snap.protos.begin(), snap.protos.end(),
+              [](const auto& a, const auto& b) { return a.proto < b.proto; });
+    {
+      auto q = db.query(
+          "SELECT proto, port, state, reason FROM port_exceptions WHERE host_id = ?1 "
+          "ORDER BY proto, port");
+      q.bind(1, host_id);
+      while (q.step()) {
+        const Proto proto = proto_from(q.text(0));
+        auto it = std::find_if(snap.protos.begin(), snap.protos.end(),
+                               [&](const auto& p) { return p.proto == proto; });
+        // The composite foreign key makes an orphan exception impossible.
+        if (it == snap.protos.end()) continue;
+        it->exceptions.emplace_back(port_from(q.int64(1)),
+                                    PortObservation{state_from(q.text(2)), reason_from(q.text(3))});
+      }
+    }
+    for (auto& p : snap.protos) {
+      std::sort(p.exceptions.begin(), p.exceptions.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+    }
+    return snap;
+  }
+
+  // Writes one protocol's state, touching only exception rows that differ from `old`, so a
+  // rescan that changed nothing writes one row per (host, proto).
+  void save_proto(std::int64_t host_id, const ProtoSnapshot& fresh, const ProtoSnapshot* old) {
+    const std::string proto{name(fresh.proto)};
+    db.query(
+          "INSERT INTO port_defaults(host_id, proto, technique, ports, port_count, state, reason) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(host_id, proto) DO UPDATE SET "
+          "technique = excluded.technique, ports = excluded.ports, "
+          "port_count = excluded.port_count, state = excluded.state, reason = excluded.reason")
+        .bind(1, host_id)
+        .bind(2, proto)
+        .bind(3, name(fresh.technique))
+        .bind(4, encode_ranges(fresh.scanned))
+        .bind(5, static_cast<std::int64_t>(fresh.port_count()))
+        .bind(6, name(fresh.usual.state))
+        .bind(7, name(fresh.usual.reason))
+        .run();
+
+    static const std::vector<std::pair<std::uint16_t, PortObservation>> kNone;
+    const auto& before = old != nullptr ? old->exceptions : kNone;
+    const auto& after = fresh.exceptions;
+    auto write = [&](std::uint16_t port, const PortObservation& obs) {
+      db.query(
+            "INSERT INTO port_exceptions(host_id, proto, port, state, reason) "
+            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(host_id, proto, port) DO UPDATE SET "
+            "state = excluded.state, reason = excluded.reason")
+          .bind(1, host_id)
+          .bind(2, proto)
+          .bind(3, static_cast<std::int64_t>(port))
+          .bind(4, name(obs.state))
+          .bind(5, name(obs.reason))
+          .run();
+    };
+    auto erase = [&](std::uint16_t port) {
+      db.query("DELETE FROM port_exceptions WHERE host_id = ?1 AND proto = ?2 AND port = ?3")
+          .bind(1, host_id)
+          .bind(2, proto)
+          .bind(3, static_cast<std::int64_t>(port))
+          .run();
+    };
+    // Merge walk over two port-sorted lists.
+    std::size_t i = 0;
+    std::size_t k = 0;
+    while (i < before.size() || k < after.size()) {
+      if (k == after.size() || (i < before.size() && before[i].first < after[k].first)) {
+        erase(before[i++].first);
+      } else if (i == before.size() || after[k].first < before[i].first) {
+        write(after[k].first, after[k].second);
+        ++k;
+      } else {
+        if (before[i].second != after[k].second) write(after[k].first, after[k].second);
+        ++i;
+        ++k;
+      }
+    }
+  }
+
+  bool accepted(std::int64_t host_id, Proto proto, std::uint16_t port) {
+    auto q =
+        db.query("SELECT 1 FROM accepted_ports WHERE host_id = ?1 AND proto = ?2 AND port = ?3");
+    q.bind(1, host_id).bind(2, name(proto)).bind(3, static_cast<std::int64_t>(port));
+    return q.step();
+  }
+
+  // One host of a commit, whichever form it came in.
+  struct Prepared {
+    std::string key;
+    std::string address;
+    bool complete;
+    HostSnapshot fresh;
+    const HostResult* exact;  // full result when available: diff_host keeps per-port reasons
+  };
+
+  template <typename Host, typename Prepare>
+  std::vector<ChangeEvent> commit(std::int64_t scan_id, std::span<const Host> hosts,
+                                  const ScanCounters& counters, Clock::time_point finished,
+                                  const EventPolicy& policy, Prepare prepare) {
+    Transaction tx(db, Transaction::Kind::write);
+
+    std::int64_t job_id = 0;
+    std::string job;
+    Technique technique = Technique::connect;
+    {
+      auto q = db.query(
+          "SELECT s.job_id, j.name, s.technique, s.status FROM scans s JOIN jobs j ON j.id = "
+          "s.job_id WHERE s.id = ?1");
+      q.bind(1, scan_id);
+      if (!q.step()) {
+        throw StorageError("portvigil storage: " + db.path() + ": no scan " +
+                           std::to_string(scan_id));
+      }
+      job_id = q.int64(0);
+      job = q.text(1);
+      technique = technique_from(q.text(2));
+      const std::string status = q.text(3);
+      if (status != "running") {
+        throw StorageError("portvigil storage: " + db.path() + ": scan " + std::to_string(scan_id) +
+                           " is " + status + ", not running");
+      }
+    }
+
+    const std::int64_t time_ms = to_ms(finished);
+    const Clock::time_point event_time = from_ms(time_ms);
+    std::vector<ChangeEvent> events;
+    std::size_t hosts_complete = 0;
+    std::size_t ports_scanned = 0;
+    std::size_t transitions = 0;
+
+    for (const Host& input : hosts) {
+      const Prepared host = prepare(input, technique);
+      if (!host.complete) continue;  // not scanned is not closed: keep the old state
+      ++hosts_complete;
+      const std::string& key = host.key;
+      const HostSnapshot& fresh = host.fresh;
+      const std::int64_t host_id = ensure_host(job_id, key);
+      const HostSnapshot old = load_snapshot(host_id);
+
+      // A protocol scanned with another technique than last time starts a new baseline.
+      HostSnapshot comparable = old;
+      std::erase_if(comparable.protos, [&](const ProtoSnapshot& p) {
+        const ProtoSnapshot* n = fresh.find(p.proto);
+        return n != nullptr && n->technique != p.technique;
+      });
+
+      const auto changes = host.exact != nullptr ? diff_host(comparable, *host.exact)
+                                                 : diff_snapshots(comparable, fresh);
+      for (const PortChange& change : changes) {
+        ++transitions;
+        insert_change(
+            "INSERT INTO transitions(host_id, scan_id, time_ms, proto, port, from_state, "
+            "from_reason, to_state, to_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            host_id, scan_id, time_ms, change, std::nullopt);
+        const ChangeContext context{job, key, change, accepted(host_id, change.proto, change.port)};
+        const Verdict verdict = policy ? policy(context) : default_verdict(context);
+        if (verdict == Verdict::silent) continue;
+        const bool expected = verdict == Verdict::expected;
+        insert_change(
+            "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, from_reason, "
+            "to_state, to_reason, expected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            host_id, scan_id, time_ms, change, expected);
+        events.push_back({db.last_insert_rowid(), event_time, job, key, change, expected, scan_id});
+      }
+
+      for (const ProtoSnapshot& p : fresh.protos) {
+        save_proto(host_id, p, old.find(p.proto));
+        ports_scanned += p.port_count();
+      }
+      db.query("UPDATE hosts SET state_scan_id = ?2, state_ms = ?3, address = ?4 WHERE id = ?1")
+          .bind(1, host_id)
+          .bind(2, scan_id)
+          .bind(3, time_ms)
+          .bind(4, host.address)
+          .run();
+    }
+
+    db.query(
+          "UPDATE scans SET status = 'complete', finished_ms = ?2, hosts_total = ?3, "
+          "hosts_complete = ?4, ports_scanned = ?5, transitions = ?6, events = ?7, "
+          "probes_sent = ?8, retransmissions = ?9, responses = ?10, refused_by_scope = ?11 "
+          "WHERE id = ?1")
+        .bind(1, scan_id)
+        .bind(2, time_ms)
+        .bind(3, to_i64(hosts.size()))
+        .bind(4, to_i64(hosts_complete))
+        .bind(5, to_i64(ports_scanned))
+        .bind(6, to_i64(transitions))
+        .bind(7, to_i64(events.size()))
+        .bind(8, to_i64(counters.probes_sent))
+        .bind(9, to_i64(counters.retransmissions))
+        .bind(10, to_i64(counters.responses))
+        .bind(11, to_i64(counters.refused_by_scope))
+        .run();
+    tx.commit();
+    return events;
+  }
+
+  void insert_change(std::string_view table_sql, std::int64_t host_id, std::int64_t scan_id,
+                     std::int64_t time_ms, const PortChange& c, std::optional<bool> expected) {
+    auto q = db.query(table_sql);
+    q.bind(1, host_id)
+        .bind(2, scan_id)
+        .bind(3, time_ms)
+        .bind(4, name(c.proto))
+        .bind(5, static_cast<std::int64_t>(c.port))
+        .bind(6, name(c.from))
+        .bind(7, name(c.from_reason))
+        .bind(8, name(c.to))
+        .bind(9, name(c.to_reason));
+    if (expected) q.bind(10, static_cast<std::int64_t>(*expected ? 1 : 0));
+    q.run();
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+Store::~Store() = default;
+
+Store Store::open(const std::string& path, Access access) {
+  auto impl = std::make_unique<Impl>(path, access);
+  Database& db = impl->db;
+  db.busy_timeout(kBusyTimeoutMs);
+  db.exec("PRAGMA foreign_keys = ON");
+  if (db.pragma_int("PRAGMA foreign_keys") != 1) {
+    throw StorageError("portvigil storage: " + path + ": SQLite built without foreign keys");
+  }
+  const int latest = storage_detail::latest_version();
+  if (access == Access::read_only) {
+    const int version = storage_detail::user_version(db);
+    if (version != latest) {
+      throw StorageError("portvigil storage: " + path + ": schema version " +
+                         std::to_string(version) + ", expected " + std::to_string(latest) +
+                         " (open it once read-write to migrate)");
+    }
+    return Store(std::move(impl));
+  }
+  if (storage_detail::user_version(db) == 0) {
+    // Only takes effect before the first table exists; lets prune() give pages back.
+    db.exec("PRAGMA auto_vacuum = INCREMENTAL");
+  }
+  // WAL: readers never block the writer or see half a commit. ":memory:" stays "memory".
+  const std::string mode = db.pragma_text("PRAGMA journal_mode = WAL");
+  if (mode != "wal" && mode != "memory") {
+    throw StorageError("portvigil storage: " + path + ": cannot enable WAL (journal_mode " + mode +
+                       ")");
+  }
+  // In WAL mode NORMAL cannot corrupt the file; a power cut may lose the last commit, which
+  // only means the next scan diffs against the previous one.
+  db.exec("PRAGMA synchronous = NORMAL");
+  storage_detail::migrate(db);
+  if (access == Access::agent) {
+    // Only one agent writes scans, so a 'running' scan at start-up is a leftover.
+    db.query("UPDATE scans SET status = 'incomplete', note = ?1 WHERE status = 'running'")
+        .bind(1, kCrashNote)
+        .run();
+  }
+  return Store(std::move(impl));
+}
+
+std::int64_t Store::begin_scan(std::string_view job, Technique technique,
+                               Clock::time_point started) {
+  Transaction tx(impl_->db, Transaction::Kind::write);
+  const std::int64_t job_id = impl_->ensure_job(job);
+  impl_->db.query("INSERT INTO scans(job_id, technique, started_ms) VALUES (?1, ?2, ?3)")
+      .bind(1, job_id)
+      .bind(2, name(technique))
+      .bind(3, to_ms(started))
+      .run();
+  const std::int64_t id = impl_->db.last_insert_rowid();
+  tx.commit();
+  return id;
+}
+
+std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id, std::span<const HostResult> hosts,
+                                            const ScanCounters& counters,
+                                            Clock::time_point finished, const EventPolicy& policy) {
+  return impl_->commit(scan_id, hosts, counters, finished, policy,
+                       [](const HostResult& h, Technique technique) {
+                         return Impl::Prepared{host_key(h), h.address.to_string(), h.complete,
+                                               HostSnapshot::from_result(h, technique), &h};
+                       });
+}
+
+std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id,
+                                            std::span<const ScannedHost> hosts,
+                                            const ScanCounters& counters,
+                                            Clock::time_point finished, const EventPolicy& policy) {
+  return impl_->commit(scan_id, hosts, counters, finished, policy,
+                       [](const ScannedHost& h, Technique technique) {
+                         Impl::Prepared p{h.host, h.address, h.complete, h.state, nullptr};
+                         p.fresh.exists = true;
+                         for (auto& proto : p.fresh.protos) proto.technique = technique;
+                         return p;
+                       });
+}
+
+bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::time_point when) {
+  impl_->db
+      .query(
+          "UPDATE scans SET status = 'incomplete', note = ?2, finished_ms = ?3 "
+          "WHERE id = ?1 AND status = 'running'")
+      .bind(1, scan_id)
+      .bind(2, why)
+      .bind(3, to_ms(when))
+      .run();
+  return impl_->db.changes() > 0;
+}
+
+HostSnapshot Store::baseline(std::string_view job, std::string_view host) const {
+  Transaction tx(impl_->db, Transaction::Kind::read);  // one snapshot across the 3 reads
+  const auto id = impl_->find_host(job, host);
+  HostSnapshot snap = id ? impl_->load_snapshot(*id) : HostSnapshot{};
+  tx.commit();
+  return snap;
+}
+
+namespace {
+
+constexpr std::string_view kEventColumns =
+    "SELECT e.id, e.time_ms, j.name, h.name, e.proto, e.port, e.from_state, e.from_reason, "
+    "e.to_state, e.to_reason, e.expected, e.scan_id FROM events e "
+    "JOIN hosts h ON h.id = e.host_id JOIN jobs j ON j.id = h.job_id ";
+
+ChangeEvent read_event(const Query& q) {
+  ChangeEvent e;
+  e.id = q.int64(0);
+  e.time = from_ms(q.int64(1));
+  e.job = q.text(2);
+  e.host = q.text(3);
+  e.change = read_change(q, 4);
+  e.expected = q.int64(10) != 0;
+  e.scan_id = q.optional_int64(11).value_or(0);
+  return e;
+}
+
+}  // namespace
+
+std::vector<ChangeEvent> Store::events_since(Clock::time_point since,
+                                             const std::optional<std::string>& job) const {
+  std::string sql{kEventColumns};
+  sql += "WHERE e.time_ms >= ?1";
+  if (job) sql += " AND j.name = ?2";
+  sql += " ORDER BY e.id";
+  auto q = impl_->db.query(sql);
+  q.bind(1, to_ms(since));
+  if (job) q.bind(2, *job);
+  std::vector<ChangeEvent> out;
+  while (q.step()) out.push_back(read_event(q));
+  return out;
+}
+
+std::vector<ChangeEvent> Store::events_after(std::int64_t after_id, std::size_t limit) const {
+  auto q = impl_->db.query(std::string(kEventColumns) + "WHERE e.id > ?1 ORDER BY e.id LIMIT ?2");
+  q.bind(1, after_id).bind(2, to_i64(limit));
+  std::vector<ChangeEvent> out;
+  while (q.step()) out.push_back(read_event(q));
+  return out;
+}
+
+namespace {
+
+// Appends " AND <column> = ?n" for each filter field that is set. Only constant fragments
+// are appended; the values are bound by bind_filter() with the same numbering.
+std::string filter_sql(const PortFilter& f, std::string_view proto_col, std::string_view port_col) {
+  std::string sql;
+  if (f.job) sql += " AND j.name = ?1";
+  if (f.host) sql += " AND h.name = ?2";
+  if (f.proto) sql.append(" AND ").append(proto_col).append(" = ?3");
+  if (f.port) sql.append(" AND ").append(port_col).append(" = ?4");
+  return sql;
+}
+
+void bind_filter(Query& q, const PortFilter& f) {
+  if (f.job) q.bind(1, *f.job);
+  if (f.host) q.bind(2, *f.host);
+  if (f.proto) q.bind(3, name(*f.proto));
+  if (f.port) q.bind(4, static_cast<std::int64_t>(*f.port));
+}
+
+}  // namespace
+
+std::vector<Transition> Store::history(const PortFilter& filter) const {
+  // Unused parameter numbers are fine in SQLite; only the numbered ones present are bound.
+  const std::string sql =
+      "SELECT t.id, t.time_ms, j.name, h.name, t.proto, t.port, t.from_state, t.from_reason, "
+      "t.to_state, t.to_reason, t.scan_id FROM transitions t "
+      "JOIN hosts h ON h.id = t.host_id JOIN jobs j ON j.id = h.job_id WHERE 1" +
+      filter_sql(filter, "t.proto", "t.port") + " ORDER BY t.time_ms, t.id";
+  auto q = impl_->db.query(sql);
+  bind_filter(q, filter);
+  std::vector<Transition> out;
+  while (q.step()) {
+    Transition t;
+    t.id = q.int64(0);
+    t.time = from_ms(q.int64(1));
+    t.job = q.text(2);
+    t.host = q.text(3);
+    t.change = read_change(q, 4);
+    t.scan_id = q.optional_int64(10).value_or(0);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+AcceptResult Store::accept_baseline(const PortFilter& scope) {
+  Impl& s = *impl_;
+  Transaction tx(s.db, Transaction::Kind::write);
+  struct HostRow {
+    std::int64_t id;
+  };
+  std::vector<HostRow> rows;
+  {
+    PortFilter host_scope;
+    host_scope.job = scope.job;
+    host_scope.host = scope.host;
+    auto q = s.db.query(
+        "SELECT h.id FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE h.state_ms IS NOT NULL" +
+        filter_sql(host_scope, "", ""));
+    bind_filter(q, host_scope);
+    while (q.step()) rows.push_back({q.int64(0)});
+  }
+
+  const std::int64_t now_ms = to_ms(Clock::now());
+  AcceptResult result;
+  for (const HostRow& row : rows) {
+    const HostSnapshot snap = s.load_snapshot(row.id);
+    std::set<std::pair<Proto, std::uint16_t>> open;
+    for (const ProtoSnapshot& p : snap.protos) {
+      if (scope.proto && *scope.proto != p.proto) continue;
+      auto consider = [&](std::uint16_t port) {
+        if (scope.port && *scope.port != port) return;
+        const auto obs = p.state_of(port);
+        if (obs && obs->state == PortState::open) open.emplace(p.proto, port);
+      };
+      if (p.usual.state == PortState::open) {
+        for (const PortRange& r : p.scanned) {
+          for (std::uint32_t port = r.first; port <= r.last; ++port) {
+            consider(static_cast<std::uint16_t>(port));
+          }
+        }
+      } else {
+        for (const auto& entry : p.exceptions) consider(entry.first);
+      }
+    }
+
+    std::set<std::pair<Proto, std::uint16_t>> existing;
+    {
+      PortFilter port_scope;
+      port_scope.proto = scope.proto;
+      port_scope.port = scope.port;
+      auto q = s.db.query("SELECT a.proto, a.port FROM accepted_ports a WHERE a.host_id = ?5" +
+                          filter_sql(port_scope, "a.proto", "a.port"));
+      bind_filter(q, port_scope);
+      q.bind(5, row.id);
+      while (q.step()) existing.emplace(proto_from(q.text(0)), port_from(q.int64(1)));
+    }
+
+    for (const auto& [proto, port] : existing) {
+      if (open.contains({proto, port})) continue;
+      s.db.query("DELETE FROM accepted_ports WHERE host_id = ?1 AND proto = ?2 AND port = ?3")
+          .bind(1, row.id)
+          .bind(2, name(proto))
+          .bind(3, static_cast<std::int64_t>(port))
+          .run();
+      ++result.revoked;
+    }
+    for (const auto& [proto, port] : open) {
+      ++result.accepted;
+      if (existing.contains({proto, port})) continue;
+      s.db.query(
+              "INSERT INTO accepted_ports(host_id, proto, port, accepted_ms) VALUES (?1, ?2, ?3, "
+              "?4)")
+          .bind(1, row.id)
+          .bind(2, name(proto))
+          .bind(3, static_cast<std::int64_t>(port))
+          .bind(4, now_ms)
+          .run();
+      ++result.added;
+    }
+  }
+  tx.commit();
+  return result;
+}
+
+bool Store::is_accepted(std::string_view job, std::string_view host, Proto proto,
+                        std::uint16_t port) const {
+  auto q = impl_->db.query(
+      "SELECT 1 FROM accepted_ports a JOIN hosts h ON h.id = a.host_id "
+      "JOIN jobs j ON j.id = h.job_id "
+      "WHERE j.name = ?1 AND h.name = ?2 AND a.proto = ?3 AND a.port = ?4");
+  q.bind(1, job).bind(2, host).bind(3, name(proto)).bind(4, static_cast<std::int64_t>(port));
+  return q.step();
+}
+
+std::vector<PortKey> Store::accepted_ports(const PortFilter& filter) const {
+  const std::string sql =
+      "SELECT j.name, h.name, a.proto, a.port FROM accepted_ports a "
+      "JOIN hosts h ON h.id = a.host_id JOIN jobs j ON j.id = h.job_id WHERE 1" +
+      filter_sql(filter, "a.proto", "a.port") + " ORDER BY j.name, h.name, a.proto, a.port";
+  auto q = impl_->db.query(sql);
+  bind_filter(q, filter);
+  std::vector<PortKey> out;
+  while (q.step()) {
+    out.push_back({q.text(0), q.text(1), proto_from(q.text(2)), port_from(q.int64(3))});
+  }
+  return out;
+}
+
+std::optional<ScanRecord> Store::scan(std::int64_t scan_id) const {
+  auto q = impl_->db.query(std::string(kScanColumns) + "WHERE s.id = ?1");
+  q.bind(1, scan_id);
+  if (!q.step()) return std::nullopt;
+  return read_scan(q);
+}
+
+std::vector<ScanRecord> Store::latest_scans() const {
+  auto q = impl_->db.query(std::string(kScanColumns) +
+                           "WHERE s.id = (SELECT s2.id FROM scans s2 WHERE s2.job_id = s.job_id "
+                           "ORDER BY s2.started_ms DESC, s2.id DESC LIMIT 1) ORDER BY j.name");
+  std::vector<ScanRecord> out;
+  while (q.step()) out.push_back(read_scan(q));
+  return out;
+}
+
+std::vector<ScanRecord> Store::scans(std::string_view job, std::size_t limit) const {
+  auto q = impl_->db.query(std::string(kScanColumns) +
+                           "WHERE j.name = ?1 ORDER BY s.started_ms DESC, s.id DESC LIMIT ?2");
+  q.bind(1, job).bind(2, to_i64(limit));
+  std::vector<ScanRecord> out;
+  while (q.step()) out.push_back(read_scan(q));
+  return out;
+}
+
+PruneResult Store::prune(const Retention& retention, Clock::time_point now) {
+  Impl& s = *impl_;
+  PruneResult result;
+  const auto cutoff = [&](std::chrono::seconds keep) { return to_ms(now - keep); };
+  {
+    Transaction tx(s.db, Transaction::Kind::write);
+    if (retention.transitions) {
+      s.db.query("DELETE FROM transitions WHERE time_ms < ?1")
+          .bind(1, cutoff(*retention.transitions))
+          .run();
+      result.transitions = to_size(s.db.changes());
+    }
+    if (retention.events) {
+      s.db.query("DELETE FROM events WHERE time_ms < ?1").bind(1, cutoff(*retention.events)).run();
+      result.events = to_size(s.db.changes());
+    }
+    if (retention.scans) {
+      // Rows referring to a pruned scan keep their data; their scan_id becomes NULL.
+      s.db.query(
+              "DELETE FROM scans WHERE status <> 'running' "
+              "AND coalesce(finished_ms, started_ms) < ?1")
+          .bind(1, cutoff(*retention.scans))
+          .run();
+      result.scans = to_size(s.db.changes());
+    }
+    tx.commit();
+  }
+  if (result.transitions + result.events + result.scans > 0) {
+    s.db.exec("PRAGMA incremental_vacuum");
+  }
+  return result;
+}
+
+StorageStats Store::stats() const {
+  Database& db = impl_->db;
+  Transaction tx(db, Transaction::Kind::read);
+  auto count = [&](std::string_view sql) {
+    auto q = db.query(sql);
+    return q.step() ? to_size(q.int64(0)) : 0;
+  };
+  StorageStats st;
+  st.jobs = count("SELECT count(*) FROM jobs");
+  st.hosts = count("SELECT count(*) FROM hosts");
+  st.hosts_with_state = count("SELECT count(*) FROM hosts WHERE state_ms IS NOT NULL");
+  st.default_rows = count("SELECT count(*) FROM port_defaults");
+  st.exception_rows = count("SELECT count(*) FROM port_exceptions");
+  st.transitions = count("SELECT count(*) FROM transitions");
+  st.events = count("SELECT count(*) FROM events");
+  st.scans = count("SELECT count(*) FROM scans");
+  st.accepted = count("SELECT count(*) FROM accepted_ports");
+  st.file_bytes = to_size(db.pragma_int("PRAGMA page_count") * db.pragma_int("PRAGMA page_size"));
+  tx.commit();
+  return st;
+}
+
+std::vector<std::string> Store::integrity_problems() const {
+  Database& db = impl_->db;
+  std::vector<std::string> problems;
+  {
+    auto q = db.query("PRAGMA integrity_check");
+    while (q.step()) {
+      std::string line = q.text(0);
+      if (line != "ok") problems.push_back(std::move(line));
+    }
+  }
+  {
+    auto q = db.query("PRAGMA foreign_key_check");
+    while (q.step()) {
+      problems.push_back("foreign key: " + q.text(0) + " rowid " + q.text(1) + " -> " + q.text(2));
+    }
+  }
+  return problems;
+}
+
+int Store::schema_version() const {
+  return storage_detail::user_version(impl_->db);
+}
+
+}  // namespace portvigil
