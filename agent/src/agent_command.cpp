@@ -22,6 +22,8 @@
 #include "event_log.hpp"
 #include "job_runner.hpp"
 #include "log.hpp"
+#include "notify.hpp"
+#include "portvigil/exporters/metrics.hpp"
 #include "schedule.hpp"
 
 namespace portvigil {
@@ -128,19 +130,23 @@ std::string describe(const JobConfig& job, const JobRunResult& r) {
 class Agent {
  public:
   Agent(AgentArgs args, std::shared_ptr<const Config> config, Store store, EventLog& events,
-        Logger& log)
+        Logger& log, AgentMetrics& metrics)
       : args_(std::move(args)),
         config_(std::move(config)),
         store_(std::move(store)),
         events_(events),
         log_(log),
+        metrics_(metrics),
         timer_(io_),
+        watchdog_(io_),
         signals_(io_, SIGINT, SIGTERM, SIGHUP) {}
 
   int run() {
     schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
     wait_signal();
     dispatch();
+    ping_watchdog();
+    notify::ready(status_line());
     io_.run();
     if (worker_.joinable()) worker_.join();
     log_.info("stopped");
@@ -168,6 +174,7 @@ class Agent {
       log_.info("SIGHUP: running on the built-in default, nothing to reload");
       return;
     }
+    notify::reloading();
     try {
       auto fresh = load(args_);
       for (const auto& w : fresh->warnings) log_.warn(w);
@@ -178,14 +185,23 @@ class Agent {
       config_ = std::move(fresh);
       log_.set_level(config_->agent.log_level);
       schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
+      std::vector<std::string> names;
+      for (const auto& j : config_->jobs) {
+        metrics_.set_job(j.name, j.interval);
+        names.push_back(j.name);
+      }
+      metrics_.retain_jobs(names);
+      metrics_.record_reload(true);
       log_.info("SIGHUP: configuration reloaded from " + args_.config_path + " (" +
                 std::to_string(config_->jobs.size()) + " jobs)");
       timer_.cancel();
       dispatch();
     } catch (const std::exception& e) {
+      metrics_.record_reload(false);
       log_.error(std::string("SIGHUP: reload failed, keeping the running configuration: ") +
                  e.what());
     }
+    notify::ready(status_line());
   }
 
   void arm() {
@@ -232,10 +248,18 @@ class Agent {
   void on_done(const JobConfig& job, Schedule::Clock::time_point started,
                const JobRunResult& result, bool ok, const std::string& failure) {
     running_ = false;
+    const auto took = std::chrono::duration<double>(Schedule::Clock::now() - started);
+    metrics_.record_scan(job.name, job.technique, ok && result.complete, took,
+                         result.summary.counters);
     if (!ok) {
       log_.error("job " + job.name + ": " + failure);
     } else {
       (result.complete ? log_.info(describe(job, result)) : log_.warn(describe(job, result)));
+      for (const auto& e : result.events) {
+        metrics_.record_change(job.name, e.change.proto, e.change.from, e.change.to);
+      }
+      if (result.complete) metrics_.publish(result.snapshot);
+      last_status_ = describe(job, result);
       try {
         events_.publish(result.events);
       } catch (const std::exception& e) {
@@ -243,6 +267,7 @@ class Agent {
       }
     }
     schedule_.finished(job.name, started, Schedule::Clock::now(), ok && result.complete);
+    notify::status(status_line());
     maybe_prune();
     if (stop_) {
       io_.stop();
@@ -250,6 +275,22 @@ class Agent {
     }
     timer_.cancel();
     dispatch();
+  }
+
+  std::string status_line() const {
+    return std::to_string(config_->jobs.size()) + " jobs" +
+           (last_status_.empty() ? std::string{} : "; last: " + last_status_);
+  }
+
+  // WATCHDOG=1 comes from this loop itself, so a wedged scheduler gets restarted.
+  void ping_watchdog() {
+    const auto every = notify::watchdog_interval();
+    if (!every || stop_) return;
+    notify::watchdog();
+    watchdog_.expires_after(*every);
+    watchdog_.async_wait([this](const asio::error_code& ec) {
+      if (!ec) ping_watchdog();
+    });
   }
 
   void maybe_prune() {
@@ -278,8 +319,11 @@ class Agent {
   Store store_;
   EventLog& events_;
   Logger& log_;
+  AgentMetrics& metrics_;
+  std::string last_status_;
   asio::io_context io_;
   asio::steady_timer timer_;
+  asio::steady_timer watchdog_;
   asio::signal_set signals_;
   Schedule schedule_;
   std::atomic<bool> stop_{false};
@@ -320,6 +364,18 @@ int run_agent_command(std::span<const std::string_view> argv) {
       log.warn("event log was missing " + std::to_string(n) +
                " committed events (crash before the append): written now");
     }
+    AgentMetrics metrics(config->agent.port_series_limit);
+    for (const auto& j : config->jobs) metrics.set_job(j.name, j.interval);
+    metrics.record_reload(true);
+    std::unique_ptr<MetricsServer> web;
+    if (!args.once && !config->agent.web_listen_address.empty()) {
+      web = std::make_unique<MetricsServer>(
+          WebOptions{config->agent.web_listen_address, config->agent.web_username,
+                     config->agent.web_password},
+          metrics);
+      web->set_ready(true);
+      log.info("metrics on http://" + config->agent.web_listen_address + "/metrics");
+    }
     log.info("portvigil agent started: " + config->source + ", " +
              std::to_string(config->jobs.size()) + " jobs, state in " + config->agent.state_dir);
     if (args.once) {
@@ -337,7 +393,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
       }
       return all_complete ? 0 : 1;
     }
-    Agent agent(args, config, std::move(store), events, log);
+    Agent agent(args, config, std::move(store), events, log, metrics);
     return agent.run();
   } catch (const std::exception& e) {
     log.error(e.what());

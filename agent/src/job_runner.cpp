@@ -96,6 +96,45 @@ std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, 
   return reverted;
 }
 
+// Open ports and state counts of the job's hosts as stored now: hosts that were
+// inconclusive this time keep showing their last good state.
+JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
+                        const std::vector<HostResult>& hosts) {
+  JobSnapshot snap;
+  snap.job = job.name;
+  std::map<std::pair<Proto, PortState>, std::uint64_t> counts;
+  for (const auto& h : hosts) {
+    const std::string key = host_key(h);
+    const HostSnapshot base = store.baseline(job.name, key);
+    if (!base.exists) continue;
+    for (const auto& ps : base.protos) {
+      counts[{ps.proto, ps.usual.state}] += ps.port_count() - ps.exceptions.size();
+      auto add_open = [&](std::uint16_t port) {
+        const bool expected = job.expects_open(h.address, h.hostname, ps.proto, port) ||
+                              store.is_accepted(job.name, key, ps.proto, port);
+        snap.open_ports.push_back({key, ps.proto, port, !expected});
+      };
+      for (const auto& [port, obs] : ps.exceptions) {
+        ++counts[{ps.proto, obs.state}];
+        if (obs.state == PortState::open) add_open(port);
+      }
+      if (ps.usual.state == PortState::open) {
+        for (const auto& r : ps.scanned) {
+          for (std::uint32_t p = r.first; p <= r.last; ++p) {
+            const auto port = static_cast<std::uint16_t>(p);
+            const bool exception = std::binary_search(
+                ps.exceptions.begin(), ps.exceptions.end(), std::make_pair(port, PortObservation{}),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+            if (!exception) add_open(port);
+          }
+        }
+      }
+    }
+  }
+  for (const auto& [key, n] : counts) snap.port_counts.emplace_back(key.first, key.second, n);
+  return snap;
+}
+
 }  // namespace
 
 AuthorizedScope active_scope(const Config& config, std::chrono::system_clock::time_point now) {
@@ -160,6 +199,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   if (result.summary.interrupted) return fail("interrupted (agent stopping)");
   if (!result.summary.error.empty()) return fail("scan failed: " + result.summary.error);
 
+  std::vector<std::string> new_hosts;  // first complete scan: the silent baseline
   for (auto& host : sink.hosts) {
     if (!host.complete) {
       log.warn("job " + job.name + ": host " + host.address.to_string() + ": " + host.note);
@@ -174,6 +214,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
       continue;
     }
     const HostSnapshot baseline = store.baseline(job.name, host_key(host));
+    if (!baseline.exists) new_hosts.push_back(host_key(host));
     const auto changes = diff_host(baseline, host);
     if (changes.empty()) continue;
     result.changes_seen += changes.size();
@@ -198,6 +239,14 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   result.events = store.commit_scan(result.scan_id, sink.hosts, result.summary.counters,
                                     std::chrono::system_clock::now(), policy);
   result.complete = true;
+  if (!job.has_policy) {
+    // Without a policy, what a host exposed when first seen is what it is expected to
+    // expose: only ports opened since then count as unexpected (until accepted).
+    for (const auto& key : new_hosts) {
+      store.accept_baseline(PortFilter{.job = job.name, .host = key});
+    }
+  }
+  result.snapshot = snapshot_of(job, store, sink.hosts);
   return result;
 }
 

@@ -8,6 +8,7 @@
 
 #include "log.hpp"
 #include "portvigil/config/agent_config.hpp"
+#include "portvigil/exporters/metrics.hpp"
 #include "portvigil/scanner/engine.hpp"
 #include "portvigil/storage/store.hpp"
 
@@ -28,6 +29,9 @@ struct JobRunResult {
   std::size_t changes_seen = 0;         // differences found by the scan itself
   std::size_t changes_unconfirmed = 0;  // of which re-probes did not confirm
   std::size_t hosts_inconclusive = 0;
+  // The job's open ports and state counts after the commit (complete runs only), for the
+  // metrics endpoint.
+  JobSnapshot snapshot;
 };
 
 // The authorization networks in force at `now` as a scope the engines enforce.

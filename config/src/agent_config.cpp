@@ -40,9 +40,10 @@ constexpr std::string_view kBuiltinSource = "<built-in default>";
 // ---- known keys ---------------------------------------------------------------------------
 
 constexpr std::array<std::string_view, 3> kTopKeys{"agent", "authorization", "job"};
-constexpr std::array<std::string_view, 8> kAgentKeys{
-    "state-dir", "log-level",   "event-log",          "max-rate",
-    "min-rate",  "max-retries", "web-listen-address", "retention"};
+constexpr std::array<std::string_view, 11> kAgentKeys{
+    "state-dir",    "log-level",    "event-log",          "max-rate",
+    "min-rate",     "max-retries",  "web-listen-address", "retention",
+    "web-username", "web-password", "port-series-limit"};
 constexpr std::array<std::string_view, 4> kAuthorizationKeys{"networks", "owner", "ticket",
                                                              "expires"};
 constexpr std::array<std::string_view, 16> kJobKeys{
@@ -430,12 +431,27 @@ class Loader {
     if (auto v = opt_int(s, "max-retries", 0, 50)) a.max_retries = static_cast<int>(*v);
     if (const auto* n = get(s, "web-listen-address")) {
       a.web_listen_address =
-          string_value(*n, s, "web-listen-address", "a listen address such as \"127.0.0.1:9798\"");
+          string_value(*n, s, "web-listen-address", "a listen address such as \"127.0.0.1:10117\"");
       checked(*n, s, "web-listen-address",
               [&] { config_detail::check_listen_address(a.web_listen_address); });
     }
     if (auto v = opt_duration(s, "retention", "90d", std::chrono::seconds(1), "1s")) {
       a.retention = *v;
+    }
+    if (auto v = opt_string(s, "web-username", "a user name for basic auth on /metrics")) {
+      a.web_username = *v;
+    }
+    if (auto v = opt_string(s, "web-password", "a password for basic auth on /metrics")) {
+      a.web_password = *v;
+    }
+    if (a.web_username.empty() != a.web_password.empty()) {
+      const std::string_view given = a.web_username.empty() ? "web-password" : "web-username";
+      const std::string_view missing = a.web_username.empty() ? "web-username" : "web-password";
+      fail(get(s, given)->source(), s.name, given,
+           "basic auth needs both keys: add \"" + std::string(missing) + "\" too");
+    }
+    if (auto v = opt_int(s, "port-series-limit", 0, 10000000)) {
+      a.port_series_limit = static_cast<std::size_t>(*v);
     }
   }
 
@@ -895,7 +911,7 @@ std::string_view default_config_toml() {
 [agent]
 state-dir = "./portvigil-state"   # relative to the agent's working directory
 log-level = "info"
-web-listen-address = "127.0.0.1:9798"
+web-listen-address = "127.0.0.1:10117"
 retention = "90d"
 
 [[authorization]]

@@ -371,7 +371,7 @@ double parse_percent(std::string_view text) {
 void check_listen_address(std::string_view text) {
   if (text.empty()) return;
   const std::string what =
-      "expected a listen address such as \"127.0.0.1:9798\" or \"[::1]:9798\", got " +
+      "expected a listen address such as \"127.0.0.1:10117\" or \"[::1]:10117\", got " +
       display(text);
   std::string_view host;
   std::string_view port;
@@ -389,7 +389,7 @@ void check_listen_address(std::string_view text) {
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
-      throw SyntaxProblem(what + " (write IPv6 addresses in brackets: \"[::1]:9798\")");
+      throw SyntaxProblem(what + " (write IPv6 addresses in brackets: \"[::1]:10117\")");
     }
     asio::error_code ec;
     (void)asio::ip::make_address_v4(std::string(host), ec);

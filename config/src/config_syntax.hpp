@@ -69,7 +69,7 @@ struct PolicyHost {
 // "10%" -> 10.0 (any non-negative number before the '%').
 [[nodiscard]] double parse_percent(std::string_view text);
 
-// "127.0.0.1:9798", "[::1]:9798", "localhost:9798"; "" (disabled) is accepted.
+// "127.0.0.1:10117", "[::1]:10117", "localhost:10117"; "" (disabled) is accepted.
 void check_listen_address(std::string_view text);
 
 }  // namespace portvigil::config_detail

@@ -40,7 +40,7 @@ TEST(AgentConfig, ExampleFileLoads) {
   EXPECT_EQ(config.agent.event_log, "/var/lib/portvigil/events.jsonl");
   EXPECT_EQ(config.agent.max_rate, 500.0);
   EXPECT_EQ(config.agent.max_retries, 2);
-  EXPECT_EQ(config.agent.web_listen_address, "127.0.0.1:9798");
+  EXPECT_EQ(config.agent.web_listen_address, "127.0.0.1:10117");
   EXPECT_EQ(config.agent.retention, std::chrono::duration<double>(90 * 86400));
 
   ASSERT_EQ(config.authorization.size(), 3u);
@@ -99,7 +99,7 @@ TEST(AgentConfig, DefaultConfigScansOnlyLoopback) {
   EXPECT_TRUE(config.warnings.empty());
   EXPECT_EQ(config.agent.state_dir, "./portvigil-state");
   EXPECT_EQ(config.agent.event_log, "./portvigil-state/events.jsonl");
-  EXPECT_EQ(config.agent.web_listen_address, "127.0.0.1:9798");
+  EXPECT_EQ(config.agent.web_listen_address, "127.0.0.1:10117");
   ASSERT_EQ(config.authorization.size(), 2u);
   EXPECT_EQ(config.authorization[0].cidr, "127.0.0.0/8");
   EXPECT_EQ(config.authorization[1].cidr, "::1/128");
@@ -339,14 +339,14 @@ const BadConfig kBadConfigs[] = {
      "s, m, h, d), got \"90\" (string)"},
     {"listen_address_without_port", "[agent]\nweb-listen-address = \"localhost\"\n",
      "t.toml:2:22: [agent]: key \"web-listen-address\": expected a listen address such as "
-     "\"127.0.0.1:9798\" or \"[::1]:9798\", got \"localhost\" (the port is missing)"},
-    {"listen_address_bare_ipv6", "[agent]\nweb-listen-address = \"::1:9798\"\n",
+     "\"127.0.0.1:10117\" or \"[::1]:10117\", got \"localhost\" (the port is missing)"},
+    {"listen_address_bare_ipv6", "[agent]\nweb-listen-address = \"::1:10117\"\n",
      "t.toml:2:22: [agent]: key \"web-listen-address\": expected a listen address such as "
-     "\"127.0.0.1:9798\" or \"[::1]:9798\", got \"::1:9798\" (write IPv6 addresses in "
-     "brackets: \"[::1]:9798\")"},
+     "\"127.0.0.1:10117\" or \"[::1]:10117\", got \"::1:10117\" (write IPv6 addresses in "
+     "brackets: \"[::1]:10117\")"},
     {"listen_address_bad_port", "[agent]\nweb-listen-address = \"127.0.0.1:99999\"\n",
      "t.toml:2:22: [agent]: key \"web-listen-address\": expected a listen address such as "
-     "\"127.0.0.1:9798\" or \"[::1]:9798\", got \"127.0.0.1:99999\" (the port must be a "
+     "\"127.0.0.1:10117\" or \"[::1]:10117\", got \"127.0.0.1:99999\" (the port must be a "
      "number from 0 to 65535)"},
 
     // [[authorization]].

@@ -61,8 +61,13 @@ struct AgentSettings {
   std::optional<double> max_rate;  // probes per second
   std::optional<double> min_rate;
   std::optional<int> max_retries;
-  std::string web_listen_address = "127.0.0.1:9798";  // "" disables the metrics endpoint
+  std::string web_listen_address = "127.0.0.1:10117";  // "" disables the metrics endpoint
   std::chrono::duration<double> retention = std::chrono::hours(24 * 90);
+  // Basic auth on /metrics: both or neither.
+  std::string web_username;
+  std::string web_password;
+  // At most this many per-port series (portvigil_port_open + _unexpected_open).
+  std::size_t port_series_limit = 10000;
 };
 
 // A port or inclusive port range of one protocol: "22/tcp", "8000-8099/tcp".
