@@ -38,6 +38,7 @@ class JsonReport final : public ReportSink {
          << ", \"family\": " << json_string(report::family(host))
          << ", \"hostname\": " << json_string(host.hostname)
          << ", \"complete\": " << json_bool(host.complete)
+         << ", \"inconclusive\": " << json_bool(host.inconclusive)
          << ", \"note\": " << json_string(host.note)
          << ", \"elapsed_seconds\": " << report::fixed(host.elapsed.count(), 3)
          << ",\n     \"majority\": {";
@@ -79,6 +80,8 @@ class JsonReport final : public ReportSink {
          << ", \"hosts_up\": " << summary.hosts_up << ", \"probes_sent\": " << c.probes_sent
          << ", \"retransmissions\": " << c.retransmissions << ", \"responses\": " << c.responses
          << ", \"refused_by_scope\": " << c.refused_by_scope
+         << ", \"capture_drops\": " << c.capture_drops
+         << ", \"effective_rate\": " << report::fixed(c.effective_rate, 1)
          << "},\n  \"interrupted\": " << json_bool(summary.interrupted)
          << ",\n  \"error\": " << json_string(summary.error) << "\n}\n";
     out_.flush();

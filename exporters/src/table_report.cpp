@@ -57,6 +57,8 @@ class TableReport final : public ReportSink {
       out_ << "Warning: " << report::address_text(host) << " giving up on host: "
            << (host.note.empty() ? std::string{"scan incomplete"} : report::printable(host.note))
            << '\n';
+    } else if (!host.note.empty()) {
+      out_ << (host.inconclusive ? "Warning: " : "Note: ") << report::printable(host.note) << '\n';
     }
 
     const auto hidden = report::hidden_groups(host, options_.open_only);
@@ -90,6 +92,13 @@ class TableReport final : public ReportSink {
 
   void end(const ScanSummary& summary) override {
     if (!summary.error.empty()) out_ << "ERROR: " << report::printable(summary.error) << '\n';
+    const auto& c = summary.counters;
+    if (c.probes_sent > 0) {
+      out_ << "Probes sent: " << c.probes_sent << " (" << c.retransmissions
+           << " retransmissions) | Replies: " << c.responses
+           << " | Capture drops: " << c.capture_drops
+           << " | Rate: " << report::fixed(c.effective_rate, 0) << " probes/s\n";
+    }
     out_ << "portvigil done: " << report::done_summary(summary) << '\n';
     out_.flush();
   }

@@ -200,6 +200,10 @@ ScanSummary ConnectRun::run() {
   summary_.interrupted = summary_.interrupted || stopping();
   summary_.end = std::chrono::system_clock::now();
   summary_.elapsed = Clock::now() - started_;
+  if (summary_.elapsed.count() > 0) {
+    summary_.counters.effective_rate =
+        static_cast<double>(summary_.counters.probes_sent) / summary_.elapsed.count();
+  }
   return summary_;
 }
 

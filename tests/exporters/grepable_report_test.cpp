@@ -54,11 +54,12 @@ TEST(GrepableReport, AllIgnoredAndIncomplete) {
   const auto lines = lines_of(grepable({sample::all_closed_host(), sample::incomplete_host()},
                                        sample_info(), sample_summary(2)));
   ASSERT_EQ(lines.size(), 7U);
-  EXPECT_EQ(lines[1], "Host: 10.0.0.9 ()\tStatus: Up");
-  EXPECT_EQ(lines[2], "Host: 10.0.0.9 ()\tIgnored State: closed (1000)");
-  EXPECT_EQ(lines[3], "# Warning: 10.0.0.7 giving up on host: host timeout after 30s");
-  EXPECT_EQ(lines[4], "Host: 10.0.0.7 ()\tStatus: Up");
-  EXPECT_EQ(lines[5], "Host: 10.0.0.7 ()\tPorts: 22/open/tcp//ssh///\tIgnored State: closed (30)");
+  EXPECT_EQ(lines[1], "Host: 198.18.9.9 ()\tStatus: Up");
+  EXPECT_EQ(lines[2], "Host: 198.18.9.9 ()\tIgnored State: closed (1000)");
+  EXPECT_EQ(lines[3], "# Warning: 198.18.9.7 giving up on host: host timeout after 30s");
+  EXPECT_EQ(lines[4], "Host: 198.18.9.7 ()\tStatus: Up");
+  EXPECT_EQ(lines[5],
+            "Host: 198.18.9.7 ()\tPorts: 22/open/tcp//ssh///\tIgnored State: closed (30)");
   EXPECT_EQ(lines[6],
             "# portvigil done at Mon Nov 23 12:00:01 2026 -- 2 IP addresses (2 hosts up) scanned "
             "in 1.23 seconds");

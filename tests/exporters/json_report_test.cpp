@@ -48,13 +48,13 @@ TEST(JsonReport, DocumentParsesAndHasTopLevelFields) {
                            "d['ports_scanned'], len(d['hosts']), d['end'], d['elapsed_seconds'], "
                            "d['stats'], d['interrupted'], d['error']]");
   ASSERT_EQ(got.exit_code, 0) << got.output << doc;
-  EXPECT_EQ(got.output,
-            "[\"portvigil\", \"" + std::string{kVersion} +
-                "\", \"portvigil -sT -p1-1000 198.18.0.2\", \"connect\", "
-                "\"2026-11-23T12:00:00Z\", {\"tcp\": 1000, \"udp\": 0}, 2, "
-                "\"2026-11-23T12:00:01Z\", 1.234, {\"hosts_total\": 2, \"hosts_up\": 2, "
-                "\"probes_sent\": 2000, \"refused_by_scope\": 3, \"responses\": 1994, "
-                "\"retransmissions\": 7}, false, \"\"]\n");
+  EXPECT_EQ(got.output, "[\"portvigil\", \"" + std::string{kVersion} +
+                            "\", \"portvigil -sT -p1-1000 198.18.0.2\", \"connect\", "
+                            "\"2026-11-23T12:00:00Z\", {\"tcp\": 1000, \"udp\": 0}, 2, "
+                            "\"2026-11-23T12:00:01Z\", 1.234, {\"capture_drops\": 0, "
+                            "\"effective_rate\": 0.0, \"hosts_total\": 2, \"hosts_up\": 2, "
+                            "\"probes_sent\": 2000, \"refused_by_scope\": 3, \"responses\": 1994, "
+                            "\"retransmissions\": 7}, false, \"\"]\n");
 }
 
 TEST(JsonReport, MixedHostListsExactlyTheNonMajorityPorts) {
@@ -63,7 +63,8 @@ TEST(JsonReport, MixedHostListsExactlyTheNonMajorityPorts) {
   ASSERT_EQ(got.exit_code, 0) << got.output << doc;
   EXPECT_EQ(got.output,
             "{\"address\": \"198.18.0.2\", \"complete\": true, \"elapsed_seconds\": 0.5, "
-            "\"family\": \"ipv4\", \"hostname\": \"\", \"majority\": {\"tcp\": {\"count\": 995, "
+            "\"family\": \"ipv4\", \"hostname\": \"\", \"inconclusive\": false, \"majority\": "
+            "{\"tcp\": {\"count\": 995, "
             "\"reasons\": {\"conn-refused\": 995}, \"state\": \"closed\"}}, \"note\": \"\", "
             "\"ports\": ["
             "{\"port\": 22, \"proto\": \"tcp\", \"reason\": \"syn-ack\", \"service\": \"ssh\", "
@@ -161,12 +162,12 @@ TEST(JsonReport, StreamsEachHostBeforeEnd) {
   sink->host(sample::mixed_host());
   EXPECT_TRUE(contains(out.str(), "\"address\": \"198.18.0.2\""));
   sink->host(sample::small_host());
-  EXPECT_TRUE(contains(out.str(), "\"address\": \"10.0.0.5\""));
+  EXPECT_TRUE(contains(out.str(), "\"address\": \"198.18.9.5\""));
   EXPECT_FALSE(contains(out.str(), "\"stats\""));
   sink->end(sample_summary(2));
   const auto got = py_json(out.str(), "[h['address'] for h in d['hosts']]");
   ASSERT_EQ(got.exit_code, 0) << got.output;
-  EXPECT_EQ(got.output, "[\"198.18.0.2\", \"10.0.0.5\"]\n");
+  EXPECT_EQ(got.output, "[\"198.18.0.2\", \"198.18.9.5\"]\n");
 }
 
 }  // namespace

@@ -111,24 +111,24 @@ inline HostResult ipv6_host() {
   return h;
 }
 
-// 10.0.0.5, tcp 20-29 (fewer than 26 ports, so nothing collapses): 22 open, rest closed.
+// 198.18.9.5, tcp 20-29 (fewer than 26 ports, so nothing collapses): 22 open, rest closed.
 inline HostResult small_host() {
-  HostResult h = host_at("10.0.0.5");
+  HostResult h = host_at("198.18.9.5");
   add_tcp(h, 20, 29, PortState::closed, Reason::conn_refused,
           {{22, PortState::open, Reason::syn_ack}});
   return h;
 }
 
-// 10.0.0.9, tcp 1-1000 all closed.
+// 198.18.9.9, tcp 1-1000 all closed.
 inline HostResult all_closed_host() {
-  HostResult h = host_at("10.0.0.9");
+  HostResult h = host_at("198.18.9.9");
   add_tcp(h, 1, 1000, PortState::closed, Reason::conn_refused, {});
   return h;
 }
 
-// 10.0.0.7 gave up after a host timeout; 22 open, 30 ports closed.
+// 198.18.9.7 gave up after a host timeout; 22 open, 30 ports closed.
 inline HostResult incomplete_host() {
-  HostResult h = host_at("10.0.0.7");
+  HostResult h = host_at("198.18.9.7");
   add_tcp(h, 1, 31, PortState::closed, Reason::conn_refused,
           {{22, PortState::open, Reason::syn_ack}});
   h.complete = false;

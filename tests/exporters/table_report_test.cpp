@@ -32,6 +32,8 @@ TEST(TableReport, MixedHostMatchesNmapLayout) {
                                "80/tcp  open     http\n"
                                "443/tcp filtered https\n"
                                "\n"
+                               "Probes sent: 1000 (0 retransmissions) | Replies: 997 | Capture "
+                               "drops: 0 | Rate: 0 probes/s\n"
                                "portvigil done: 1 IP address (1 host up) scanned in 1.23 seconds\n";
   EXPECT_EQ(table({sample::mixed_host()}), expected);
 }
@@ -109,7 +111,7 @@ TEST(TableReport, UnknownServicePrintsUnknown) {
     }
   }
   ASSERT_NE(unnamed, 0);
-  HostResult h = sample::host_at("10.0.0.6");
+  HostResult h = sample::host_at("198.18.9.6");
   h.ports.push_back({unnamed, Proto::tcp, PortState::open, Reason::syn_ack, 0});
   const auto lines = lines_of(table({h}));
   ASSERT_GE(lines.size(), 4U);
@@ -119,17 +121,18 @@ TEST(TableReport, UnknownServicePrintsUnknown) {
 TEST(TableReport, EveryPortIgnored) {
   const auto lines = lines_of(table({sample::all_closed_host()}));
   ASSERT_GE(lines.size(), 6U);
-  EXPECT_EQ(lines[1], "portvigil scan report for 10.0.0.9");
-  EXPECT_EQ(lines[2], "All 1000 scanned ports on 10.0.0.9 are in ignored states.");
+  EXPECT_EQ(lines[1], "portvigil scan report for 198.18.9.9");
+  EXPECT_EQ(lines[2], "All 1000 scanned ports on 198.18.9.9 are in ignored states.");
   EXPECT_EQ(lines[3], "Not shown: 1000 closed tcp ports (conn-refused)");
   EXPECT_EQ(lines[4], "");
-  EXPECT_EQ(lines[5].rfind("portvigil done: ", 0), 0U);
+  EXPECT_EQ(lines[5].rfind("Probes sent: 1000 ", 0), 0U);
+  EXPECT_EQ(lines[6].rfind("portvigil done: ", 0), 0U);
 }
 
 TEST(TableReport, IncompleteHostPrintsWarning) {
   const auto lines = lines_of(table({sample::incomplete_host()}));
   ASSERT_GE(lines.size(), 5U);
-  EXPECT_EQ(lines[2], "Warning: 10.0.0.7 giving up on host: host timeout after 30s");
+  EXPECT_EQ(lines[2], "Warning: 198.18.9.7 giving up on host: host timeout after 30s");
   EXPECT_EQ(lines[3], "Not shown: 30 closed tcp ports (conn-refused)");
   EXPECT_EQ(lines[5], "22/tcp open  ssh");
 }
@@ -140,7 +143,10 @@ TEST(TableReport, SummaryPluralsAndError) {
   s.error = "cannot open raw socket";
   const auto lines = lines_of(table({sample::small_host(), sample::all_closed_host()}, {}, s));
   ASSERT_GE(lines.size(), 2U);
-  EXPECT_EQ(lines[lines.size() - 2], "ERROR: cannot open raw socket");
+  EXPECT_EQ(lines[lines.size() - 3], "ERROR: cannot open raw socket");
+  EXPECT_EQ(lines[lines.size() - 2],
+            "Probes sent: 2000 (0 retransmissions) | Replies: 1994 | Capture drops: 0 | Rate: 0 "
+            "probes/s");
   EXPECT_EQ(lines.back(), "portvigil done: 2 IP addresses (1 host up) scanned in 1.23 seconds");
 }
 
@@ -161,7 +167,7 @@ TEST(TableReport, ControlCharactersInNamesAreNeutralised) {
   h.hostname = "evil\x1b[31m\nname";
   const auto text = table({h});
   EXPECT_EQ(text.find('\x1b'), std::string::npos);
-  EXPECT_NE(text.find("portvigil scan report for evil\\x1b[31m\\x0aname (10.0.0.5)\n"),
+  EXPECT_NE(text.find("portvigil scan report for evil\\x1b[31m\\x0aname (198.18.9.5)\n"),
             std::string::npos);
 }
 
