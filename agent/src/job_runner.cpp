@@ -96,15 +96,73 @@ std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, 
   return reverted;
 }
 
+struct HostRef {
+  asio::ip::address address;
+  std::string hostname;
+};
+
+// Takes each host as the engine finishes it: hosts without a change are reduced to their
+// compact state at once, so a job of many hosts x 65535 ports never holds every PortResult
+// until commit; the few hosts with changes are kept whole for the confirmation re-probes.
+class JobSink final : public ReportSink {
+ public:
+  struct Changed {
+    HostResult result;
+    HostSnapshot baseline;
+    std::vector<PortChange> changes;
+  };
+
+  JobSink(const JobConfig& job, const Store& store, Logger& log, JobRunResult& result)
+      : job_(job), store_(store), log_(log), result_(result) {}
+
+  void begin(const ScanInfo&) override {}
+  void end(const ScanSummary&) override {}
+  void host(const HostResult& h) override {
+    const std::string key = host_key(h);
+    refs[key] = HostRef{h.address, h.hostname};
+    if (!h.complete || h.inconclusive) {
+      // Not scanned fully, or silence that may be loss or rate limiting: it must not move
+      // the baseline or page.
+      if (h.inconclusive) ++result_.hosts_inconclusive;
+      log_.warn("job " + job_.name + ": host " + h.address.to_string() +
+                (h.complete ? " inconclusive, not compared: " : ": ") + h.note);
+      HostResult skipped = h;
+      skipped.complete = false;
+      skipped.ports.clear();
+      scanned.push_back(ScannedHost::from(skipped, job_.technique));
+      return;
+    }
+    HostSnapshot baseline = store_.baseline(job_.name, key);
+    if (!baseline.exists) new_hosts.push_back(key);
+    auto changes = diff_host(baseline, h);
+    if (changes.empty()) {
+      scanned.push_back(ScannedHost::from(h, job_.technique));
+      return;
+    }
+    result_.changes_seen += changes.size();
+    changed.push_back({h, std::move(baseline), std::move(changes)});
+  }
+
+  std::vector<ScannedHost> scanned;
+  std::vector<Changed> changed;
+  std::vector<std::string> new_hosts;  // first complete scan: the silent baseline
+  std::map<std::string, HostRef> refs;
+
+ private:
+  const JobConfig& job_;
+  const Store& store_;
+  Logger& log_;
+  JobRunResult& result_;
+};
+
 // Open ports and state counts of the job's hosts as stored now: hosts that were
 // inconclusive this time keep showing their last good state.
 JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
-                        const std::vector<HostResult>& hosts) {
+                        const std::map<std::string, HostRef>& hosts) {
   JobSnapshot snap;
   snap.job = job.name;
   std::map<std::pair<Proto, PortState>, std::uint64_t> counts;
-  for (const auto& h : hosts) {
-    const std::string key = host_key(h);
+  for (const auto& [key, h] : hosts) {
     const HostSnapshot base = store.baseline(job.name, key);
     if (!base.exists) continue;
     for (const auto& ps : base.protos) {
@@ -188,7 +246,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   plan.timing = timing_of(job);
   plan.command_line = "agent job " + job.name;
 
-  CollectSink sink;
+  JobSink sink(job, store, log, result);
   RunControl control;
   control.stop = env.stop;
   try {
@@ -199,54 +257,38 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   if (result.summary.interrupted) return fail("interrupted (agent stopping)");
   if (!result.summary.error.empty()) return fail("scan failed: " + result.summary.error);
 
-  std::vector<std::string> new_hosts;  // first complete scan: the silent baseline
-  for (auto& host : sink.hosts) {
-    if (!host.complete) {
-      log.warn("job " + job.name + ": host " + host.address.to_string() + ": " + host.note);
-      continue;
-    }
-    if (host.inconclusive) {
-      // Silence that may be loss or rate limiting must not move the baseline or page.
-      ++result.hosts_inconclusive;
-      log.warn("job " + job.name + ": host " + host.address.to_string() +
-               " inconclusive, not compared: " + host.note);
-      host.complete = false;
-      continue;
-    }
-    const HostSnapshot baseline = store.baseline(job.name, host_key(host));
-    if (!baseline.exists) new_hosts.push_back(host_key(host));
-    const auto changes = diff_host(baseline, host);
-    if (changes.empty()) continue;
-    result.changes_seen += changes.size();
+  // Re-probe what changed, only now that the scan itself is over.
+  for (auto& c : sink.changed) {
+    if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
     if (job.confirmations > 0) {
-      if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
-      result.changes_unconfirmed += confirm_changes(job, scope, host, baseline, changes, env);
+      result.changes_unconfirmed +=
+          confirm_changes(job, scope, c.result, c.baseline, c.changes, env);
     }
+    sink.scanned.push_back(ScannedHost::from(c.result, job.technique));
   }
+  sink.changed.clear();
   if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
 
-  std::map<std::string, const HostResult*> by_key;
-  for (const auto& h : sink.hosts) by_key[host_key(h)] = &h;
   const EventPolicy policy = [&](const ChangeContext& c) {
-    const auto it = by_key.find(std::string(c.host));
+    const auto it = sink.refs.find(std::string(c.host));
     bool should_be_open = c.accepted;
-    if (it != by_key.end()) {
-      should_be_open = should_be_open || job.expects_open(it->second->address, it->second->hostname,
+    if (it != sink.refs.end()) {
+      should_be_open = should_be_open || job.expects_open(it->second.address, it->second.hostname,
                                                           c.change.proto, c.change.port);
     }
     return is_open(c.change.to) == should_be_open ? Verdict::expected : Verdict::unexpected;
   };
-  result.events = store.commit_scan(result.scan_id, sink.hosts, result.summary.counters,
+  result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
                                     std::chrono::system_clock::now(), policy);
   result.complete = true;
   if (!job.has_policy) {
     // Without a policy, what a host exposed when first seen is what it is expected to
     // expose: only ports opened since then count as unexpected (until accepted).
-    for (const auto& key : new_hosts) {
+    for (const auto& key : sink.new_hosts) {
       store.accept_baseline(PortFilter{.job = job.name, .host = key});
     }
   }
-  result.snapshot = snapshot_of(job, store, sink.hosts);
+  result.snapshot = snapshot_of(job, store, sink.refs);
   return result;
 }
 
