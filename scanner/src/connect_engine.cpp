@@ -14,6 +14,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "engine_common.hpp"
 #include "portvigil/scanner/engine.hpp"
 
 namespace portvigil {
@@ -168,10 +169,8 @@ ScanSummary ConnectRun::run() {
   summary_.hosts_total = 0;
   const std::size_t nports = plan_.ports.tcp.size();
   probes_total_ = plan_.targets->size_hint() * nports;
-  // Hosts are scanned in groups so a /16 never sits in memory at once; a group holds about
-  // 64k (host, port) pairs, which keeps a large window busy while bounding memory.
-  const std::size_t group_size =
-      nports == 0 ? 1 : std::clamp<std::size_t>((std::size_t{1} << 16) / nports, 1, 1024);
+  // About 64k (host, port) pairs per group: enough to keep a large window busy.
+  const std::size_t group_size = engine::group_size(nports, std::size_t{1} << 16, 1024);
   auto cursor = plan_.targets->cursor();
   Target t;
   bool more = true;
@@ -197,13 +196,7 @@ ScanSummary ConnectRun::run() {
     run_group();
     emit_group();
   }
-  summary_.interrupted = summary_.interrupted || stopping();
-  summary_.end = std::chrono::system_clock::now();
-  summary_.elapsed = Clock::now() - started_;
-  if (summary_.elapsed.count() > 0) {
-    summary_.counters.effective_rate =
-        static_cast<double>(summary_.counters.probes_sent) / summary_.elapsed.count();
-  }
+  engine::finish_summary(summary_, started_, stopping());
   return summary_;
 }
 

@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "engine_common.hpp"
 #include "packet.hpp"
 #include "portvigil/scanner/engine.hpp"
 #include "probe.hpp"
@@ -214,8 +215,8 @@ ScanSummary RawScan::run() {
   started_ = Clock::now();
   last_refill_ = started_;
   probes_total_ = plan_.targets->size_hint() * ports_.size();
-  const std::size_t group_size =
-      ports_.empty() ? 1 : std::clamp<std::size_t>((std::size_t{1} << 20) / ports_.size(), 1, 4096);
+  // Up to 1M pairs per group: a few bytes of state each, and the sender never idles.
+  const std::size_t group_size = engine::group_size(ports_.size(), std::size_t{1} << 20, 4096);
   auto cursor = plan_.targets->cursor();
   Target t;
   bool more = true;
@@ -238,13 +239,7 @@ ScanSummary RawScan::run() {
     summary_.counters.capture_drops = s.capture_drops;
     summary_.counters.refused_by_scope += s.refused_by_scope;
   }
-  summary_.interrupted = interrupted_ || stopping();
-  summary_.end = std::chrono::system_clock::now();
-  summary_.elapsed = Clock::now() - started_;
-  if (summary_.elapsed.count() > 0) {
-    summary_.counters.effective_rate =
-        static_cast<double>(summary_.counters.probes_sent) / summary_.elapsed.count();
-  }
+  engine::finish_summary(summary_, started_, interrupted_ || stopping());
   return summary_;
 }
 
