@@ -93,12 +93,15 @@ class FakePacketIo final : public PacketIo {
     }
   }
 
+  // A token bucket refilled with wall-clock time, like Linux's ICMP limiter.
   bool icmp_allowed() {
     if (config_.icmp_per_second == 0) return true;
-    // A token bucket refilled per probe sent at the nominal rate of one probe per
-    // microsecond: deterministic, unlike wall-clock refills.
-    icmp_tokens_ = std::min(static_cast<double>(config_.icmp_burst),
-                            icmp_tokens_ + static_cast<double>(config_.icmp_per_second) / 1e6);
+    const auto now = std::chrono::steady_clock::now();
+    icmp_tokens_ =
+        std::min(static_cast<double>(config_.icmp_burst),
+                 icmp_tokens_ + std::chrono::duration<double>(now - icmp_refill_).count() *
+                                    static_cast<double>(config_.icmp_per_second));
+    icmp_refill_ = now;
     if (icmp_tokens_ < 1) return false;
     icmp_tokens_ -= 1;
     return true;
@@ -176,6 +179,7 @@ class FakePacketIo final : public PacketIo {
   AuthorizedScope scope_;
   std::mt19937_64 rng_;
   double icmp_tokens_;
+  std::chrono::steady_clock::time_point icmp_refill_ = std::chrono::steady_clock::now();
   std::mutex mu_;
   std::deque<std::vector<std::uint8_t>> queue_;
   IoStats stats_;

@@ -92,12 +92,15 @@ class RawScan : public FrameSink {
   bool stopping() const { return control_.stop && control_.stop->load(std::memory_order_relaxed); }
   void scan_group();
   void send_pass();
+  void send_probe(std::size_t host, std::size_t port_index);
+  void probe_rate_limits();
   void wait_for_replies();
   void pace();
   void maybe_progress();
   void check_host_timeouts();
   void emit_group();
   std::size_t unanswered_count() const;
+  double miss_rate() const;
   int find_host(const IpAddr& ip) const;
   std::uint32_t now_us() const {
     return static_cast<std::uint32_t>(
@@ -128,12 +131,19 @@ class RawScan : public FrameSink {
   std::unique_ptr<std::atomic<std::uint8_t>[]> attempts_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> sent_at_;
   std::size_t pairs_ = 0;
-  std::vector<std::uint32_t> late_icmp_;  // per host: error replies that needed a retransmission
-  std::vector<std::uint32_t> late_any_;
+  // Per host, written by the receiver: answers that needed a retransmission, and error
+  // replies (RST, ICMP unreachable). The sender snapshots late_ before each pass.
+  std::unique_ptr<std::atomic<std::uint32_t>[]> late_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> errors_;
+  std::vector<bool> rate_limited_;  // a delayed re-probe of silent ports drew errors
 
   // Shared with the receiver.
   std::atomic<std::uint64_t> answered_{0};
-  std::atomic<std::uint64_t> late_{0};  // answers to pairs already sent more than once
+  std::atomic<std::uint64_t> late_total_{0};  // answers to pairs already sent more than once
+  // Transmissions that went unanswered before a pair's answer, and transmissions of pairs
+  // that were answered: their ratio estimates the per-transmission miss rate.
+  std::atomic<std::uint64_t> missed_sends_{0};
+  std::atomic<std::uint64_t> answered_sends_{0};
   std::atomic<std::uint32_t> timeout_us_{0};
   double srtt_us_ = 0;  // receiver-owned
   double rttvar_us_ = 0;
@@ -186,12 +196,14 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
   if (!answer_[pair].compare_exchange_strong(expected, encode(o))) return;  // first answer wins
   answered_.fetch_add(1, std::memory_order_relaxed);
   const std::uint8_t tries = attempts_[pair].load(std::memory_order_relaxed);
+  if (r.kind == raw::Reply::Kind::unreachable || (r.flags & raw::tcp_flag::rst)) {
+    errors_[static_cast<std::size_t>(h)].fetch_add(1, std::memory_order_relaxed);
+  }
+  answered_sends_.fetch_add(tries, std::memory_order_relaxed);
   if (tries > 1) {
-    late_.fetch_add(1, std::memory_order_relaxed);
-    ++late_any_[static_cast<std::size_t>(h)];
-    if (r.kind == raw::Reply::Kind::unreachable || (r.flags & raw::tcp_flag::rst)) {
-      ++late_icmp_[static_cast<std::size_t>(h)];
-    }
+    missed_sends_.fetch_add(tries - 1u, std::memory_order_relaxed);
+    late_total_.fetch_add(1, std::memory_order_relaxed);
+    late_[static_cast<std::size_t>(h)].fetch_add(1, std::memory_order_relaxed);
   } else if (tries == 1) {
     // Karn's rule: only unambiguous (first transmission) samples feed the RTT estimate.
     const double rtt =
@@ -249,10 +261,13 @@ void RawScan::scan_group() {
   answer_ = std::make_unique<std::atomic<std::uint8_t>[]>(pairs_);
   attempts_ = std::make_unique<std::atomic<std::uint8_t>[]>(pairs_);
   sent_at_ = std::make_unique<std::atomic<std::uint32_t>[]>(pairs_);
-  late_icmp_.assign(hosts_.size(), 0);
-  late_any_.assign(hosts_.size(), 0);
+  late_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
+  errors_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
+  rate_limited_.assign(hosts_.size(), false);
   answered_ = 0;
-  late_ = 0;
+  late_total_ = 0;
+  missed_sends_ = 0;
+  answered_sends_ = 0;
   unsettled_ = false;
   done_before_group_ = summary_.counters.responses;
 
@@ -304,33 +319,106 @@ void RawScan::scan_group() {
       io->receive(std::chrono::milliseconds(5), *this);
   });
 
-  const int max_passes = 1 + plan_.timing.max_retries;
-  int extra = 0;
+  // Passes: the first, then retransmissions of whatever is still silent. Silence is
+  // believed once enough consecutive passes drew nothing new that a port which does answer
+  // would almost surely have answered: with a per-transmission miss rate m (measured from
+  // the answers that needed retransmissions), k quiet passes leave silent * m^k expected
+  // wrong ports, which must fall below kTolerableWrong. Loss also halves the rate.
+  constexpr double kTolerableWrong = 0.1;
+  const int base_passes = 1 + plan_.timing.max_retries;
+  const int pass_limit = base_passes + kMaxExtraPasses;
   std::uint64_t drops_before = io_->stats().capture_drops;
-  bool still_learning = false;
-  for (int pass = 0; pass < max_passes + extra; ++pass) {
-    if (unanswered_count() == 0 || stopping()) break;
-    const std::uint64_t late_before = late_.load();
+  int quiet_streak = 0;  // consecutive retransmission passes that drew nothing new
+  bool settled = false;
+  for (int pass = 0;; ++pass) {
+    const std::size_t silent = unanswered_count();
+    if (silent == 0) {
+      settled = true;
+      break;
+    }
+    if (stopping()) break;
+    if (pass >= base_passes) {
+      // --max-retries 0 asks for one transmission and nothing more.
+      if (plan_.timing.max_retries == 0) {
+        settled = true;
+        break;
+      }
+      const double m = miss_rate();
+      const int needed =
+          m > 0
+              ? std::max(
+                    1, static_cast<int>(std::ceil(
+                           std::log(kTolerableWrong / static_cast<double>(silent)) / std::log(m))))
+              : 1;
+      if (quiet_streak >= needed) {
+        settled = true;
+        break;
+      }
+      if (pass >= pass_limit) break;
+    }
+    const std::uint64_t late_before = late_total_.load();
     send_pass();
     if (stopping()) break;
     wait_for_replies();
-    const std::uint64_t late_now = late_.load() - late_before;
+    const bool drew_new = late_total_.load() > late_before;
     const std::uint64_t drops_now = io_->stats().capture_drops;
     const bool dropped = drops_now > drops_before;
     drops_before = drops_now;
-    // Answers that needed a retransmission mean the previous pass lost something: slow
-    // down and make sure at least one more pass follows before silence is believed.
-    still_learning = pass > 0 && (late_now > 0 || dropped);
-    if (still_learning || (pass == 0 && dropped)) {
+    if (pass > 0) quiet_streak = (drew_new || dropped) ? 0 : quiet_streak + 1;
+    if ((pass > 0 && drew_new) || dropped) {
       rate_ = std::max({rate_ / 2, kMinAdaptiveRate, plan_.timing.min_rate});
-      if (pass + 1 >= max_passes + extra && extra < kMaxExtraPasses) ++extra;
     }
   }
+  // Out of passes while silence could still be loss: it is not proof.
+  unsettled_ = !settled && unanswered_count() > 0;
+  if (!stopping()) probe_rate_limits();
   stop_rx = true;
   receiver.join();
-  // Out of extra passes while retransmissions still drew answers: silence is not proof.
-  unsettled_ = still_learning && unanswered_count() > 0;
   summary_.counters.responses += answered_.load();
+}
+
+// A host that sent only a handful of error replies while many ports stayed silent may be
+// rate limiting them (Linux: ICMP to one peer refills at 1/s after a burst of 6; some
+// stacks limit RSTs). Silence is then not proof: after the limiter has had time to refill,
+// a few silent ports are probed again, and an error reply now proves the limit.
+void RawScan::probe_rate_limits() {
+  constexpr std::uint32_t kFewErrors = 64;
+  constexpr std::size_t kSample = 8;
+  const std::size_t nports = ports_.size();
+  std::vector<std::size_t> suspects;
+  std::vector<std::uint32_t> errors_before(hosts_.size(), 0);
+  for (std::size_t h = 0; h < hosts_.size(); ++h) {
+    const auto& host = hosts_[h];
+    if (!host.authorized || host.timed_out) continue;
+    errors_before[h] = errors_[h].load();
+    std::size_t silent = 0;
+    for (std::size_t p = 0; p < nports; ++p) silent += answer_[h * nports + p].load() == 0;
+    if (errors_before[h] > 0 && errors_before[h] <= kFewErrors && silent > errors_before[h]) {
+      suspects.push_back(h);
+    }
+  }
+  if (suspects.empty()) return;
+  const auto until = Clock::now() + std::chrono::milliseconds(1100);
+  while (Clock::now() < until) {
+    if (stopping()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (const std::size_t h : suspects) {
+    std::size_t sent = 0;
+    for (std::size_t k = 0; k < nports && sent < kSample; ++k) {
+      const std::size_t pair = h * nports + port_order_[k];
+      if (answer_[pair].load() != 0) continue;
+      send_probe(h, port_order_[k]);
+      ++sent;
+    }
+  }
+  wait_for_replies();
+  for (const std::size_t h : suspects) rate_limited_[h] = errors_[h].load() > errors_before[h];
+}
+
+double RawScan::miss_rate() const {
+  const auto sends = answered_sends_.load();
+  return sends == 0 ? 0.0 : static_cast<double>(missed_sends_.load()) / static_cast<double>(sends);
 }
 
 std::size_t RawScan::unanswered_count() const {
@@ -388,42 +476,47 @@ void RawScan::send_pass() {
         maybe_progress();
         if (host.timed_out) continue;
       }
-      if (!host.started) {
-        host.started = true;
-        host.start = Clock::now();
-      }
-      pace();
-      raw::ProbeFields f;
-      f.src = host.src;
-      f.dst = host.ip;
-      f.dport = ports_[pi];
-      f.ip_id = static_cast<std::uint16_t>(pair * 2654435761u >> 16);
-      const std::uint32_t c = raw::cookie(key_, host.src, host.ip, f.dport);
-      const std::size_t len = probe_.build(f, c, packet_, sport_base_);
-      const auto tries = attempts_[pair].load(std::memory_order_relaxed);
-      attempts_[pair].store(static_cast<std::uint8_t>(tries < 255 ? tries + 1 : 255),
-                            std::memory_order_relaxed);
-      sent_at_[pair].store(now_us(), std::memory_order_relaxed);
-      SendResult r;
-      int spins = 0;
-      while ((r = io_->send({packet_.data(), len}, host.target.address)) ==
-                 SendResult::retry_later &&
-             spins++ < 1000) {
-        std::this_thread::sleep_for(std::chrono::microseconds(50));
-      }
-      if (r == SendResult::refused_by_scope) {
-        host.authorized = false;  // never again for this host
-        ++summary_.counters.refused_by_scope;
-        continue;
-      }
-      if (r != SendResult::sent) {
-        if (summary_.error.empty()) summary_.error = "sending probes failed";
-        continue;
-      }
-      ++summary_.counters.probes_sent;
-      if (tries > 0) ++summary_.counters.retransmissions;
+      send_probe(h, pi);
     }
   }
+}
+
+void RawScan::send_probe(std::size_t h, std::size_t pi) {
+  HostEntry& host = hosts_[h];
+  const std::size_t pair = h * ports_.size() + pi;
+  if (!host.started) {
+    host.started = true;
+    host.start = Clock::now();
+  }
+  pace();
+  raw::ProbeFields f;
+  f.src = host.src;
+  f.dst = host.ip;
+  f.dport = ports_[pi];
+  f.ip_id = static_cast<std::uint16_t>(pair * 2654435761u >> 16);
+  const std::uint32_t c = raw::cookie(key_, host.src, host.ip, f.dport);
+  const std::size_t len = probe_.build(f, c, packet_, sport_base_);
+  const auto tries = attempts_[pair].load(std::memory_order_relaxed);
+  attempts_[pair].store(static_cast<std::uint8_t>(tries < 255 ? tries + 1 : 255),
+                        std::memory_order_relaxed);
+  sent_at_[pair].store(now_us(), std::memory_order_relaxed);
+  SendResult r;
+  int spins = 0;
+  while ((r = io_->send({packet_.data(), len}, host.target.address)) == SendResult::retry_later &&
+         spins++ < 1000) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  if (r == SendResult::refused_by_scope) {
+    host.authorized = false;  // never again for this host
+    ++summary_.counters.refused_by_scope;
+    return;
+  }
+  if (r != SendResult::sent) {
+    if (summary_.error.empty()) summary_.error = "sending probes failed";
+    return;
+  }
+  ++summary_.counters.probes_sent;
+  if (tries > 0) ++summary_.counters.retransmissions;
 }
 
 void RawScan::wait_for_replies() {
@@ -503,20 +596,25 @@ void RawScan::emit_group() {
       r.note = host.timed_out ? "host timeout: unanswered ports are not reported"
                               : "scan interrupted: unanswered ports are not reported";
     }
-    if (late_icmp_.size() > h && late_icmp_[h] > 0) {
+    const std::uint32_t late = late_ ? late_[h].load() : 0;
+    const bool unsettled = unsettled_ && late > 0;
+    auto add_note = [&r](const std::string& text) {
+      r.note += (r.note.empty() ? "" : "; ") + text;
+    };
+    if (rate_limited_.size() > h && rate_limited_[h]) {
       r.inconclusive = true;
-      r.note += std::string(r.note.empty() ? "" : "; ") +
-                "rate limiting suspected: " + std::to_string(late_icmp_[h]) +
-                " error replies (RST/ICMP) came only after retransmission; silent ports may "
-                "be closed";
-    } else if (unsettled_ && late_any_.size() > h && late_any_[h] > 0) {
+      add_note(
+          "rate limiting detected: silent ports probed again after 1 s drew error replies "
+          "(RST/ICMP), so silent ports may be closed");
+    } else if (unsettled) {
       r.inconclusive = true;
-      r.note += std::string(r.note.empty() ? "" : "; ") + std::to_string(late_any_[h]) +
-                " replies needed a retransmission and the last pass still drew answers: silent "
-                "ports may be wrong";
-    } else if (late_any_.size() > h && late_any_[h] > 0) {
-      r.note += std::string(r.note.empty() ? "" : "; ") + std::to_string(late_any_[h]) +
-                " replies needed a retransmission (packet loss)";
+      add_note(std::to_string(late) +
+               " replies needed a retransmission and the last pass still drew answers: silent "
+               "ports may be wrong");
+    } else if (late > 0) {
+      add_note(std::to_string(late) +
+               " replies needed a retransmission (loss or rate limiting); the last pass drew "
+               "no new answer");
     }
     if (any_answer) ++summary_.hosts_up;
     ++hosts_done_;
