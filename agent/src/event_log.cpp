@@ -70,10 +70,23 @@ std::string event_json(const ChangeEvent& e) {
 
 EventLog::EventLog(const std::string& path, bool echo_stdout) : path_(path), echo_(echo_stdout) {
   {
-    std::ifstream in(path);
+    std::ifstream in(path, std::ios::binary);
     std::string line;
+    std::uintmax_t whole = 0;  // bytes in '\n'-terminated lines
+    bool torn = false;
     while (std::getline(in, line)) {
+      // A last line without '\n' was torn by a crash mid-append: its event is committed
+      // in the database, so cut it off and let resume() write it whole.
+      if (in.eof()) {
+        torn = true;
+        break;
+      }
+      whole += line.size() + 1;
       if (const auto id = id_of(line); id > last_id_) last_id_ = id;
+    }
+    if (torn && ::truncate(path.c_str(), static_cast<off_t>(whole)) != 0) {
+      throw std::runtime_error("event log \"" + path +
+                               "\": cannot cut a partial last line: " + std::strerror(errno));
     }
   }
   file_ = std::fopen(path.c_str(), "a");

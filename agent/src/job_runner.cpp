@@ -133,7 +133,6 @@ class JobSink final : public ReportSink {
       return;
     }
     HostSnapshot baseline = store_.baseline(job_.name, key);
-    if (!baseline.exists) new_hosts.push_back(key);
     auto changes = diff_host(baseline, h);
     if (changes.empty()) {
       scanned.push_back(ScannedHost::from(h, job_.technique));
@@ -145,7 +144,6 @@ class JobSink final : public ReportSink {
 
   std::vector<ScannedHost> scanned;
   std::vector<Changed> changed;
-  std::vector<std::string> new_hosts;  // first complete scan: the silent baseline
   std::map<std::string, HostRef> refs;
 
  private:
@@ -278,16 +276,12 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     }
     return is_open(c.change.to) == should_be_open ? Verdict::expected : Verdict::unexpected;
   };
+  // Without a policy, what a host exposed when first seen is what it is expected to
+  // expose: only ports opened since then count as unexpected (until accepted).
   result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
-                                    std::chrono::system_clock::now(), policy);
+                                    std::chrono::system_clock::now(), policy,
+                                    /*accept_first_baseline=*/!job.has_policy);
   result.complete = true;
-  if (!job.has_policy) {
-    // Without a policy, what a host exposed when first seen is what it is expected to
-    // expose: only ports opened since then count as unexpected (until accepted).
-    for (const auto& key : sink.new_hosts) {
-      store.accept_baseline(PortFilter{.job = job.name, .host = key});
-    }
-  }
   result.snapshot = snapshot_of(job, store, sink.refs);
   return result;
 }

@@ -1,0 +1,114 @@
+// Helpers shared by the agent tests: temporary directories and loopback listeners.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace portvigil::test {
+
+// A fresh directory under the test temp dir, removed on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag) {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::path(testing::TempDir()) /
+            ("portvigil-agent-" + tag + "-" + std::to_string(::getpid()) + "-" +
+             std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  // Kept when the test failed, for a look at the database, events.jsonl and agent.log.
+  ~TempDir() {
+    if (testing::Test::HasFailure()) {
+      std::cerr << "kept " << path_.string() << " (test failed)\n";
+      return;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] std::string str() const { return path_.string(); }
+  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A TCP listener on 127.0.0.1 that can be closed and reopened on the same port. A thread
+// accepts and closes connections so that repeated scans never fill the accept queue (a
+// full queue drops SYNs and the port would read as filtered).
+class LoopbackListener {
+ public:
+  // port 0: let the kernel choose (then port() tells which).
+  explicit LoopbackListener(std::uint16_t port = 0) : port_(port) { open(); }
+  ~LoopbackListener() { close(); }
+  LoopbackListener(const LoopbackListener&) = delete;
+  LoopbackListener& operator=(const LoopbackListener&) = delete;
+
+  void open() {
+    if (fd_ >= 0) return;
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw std::runtime_error("socket() failed");
+    const int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port_);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 128) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port_));
+    }
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    stop_ = false;
+    acceptor_ = std::thread([this, fd = fd_] {
+      while (!stop_) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 20) > 0) {
+          const int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+          if (c >= 0) ::close(c);
+        }
+      }
+    });
+  }
+  void close() {
+    if (fd_ < 0) return;
+    stop_ = true;
+    acceptor_.join();
+    ::close(fd_);
+    fd_ = -1;
+  }
+  [[nodiscard]] bool is_open() const { return fd_ >= 0; }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+
+ private:
+  std::uint16_t port_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread acceptor_;
+};
+
+// A loopback port that nothing listens on right now (chosen by the kernel, then released).
+inline std::uint16_t free_loopback_port() {
+  LoopbackListener l;
+  return l.port();
+}
+
+}  // namespace portvigil::test

@@ -1,0 +1,375 @@
+// Crash safety of the real binary: `portvigil agent` is killed with SIGKILL at random
+// moments while a loopback listener comes and goes, with an occasional `--once` run in
+// between. Afterwards the database must be sound, no scan left 'running', every committed
+// event in events.jsonl exactly once and in order, no event from an incomplete scan, and
+// the first complete scan silent.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest-spi.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "agent_test_util.hpp"
+#include "event_log.hpp"
+#include "portvigil/storage/store.hpp"
+
+extern char** environ;
+
+namespace portvigil {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Starts `portvigil ARGS...` with stdout and stderr appended to `log_path`.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
+  std::vector<std::string> all{PORTVIGIL_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
+  return pid;
+}
+
+// The exit status, or -1 after killing a process that outlived `timeout`, or 128 + signal.
+int wait_for(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (true) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0) return -2;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -3;
+}
+
+void kill9(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_all(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+// An agent state directory with a config scanning 127.0.0.1 with the connect technique.
+class AgentDir {
+ public:
+  AgentDir(const std::string& tag, const std::string& ports, int confirmations = 1) : dir_(tag) {
+    std::filesystem::create_directories(state());
+    std::ofstream(config()) << "[agent]\n"
+                               "log-level = \"info\"\n"
+                               "web-listen-address = \"\"\n"
+                               "\n"
+                               "[[authorization]]\n"
+                               "networks = [\"127.0.0.0/8\"]\n"
+                               "\n"
+                               "[[job]]\n"
+                               "name = \"crash\"\n"
+                               "targets = [\"127.0.0.1\"]\n"
+                               "ports = \""
+                            << ports
+                            << "\"\n"
+                               "technique = \"connect\"\n"
+                               "interval = \"1s\"\n"
+                               "confirmations = "
+                            << confirmations << "\n";
+  }
+  [[nodiscard]] std::string config() const { return dir_.file("agent.toml"); }
+  [[nodiscard]] std::string state() const { return dir_.file("state"); }
+  [[nodiscard]] std::string db() const { return state() + "/portvigil.db"; }
+  [[nodiscard]] std::string events() const { return state() + "/events.jsonl"; }
+  [[nodiscard]] std::string log() const { return dir_.file("agent.log"); }
+
+  [[nodiscard]] pid_t start_service() const {
+    return spawn({"agent", "--config", config(), "--state-dir", state()}, log());
+  }
+  // `portvigil agent --once`: its exit status.
+  [[nodiscard]] int run_once() const {
+    const pid_t pid =
+        spawn({"agent", "--config", config(), "--state-dir", state(), "--once"}, log());
+    if (pid < 0) return -4;
+    return wait_for(pid, 60s);
+  }
+  [[nodiscard]] std::string tail_of_log() const {
+    const auto text = read_all(log());
+    return text.size() > 3000 ? text.substr(text.size() - 3000) : text;
+  }
+
+ private:
+  test::TempDir dir_;
+};
+
+// Every invariant the brief of the agent promises after any sequence of crashes. Returns
+// the number of events checked.
+std::size_t check_consistency(const AgentDir& dir) {
+  const auto store = Store::open(dir.db(), Access::read_only);
+  const auto problems = store.integrity_problems();
+  EXPECT_TRUE(problems.empty()) << problems.front();
+
+  const auto scans = store.scans("crash", 1000000);
+  EXPECT_FALSE(scans.empty());
+  std::map<std::int64_t, ScanRecord> by_id;
+  for (const auto& s : scans) {
+    EXPECT_NE(s.status, ScanStatus::running) << "scan " << s.id << " left running";
+    by_id[s.id] = s;
+  }
+  for (const auto& s : store.latest_scans()) {
+    EXPECT_NE(s.status, ScanStatus::running) << "latest scan " << s.id << " of " << s.job;
+  }
+
+  const auto events = store.events_after(0, 1000000);
+  std::int64_t first_complete = 0;
+  for (const auto& [id, s] : by_id) {
+    if (s.status == ScanStatus::complete) {
+      first_complete = id;
+      break;
+    }
+  }
+  EXPECT_NE(first_complete, 0) << "no complete scan at all";
+  if (first_complete != 0) {
+    EXPECT_EQ(by_id[first_complete].events, 0u) << "the first complete scan was not silent";
+  }
+  std::map<std::int64_t, std::size_t> events_per_scan;
+  for (const auto& e : events) {
+    const auto s = store.scan(e.scan_id);
+    EXPECT_TRUE(s && s->status == ScanStatus::complete)
+        << "event " << e.id << " comes from scan " << e.scan_id << " which is "
+        << (s ? std::string(name(s->status)) : "missing");
+    EXPECT_NE(e.scan_id, first_complete) << "event " << e.id << " from the first complete scan";
+    ++events_per_scan[e.scan_id];
+  }
+  for (const auto& [scan_id, n] : events_per_scan) {
+    EXPECT_EQ(by_id[scan_id].events, n) << "scan " << scan_id << " event count";
+  }
+
+  // events.jsonl: exactly the database's events, once each, in id order, whole lines.
+  const auto text = read_all(dir.events());
+  EXPECT_TRUE(text.empty() || text.back() == '\n') << "events.jsonl ends in a partial line";
+  const auto lines = split_lines(text);
+  std::int64_t previous = 0;
+  std::set<std::int64_t> in_file;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto& line = lines[i];
+    const bool whole = line.starts_with("{\"id\":") && line.ends_with("}");
+    EXPECT_TRUE(whole) << "events.jsonl line " << i + 1 << " is not a whole event: " << line;
+    if (!whole) continue;
+    const auto id = std::stoll(line.substr(6));
+    EXPECT_GT(id, previous) << "events.jsonl line " << i + 1 << ": ids not strictly increasing";
+    previous = id;
+    in_file.insert(id);
+  }
+  EXPECT_EQ(lines.size(), events.size()) << "events.jsonl has " << lines.size()
+                                         << " lines, the database " << events.size() << " events";
+  for (std::size_t i = 0; i < std::min(lines.size(), events.size()); ++i) {
+    EXPECT_EQ(lines[i], event_json(events[i])) << "line " << i + 1;
+  }
+  for (const auto& e : events) {
+    EXPECT_TRUE(in_file.contains(e.id)) << "event " << e.id << " missing from events.jsonl";
+  }
+  return events.size();
+}
+
+TEST(AgentBinary, OnceRunsResumeTheEventLog) {
+  test::LoopbackListener listener;
+  listener.close();
+  const auto other = test::free_loopback_port();
+  AgentDir dir("resume", std::to_string(listener.port()) + "," + std::to_string(other));
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();  // silent baseline
+  EXPECT_EQ(read_all(dir.events()), "");
+  listener.open();
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  listener.close();
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  ASSERT_EQ(check_consistency(dir), 2u);
+
+  // Deliberate damage: the last line lost, and a torn copy of it as if killed mid-write.
+  auto text = read_all(dir.events());
+  text.pop_back();
+  const auto cut = text.rfind('\n') + 1;
+  const auto last = text.substr(cut);
+  text.erase(cut);
+  write_all(dir.events(), text + last.substr(0, last.size() / 2));
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  EXPECT_NE(read_all(dir.log()).find("event log was missing 1 committed events"), std::string::npos)
+      << dir.tail_of_log();
+  EXPECT_EQ(check_consistency(dir), 2u);
+
+  // And a log deleted outright is rebuilt from the database.
+  std::filesystem::remove(dir.events());
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  EXPECT_EQ(check_consistency(dir), 2u);
+}
+
+// The failure messages check_consistency() reports for `dir`, without failing this test.
+std::vector<std::string> violations(const AgentDir& dir) {
+  testing::TestPartResultArray results;
+  {
+    testing::ScopedFakeTestPartResultReporter reporter(
+        testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &results);
+    check_consistency(dir);
+  }
+  std::vector<std::string> out;
+  for (int i = 0; i < results.size(); ++i) out.emplace_back(results.GetTestPartResult(i).message());
+  return out;
+}
+
+bool any_contains(const std::vector<std::string>& messages, const std::string& what) {
+  return std::any_of(messages.begin(), messages.end(),
+                     [&](const std::string& m) { return m.find(what) != std::string::npos; });
+}
+
+TEST(AgentBinary, ConsistencyCheckCatchesDamage) {
+  // The crash test is only as good as its checks: damage a good state directory in the
+  // ways a broken agent would and make sure each is reported.
+  test::LoopbackListener listener;
+  listener.close();
+  AgentDir dir("damage", std::to_string(listener.port()));
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  listener.open();
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  listener.close();
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  ASSERT_TRUE(violations(dir).empty());
+  const auto good = read_all(dir.events());
+  const auto lines = split_lines(good);
+  ASSERT_EQ(lines.size(), 2u);
+
+  // A lost line in the middle: resume() only appends, so this stays broken and is caught.
+  write_all(dir.events(), lines[1] + "\n");
+  EXPECT_TRUE(any_contains(violations(dir), "missing from events.jsonl"));
+  ASSERT_EQ(dir.run_once(), 0);
+  EXPECT_TRUE(any_contains(violations(dir), "missing from events.jsonl"));
+
+  // A duplicated line.
+  write_all(dir.events(), good + lines[1] + "\n");
+  EXPECT_TRUE(any_contains(violations(dir), "not strictly increasing"));
+
+  // A torn last line (before an agent start repairs it).
+  write_all(dir.events(), good.substr(0, good.size() - 10));
+  EXPECT_TRUE(any_contains(violations(dir), "partial line"));
+  write_all(dir.events(), good);
+  ASSERT_TRUE(violations(dir).empty());
+
+  // A scan left 'running' (as after kill -9), until the next agent start marks it.
+  {
+    auto store = Store::open(dir.db(), Access::tool);
+    store.begin_scan("crash", Technique::connect, std::chrono::system_clock::now());
+  }
+  EXPECT_TRUE(any_contains(violations(dir), "left running"));
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  EXPECT_TRUE(violations(dir).empty());
+}
+
+TEST(AgentBinary, SurvivesKillNineAtRandomMoments) {
+  // Listener ports are ephemeral (above 2000); 1-2000 is whatever this machine has.
+  std::vector<std::unique_ptr<test::LoopbackListener>> listeners;
+  std::string ports = "1-2000";
+  for (int i = 0; i < 3; ++i) {
+    listeners.push_back(std::make_unique<test::LoopbackListener>());
+    ports += "," + std::to_string(listeners.back()->port());
+  }
+  listeners[1]->close();
+  AgentDir dir("crash", ports);
+
+  std::mt19937 rng(std::random_device{}());
+  auto toggle = [&] {
+    auto& l = *listeners[std::uniform_int_distribution<std::size_t>(0, listeners.size() - 1)(rng)];
+    l.is_open() ? l.close() : l.open();
+  };
+  const auto begin = std::chrono::steady_clock::now();
+  int kills = 0;
+  int onces = 0;
+  for (int i = 0; i < 45; ++i) {
+    if (i % 6 == 5) {
+      toggle();
+      const int rc = dir.run_once();
+      EXPECT_EQ(rc, 0) << "--once run " << i << "\n" << dir.tail_of_log();
+      ++onces;
+      continue;
+    }
+    const pid_t pid = dir.start_service();
+    ASSERT_GT(pid, 0);
+    // A scan of 2000 loopback ports takes ~50 ms of each 1 s interval: every third kill
+    // aims at start-up and the first scan (database open, migration, the first commit).
+    const int total = std::uniform_int_distribution<int>(0, i % 3 == 0 ? 150 : 1500)(rng);
+    const int before = std::uniform_int_distribution<int>(0, total)(rng);
+    std::this_thread::sleep_for(std::chrono::milliseconds(before));
+    toggle();
+    std::this_thread::sleep_for(std::chrono::milliseconds(total - before));
+    kill9(pid);
+    ++kills;
+  }
+  // The repair path as well: the file loses its last line and gets a torn one instead.
+  auto text = read_all(dir.events());
+  if (!text.empty() && text.back() == '\n') {
+    text.pop_back();
+    const auto cut = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+    const auto last = text.substr(cut);
+    text.erase(cut);
+    write_all(dir.events(), text + last.substr(0, last.size() / 3));
+  }
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  const auto n = check_consistency(dir);
+  const auto store = Store::open(dir.db(), Access::read_only);
+  const auto scans = store.scans("crash", 1000000);
+  std::size_t complete = 0;
+  std::size_t incomplete = 0;
+  for (const auto& s : scans) (s.status == ScanStatus::complete ? complete : incomplete)++;
+  std::cout << "[ info     ] " << kills << " kills, " << onces + 1 << " --once runs, "
+            << scans.size() << " scans (" << complete << " complete, " << incomplete
+            << " incomplete), " << n << " events, "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count()
+            << " s\n";
+  EXPECT_GT(n, 0u) << "no events happened: the test proved nothing";
+  EXPECT_GT(incomplete, 0u) << "no scan was ever interrupted by a kill";
+}
+
+}  // namespace
+}  // namespace portvigil

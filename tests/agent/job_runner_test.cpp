@@ -1,0 +1,601 @@
+// run_job end to end: the raw SYN/UDP engines on the in-memory fake network (the test
+// changes the network between the main scan and the confirmation re-probes), and the
+// connect engine against real listeners on 127.0.0.1.
+#include "job_runner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+
+#include "agent_test_util.hpp"
+
+namespace portvigil {
+namespace {
+
+const std::string kHost = "198.18.0.2";
+
+struct JobText {
+  std::string technique = "syn";
+  std::string ports = "20-30,80,443";
+  std::string targets = "\"198.18.0.2\"";
+  int confirmations = 2;
+  std::string extra;           // more job keys
+  std::string authorization =  // whole [[authorization]] section(s)
+      "[[authorization]]\nnetworks = [\"198.18.0.0/15\"]\n";
+};
+
+Config make_config(const JobText& j) {
+  const std::string text =
+      "[agent]\nlog-level = \"error\"\n\n" + j.authorization +
+      "\n[[job]]\nname = \"fake\"\ntargets = [" + j.targets + "]\nports = \"" + j.ports +
+      "\"\ntechnique = \"" + j.technique +
+      "\"\ninterval = \"1m\"\nconfirmations = " + std::to_string(j.confirmations) + "\n" + j.extra;
+  return parse_config(text, "job_runner_test.toml");
+}
+
+// The fake network, mutable between factory invocations: each engine run (the main scan,
+// then one per confirmation round) calls the factory once, so `on_call` sees the 1-based
+// number of the engine run within the current job run.
+class FakeNet {
+ public:
+  FakeNet() {
+    FakeHost h;
+    h.address = asio::ip::make_address(kHost);
+    config.hosts.push_back(h);
+  }
+  FakeNetworkConfig config;
+  std::shared_ptr<FakeNetworkLog> log = std::make_shared<FakeNetworkLog>();
+  std::function<void(int call, FakeNetworkConfig&)> on_call;
+  int calls = 0;
+  std::uint64_t seed = 1;
+
+  void set(std::uint16_t port, FakeBehavior b, Proto proto = Proto::tcp) {
+    set_in(config, port, b, proto);
+  }
+  static void set_in(FakeNetworkConfig& c, std::uint16_t port, FakeBehavior b,
+                     Proto proto = Proto::tcp) {
+    c.hosts.at(0).ports[{proto, port}] = b;
+  }
+
+  IoFactory factory() {
+    return [this](const IoRequest& req) {
+      ++calls;
+      if (on_call) on_call(calls, config);
+      config.seed = seed++;  // a different loss pattern on every run
+      return fake_packet_io(config, log)(req);
+    };
+  }
+};
+
+class JobRunnerTest : public testing::Test {
+ protected:
+  Store store = Store::open(":memory:");
+  FakeNet net;
+  Logger quiet{LogLevel::error};
+  std::atomic<bool> stop{false};
+
+  JobRunResult run(const Config& config) {
+    net.calls = 0;
+    JobEnvironment env{net.factory(), &stop, &quiet};
+    auto r = run_job(config, config.jobs.at(0), store, env);
+    net.on_call = nullptr;
+    return r;
+  }
+
+  std::optional<PortObservation> baseline_of(std::uint16_t port, Proto proto = Proto::tcp,
+                                             const std::string& host = kHost) {
+    return store.baseline("fake", host).state_of(proto, port);
+  }
+};
+
+TEST_F(JobRunnerTest, FirstCompleteScanIsSilentBaseline) {
+  const auto config = make_config({});
+  net.set(80, FakeBehavior::open);
+  const auto r = run(config);
+  ASSERT_TRUE(r.complete) << r.error;
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_EQ(r.changes_seen, 0u);
+  EXPECT_EQ(net.calls, 1) << "nothing to confirm on a first scan";
+  const auto b = store.baseline("fake", kHost);
+  ASSERT_TRUE(b.exists);
+  EXPECT_EQ(b.scan_id, r.scan_id);
+  EXPECT_EQ(baseline_of(80)->state, PortState::open);
+  EXPECT_EQ(baseline_of(22)->state, PortState::closed);
+  EXPECT_EQ(store.scan(r.scan_id)->status, ScanStatus::complete);
+  EXPECT_TRUE(store.events_after(0, 100).empty());
+
+  // The same network again: still nothing.
+  const auto again = run(config);
+  ASSERT_TRUE(again.complete) << again.error;
+  EXPECT_TRUE(again.events.empty());
+  EXPECT_EQ(net.calls, 1);
+}
+
+TEST_F(JobRunnerTest, OpeningAndClosingAPortAreOneEventEach) {
+  const auto config = make_config({});
+  ASSERT_TRUE(run(config).complete);
+
+  net.set(22, FakeBehavior::open);
+  const auto opened = run(config);
+  ASSERT_TRUE(opened.complete) << opened.error;
+  EXPECT_EQ(net.calls, 3) << "main scan + 2 confirmation rounds";
+  EXPECT_EQ(opened.changes_seen, 1u);
+  EXPECT_EQ(opened.changes_unconfirmed, 0u);
+  ASSERT_EQ(opened.events.size(), 1u);
+  const auto& e = opened.events[0];
+  EXPECT_EQ(e.job, "fake");
+  EXPECT_EQ(e.host, kHost);
+  EXPECT_EQ(e.change.proto, Proto::tcp);
+  EXPECT_EQ(e.change.port, 22);
+  EXPECT_EQ(e.change.from, PortState::closed);
+  EXPECT_EQ(e.change.to, PortState::open);
+  EXPECT_EQ(e.change.from_reason, Reason::reset);
+  EXPECT_EQ(e.change.to_reason, Reason::syn_ack);
+  EXPECT_FALSE(e.expected) << "no policy: an opened port is not expected";
+  EXPECT_EQ(e.scan_id, opened.scan_id);
+  EXPECT_GT(e.id, 0);
+  const auto stored = store.events_after(0, 100);
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].id, e.id);
+  EXPECT_EQ(baseline_of(22)->state, PortState::open);
+
+  // Unchanged: no event.
+  EXPECT_TRUE(run(config).events.empty());
+
+  net.set(22, FakeBehavior::closed);
+  const auto closed = run(config);
+  ASSERT_TRUE(closed.complete) << closed.error;
+  ASSERT_EQ(closed.events.size(), 1u);
+  const auto& c = closed.events[0];
+  EXPECT_EQ(c.change.port, 22);
+  EXPECT_EQ(c.change.from, PortState::open);
+  EXPECT_EQ(c.change.to, PortState::closed);
+  EXPECT_EQ(c.change.from_reason, Reason::syn_ack);
+  EXPECT_EQ(c.change.to_reason, Reason::reset);
+  EXPECT_TRUE(c.expected) << "no policy: closing is what the policy expects";
+  EXPECT_EQ(c.scan_id, closed.scan_id);
+  EXPECT_GT(c.id, e.id);
+  EXPECT_EQ(store.events_after(0, 100).size(), 2u);
+  EXPECT_EQ(baseline_of(22)->state, PortState::closed);
+}
+
+TEST_F(JobRunnerTest, ChangeSeenOnlyByTheMainScanIsNoEvent) {
+  const auto config = make_config({});
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete);
+
+  // Port 25 is open during the main scan and closed again for the re-probes.
+  net.on_call = [](int call, FakeNetworkConfig& c) {
+    FakeNet::set_in(c, 25, call == 1 ? FakeBehavior::open : FakeBehavior::closed);
+  };
+  const auto flap = run(config);
+  ASSERT_TRUE(flap.complete) << flap.error;
+  EXPECT_EQ(flap.changes_seen, 1u);
+  EXPECT_EQ(flap.changes_unconfirmed, 1u);
+  EXPECT_TRUE(flap.events.empty());
+  EXPECT_TRUE(store.events_after(0, 100).empty());
+  EXPECT_EQ(baseline_of(25)->state, PortState::closed)
+      << "an unconfirmed change moved the baseline";
+  EXPECT_TRUE(store.history({.port = 25}).empty()) << "an unconfirmed change was recorded";
+
+  // The network as it really is (closed): no event either.
+  const auto after = run(config);
+  ASSERT_TRUE(after.complete);
+  EXPECT_EQ(after.changes_seen, 0u);
+  EXPECT_TRUE(after.events.empty());
+  EXPECT_TRUE(store.events_after(0, 100).empty());
+}
+
+TEST_F(JobRunnerTest, ChangeMustHoldForEveryConfirmationRound) {
+  const auto config = make_config({});
+  ASSERT_TRUE(run(config).complete);
+
+  // Open for the main scan and the first re-probe, closed for the second.
+  net.on_call = [](int call, FakeNetworkConfig& c) {
+    FakeNet::set_in(c, 25, call <= 2 ? FakeBehavior::open : FakeBehavior::closed);
+  };
+  const auto r = run(config);
+  ASSERT_TRUE(r.complete) << r.error;
+  EXPECT_EQ(net.calls, 3);
+  EXPECT_EQ(r.changes_seen, 1u);
+  EXPECT_EQ(r.changes_unconfirmed, 1u);
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_EQ(baseline_of(25)->state, PortState::closed);
+
+  // A close of an open port that does not hold either.
+  net.set(80, FakeBehavior::open);
+  net.set(25, FakeBehavior::closed);
+  ASSERT_EQ(run(config).events.size(), 1u);  // 80 closed -> open, confirmed
+  net.on_call = [](int call, FakeNetworkConfig& c) {
+    FakeNet::set_in(c, 80, call == 2 ? FakeBehavior::open : FakeBehavior::closed);
+  };
+  const auto r2 = run(config);
+  EXPECT_EQ(r2.changes_unconfirmed, 1u);
+  EXPECT_TRUE(r2.events.empty());
+  EXPECT_EQ(baseline_of(80)->state, PortState::open);
+}
+
+TEST_F(JobRunnerTest, OnlyTheUnconfirmedPortIsReverted) {
+  const auto config = make_config({});
+  ASSERT_TRUE(run(config).complete);
+  // 22 opens for real; 23 only flickers during the main scan.
+  net.set(22, FakeBehavior::open);
+  net.on_call = [](int call, FakeNetworkConfig& c) {
+    FakeNet::set_in(c, 23, call == 1 ? FakeBehavior::open : FakeBehavior::closed);
+  };
+  const auto r = run(config);
+  ASSERT_TRUE(r.complete) << r.error;
+  EXPECT_EQ(r.changes_seen, 2u);
+  EXPECT_EQ(r.changes_unconfirmed, 1u);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].change.port, 22);
+  EXPECT_EQ(baseline_of(22)->state, PortState::open);
+  EXPECT_EQ(baseline_of(23)->state, PortState::closed);
+}
+
+TEST_F(JobRunnerTest, ZeroConfirmationsReportAtOnce) {
+  JobText j;
+  j.confirmations = 0;
+  const auto config = make_config(j);
+  ASSERT_TRUE(run(config).complete);
+  net.set(443, FakeBehavior::open);
+  const auto r = run(config);
+  EXPECT_EQ(net.calls, 1);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].change.port, 443);
+}
+
+TEST_F(JobRunnerTest, LossOverManyCyclesOfAnUnchangedNetworkIsSilent) {
+  const auto config = make_config({});
+  net.set(22, FakeBehavior::open);
+  net.set(80, FakeBehavior::open);
+  const auto first = run(config);  // a clean baseline
+  ASSERT_TRUE(first.complete);
+  ASSERT_TRUE(store.baseline("fake", kHost).exists);
+
+  net.config.probe_loss = 0.1;
+  net.config.reply_loss = 0.1;
+  std::size_t seen = 0;
+  std::size_t inconclusive = 0;
+  for (int cycle = 0; cycle < 30; ++cycle) {
+    SCOPED_TRACE(cycle);
+    const auto r = run(config);
+    ASSERT_TRUE(r.complete) << r.error;
+    EXPECT_TRUE(r.events.empty());
+    seen += r.changes_seen;
+    inconclusive += r.hosts_inconclusive;
+  }
+  EXPECT_TRUE(store.events_after(0, 1000).empty());
+  EXPECT_TRUE(store.history({}).empty());
+  EXPECT_EQ(baseline_of(22)->state, PortState::open);
+  EXPECT_EQ(baseline_of(80)->state, PortState::open);
+  EXPECT_EQ(baseline_of(21)->state, PortState::closed);
+  std::cout << "[ info     ] 30 lossy cycles: " << seen << " changes seen (all unconfirmed), "
+            << inconclusive << " inconclusive hosts\n";
+}
+
+TEST_F(JobRunnerTest, InconclusiveHostIsNotComparedAndKeepsTheBaseline) {
+  JobText j;
+  j.technique = "udp";
+  j.ports = "1-600";
+  const auto config = make_config(j);
+  net.set(53, FakeBehavior::open, Proto::udp);
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete) << first.error;
+  ASSERT_EQ(first.hosts_inconclusive, 0u);
+  ASSERT_TRUE(store.baseline("fake", kHost).exists);
+  ASSERT_EQ(baseline_of(53, Proto::udp)->state, PortState::open);
+
+  // Linux's per-peer ICMP rate limit (one a second after a burst of 6) hides most "port
+  // unreachable" answers: silence is no proof.
+  net.config.icmp_per_second = 1;
+  net.config.icmp_burst = 6;
+  const auto limited = run(config);
+  ASSERT_TRUE(limited.complete) << limited.error;
+  EXPECT_EQ(limited.hosts_inconclusive, 1u);
+  EXPECT_TRUE(limited.events.empty());
+  EXPECT_EQ(limited.changes_seen, 0u);
+  EXPECT_EQ(net.calls, 1) << "an inconclusive host must not be re-probed as if it changed";
+  const auto b = store.baseline("fake", kHost);
+  EXPECT_EQ(b.scan_id, first.scan_id) << "an inconclusive host moved the baseline";
+  EXPECT_EQ(baseline_of(100, Proto::udp)->state, PortState::closed);
+  const auto rec = store.scan(limited.scan_id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->hosts_total, 1u);
+  EXPECT_EQ(rec->hosts_complete, 0u);
+  EXPECT_TRUE(store.events_after(0, 100).empty());
+  EXPECT_TRUE(store.history({}).empty());
+}
+
+TEST_F(JobRunnerTest, ExpectedOpenPolicy) {
+  JobText j;
+  j.extra = "expected-open = [\"22/tcp\"]\n";
+  const auto config = make_config(j);
+  ASSERT_TRUE(run(config).complete);
+
+  net.set(22, FakeBehavior::open);
+  net.set(80, FakeBehavior::open);
+  const auto opened = run(config);
+  ASSERT_EQ(opened.events.size(), 2u);
+  EXPECT_EQ(opened.events[0].change.port, 22);
+  EXPECT_TRUE(opened.events[0].expected) << "22/tcp is listed in expected-open";
+  EXPECT_EQ(opened.events[1].change.port, 80);
+  EXPECT_FALSE(opened.events[1].expected);
+
+  net.set(22, FakeBehavior::closed);
+  net.set(80, FakeBehavior::closed);
+  const auto closed = run(config);
+  ASSERT_EQ(closed.events.size(), 2u);
+  EXPECT_EQ(closed.events[0].change.port, 22);
+  EXPECT_FALSE(closed.events[0].expected) << "an expected-open port closing is unexpected";
+  EXPECT_EQ(closed.events[1].change.port, 80);
+  EXPECT_TRUE(closed.events[1].expected);
+}
+
+TEST_F(JobRunnerTest, ExpectedOpenPerHostTable) {
+  JobText j;
+  j.targets = "\"198.18.0.2\", \"198.18.0.3\"";
+  j.extra = "expected-open = { \"198.18.0.3\" = [\"80/tcp\"] }\n";
+  const auto config = make_config(j);
+  FakeHost other;
+  other.address = asio::ip::make_address("198.18.0.3");
+  net.config.hosts.push_back(other);
+  ASSERT_TRUE(run(config).complete);
+  net.set(80, FakeBehavior::open);
+  net.config.hosts[1].ports[{Proto::tcp, 80}] = FakeBehavior::open;
+  const auto r = run(config);
+  ASSERT_EQ(r.events.size(), 2u);
+  for (const auto& e : r.events) {
+    EXPECT_EQ(e.change.port, 80);
+    EXPECT_EQ(e.expected, e.host == "198.18.0.3") << e.host;
+  }
+}
+
+TEST_F(JobRunnerTest, AcceptedBaseline) {
+  const auto config = make_config({});
+  ASSERT_TRUE(run(config).complete);
+  net.set(80, FakeBehavior::open);
+  const auto opened = run(config);
+  ASSERT_EQ(opened.events.size(), 1u);
+  EXPECT_FALSE(opened.events[0].expected);
+
+  const auto accepted = store.accept_baseline({});
+  EXPECT_EQ(accepted.accepted, 1u);
+  ASSERT_TRUE(store.is_accepted("fake", kHost, Proto::tcp, 80));
+
+  // expected == (new state open) == (policy expects open || accepted)
+  net.set(80, FakeBehavior::closed);
+  const auto closed = run(config);
+  ASSERT_EQ(closed.events.size(), 1u);
+  EXPECT_FALSE(closed.events[0].expected) << "an accepted port closing is unexpected";
+  EXPECT_TRUE(store.is_accepted("fake", kHost, Proto::tcp, 80)) << "acceptance survives a close";
+
+  net.set(80, FakeBehavior::open);
+  const auto reopened = run(config);
+  ASSERT_EQ(reopened.events.size(), 1u);
+  EXPECT_TRUE(reopened.events[0].expected) << "an accepted port opening is expected";
+
+  net.set(443, FakeBehavior::open);
+  const auto other = run(config);
+  ASSERT_EQ(other.events.size(), 1u);
+  EXPECT_EQ(other.events[0].change.port, 443);
+  EXPECT_FALSE(other.events[0].expected) << "acceptance is per port";
+}
+
+TEST_F(JobRunnerTest, WithoutPolicyWhatTheFirstScanFindsOpenIsAccepted) {
+  const auto config = make_config({});
+  net.set(80, FakeBehavior::open);
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete) << first.error;
+  EXPECT_TRUE(first.events.empty());
+  EXPECT_TRUE(store.is_accepted("fake", kHost, Proto::tcp, 80));
+  EXPECT_FALSE(store.is_accepted("fake", kHost, Proto::tcp, 22));
+  ASSERT_EQ(first.snapshot.open_ports.size(), 1u);
+  EXPECT_EQ(first.snapshot.open_ports[0].port, 80);
+  EXPECT_FALSE(first.snapshot.open_ports[0].unexpected);
+
+  // expected == (new state open) == (policy expects open || accepted)
+  net.set(80, FakeBehavior::closed);
+  net.set(22, FakeBehavior::open);
+  const auto r = run(config);
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_EQ(r.events[0].change.port, 22);
+  EXPECT_FALSE(r.events[0].expected);
+  EXPECT_EQ(r.events[1].change.port, 80);
+  EXPECT_FALSE(r.events[1].expected) << "a port open since the first scan closed";
+  ASSERT_EQ(r.snapshot.open_ports.size(), 1u);
+  EXPECT_EQ(r.snapshot.open_ports[0].port, 22);
+  EXPECT_TRUE(r.snapshot.open_ports[0].unexpected);
+
+  // Only the first complete scan of a host accepts: 22 stays unaccepted.
+  EXPECT_FALSE(store.is_accepted("fake", kHost, Proto::tcp, 22));
+  net.set(80, FakeBehavior::open);
+  const auto back = run(config);
+  ASSERT_EQ(back.events.size(), 1u);
+  EXPECT_TRUE(back.events[0].expected);
+}
+
+TEST_F(JobRunnerTest, WithPolicyTheFirstScanAcceptsNothing) {
+  JobText j;
+  j.extra = "expected-open = [\"22/tcp\"]\n";
+  const auto config = make_config(j);
+  net.set(80, FakeBehavior::open);
+  ASSERT_TRUE(run(config).complete);
+  EXPECT_TRUE(store.accepted_ports({}).empty());
+  net.set(80, FakeBehavior::closed);
+  const auto r = run(config);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_TRUE(r.events[0].expected) << "the policy does not expect 80 open";
+}
+
+TEST_F(JobRunnerTest, ExpiredAuthorizationIsNotScanned) {
+  JobText j;
+  j.targets = "\"198.18.0.2\", \"198.18.0.3\"";
+  j.authorization =
+      "[[authorization]]\nnetworks = [\"198.18.0.2/32\"]\nowner = \"old\"\nticket = "
+      "\"CHG-1\"\nexpires = 2001-01-01\n\n"
+      "[[authorization]]\nnetworks = [\"198.18.0.3/32\"]\n";
+  const auto config = make_config(j);
+  EXPECT_FALSE(config.warnings.empty()) << "an expired authorization loads with a warning";
+  FakeHost other;
+  other.address = asio::ip::make_address("198.18.0.3");
+  net.config.hosts.push_back(other);
+
+  Logger warn_log(LogLevel::warn);
+  net.calls = 0;
+  testing::internal::CaptureStderr();
+  const auto r =
+      run_job(config, config.jobs.at(0), store, JobEnvironment{net.factory(), &stop, &warn_log});
+  const std::string err = testing::internal::GetCapturedStderr();
+
+  for (const auto& dst : net.log->probed) {
+    EXPECT_EQ(dst.to_string(), "198.18.0.3") << "probed a host whose authorization expired";
+  }
+  EXPECT_FALSE(net.log->probed.empty()) << "the still-authorized host was not scanned";
+  EXPECT_NE(err.find("expired"), std::string::npos) << err;
+  EXPECT_NE(err.find("CHG-1"), std::string::npos) << err;
+  EXPECT_NE(err.find("host 198.18.0.2"), std::string::npos) << err;
+  EXPECT_FALSE(store.baseline("fake", "198.18.0.2").exists);
+  EXPECT_TRUE(store.baseline("fake", "198.18.0.3").exists);
+  const auto rec = store.scan(r.scan_id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->hosts_total, 2u);
+  EXPECT_EQ(rec->hosts_complete, 1u);
+  EXPECT_TRUE(r.events.empty());
+}
+
+TEST_F(JobRunnerTest, OnlyExpiredAuthorizationScansNothing) {
+  JobText j;
+  j.authorization = "[[authorization]]\nnetworks = [\"198.18.0.0/15\"]\nexpires = 2001-01-01\n";
+  const auto config = make_config(j);
+  net.set(22, FakeBehavior::open);
+  const auto r = run(config);
+  EXPECT_TRUE(net.log->probed.empty()) << net.log->probed.size() << " probes sent";
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_FALSE(store.baseline("fake", kHost).exists);
+  const auto rec = store.scan(r.scan_id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->hosts_complete, 0u);
+  EXPECT_NE(rec->status, ScanStatus::running);
+}
+
+TEST_F(JobRunnerTest, StopBeforeRunIsIncompleteAndNeverABaseline) {
+  const auto config = make_config({});
+  stop = true;
+  const auto r = run(config);
+  EXPECT_FALSE(r.complete);
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_TRUE(r.events.empty());
+  const auto rec = store.scan(r.scan_id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->status, ScanStatus::incomplete);
+  EXPECT_FALSE(rec->note.empty());
+  EXPECT_FALSE(store.baseline("fake", kHost).exists);
+
+  // The next scan is still the first complete one: silent.
+  stop = false;
+  net.set(22, FakeBehavior::open);
+  const auto next = run(config);
+  ASSERT_TRUE(next.complete) << next.error;
+  EXPECT_TRUE(next.events.empty());
+  EXPECT_EQ(store.baseline("fake", kHost).scan_id, next.scan_id);
+}
+
+TEST_F(JobRunnerTest, StopDuringMainScanIsIncomplete) {
+  const auto config = make_config({});
+  net.set(22, FakeBehavior::open);
+  net.on_call = [this](int, FakeNetworkConfig&) { stop = true; };  // the engine is running
+  const auto r = run(config);
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(store.scan(r.scan_id)->status, ScanStatus::incomplete);
+  EXPECT_FALSE(store.baseline("fake", kHost).exists);
+  stop = false;
+  const auto next = run(config);
+  ASSERT_TRUE(next.complete) << next.error;
+  EXPECT_TRUE(next.events.empty()) << "the first complete scan must be silent";
+}
+
+TEST_F(JobRunnerTest, StopDuringConfirmationWritesNoEvent) {
+  const auto config = make_config({});
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete);
+  net.set(22, FakeBehavior::open);
+  net.on_call = [this](int call, FakeNetworkConfig&) {
+    if (call == 2) stop = true;  // SIGTERM during the first re-probe
+  };
+  const auto r = run(config);
+  EXPECT_FALSE(r.complete);
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_EQ(store.scan(r.scan_id)->status, ScanStatus::incomplete);
+  EXPECT_TRUE(store.events_after(0, 100).empty());
+  EXPECT_EQ(store.baseline("fake", kHost).scan_id, first.scan_id);
+  EXPECT_EQ(baseline_of(22)->state, PortState::closed);
+
+  stop = false;
+  const auto next = run(config);
+  ASSERT_TRUE(next.complete) << next.error;
+  ASSERT_EQ(next.events.size(), 1u) << "the change is reported by the next complete scan";
+  EXPECT_EQ(next.events[0].change.port, 22);
+}
+
+TEST_F(JobRunnerTest, BadJobInputIsAnIncompleteScan) {
+  // A hostname that cannot resolve: the run reports it and the row is incomplete.
+  JobText j;
+  j.targets = "\"no-such-host.invalid\"";
+  const auto config = make_config(j);
+  const auto r = run(config);
+  EXPECT_FALSE(r.complete);
+  EXPECT_FALSE(r.error.empty());
+  const auto rec = store.scan(r.scan_id);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->status, ScanStatus::incomplete);
+}
+
+// ---- connect technique on loopback --------------------------------------------------------
+
+TEST(JobRunnerLoopback, ListenerAppearingIsOneConfirmedEvent) {
+  test::LoopbackListener watched;
+  const auto port = watched.port();
+  watched.close();
+  const auto other = test::free_loopback_port();
+  const std::string ports = std::to_string(port) + "," + std::to_string(other);
+  const auto config = parse_config(
+      "[[authorization]]\nnetworks = [\"127.0.0.0/8\"]\n\n[[job]]\nname = \"lo\"\n"
+      "targets = [\"127.0.0.1\"]\nports = \"" +
+          ports + "\"\ntechnique = \"connect\"\nconfirm-technique = \"connect\"\n" +
+          "interval = \"1m\"\nconfirmations = 2\n",
+      "loopback.toml");
+  auto store = Store::open(":memory:");
+  Logger quiet(LogLevel::error);
+  const JobEnvironment env{{}, nullptr, &quiet};
+
+  const auto first = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_TRUE(first.complete) << first.error;
+  EXPECT_TRUE(first.events.empty());
+  ASSERT_EQ(store.baseline("lo", "127.0.0.1").state_of(Proto::tcp, port)->state, PortState::closed);
+
+  watched.open();
+  const auto opened = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_TRUE(opened.complete) << opened.error;
+  ASSERT_EQ(opened.events.size(), 1u);
+  const auto& e = opened.events[0];
+  EXPECT_EQ(e.host, "127.0.0.1");
+  EXPECT_EQ(e.change.port, port);
+  EXPECT_EQ(e.change.from, PortState::closed);
+  EXPECT_EQ(e.change.to, PortState::open);
+  EXPECT_EQ(e.change.from_reason, Reason::conn_refused);
+  EXPECT_EQ(e.change.to_reason, Reason::syn_ack);
+  EXPECT_FALSE(e.expected);
+
+  EXPECT_TRUE(run_job(config, config.jobs.at(0), store, env).events.empty());
+
+  watched.close();
+  const auto closed = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_EQ(closed.events.size(), 1u);
+  EXPECT_EQ(closed.events[0].change.to, PortState::closed);
+  EXPECT_EQ(store.events_after(0, 100).size(), 2u);
+}
+
+}  // namespace
+}  // namespace portvigil
