@@ -262,7 +262,8 @@ struct Store::Impl {
   template <typename Host, typename Prepare>
   std::vector<ChangeEvent> commit(std::int64_t scan_id, std::span<const Host> hosts,
                                   const ScanCounters& counters, Clock::time_point finished,
-                                  const EventPolicy& policy, Prepare prepare) {
+                                  const EventPolicy& policy, Prepare prepare,
+                                  bool accept_first_baseline) {
     Transaction tx(db, Transaction::Kind::write);
 
     std::int64_t job_id = 0;
@@ -339,6 +340,35 @@ struct Store::Impl {
           .bind(3, time_ms)
           .bind(4, host.address)
           .run();
+      if (accept_first_baseline && !old.exists) {
+        // Same transaction as the baseline itself, so a crash cannot leave a baseline whose
+        // ports were never accepted.
+        for (const ProtoSnapshot& p : fresh.protos) {
+          auto accept = [&](std::uint16_t port) {
+            db.query(
+                  "INSERT OR IGNORE INTO accepted_ports(host_id, proto, port, accepted_ms) "
+                  "VALUES (?1, ?2, ?3, ?4)")
+                .bind(1, host_id)
+                .bind(2, name(p.proto))
+                .bind(3, static_cast<std::int64_t>(port))
+                .bind(4, time_ms)
+                .run();
+          };
+          if (p.usual.state == PortState::open) {
+            for (const PortRange& r : p.scanned) {
+              for (std::uint32_t port = r.first; port <= r.last; ++port) {
+                if (p.state_of(static_cast<std::uint16_t>(port))->state == PortState::open) {
+                  accept(static_cast<std::uint16_t>(port));
+                }
+              }
+            }
+          } else {
+            for (const auto& [port, obs] : p.exceptions) {
+              if (obs.state == PortState::open) accept(port);
+            }
+          }
+        }
+      }
     }
 
     db.query(
@@ -441,25 +471,31 @@ std::int64_t Store::begin_scan(std::string_view job, Technique technique,
 
 std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id, std::span<const HostResult> hosts,
                                             const ScanCounters& counters,
-                                            Clock::time_point finished, const EventPolicy& policy) {
-  return impl_->commit(scan_id, hosts, counters, finished, policy,
-                       [](const HostResult& h, Technique technique) {
-                         return Impl::Prepared{host_key(h), h.address.to_string(), h.complete,
-                                               HostSnapshot::from_result(h, technique), &h};
-                       });
+                                            Clock::time_point finished, const EventPolicy& policy,
+                                            bool accept_first_baseline) {
+  return impl_->commit(
+      scan_id, hosts, counters, finished, policy,
+      [](const HostResult& h, Technique technique) {
+        return Impl::Prepared{host_key(h), h.address.to_string(), h.complete,
+                              HostSnapshot::from_result(h, technique), &h};
+      },
+      accept_first_baseline);
 }
 
 std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id,
                                             std::span<const ScannedHost> hosts,
                                             const ScanCounters& counters,
-                                            Clock::time_point finished, const EventPolicy& policy) {
-  return impl_->commit(scan_id, hosts, counters, finished, policy,
-                       [](const ScannedHost& h, Technique technique) {
-                         Impl::Prepared p{h.host, h.address, h.complete, h.state, nullptr};
-                         p.fresh.exists = true;
-                         for (auto& proto : p.fresh.protos) proto.technique = technique;
-                         return p;
-                       });
+                                            Clock::time_point finished, const EventPolicy& policy,
+                                            bool accept_first_baseline) {
+  return impl_->commit(
+      scan_id, hosts, counters, finished, policy,
+      [](const ScannedHost& h, Technique technique) {
+        Impl::Prepared p{h.host, h.address, h.complete, h.state, nullptr};
+        p.fresh.exists = true;
+        for (auto& proto : p.fresh.protos) proto.technique = technique;
+        return p;
+      },
+      accept_first_baseline);
 }
 
 bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::time_point when) {

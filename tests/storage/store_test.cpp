@@ -501,3 +501,35 @@ TEST(DefaultVerdict, AcceptedMeansExpectedOpen) {
 
 }  // namespace
 }  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+TEST(StoreAccept, FirstBaselineAcceptedInTheSameCommit) {
+  Store s = Store::open(":memory:");
+  const HostResult first = test::make_host("h", 1, 100, PortState::closed, {{22, PortState::open}});
+  const auto id1 = s.begin_scan("j", Technique::syn, test::at(0));
+  EXPECT_TRUE(s.commit_scan(id1, std::vector{first}, {}, test::at(1), {}, true).empty());
+  EXPECT_TRUE(s.is_accepted("j", "h", Proto::tcp, 22));
+  EXPECT_FALSE(s.is_accepted("j", "h", Proto::tcp, 23));
+
+  // Later scans of the same host accept nothing by themselves: a newly opened port is
+  // not expected.
+  const HostResult second = test::make_host("h", 1, 100, PortState::closed,
+                                            {{22, PortState::open}, {80, PortState::open}});
+  const auto id2 = s.begin_scan("j", Technique::syn, test::at(2));
+  const auto events = s.commit_scan(id2, std::vector{second}, {}, test::at(3), {}, true);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].change.port, 80);
+  EXPECT_FALSE(events[0].expected);
+  EXPECT_FALSE(s.is_accepted("j", "h", Proto::tcp, 80));
+
+  // Without the flag a first baseline accepts nothing.
+  const HostResult other = test::make_host("k", 1, 100, PortState::closed, {{22, PortState::open}});
+  const auto id3 = s.begin_scan("j", Technique::syn, test::at(4));
+  s.commit_scan(id3, std::vector{other}, {}, test::at(5));
+  EXPECT_FALSE(s.is_accepted("j", "k", Proto::tcp, 22));
+}
+
+}  // namespace
+}  // namespace portvigil

@@ -180,16 +180,20 @@ class Store {
   // scanned; stores the summary and marks the scan complete. Incomplete hosts are counted
   // and otherwise ignored; a host's first complete scan is its silent baseline. Returns
   // the events written. Throws if the scan is not 'running' (e.g. marked incomplete on a
-  // restart), leaving the database unchanged.
+  // restart), leaving the database unchanged. With `accept_first_baseline`, the open
+  // ports of a host's silent first baseline are accepted in the same transaction (for a
+  // job without a policy), so no crash can separate the two.
   std::vector<ChangeEvent> commit_scan(std::int64_t scan_id, std::span<const HostResult> hosts,
                                        const ScanCounters& counters,
                                        std::chrono::system_clock::time_point finished,
-                                       const EventPolicy& policy = {});
+                                       const EventPolicy& policy = {},
+                                       bool accept_first_baseline = false);
   // The same from compact results (diff_snapshots instead of diff_host).
   std::vector<ChangeEvent> commit_scan(std::int64_t scan_id, std::span<const ScannedHost> hosts,
                                        const ScanCounters& counters,
                                        std::chrono::system_clock::time_point finished,
-                                       const EventPolicy& policy = {});
+                                       const EventPolicy& policy = {},
+                                       bool accept_first_baseline = false);
 
   // For crash, timeout, SIGTERM: nothing of the scan is kept but its row. Returns false if
   // the scan was not running (already committed or marked).
