@@ -162,6 +162,7 @@ bool AddressRange::contains(const asio::ip::address& a) const {
 }
 
 AddressRange parse_cidr(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) throw InputError("network: contains a NUL byte");
   const std::string context = "network " + quoted(text);
   text = trim(text);
   const auto slash = text.find('/');
@@ -205,6 +206,9 @@ bool AuthorizedScope::contains(const asio::ip::address& a) const {
 
 TargetSpec parse_target(std::string_view expression, const TargetParseOptions& options) {
   expression = trim(expression);
+  if (expression.find('\0') != std::string_view::npos) {
+    throw InputError("target: contains a NUL byte");
+  }
   const std::string context = "target " + quoted(expression);
   if (expression.empty()) throw InputError("target: empty target expression");
   const auto slash = expression.find('/');

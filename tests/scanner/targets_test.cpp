@@ -146,6 +146,11 @@ TEST(Targets, BadInputSaysWhatAndWhere) {
             "target \"localhost\": is a hostname, but -n disables DNS resolution");
   EXPECT_NE(error_of([] { (void)parse_target("bad host!", kNoDns); }).find("not an address"),
             std::string::npos);
+  // A -iL file can hold a NUL; the text after it must not be silently dropped.
+  EXPECT_EQ(error_of([] { (void)parse_target(std::string_view("198.18.0.1\0evil", 15), kNoDns); }),
+            "target: contains a NUL byte");
+  EXPECT_EQ(error_of([] { (void)parse_cidr(std::string_view("198.18.0.0/24\0x", 15)); }),
+            "network: contains a NUL byte");
 }
 
 TEST(Targets, HostnamesResolveOnce) {

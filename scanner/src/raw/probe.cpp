@@ -89,7 +89,9 @@ std::size_t build_udp_probe(const ProbeFields& base, std::uint32_t c, std::span<
 bool quoted_matches(const Reply& r, std::uint32_t c, std::uint16_t expected_sport,
                     std::uint8_t proto) {
   if (r.quoted_proto != proto || r.sport != expected_sport) return false;
-  return proto != 6 || !r.quoted_has_seq || r.seq == c;
+  // TCP: RFC 792 guarantees the 8 bytes that hold our sequence number; a shorter quote
+  // cannot be authenticated, so it is not taken as an answer.
+  return proto != 6 || (r.quoted_has_seq && r.seq == c);
 }
 
 // Replies to a TCP segment without ACK carry ack = seq + (SYN/FIN ? 1 : 0) (RFC 793 p.36).

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_reply (corpus/reply/) and fuzz_specs (corpus/specs/).
+
+The reply seeds are small valid frames of every link type the parser reads, carrying the
+replies a scan gets back (SYN/ACK, RST, UDP, ICMP and ICMPv6 unreachable quoting a probe,
+IPv6 extension headers). Run it from anywhere; it rewrites the files in place.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+US4, THEM4, ROUTER4 = bytes([198, 18, 0, 1]), bytes([198, 18, 0, 2]), bytes([198, 18, 0, 254])
+US6 = bytes.fromhex("20010db8000000000000000000000001")
+THEM6 = bytes.fromhex("20010db8000000000000000000000002")
+COOKIE, SPORT = 0x12345678, 40000
+
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def pseudo(src, dst, proto, length):
+    if len(src) == 4:
+        return src + dst + struct.pack(">BBH", 0, proto, length)
+    return src + dst + struct.pack(">I3xB", length, proto)
+
+
+def ip(src, dst, proto, payload, ext=b"", first=None):
+    if len(src) == 4:
+        h = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0x4000, 57, proto, 0,
+                        src, dst)
+        return h[:10] + struct.pack(">H", csum(h)) + h[12:] + payload
+    nh = proto if first is None else first
+    return struct.pack(">IHBB", 0x60000000, len(ext) + len(payload), nh, 57) + src + dst + ext + payload
+
+
+def tcp(src, dst, sport, dport, seq, ack, flags, opts=b""):
+    off = (20 + len(opts)) // 4
+    t = struct.pack(">HHIIBBHHH", sport, dport, seq, ack, off << 4, flags, 65535, 0, 0) + opts
+    c = csum(pseudo(src, dst, 6, len(t)) + t)
+    return ip(src, dst, 6, t[:16] + struct.pack(">H", c) + t[18:])
+
+
+def udp(src, dst, sport, dport, payload):
+    u = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+    c = csum(pseudo(src, dst, 17, len(u)) + u) or 0xFFFF
+    return ip(src, dst, 17, u[:6] + struct.pack(">H", c) + u[8:])
+
+
+def unreach(src, dst, code, probe):
+    v6 = len(src) == 16
+    quote = probe if v6 else probe[:28]
+    m = bytes([1 if v6 else 3, code]) + b"\0" * 6 + quote
+    c = csum((pseudo(src, dst, 58, len(m)) if v6 else b"") + m)
+    return ip(src, dst, 58 if v6 else 1, m[:2] + struct.pack(">H", c) + m[4:])
+
+
+def eth(pkt, tags=()):
+    f = bytes.fromhex("020000000001020000000002")
+    for i, tpid in enumerate(tags):
+        f += struct.pack(">HH", tpid, 10 * (i + 1))
+    return f + struct.pack(">H", 0x86DD if pkt[0] >> 4 == 6 else 0x0800) + pkt
+
+
+def sll(pkt):
+    et = 0x86DD if pkt[0] >> 4 == 6 else 0x0800
+    return struct.pack(">HHH8sH", 0, 1, 6, bytes.fromhex("0200000000020000"), et) + pkt
+
+
+def sll2(pkt):
+    et = 0x86DD if pkt[0] >> 4 == 6 else 0x0800
+    return struct.pack(">HHIHBB8s", et, 0, 2, 1, 0, 6, bytes.fromhex("0200000000020000")) + pkt
+
+
+def null(pkt):
+    return struct.pack("<I", 10 if pkt[0] >> 4 == 6 else 2) + pkt
+
+
+syn4 = tcp(US4, THEM4, SPORT, 80, COOKIE, 0, 0x02, bytes.fromhex("020405b4"))
+syn6 = tcp(US6, THEM6, SPORT, 80, COOKIE, 0, 0x02, bytes.fromhex("020405b4"))
+udp4 = udp(US4, THEM4, SPORT + 0x78, 53, bytes.fromhex("5056010000010000000000000000020001"))
+udp6 = udp(US6, THEM6, SPORT + 0x78, 53, b"")
+hbh_dst = bytes([60, 0, 1, 4, 0, 0, 0, 0]) + bytes([6, 0, 1, 4, 0, 0, 0, 0])
+t6 = tcp(THEM6, US6, 80, SPORT, 1, COOKIE + 1, 0x12)[40:]
+
+REPLY = {
+    "eth_synack_v4": eth(tcp(THEM4, US4, 80, SPORT, 0xA0B0C0D0, COOKIE + 1, 0x12)),
+    "eth_vlan_rst_v6": eth(tcp(THEM6, US6, 80, SPORT, 0, COOKIE + 1, 0x14), (0x8100,)),
+    "eth_qinq_rst_v4": eth(tcp(THEM4, US4, 80, SPORT, COOKIE, 0, 0x04), (0x88A8, 0x8100)),
+    "sll_icmp_port_v4": sll(unreach(THEM4, US4, 3, udp4)),
+    "sll2_icmp6_port": sll2(unreach(THEM6, US6, 4, udp6)),
+    "null_udp_v4": null(udp(THEM4, US4, 53, SPORT + 0x78, b"\x50\x56\x81\x80")),
+    "raw_icmp_admin_v4": unreach(ROUTER4, US4, 13, syn4),
+    "raw_icmp6_admin": unreach(bytes.fromhex("20010db80000000000000000000000fe"), US6, 1, syn6),
+    "raw_v6_exthdrs_synack": ip(THEM6, US6, 6, t6, ext=hbh_dst, first=0),
+}
+
+SPECS = {
+    "ports_list": "22,80,443,1000-2000",
+    "ports_qualified": "T:22,25,U:53,161,T:8080-8090",
+    "ports_open_ranges": "-1024,60000-",
+    "ports_all": "-",
+    "target_v4": "198.18.0.1",
+    "target_octets": "198.18.0-1.*",
+    "target_octet_range": "198.18.0.1-20,30",
+    "target_cidr_v4": "198.18.0.0/15",
+    "target_v6": "2001:db8::1",
+    "target_cidr_v6": "2001:db8::/120",
+    "target_scoped_v6": "fe80::1%lo",
+    "target_hostname": "host.example/30",
+    "scope_list": "198.18.0.0/15, 2001:db8::/32",
+}
+
+
+def main():
+    for sub, files in (("reply", REPLY), ("specs", SPECS)):
+        d = os.path.join(HERE, "corpus", sub)
+        os.makedirs(d, exist_ok=True)
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+
+
+if __name__ == "__main__":
+    main()
