@@ -6,7 +6,8 @@ set -euo pipefail
 
 build_pkgs=(cmake make g++ pkg-config libasio-dev libpcap-dev prometheus-cpp-dev
   libtomlplusplus-dev libsqlite3-dev libgtest-dev libgmock-dev libexpected-dev libsystemd-dev)
-test_pkgs=(iproute2 nftables nmap ndiff python3 clang libclang-rt-14-dev procps time)
+test_pkgs=(iproute2 nftables nmap ndiff python3 clang libclang-rt-14-dev procps time tcpdump curl
+  prometheus systemd)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-build}" == test ]] && want+=("${test_pkgs[@]}")
