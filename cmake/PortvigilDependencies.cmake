@@ -1,6 +1,5 @@
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
-find_package(tl-expected REQUIRED)
 
 # Standalone Asio (libasio-dev) is header-only and ships no CMake config.
 find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
