@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace portvigil {
 namespace {
@@ -38,6 +39,49 @@ bool is_open(PortState s) {
 // new state (with another technique: the same open/not-open verdict, since technique
 // vocabularies differ). Ports that do not hold go back to their baseline state, so they
 // neither become events nor move the baseline.
+// One re-probe of `ports` on one host; empty when the result cannot be trusted
+// (interrupted, failed, incomplete or inconclusive).
+std::optional<HostResult> reprobe(const JobConfig& job, Technique technique,
+                                  const AuthorizedScope& scope, const asio::ip::address& address,
+                                  const PortList& ports, const JobEnvironment& env) {
+  TargetSet target;
+  target.add(address.to_string(), TargetParseOptions{.resolve_names = false});
+  ScanPlan plan;
+  plan.technique = technique;
+  plan.targets = &target;
+  plan.ports = ports;
+  plan.scope = scope;
+  plan.timing = timing_of(job);
+  CollectSink sink;
+  RunControl control;
+  control.stop = env.stop;
+  const auto summary = engine_for(technique, env)->run(plan, sink, control);
+  const bool usable = summary.error.empty() && !summary.interrupted && sink.hosts.size() == 1 &&
+                      sink.hosts[0].complete && !sink.hosts[0].inconclusive;
+  if (!usable) return std::nullopt;
+  return std::move(sink.hosts[0]);
+}
+
+const PortResult* find_port(const HostResult& h, Proto proto, std::uint16_t port) {
+  const auto it = std::find_if(h.ports.begin(), h.ports.end(), [&](const PortResult& p) {
+    return p.proto == proto && p.port == port;
+  });
+  return it == h.ports.end() ? nullptr : &*it;
+}
+
+void add_port(PortList& ports, Proto proto, std::uint16_t port) {
+  (proto == Proto::tcp ? ports.tcp : ports.udp).push_back(port);
+}
+
+void sort_ports(PortList& ports) {
+  std::sort(ports.tcp.begin(), ports.tcp.end());
+  std::sort(ports.udp.begin(), ports.udp.end());
+}
+
+// Re-probes the ports whose state changed; a change holds only if every re-probe sees the
+// new state (with another technique: the same open/not-open verdict, since technique
+// vocabularies differ). Ports that do not hold go back to their baseline state, so they
+// neither become events nor move the baseline.
 std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, HostResult& host,
                             const HostSnapshot& baseline, const std::vector<PortChange>& changes,
                             const JobEnvironment& env) {
@@ -47,38 +91,15 @@ std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, 
   PortList ports;
   for (const auto& c : changes) {
     holds[{c.proto, c.port}] = true;
-    (c.proto == Proto::tcp ? ports.tcp : ports.udp).push_back(c.port);
+    add_port(ports, c.proto, c.port);
   }
-  std::sort(ports.tcp.begin(), ports.tcp.end());
-  std::sort(ports.udp.begin(), ports.udp.end());
-  TargetSet target;
-  target.add(host.address.to_string(), TargetParseOptions{.resolve_names = false});
+  sort_ports(ports);
   for (int round = 0; round < job.confirmations; ++round) {
-    ScanPlan plan;
-    plan.technique = technique;
-    plan.targets = &target;
-    plan.ports = ports;
-    plan.scope = scope;
-    plan.timing = timing_of(job);
-    CollectSink sink;
-    RunControl control;
-    control.stop = env.stop;
-    const auto summary = engine_for(technique, env)->run(plan, sink, control);
-    const bool usable = summary.error.empty() && !summary.interrupted && sink.hosts.size() == 1 &&
-                        sink.hosts[0].complete && !sink.hosts[0].inconclusive;
+    const auto seen = reprobe(job, technique, scope, host.address, ports, env);
     for (const auto& c : changes) {
       bool& ok = holds[{c.proto, c.port}];
-      if (!usable) {
-        ok = false;
-        continue;
-      }
-      const auto& seen = sink.hosts[0].ports;
-      const auto it = std::find_if(seen.begin(), seen.end(), [&](const PortResult& p) {
-        return p.proto == c.proto && p.port == c.port;
-      });
-      if (it == seen.end()) {
-        ok = false;
-      } else if (same_technique ? it->state != c.to : is_open(it->state) != is_open(c.to)) {
+      const PortResult* p = seen ? find_port(*seen, c.proto, c.port) : nullptr;
+      if (!p || (same_technique ? p->state != c.to : is_open(p->state) != is_open(c.to))) {
         ok = false;
       }
     }
@@ -94,6 +115,37 @@ std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, 
     }
   }
   return reverted;
+}
+
+// A host's first scan becomes its baseline with no confirmation behind it, so a port that
+// merely lost its answers would later "change" to its real state. Its silent ports are
+// probed again first (as many rounds as the job confirms changes, at least one), and any
+// that answer take the answered state. Bounded: a host with more silent ports than
+// kMaxFirstScanReprobe keeps its first-scan silence.
+std::size_t settle_first_scan(const JobConfig& job, const AuthorizedScope& scope, HostResult& host,
+                              const JobEnvironment& env) {
+  constexpr std::size_t kMaxFirstScanReprobe = 16384;
+  PortList silent;
+  for (const auto& p : host.ports) {
+    if (p.reason == Reason::no_response) add_port(silent, p.proto, p.port);
+  }
+  if (silent.empty() || silent.tcp.size() + silent.udp.size() > kMaxFirstScanReprobe) return 0;
+  sort_ports(silent);
+  std::size_t answered = 0;
+  for (int round = 0; round < std::max(1, job.confirmations); ++round) {
+    const auto seen = reprobe(job, job.technique, scope, host.address, silent, env);
+    if (!seen) continue;
+    for (auto& p : host.ports) {
+      if (p.reason != Reason::no_response) continue;
+      const PortResult* now = find_port(*seen, p.proto, p.port);
+      if (now && now->reason != Reason::no_response) {
+        p.state = now->state;
+        p.reason = now->reason;
+        ++answered;
+      }
+    }
+  }
+  return answered;
 }
 
 struct HostRef {
@@ -133,6 +185,10 @@ class JobSink final : public ReportSink {
       return;
     }
     HostSnapshot baseline = store_.baseline(job_.name, key);
+    if (!baseline.exists) {
+      first_seen.push_back(h);
+      return;
+    }
     auto changes = diff_host(baseline, h);
     if (changes.empty()) {
       scanned.push_back(ScannedHost::from(h, job_.technique));
@@ -144,6 +200,7 @@ class JobSink final : public ReportSink {
 
   std::vector<ScannedHost> scanned;
   std::vector<Changed> changed;
+  std::vector<HostResult> first_seen;  // no baseline yet: settled before it becomes one
   std::map<std::string, HostRef> refs;
 
  private:
@@ -265,6 +322,12 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     sink.scanned.push_back(ScannedHost::from(c.result, job.technique));
   }
   sink.changed.clear();
+  for (auto& h : sink.first_seen) {
+    if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
+    settle_first_scan(job, scope, h, env);
+    sink.scanned.push_back(ScannedHost::from(h, job.technique));
+  }
+  sink.first_seen.clear();
   if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
 
   const EventPolicy policy = [&](const ChangeContext& c) {

@@ -124,6 +124,7 @@ class ConnectRun {
   void on_connect(Slot& slot, std::uint64_t gen, const asio::error_code& ec);
   void on_timeout(Slot& slot, std::uint64_t gen, const asio::error_code& ec);
   void on_no_answer(Probe probe);
+  int attempts_for(const HostState& h) const;
   void finish_group();
   void resolve(const Probe& probe, PortState state, Reason reason);
   void release(Slot& slot);
@@ -162,6 +163,10 @@ class ConnectRun {
   std::uint64_t probes_total_ = 0;
   std::uint64_t hosts_done_ = 0;
   ScanSummary summary_;
+  // Attempts spent on probes that were answered, and how many of those went unanswered:
+  // the measured per-attempt miss rate.
+  std::uint64_t answered_attempts_ = 0;
+  std::uint64_t missed_attempts_ = 0;
 };
 
 ScanSummary ConnectRun::run() {
@@ -376,6 +381,8 @@ void ConnectRun::on_connect(Slot& slot, std::uint64_t gen, const asio::error_cod
   if (answered && !h.timed_out) {
     h.answered = true;
     ++summary_.counters.responses;
+    answered_attempts_ += probe.attempt + 1u;
+    missed_attempts_ += probe.attempt;
     if (!h.has_rtt) {
       h.srtt = rtt;
       h.rttvar = rtt / 2;
@@ -400,15 +407,37 @@ void ConnectRun::on_timeout(Slot& slot, std::uint64_t gen, const asio::error_cod
 }
 
 // No answer within the timeout: retransmit while attempts remain, then call it filtered.
+// Attempts a probe gets before its silence is believed: --max-retries + 1, or more when
+// answers show loss. With a per-attempt miss rate m, k silent attempts leave
+// ports * m^k expected wrong "filtered" ports, which must stay below kTolerableWrong.
+int ConnectRun::attempts_for(const HostState& h) const {
+  constexpr double kTolerableWrong = 0.1;
+  constexpr int kMaxExtraAttempts = 6;
+  const int base = plan_.timing.max_retries + 1;
+  if (plan_.timing.max_retries == 0 || answered_attempts_ == 0 || missed_attempts_ == 0)
+    return base;
+  const double m = static_cast<double>(missed_attempts_) / static_cast<double>(answered_attempts_);
+  const double ports = static_cast<double>(std::max<std::size_t>(h.result.ports.size(), 1));
+  const int needed = static_cast<int>(std::ceil(std::log(kTolerableWrong / ports) / std::log(m)));
+  return std::clamp(needed, base, base + kMaxExtraAttempts);
+}
+
 void ConnectRun::on_no_answer(Probe probe) {
-  const auto& h = group_[probe.host];
+  auto& h = group_[probe.host];
   if (h.timed_out || h.resolved[probe.port_index]) return;
-  if (probe.attempt < plan_.timing.max_retries) {
+  const int allowed = attempts_for(h);
+  if (probe.attempt + 1 < allowed) {
     ++probe.attempt;
     retries_->push(probe);
-  } else {
-    resolve(probe, PortState::filtered, Reason::no_response);
+    return;
   }
+  if (allowed == plan_.timing.max_retries + 1 + 6 && missed_attempts_ > 0 &&
+      !h.result.inconclusive) {
+    // Even the extra attempts cannot make silence trustworthy at this loss rate.
+    h.result.inconclusive = true;
+    h.result.note = "loss too high to trust silence: unanswered ports may not be filtered";
+  }
+  resolve(probe, PortState::filtered, Reason::no_response);
 }
 
 void ConnectRun::finish_group() {
