@@ -43,7 +43,7 @@ class JsonReport final : public ReportSink {
          << ", \"elapsed_seconds\": " << report::fixed(host.elapsed.count(), 3)
          << ",\n     \"majority\": {";
     // Unlike the table and XML, JSON always separates the majority, collapsed or not.
-    const auto majority = report::majority_groups(host, /*collapsed_only=*/false);
+    const auto majority = report::majority_groups(host);
     for (std::size_t i = 0; i < majority.size(); ++i) {
       const auto& g = majority[i];
       out_ << (i == 0 ? "" : ", ") << json_string(name(g.proto))

@@ -223,11 +223,11 @@ std::string done_summary(const ScanSummary& summary) {
   return out;
 }
 
-std::vector<HiddenGroup> majority_groups(const HostResult& host, bool collapsed_only) {
+std::vector<HiddenGroup> majority_groups(const HostResult& host) {
   std::vector<HiddenGroup> groups;
   for (const Proto proto : kProtos) {
     const auto m = majority_state(host, proto);
-    if (!m || (collapsed_only && !m->collapsed())) continue;
+    if (!m) continue;
     groups.push_back(HiddenGroup{proto, m->state, m->count, m->reasons});
   }
   return groups;
@@ -245,30 +245,27 @@ std::string_view service_of(const PortResult& port) {
 }
 
 namespace {
-bool shown_with_open(PortState state) {
-  return state == PortState::open || state == PortState::open_filtered;
-}
 
-// --open: everything that is not open or open|filtered, grouped by (protocol, state).
-}  // namespace
-
-std::vector<HiddenGroup> non_open_groups(const HostResult& host) {
+// Groups a host's ports by (protocol, state) and keeps the groups `hide` selects, each with
+// its reason tally (largest first); groups of one protocol are ordered largest first.
+template <typename Hide>
+std::vector<HiddenGroup> grouped(const HostResult& host, Hide&& hide) {
   std::vector<HiddenGroup> groups;
   for (const Proto proto : kProtos) {
     std::array<std::array<std::size_t, kReasonCount>, kPortStateCount> tally{};
+    std::array<std::size_t, kPortStateCount> per_state{};
     for (const auto& p : host.ports) {
-      if (p.proto != proto || shown_with_open(p.state)) continue;
+      if (p.proto != proto) continue;
       ++tally[static_cast<std::size_t>(p.state)][static_cast<std::size_t>(p.reason)];
+      ++per_state[static_cast<std::size_t>(p.state)];
     }
     const auto first = groups.size();
-    for (std::size_t s = 0; s < kPortStateCount; ++s) {
-      HiddenGroup g{proto, static_cast<PortState>(s), 0, {}};
+    for (std::size_t st = 0; st < kPortStateCount; ++st) {
+      if (per_state[st] == 0 || !hide(static_cast<PortState>(st), per_state[st])) continue;
+      HiddenGroup g{proto, static_cast<PortState>(st), per_state[st], {}};
       for (std::size_t r = 0; r < kReasonCount; ++r) {
-        if (tally[s][r] == 0) continue;
-        g.count += tally[s][r];
-        g.reasons.emplace_back(static_cast<Reason>(r), tally[s][r]);
+        if (tally[st][r] != 0) g.reasons.emplace_back(static_cast<Reason>(r), tally[st][r]);
       }
-      if (g.count == 0) continue;
       std::stable_sort(g.reasons.begin(), g.reasons.end(),
                        [](const auto& a, const auto& b) { return a.second > b.second; });
       groups.push_back(std::move(g));
@@ -279,8 +276,21 @@ std::vector<HiddenGroup> non_open_groups(const HostResult& host) {
   return groups;
 }
 
+}  // namespace
+
+std::vector<HiddenGroup> non_open_groups(const HostResult& host) {
+  // Nmap's --open keeps the states that have open as a possibility, and unfiltered.
+  return grouped(host, [](PortState s, std::size_t) {
+    return s != PortState::open && s != PortState::open_filtered && s != PortState::unfiltered;
+  });
+}
+
 std::vector<HiddenGroup> hidden_groups(const HostResult& host, bool open_only) {
-  return open_only ? non_open_groups(host) : majority_groups(host, /*collapsed_only=*/true);
+  if (open_only) return non_open_groups(host);
+  // Nmap's rule (PortList::isIgnoredState): every state but open with more than 25 ports.
+  return grouped(host, [](PortState s, std::size_t count) {
+    return s != PortState::open && count >= MajorityState::kMinCollapsed;
+  });
 }
 
 }  // namespace portvigil::report

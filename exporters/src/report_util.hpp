@@ -59,17 +59,18 @@ struct HiddenGroup {
   std::vector<std::pair<Reason, std::size_t>> reasons;  // largest first
 };
 
-// Each protocol's majority state; with collapsed_only, only those Nmap would collapse
-// (MajorityState::collapsed()). Ordered tcp, udp.
-[[nodiscard]] std::vector<HiddenGroup> majority_groups(const HostResult& host, bool collapsed_only);
+// Each protocol's majority state, collapsed or not (the JSON report's split). Ordered
+// tcp, udp.
+[[nodiscard]] std::vector<HiddenGroup> majority_groups(const HostResult& host);
 
 // True when `port` belongs to one of `groups`.
 [[nodiscard]] bool in_groups(const std::vector<HiddenGroup>& groups, const PortResult& port);
 
-// --open: every port not open or open|filtered, grouped by (protocol, state).
+// --open: every port not open, open|filtered or unfiltered, grouped by (protocol, state).
 [[nodiscard]] std::vector<HiddenGroup> non_open_groups(const HostResult& host);
-// What a report leaves out of its port list: the collapsed majority, or with --open
-// everything that is not (possibly) open.
+// What the table, XML and grepable reports leave out of their port lists: every state but
+// open with more than 25 ports (Nmap's ignored states), or with --open every state that
+// is not open, open|filtered or unfiltered.
 [[nodiscard]] std::vector<HiddenGroup> hidden_groups(const HostResult& host, bool open_only);
 
 // Service name for the report, "" when unknown.

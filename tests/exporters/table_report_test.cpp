@@ -171,5 +171,23 @@ TEST(TableReport, ControlCharactersInNamesAreNeutralised) {
             std::string::npos);
 }
 
+TEST(TableReport, EveryLargeNonOpenStateIsHiddenAsNmapDoes) {
+  // Nmap ignores every state but open with more than 25 ports, not only the majority.
+  HostResult h = sample::host_at("198.18.0.2");
+  sample::add_tcp(
+      h, 1, 2000, PortState::closed, Reason::reset,
+      {{22, PortState::open, Reason::syn_ack}, {25, PortState::filtered, Reason::no_response}});
+  for (std::uint16_t p = 3000; p < 3030; ++p) {
+    h.ports.push_back({p, Proto::tcp, PortState::filtered, Reason::no_response, 0});
+  }
+  const auto lines = lines_of(table({h}));
+  ASSERT_GE(lines.size(), 5U);
+  EXPECT_EQ(lines[2],
+            "Not shown: 1998 closed tcp ports (reset), 31 filtered tcp ports (no-response)");
+  EXPECT_EQ(lines[3], "PORT   STATE SERVICE");
+  EXPECT_EQ(lines[4], "22/tcp open  ssh");
+  EXPECT_EQ(lines[5], "");
+}
+
 }  // namespace
 }  // namespace portvigil

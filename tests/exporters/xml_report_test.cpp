@@ -187,5 +187,19 @@ TEST(XmlReport, OpenOnlyMovesEveryOtherStateToExtraports) {
   EXPECT_EQ(out.find("portid=\"443\""), std::string::npos);
 }
 
+TEST(XmlReport, EveryLargeNonOpenStateBecomesExtraports) {
+  HostResult h = sample::host_at("198.18.0.2");
+  sample::add_tcp(h, 1, 2000, PortState::closed, Reason::reset,
+                  {{22, PortState::open, Reason::syn_ack}});
+  for (std::uint16_t p = 3000; p < 3030; ++p) {
+    h.ports.push_back({p, Proto::tcp, PortState::filtered, Reason::no_response, 0});
+  }
+  const std::string out = xml({h});
+  EXPECT_NE(out.find("<extraports state=\"closed\" count=\"1999\">"), std::string::npos) << out;
+  EXPECT_NE(out.find("<extraports state=\"filtered\" count=\"30\">"), std::string::npos) << out;
+  EXPECT_EQ(out.find("portid=\"3000\""), std::string::npos) << "ignored port listed";
+  EXPECT_NE(out.find("portid=\"22\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace portvigil
