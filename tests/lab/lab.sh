@@ -3,7 +3,7 @@
 #
 #   lab.sh up --name NAME --dir STATEDIR [--listener PATH] [--tcp-open LIST] [--udp-open LIST]
 #             [--tcp-drop LIST] [--tcp-reject LIST] [--udp-drop LIST] [--udp-reject LIST]
-#             [--keep-icmp-ratelimit] [--preset connect]
+#             [--keep-icmp-ratelimit] [--preset connect] [--extra-target ADDR[,ADDR...]]
 #   lab.sh down --name NAME [--dir STATEDIR]
 #   lab.sh exec --name NAME -- CMD...          run CMD inside the scanner namespace
 #   lab.sh selfcheck --name NAME --dir STATEDIR [--family 4|6]
@@ -22,7 +22,13 @@
 #
 # STATEDIR/truth.tsv: "proto<TAB>port<TAB>state" for ports 1-65535 of every protocol that has a
 # listed port (state open, closed or filtered; a dropped UDP port is "filtered", which a scanner
-# reports as open|filtered). STATEDIR/env: shell assignments SCAN_NS, TARGET_NS, TARGET4, ...
+# reports as open|filtered). STATEDIR/truth-detail.tsv: the same ports, "proto<TAB>port<TAB>kind"
+# with kind open, closed, drop or reject (what each technique maps differently).
+# STATEDIR/env: shell assignments SCAN_NS, TARGET_NS, TARGET4, ...
+#
+# --extra-target adds more addresses to the target's veth end (198.18.0.3-254 or 2001:db8::3-ffff,
+# i.e. inside the lab's /24 and /64), e.g. to check that an out-of-scope address is never probed.
+# They serve the same ports (the listener binds the wildcard addresses).
 #
 # --preset connect = the configuration of the connect tests and the benchmark: 200 open TCP ports
 # (1, 22, 80, 443, 65535 and 195 more spread deterministically over 1-65535), --tcp-drop
@@ -59,6 +65,24 @@ check_list() { # $1 = option name, $2 = list
     lo=$((10#${item%-*}))
     hi=$((10#${item#*-}))
     ((lo >= 1 && hi <= 65535 && lo <= hi)) || die "$1: bad port range '$item'"
+  done
+}
+
+# --extra-target: addresses inside the lab's subnets other than the scanner's and the target's.
+add_extra_targets() { # $1 = comma-separated addresses
+  local a canon
+  IFS=, read -ra items <<<"$1"
+  for a in "${items[@]}"; do
+    canon=$(python3 -c '
+import ipaddress, sys
+a = ipaddress.ip_address(sys.argv[1])
+net = ipaddress.ip_network("198.18.0.0/24" if a.version == 4 else "2001:db8::/64")
+bad = {ipaddress.ip_address(x) for x in ("198.18.0.0", "198.18.0.1", "198.18.0.2", "198.18.0.255",
+                                          "2001:db8::", "2001:db8::1", "2001:db8::2")}
+if a not in net or a in bad:
+    sys.exit(1)
+print(a)' "$a" 2>/dev/null) || die "--extra-target: '$a' is not a free address in 198.18.0.0/24 or 2001:db8::/64"
+    EXTRA_TARGETS+=("$canon")
   done
 }
 
@@ -176,15 +200,16 @@ lab_up() {
   ns_exists "$TGT_NS" && die "namespace $TGT_NS already exists (run 'lab.sh down --name $name')"
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  rm -f "$dir/truth.tsv" "$dir/env" "$dir/listener.out" "$dir/listener.err"
+  rm -f "$dir/truth.tsv" "$dir/truth-detail.tsv" "$dir/env" "$dir/listener.out" "$dir/listener.err"
 
   write_truth "$dir/truth.tsv" \
     "tcp=open=$TCP_OPEN" "tcp=filtered=$TCP_DROP" "tcp=filtered=$TCP_REJECT" \
     "udp=open=$UDP_OPEN" "udp=filtered=$UDP_DROP" "udp=filtered=$UDP_REJECT" ||
     die "conflicting port lists"
-  # A port may not be both dropped and rejected either.
-  write_truth /dev/null "tcp=drop=$TCP_DROP" "tcp=reject=$TCP_REJECT" \
-    "udp=drop=$UDP_DROP" "udp=reject=$UDP_REJECT" || die "conflicting port lists"
+  # A port may not be both dropped and rejected either; truth-detail.tsv tells them apart.
+  write_truth "$dir/truth-detail.tsv" "tcp=open=$TCP_OPEN" "tcp=drop=$TCP_DROP" \
+    "tcp=reject=$TCP_REJECT" "udp=open=$UDP_OPEN" "udp=drop=$UDP_DROP" \
+    "udp=reject=$UDP_REJECT" || die "conflicting port lists"
 
   if [[ -z "$listener" ]]; then
     listener="$dir/lab_listener"
@@ -207,6 +232,14 @@ lab_up() {
   ip -n "$TGT_NS" addr add "$TARGET4/24" dev "$tif"
   ip -n "$SCAN_NS" addr add "$SCAN6/64" dev "$sif" nodad
   ip -n "$TGT_NS" addr add "$TARGET6/64" dev "$tif" nodad
+  local extra
+  for extra in "${EXTRA_TARGETS[@]}"; do
+    if [[ $extra == *:* ]]; then
+      ip -n "$TGT_NS" addr add "$extra/64" dev "$tif" nodad
+    else
+      ip -n "$TGT_NS" addr add "$extra/24" dev "$tif"
+    fi
+  done
   ip -n "$SCAN_NS" link set "$sif" up
   ip -n "$TGT_NS" link set "$tif" up
 
@@ -276,6 +309,7 @@ SCAN4=$SCAN4
 SCAN6=$SCAN6
 TARGET4=$TARGET4
 TARGET6=$TARGET6
+EXTRA_TARGETS="${EXTRA_TARGETS[*]}"
 LISTENER_PID=$lpid
 STATEDIR=$dir
 EOF
@@ -299,6 +333,7 @@ main() {
   shift
   local name="" dir="" listener="${PV_LAB_LISTENER:-}" keep_rl=0 family=4
   TCP_OPEN="" UDP_OPEN="" TCP_DROP="" TCP_REJECT="" UDP_DROP="" UDP_REJECT=""
+  EXTRA_TARGETS=()
   while (($#)); do
     case $1 in
       --name) name=${2:?}; shift 2 ;;
@@ -311,6 +346,7 @@ main() {
       --udp-drop) UDP_DROP=$2; check_list "$1" "$2"; shift 2 ;;
       --udp-reject) UDP_REJECT=$2; check_list "$1" "$2"; shift 2 ;;
       --keep-icmp-ratelimit) keep_rl=1; shift ;;
+      --extra-target) add_extra_targets "${2:?}"; shift 2 ;;
       --preset)
         [[ ${2:-} == connect ]] || die "--preset: unknown preset '${2:-}' (known: connect)"
         TCP_OPEN=$(preset_connect_open) TCP_DROP=30000-34999 TCP_REJECT=40000-43999

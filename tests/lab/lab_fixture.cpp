@@ -244,6 +244,11 @@ Lab::Lab(const LabConfig& config) {
   for (const auto& [opt, value] : lists)
     if (!value->empty()) cmd.insert(cmd.end(), {opt, *value});
   if (config.keep_icmp_ratelimit) cmd.emplace_back("--keep-icmp-ratelimit");
+  if (!config.extra_targets.empty()) {
+    std::string list;
+    for (const auto& a : config.extra_targets) list += (list.empty() ? "" : ",") + a;
+    cmd.insert(cmd.end(), {"--extra-target", list});
+  }
   const CmdResult r = run(cmd, std::chrono::seconds(120));
   if (r.exit_code != 0) {
     error_ = "lab.sh up: " + r.describe();
@@ -281,6 +286,16 @@ const PortStates& Lab::truth() const {
     while (in >> proto >> port >> state) truth_[{proto, port}] = state;
   }
   return truth_;
+}
+
+const PortStates& Lab::truth_detail() const {
+  if (truth_detail_.empty()) {
+    std::istringstream in(read_file(path("truth-detail.tsv")));
+    std::string proto, kind;
+    int port = 0;
+    while (in >> proto >> port >> kind) truth_detail_[{proto, port}] = kind;
+  }
+  return truth_detail_;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,6 +586,8 @@ std::optional<ScanReport> parse_report(const std::string& json_text, std::string
     hr.note = h.str("note");
     if (const Json* c = h.get("complete"); c != nullptr && c->type == Json::Type::Bool)
       hr.complete = c->boolean;
+    if (const Json* c = h.get("inconclusive"); c != nullptr && c->type == Json::Type::Bool)
+      hr.inconclusive = c->boolean;
     if (const Json* m = h.get("majority"); m != nullptr && m->type == Json::Type::Object) {
       for (const auto& [proto, info] : m->object) hr.majority[proto] = info.str("state");
     }

@@ -96,6 +96,8 @@ struct LabConfig {
   std::string preset;  // "connect" = see lab.sh; the lists below are added to it
   std::string tcp_open, udp_open, tcp_drop, tcp_reject, udp_drop, udp_reject;
   bool keep_icmp_ratelimit = false;
+  // More addresses on the target's veth (lab.sh --extra-target), e.g. "198.18.0.3".
+  std::vector<std::string> extra_targets;
 
   // 200 open TCP ports (incl. 1, 22, 80, 443, 65535), drop 30000-34999, reject
   // 40000-43999, the rest closed.
@@ -131,6 +133,12 @@ class Lab {
 
   // truth.tsv: (proto, port) -> open / closed / filtered.
   const PortStates& truth() const;
+  // truth-detail.tsv: (proto, port) -> open / closed / drop / reject.
+  const PortStates& truth_detail() const;
+
+  // The veth ends: the scanner's (in the scanner namespace) and the target's.
+  std::string scan_interface() const { return "pvs" + name_; }
+  std::string target_interface() const { return "pvt" + name_; }
 
  private:
   bool ok_ = false;
@@ -138,6 +146,7 @@ class Lab {
   std::string name_;
   std::string dir_;
   mutable PortStates truth_;
+  mutable PortStates truth_detail_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -164,6 +173,7 @@ struct HostReport {
   std::string address;
   std::string family;
   bool complete = false;
+  bool inconclusive = false;  // false when the report has no "inconclusive" (older builds)
   std::string note;
   std::map<std::string, std::string> majority;  // proto -> majority state
   PortStates ports;                             // the listed (non-majority) ports

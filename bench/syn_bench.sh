@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# SYN-scan benchmark: all 65 535 TCP ports of the lab target (tests/lab/lab.sh --preset connect:
+# 200 open, 5 000 dropped, 4 000 rejected with ICMP admin-prohibited, the rest closed), every
+# tool running inside the lab's scanner namespace, which has no route out.
+#
+#   bench/syn_bench.sh [--binary PATH] [--runs N] [--family 4|6] [--listener PATH]
+#                      [--no-nmap] [--no-masscan]
+#
+# Rows: portvigil -sS at its default rate and at --max-rate 1000000, nmap -sS -T4, and (IPv4
+# only) masscan 1.3.2 at --rate 1000000 and --rate 100000. PATH defaults to $PORTVIGIL_BINARY.
+# Prints a markdown table: median wall time, CPU time (user+sys) and peak RSS per command, the
+# worst run's number of ports that disagree with the lab's truth, and the speed ratio against
+# nmap and masscan (their median wall time / the row's; >1 = faster). Runs alternate between
+# the commands so that background load hits all alike. Must run as root.
+#
+# Accuracy: portvigil and nmap are compared on every port (open, closed, filtered). masscan
+# reports only open and (with --show closed) closed ports: its count is the open and closed
+# ports it failed to report plus any port it reported in the wrong state; not reporting a
+# filtered port is right.
+#
+# masscan 1.3.2 needs the link parameters (--interface --adapter-ip --adapter-mac --router-mac,
+# the router being the target itself), prints closed ports only with --show closed, and never
+# exits when nothing arrives on the interface, so a trickle of packets from the target runs
+# during its scans and it runs under timeout -k. --wait 1 (seconds after the last probe) is its
+# shortest useful wait; --noreset keeps it from answering RSTs, which costs it replies.
+#
+# Needs (Debian packages): iproute2 nftables nmap masscan python3 time coreutils, and g++ when
+# no --listener is given (lab.sh then compiles tests/lab/lab_listener.cpp).
+set -euo pipefail
+
+PROG=syn_bench.sh
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=bench/bench_lib.sh
+source "$HERE/bench_lib.sh"
+
+binary="${PORTVIGIL_BINARY:-}"
+runs=3
+family=4
+listener=()
+do_nmap=1
+do_masscan=1
+while (($#)); do
+  case $1 in
+    --binary) binary=$2; shift 2 ;;
+    --runs | -n) runs=$2; shift 2 ;;
+    --family) family=$2; shift 2 ;;
+    --listener) listener=(--listener "$2"); shift 2 ;;
+    --no-nmap) do_nmap=0; shift ;;
+    --no-masscan) do_masscan=0; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) bench_die "unknown argument '$1'" ;;
+  esac
+done
+[[ -n "$binary" ]] || bench_die "give --binary PATH or set PORTVIGIL_BINARY"
+binary=$(realpath "$binary")
+[[ -x "$binary" ]] || bench_die "'$binary' is not executable"
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || bench_die "--runs must be a positive number"
+[[ $family == 4 || $family == 6 ]] || bench_die "--family must be 4 or 6"
+if ((do_nmap)); then command -v nmap >/dev/null || bench_die "nmap is not installed (or --no-nmap)"; fi
+if [[ $family == 6 ]]; then do_masscan=0; fi # masscan 1.3.2: IPv4 here
+if ((do_masscan)); then
+  command -v masscan >/dev/null || bench_die "masscan is not installed (or --no-masscan)"
+fi
+
+bench_init
+bench_lab_up --preset connect "${listener[@]}"
+
+target=198.18.0.2
+nmap6=()
+if [[ $family == 6 ]]; then
+  target=2001:db8::2
+  nmap6=(-6)
+fi
+scan_mac=$(bench_mac "$SCAN_NS" "$SCAN_IF")
+target_mac=$(bench_mac "$TARGET_NS" "$TARGET_IF")
+
+# Wrong ports in a masscan -oL file: open/closed ports missing or in the wrong state.
+masscan_wrong() { # $1 = -oL file
+  python3 - "$TRUTH" "$1" "$target" <<'EOF' 2>&1 || echo -1
+import sys
+truth = {}
+for line in open(sys.argv[1]):
+    proto, port, state = line.split()
+    if proto == "tcp":
+        truth[int(port)] = state
+got = {}
+for line in open(sys.argv[2]):
+    f = line.split()
+    if len(f) >= 4 and not line.startswith("#") and f[1] == "tcp" and f[3] == sys.argv[3]:
+        got.setdefault(int(f[2]), set()).add(f[0])
+wrong = 0
+for port, want in truth.items():
+    states = got.get(port, set())
+    if want in ("open", "closed"):
+        wrong += states != {want}
+    else:
+        wrong += bool(states)
+print(wrong)
+EOF
+}
+
+one_run() { # $1 = row, $2 = run
+  local row=$1 i=$2 wrong
+  case $row in
+    pv-default)
+      bench_run "$row" "$i" -- "$binary" scan -sS -p- -n "$target" -oJ "$WORK/pv.json"
+      wrong=$(bench_wrong --portvigil-json "$WORK/pv.json" "$target" tcp)
+      bench_record "$row" "portvigil scan -sS -p- -n" "$i" "$wrong"
+      ;;
+    pv-1m)
+      bench_run "$row" "$i" -- "$binary" scan -sS -p- -n --max-rate 1000000 "$target" \
+        -oJ "$WORK/pv.json"
+      wrong=$(bench_wrong --portvigil-json "$WORK/pv.json" "$target" tcp)
+      bench_record "$row" "portvigil scan -sS -p- -n --max-rate 1000000" "$i" "$wrong"
+      ;;
+    nmap)
+      bench_run "$row" "$i" -- nmap "${nmap6[@]}" -sS -T4 -p- -n -Pn "$target" \
+        -oX "$WORK/nmap.xml"
+      wrong=$(bench_wrong --nmap-xml "$WORK/nmap.xml" "$target" tcp)
+      bench_record "$row" "nmap ${nmap6[*]:+${nmap6[*]} }-sS -T4 -p- -n -Pn" "$i" "$wrong"
+      ;;
+    masscan-1m | masscan-100k)
+      local rate=1000000
+      [[ $row == masscan-100k ]] && rate=100000
+      rm -f "$WORK/masscan.lst"
+      bench_trickle_start
+      bench_run "$row" "$i" -- timeout -k 5 120 masscan "$target" -p1-65535 --rate "$rate" \
+        --interface "$SCAN_IF" --adapter-ip 198.18.0.1 --adapter-mac "$scan_mac" \
+        --router-mac "$target_mac" --wait 1 --noreset --show closed -oL "$WORK/masscan.lst"
+      bench_trickle_stop
+      wrong=$(masscan_wrong "$WORK/masscan.lst")
+      bench_record "$row" "masscan -p1-65535 --rate $rate --wait 1 --noreset --show closed" \
+        "$i" "$wrong"
+      ;;
+  esac
+}
+
+rows=(pv-default pv-1m)
+((do_nmap)) && rows+=(nmap)
+((do_masscan)) && rows+=(masscan-1m masscan-100k)
+for i in $(seq "$runs"); do
+  for row in "${rows[@]}"; do one_run "$row" "$i"; done
+done
+
+echo
+echo "SYN scan, 65 535 TCP ports of $target (lab preset connect: 200 open, 56 335 closed," \
+  "5 000 dropped, 4 000 rejected), $runs runs each; $(nproc) CPUs, kernel $(uname -r)," \
+  "$("$binary" --version 2>/dev/null | head -1), $(nmap --version 2>/dev/null | head -1 | cut -d' ' -f1-3)."
+echo
+bench_table "nmap=nmap" "masscan-1m=masscan (1M pps)"
