@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(cmake make g++ pkg-config libasio-dev libpcap-dev prometheus-cpp-dev
   libtomlplusplus-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev)
 test_pkgs=(iproute2 nftables nmap ndiff python3 clang libclang-rt-14-dev procps time tcpdump curl
-  prometheus systemd)
+  prometheus prometheus-alertmanager systemd)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-build}" == test ]] && want+=("${test_pkgs[@]}")
@@ -25,5 +25,14 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "portvigil: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# prometheus and alertmanager start services on 0.0.0.0 when installed; the tests start
+# their own on loopback, so forbid service starts during the install (policy-rc.d(8)).
+guard=""
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  guard=/usr/sbin/policy-rc.d
+fi
+trap '[[ -n "$guard" ]] && rm -f "$guard"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -365,7 +365,10 @@ int run_agent_command(std::span<const std::string_view> argv) {
                " committed events (crash before the append): written now");
     }
     AgentMetrics metrics(config->agent.port_series_limit);
-    for (const auto& j : config->jobs) metrics.set_job(j.name, j.interval);
+    for (const auto& j : config->jobs) {
+      metrics.set_job(j.name, j.interval);
+      metrics.publish(stored_snapshot(j, store));
+    }
     metrics.record_reload(true);
     std::unique_ptr<MetricsServer> web;
     if (!args.once && !config->agent.web_listen_address.empty()) {

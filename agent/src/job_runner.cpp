@@ -250,6 +250,18 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
 
 }  // namespace
 
+JobSnapshot stored_snapshot(const JobConfig& job, const Store& store) {
+  std::map<std::string, HostRef> refs;
+  for (const auto& h : store.hosts(job.name)) {
+    asio::error_code ec;
+    const auto address = asio::ip::make_address(h.address, ec);
+    // A host stored under a name keeps it for the policy's hostname entries.
+    const bool named = h.host != h.address;
+    refs[h.host] = HostRef{ec ? asio::ip::address{} : address, named ? h.host : std::string{}};
+  }
+  return snapshot_of(job, store, refs);
+}
+
 AuthorizedScope active_scope(const Config& config, std::chrono::system_clock::time_point now) {
   AuthorizedScope scope;
   for (const auto& a : config.authorization) {

@@ -38,6 +38,10 @@ struct JobRunResult {
 [[nodiscard]] AuthorizedScope active_scope(const Config& config,
                                            std::chrono::system_clock::time_point now);
 
+// The job's open ports and state counts as stored now, for the metrics endpoint at startup
+// (so the paging series do not vanish until the first scan after a restart).
+[[nodiscard]] JobSnapshot stored_snapshot(const JobConfig& job, const Store& store);
+
 // Runs `job` once. Never throws for scan or input problems: they are reported in the
 // result and the scan row is marked incomplete. Throws StorageError if the store fails.
 JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,

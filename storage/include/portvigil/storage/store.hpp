@@ -202,6 +202,13 @@ class Store {
 
   [[nodiscard]] HostSnapshot baseline(std::string_view job, std::string_view host) const;
 
+  struct StoredHost {
+    std::string host;     // host_key(): what the user wrote, else the address
+    std::string address;  // the address of its last complete scan
+  };
+  // The hosts of `job` that have a baseline, by name.
+  [[nodiscard]] std::vector<StoredHost> hosts(std::string_view job) const;
+
   // Events with time >= since, oldest first.
   [[nodiscard]] std::vector<ChangeEvent> events_since(
       std::chrono::system_clock::time_point since,

@@ -1,0 +1,52 @@
+# Install rules: `cmake --install BUILD [--prefix DIR]`.
+#
+#   <prefix>/bin/portvigil
+#   <prefix>/lib/systemd/system/portvigil.service      (PORTVIGIL_SYSTEMD_UNIT_DIR)
+#   <prefix>/share/doc/portvigil/portvigil.example.toml, operations.md, config.md
+#   <prefix>/share/portvigil/monitoring/alerts/portvigil.rules.yml
+#   <prefix>/share/portvigil/monitoring/dashboards/portvigil.json
+#   <prefix>/share/portvigil/monitoring/prometheus.example.yml, alertmanager.example.yml
+#
+# Packages configure with -DCMAKE_INSTALL_PREFIX=/usr and install with DESTDIR=staging:
+# the unit's ExecStart= is the configure-time ${CMAKE_INSTALL_FULL_BINDIR}/portvigil
+# (/usr/bin/portvigil for prefix /usr), not the --prefix given to `cmake --install`.
+# The configuration itself is never installed: /etc/portvigil/portvigil.toml is the
+# administrator's (start from the example). Included from the top-level CMakeLists.txt after
+# the targets are defined.
+include(GNUInstallDirs)
+
+set(PORTVIGIL_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
+    "Where the systemd unit is installed, relative to the install prefix")
+set(PORTVIGIL_MONITORING_DIR "${CMAKE_INSTALL_DATADIR}/portvigil/monitoring")
+
+install(TARGETS portvigil RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT agent)
+
+# The unit names /usr/bin/portvigil; point it at where this build installs the binary.
+file(READ "${PROJECT_SOURCE_DIR}/systemd/portvigil.service" _portvigil_unit)
+string(REPLACE "ExecStart=/usr/bin/portvigil " "ExecStart=${CMAKE_INSTALL_FULL_BINDIR}/portvigil "
+       _portvigil_unit "${_portvigil_unit}")
+string(REPLACE "file:/usr/share/doc/portvigil/" "file:${CMAKE_INSTALL_FULL_DOCDIR}/"
+       _portvigil_unit "${_portvigil_unit}")
+file(CONFIGURE OUTPUT "${PROJECT_BINARY_DIR}/systemd/portvigil.service"
+     CONTENT "${_portvigil_unit}" @ONLY)
+set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             "${PROJECT_SOURCE_DIR}/systemd/portvigil.service")
+install(FILES "${PROJECT_BINARY_DIR}/systemd/portvigil.service"
+        DESTINATION ${PORTVIGIL_SYSTEMD_UNIT_DIR} COMPONENT agent)
+
+install(FILES
+          "${PROJECT_SOURCE_DIR}/config/portvigil.example.toml"
+          "${PROJECT_SOURCE_DIR}/docs/operations.md"
+          "${PROJECT_SOURCE_DIR}/docs/config.md"
+        DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT agent)
+
+# Monitoring: the prometheus.example.yml loads the rules from
+# /usr/share/portvigil/monitoring/alerts/, i.e. this directory for prefix /usr.
+install(FILES "${PROJECT_SOURCE_DIR}/monitoring/alerts/portvigil.rules.yml"
+        DESTINATION ${PORTVIGIL_MONITORING_DIR}/alerts COMPONENT monitoring)
+install(FILES "${PROJECT_SOURCE_DIR}/monitoring/dashboards/portvigil.json"
+        DESTINATION ${PORTVIGIL_MONITORING_DIR}/dashboards COMPONENT monitoring)
+install(FILES
+          "${PROJECT_SOURCE_DIR}/monitoring/prometheus.example.yml"
+          "${PROJECT_SOURCE_DIR}/monitoring/alertmanager.example.yml"
+        DESTINATION ${PORTVIGIL_MONITORING_DIR} COMPONENT monitoring)
