@@ -1,0 +1,176 @@
+// The Prometheus endpoint: what a scrape renders, the series limit, and the HTTP paths,
+// served on an ephemeral loopback port.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "portvigil/exporters/metrics.hpp"
+
+namespace portvigil {
+namespace {
+
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+
+JobSnapshot web_snapshot() {
+  JobSnapshot s;
+  s.job = "web";
+  s.open_ports = {{"198.18.0.2", Proto::tcp, 22, false}, {"198.18.0.2", Proto::tcp, 8080, true}};
+  s.port_counts = {{Proto::tcp, PortState::open, 2}, {Proto::tcp, PortState::closed, 998}};
+  return s;
+}
+
+TEST(AgentMetrics, PerPortSeriesComeFromTheLatestSnapshot) {
+  AgentMetrics m;
+  m.set_job("web", std::chrono::minutes(15));
+  m.publish(web_snapshot());
+  auto text = m.render();
+  EXPECT_TRUE(has_line(
+      text, "portvigil_port_open{job=\"web\",host=\"198.18.0.2\",proto=\"tcp\",port=\"22\"} 1"))
+      << text;
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_port_unexpected_open{job=\"web\",host=\"198.18.0.2\",proto="
+                       "\"tcp\",port=\"8080\"} 1"));
+  EXPECT_EQ(text.find("portvigil_port_unexpected_open{job=\"web\",host=\"198.18.0.2\",proto="
+                      "\"tcp\",port=\"22\"}"),
+            std::string::npos);
+  EXPECT_TRUE(has_line(text, "portvigil_ports{job=\"web\",proto=\"tcp\",state=\"closed\"} 998"));
+  EXPECT_TRUE(has_line(text, "portvigil_job_interval_seconds{job=\"web\"} 900"));
+  EXPECT_NE(text.find("# HELP portvigil_port_open 1 for each port open as of the job's last "
+                      "completed scan."),
+            std::string::npos);
+
+  // The port closes: the next snapshot has no series for it, nothing lingers.
+  JobSnapshot closed = web_snapshot();
+  closed.open_ports.pop_back();
+  m.publish(closed);
+  text = m.render();
+  EXPECT_EQ(text.find("port=\"8080\""), std::string::npos) << text;
+  EXPECT_NE(text.find("port=\"22\""), std::string::npos);
+
+  m.retain_jobs({});
+  EXPECT_EQ(m.render().find("portvigil_port_open{"), std::string::npos);
+}
+
+TEST(AgentMetrics, SeriesLimitDropsExpectedPortsFirstAndCountsThem) {
+  AgentMetrics m(3);  // an unexpected port costs 2 series, an expected one 1
+  JobSnapshot s;
+  s.job = "big";
+  for (std::uint16_t p = 1; p <= 5; ++p) s.open_ports.push_back({"h", Proto::tcp, p, false});
+  s.open_ports.push_back({"h", Proto::tcp, 9999, true});
+  m.publish(s);
+  const auto text = m.render();
+  EXPECT_TRUE(has_line(
+      text, "portvigil_port_unexpected_open{job=\"big\",host=\"h\",proto=\"tcp\",port=\"9999\"} 1"))
+      << text;
+  EXPECT_TRUE(has_line(text, "portvigil_port_series_dropped 4")) << text;
+  std::size_t open_series = 0;
+  for (std::size_t at = 0; (at = text.find("\nportvigil_port_open{", at)) != std::string::npos;
+       ++at) {
+    ++open_series;
+  }
+  EXPECT_EQ(open_series, 2u);  // the unexpected port and one expected port
+}
+
+TEST(AgentMetrics, ScansChangesAndReloads) {
+  AgentMetrics m;
+  m.set_job("web", std::chrono::seconds(60));
+  ScanCounters c;
+  c.probes_sent = 1000;
+  c.responses = 990;
+  c.retransmissions = 10;
+  c.capture_drops = 3;
+  m.record_scan("web", Technique::syn, true, std::chrono::milliseconds(1500), c);
+  m.record_scan("web", Technique::syn, false, std::chrono::milliseconds(200), c);
+  m.record_change("web", Proto::tcp, PortState::closed, PortState::open);
+  m.record_reload(false);
+  const auto text = m.render();
+  EXPECT_TRUE(has_line(text, "portvigil_scans_total{job=\"web\",result=\"complete\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "portvigil_scans_total{job=\"web\",result=\"incomplete\"} 1"));
+  EXPECT_TRUE(has_line(text, "portvigil_scan_success{job=\"web\"} 0"));
+  EXPECT_TRUE(has_line(text, "portvigil_probes_sent_total{job=\"web\"} 2000"));
+  EXPECT_TRUE(has_line(text, "portvigil_capture_drops_total{job=\"web\"} 6"));
+  EXPECT_TRUE(has_line(text, "portvigil_scan_duration_seconds_count{job=\"web\"} 2"));
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_port_state_changes_total{from=\"closed\",job=\"web\",proto="
+                       "\"tcp\",to=\"open\"} 1"))
+      << text;
+  EXPECT_TRUE(has_line(text, "portvigil_config_last_reload_successful 0"));
+  EXPECT_NE(text.find("portvigil_build_info{version=\""), std::string::npos);
+  EXPECT_NE(text.find("portvigil_last_scan_success_timestamp_seconds{job=\"web\"} 1"),
+            std::string::npos);  // a Unix time of this century starts with 1
+}
+
+// A minimal HTTP/1.0 client for 127.0.0.1: returns the whole response.
+std::string http_get(int port, const std::string& path, const std::string& auth = "") {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(static_cast<std::uint16_t>(port));
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0) {
+    close(fd);
+    return "connect failed";
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+  if (!auth.empty()) req += "Authorization: Basic " + auth + "\r\n";
+  req += "\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  return out;
+}
+
+TEST(MetricsServer, ServesMetricsHealthReadinessAndLanding) {
+  AgentMetrics m;
+  m.publish(web_snapshot());
+  MetricsServer server(WebOptions{"127.0.0.1:0", "", ""}, m);
+  ASSERT_FALSE(server.ports().empty());
+  const int port = server.ports().front();
+  EXPECT_NE(http_get(port, "/-/healthy").find("200 OK"), std::string::npos);
+  EXPECT_NE(http_get(port, "/-/ready").find("503"), std::string::npos);
+  server.set_ready(true);
+  EXPECT_NE(http_get(port, "/-/ready").find("200 OK"), std::string::npos);
+  const auto landing = http_get(port, "/");
+  EXPECT_NE(landing.find("href=\"metrics\""), std::string::npos) << landing;
+  const auto metrics = http_get(port, "/metrics");
+  EXPECT_NE(metrics.find("portvigil_port_unexpected_open{job=\"web\""), std::string::npos)
+      << metrics;
+  EXPECT_NE(http_get(port, "/nope").find("404"), std::string::npos);
+}
+
+TEST(MetricsServer, BasicAuthProtectsMetrics) {
+  AgentMetrics m;
+  MetricsServer server(WebOptions{"127.0.0.1:0", "prom", "s3cret"}, m);
+  const int port = server.ports().front();
+  EXPECT_NE(http_get(port, "/metrics").find("401"), std::string::npos);
+  EXPECT_NE(http_get(port, "/metrics", "cHJvbTp3cm9uZw==").find("401"),
+            std::string::npos);  // prom:wrong
+  EXPECT_NE(http_get(port, "/metrics", "cHJvbTpzM2NyZXQ=").find("200 OK"),
+            std::string::npos);                                               // prom:s3cret
+  EXPECT_NE(http_get(port, "/-/healthy").find("200 OK"), std::string::npos);  // probes need no auth
+}
+
+TEST(MetricsServer, BindFailureNamesTheAddress) {
+  AgentMetrics m;
+  MetricsServer first(WebOptions{"127.0.0.1:0", "", ""}, m);
+  const std::string taken = "127.0.0.1:" + std::to_string(first.ports().front());
+  try {
+    MetricsServer second(WebOptions{taken, "", ""}, m);
+    FAIL() << "a second server bound " << taken;
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(taken), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace portvigil
