@@ -35,7 +35,9 @@
 
 namespace {
 
+using pvlab::Background;
 using pvlab::CmdResult;
+using pvlab::count_packets;
 using pvlab::Lab;
 using pvlab::LabConfig;
 using namespace std::chrono_literals;
@@ -72,73 +74,6 @@ std::size_t count_matches(const std::string& text, const std::regex& re) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A command running in the background with stdout/stderr in files. The destructor stops it
-// (SIGTERM, then SIGKILL) by its own pid: RAII cleanup even when an assertion fails.
-class Background {
- public:
-  Background(const std::vector<std::string>& argv, std::string out_path, std::string err_path)
-      : out_path_(std::move(out_path)), err_path_(std::move(err_path)) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int in = open("/dev/null", O_RDONLY);
-      const int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (in >= 0) dup2(in, 0);
-      if (out >= 0) dup2(out, 1);
-      if (err >= 0) dup2(err, 2);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~Background() { stop(); }
-  Background(const Background&) = delete;
-  Background& operator=(const Background&) = delete;
-
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
-  std::string out() const { return pvlab::read_file(out_path_); }
-  std::string err() const { return pvlab::read_file(err_path_); }
-
-  bool signal(int sig) const { return pid_ > 0 && kill(pid_, sig) == 0; }
-
-  // Waits up to `limit` for the process to exit; its wait status, or nullopt if it still runs.
-  std::optional<int> wait_exit(std::chrono::milliseconds limit) {
-    if (pid_ <= 0) return exit_status_;
-    const auto deadline = Clock::now() + limit;
-    for (;;) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        exit_status_ = status;
-        return status;
-      }
-      if (Clock::now() >= deadline) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-
-  // SIGTERM, then SIGKILL after `grace`; returns the wait status (or -1).
-  int stop(std::chrono::milliseconds grace = 10s) {
-    if (pid_ <= 0) return exit_status_.value_or(-1);
-    kill(pid_, SIGTERM);
-    if (auto s = wait_exit(grace)) return *s;
-    kill(pid_, SIGKILL);
-    int status = -1;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    exit_status_ = status;
-    return status;
-  }
-
- private:
-  std::string out_path_;
-  std::string err_path_;
-  pid_t pid_ = -1;
-  std::optional<int> exit_status_;
-};
 
 std::string describe_status(int status) {
   if (status == -1) return "not started";
@@ -678,14 +613,6 @@ INSTANTIATE_TEST_SUITE_P(Lab, AgentLoss, ::testing::Values("syn", "connect"),
 
 // ---------------------------------------------------------------------------------------------
 // 3. The authorization scope on the wire.
-long count_packets(const std::string& pcap, const std::string& filter) {
-  const CmdResult r = pvlab::run({"tcpdump", "-r", pcap, "-n", filter}, 120s);
-  if (r.exit_code != 0) {
-    ADD_FAILURE() << "tcpdump -r " << pcap << " '" << filter << "': " << r.describe();
-    return -1;
-  }
-  return static_cast<long>(pvlab::split_lines(r.out).size());
-}
 
 TEST(AgentScope, OutOfScopeAddressIsNeverProbed) {
   PV_REQUIRE_LAB();

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #ifndef PORTVIGIL_BINARY
 #define PORTVIGIL_BINARY ""
@@ -628,6 +629,80 @@ std::size_t compare_with_truth(const PortStates& truth, const HostReport& host,
       if (key.first == proto) check(key.second, want);
   }
   return bad;
+}
+
+Background::Background(const std::vector<std::string>& argv, std::string out_path,
+                       std::string err_path)
+    : out_path_(std::move(out_path)), err_path_(std::move(err_path)) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int in = open("/dev/null", O_RDONLY);
+    const int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in >= 0) dup2(in, 0);
+    if (out >= 0) dup2(out, 1);
+    if (err >= 0) dup2(err, 2);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+}
+
+bool Background::signal(int sig) const {
+  return pid_ > 0 && kill(pid_, sig) == 0;
+}
+
+std::optional<int> Background::wait_exit(std::chrono::milliseconds limit) {
+  if (pid_ <= 0) return exit_status_;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_status_ = status;
+      return status;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int Background::stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return exit_status_.value_or(-1);
+  kill(pid_, SIGTERM);
+  if (auto s = wait_exit(grace)) return *s;
+  kill(pid_, SIGKILL);
+  int status = -1;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  exit_status_ = status;
+  return status;
+}
+
+ScanRun scan_in_lab(const Lab& lab, const std::vector<std::string>& args,
+                    const std::string& json_path, std::chrono::seconds limit) {
+  ScanRun r;
+  std::vector<std::string> cmd = {portvigil_binary(), "scan"};
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  cmd.insert(cmd.end(), {"-oJ", json_path});
+  const auto t0 = std::chrono::steady_clock::now();
+  r.cmd = lab.exec(cmd, limit);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string err;
+  r.report = parse_report(read_file(json_path), &err);
+  if (!r.report) ADD_FAILURE() << "cannot parse " << json_path << ": " << err;
+  return r;
+}
+
+long count_packets(const std::string& pcap, const std::string& filter) {
+  const CmdResult r = run({"tcpdump", "-r", pcap, "-n", filter}, std::chrono::seconds(120));
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "tcpdump -r " << pcap << " '" << filter << "': " << r.describe();
+    return -1;
+  }
+  return static_cast<long>(split_lines(r.out).size());
 }
 
 }  // namespace pvlab

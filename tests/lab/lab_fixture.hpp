@@ -200,4 +200,45 @@ std::size_t compare_with_truth(const PortStates& truth, const HostReport& host,
                                const std::string& proto, std::vector<std::string>* lines,
                                const std::vector<int>* only = nullptr, std::size_t show = 20);
 
+// A command running in the background with stdout/stderr in files. The destructor stops it
+// (SIGTERM, then SIGKILL) by its own pid: RAII cleanup even when an assertion fails.
+class Background {
+ public:
+  Background(const std::vector<std::string>& argv, std::string out_path, std::string err_path);
+  ~Background() { stop(); }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+  bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }
+  std::string out() const { return read_file(out_path_); }
+  std::string err() const { return read_file(err_path_); }
+  bool signal(int sig) const;
+  // Waits up to `limit` for the process to exit; its wait status, or nullopt if it still runs.
+  std::optional<int> wait_exit(std::chrono::milliseconds limit);
+  // SIGTERM, then SIGKILL after `grace`; returns the wait status (or -1).
+  int stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
+
+ private:
+  std::string out_path_;
+  std::string err_path_;
+  int pid_ = -1;
+  std::optional<int> exit_status_;
+};
+
+// Runs `portvigil scan ARGS -oJ json_path` inside the lab's scanner namespace and parses
+// the report (a test failure when it cannot).
+struct ScanRun {
+  CmdResult cmd;
+  std::optional<ScanReport> report;
+  double seconds = 0;
+};
+ScanRun scan_in_lab(const Lab& lab, const std::vector<std::string>& args,
+                    const std::string& json_path,
+                    std::chrono::seconds limit = std::chrono::seconds(600));
+
+// Number of packets in the capture file `pcap` that match the BPF `filter` (-1 and a test
+// failure when tcpdump cannot read it).
+long count_packets(const std::string& pcap, const std::string& filter);
+
 }  // namespace pvlab

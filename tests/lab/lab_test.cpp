@@ -16,6 +16,7 @@ namespace {
 using pvlab::CmdResult;
 using pvlab::Lab;
 using pvlab::LabConfig;
+using pvlab::ScanRun;
 
 std::string join(const std::vector<std::string>& lines) {
   std::string s;
@@ -26,27 +27,6 @@ std::string join(const std::vector<std::string>& lines) {
 std::string script_dir() {
   const std::string s = pvlab::lab_script();
   return s.substr(0, s.find_last_of('/'));
-}
-
-// Runs portvigil inside the lab and returns the parsed -oJ report (or fails the test).
-struct ScanRun {
-  CmdResult cmd;
-  std::optional<pvlab::ScanReport> report;
-  double seconds = 0;
-};
-
-ScanRun scan(const Lab& lab, std::vector<std::string> args, const std::string& json_path) {
-  ScanRun r;
-  std::vector<std::string> cmd = {pvlab::portvigil_binary(), "scan"};
-  cmd.insert(cmd.end(), args.begin(), args.end());
-  cmd.insert(cmd.end(), {"-oJ", json_path});
-  const auto t0 = std::chrono::steady_clock::now();
-  r.cmd = lab.exec(cmd, std::chrono::seconds(600));
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::string err;
-  r.report = pvlab::parse_report(pvlab::read_file(json_path), &err);
-  if (!r.report) ADD_FAILURE() << "cannot parse " << json_path << ": " << err;
-  return r;
 }
 
 // ndiff must accept the XML: comparing it with itself exits 0 and shows no port changes.
@@ -77,7 +57,7 @@ void full_range(const char* target) {
   PV_REQUIRE_LAB_UP(lab);
   const std::string json = lab.path("out.json");
   const std::string xml = lab.path("out.xml");
-  const ScanRun r = scan(lab, {"-sT", "-p-", "-n", target, "-oX", xml}, json);
+  const ScanRun r = pvlab::scan_in_lab(lab, {"-sT", "-p-", "-n", target, "-oX", xml}, json);
   ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
   std::printf("portvigil -sT -p- %s: %.2f s\n", target, r.seconds);
   ::testing::Test::RecordProperty("scan_ms", static_cast<int>(r.seconds * 1000));
@@ -123,8 +103,8 @@ TEST(LabConnect, ConnectMixedV4V6) {
     for (int p = lo; p <= hi; ++p) list.push_back(p);
   const std::set<int> requested(list.begin(), list.end());
 
-  const ScanRun r =
-      scan(lab, {"-sT", "-p", ports, "-n", Lab::kTarget4, Lab::kTarget6}, lab.path("out.json"));
+  const ScanRun r = pvlab::scan_in_lab(
+      lab, {"-sT", "-p", ports, "-n", Lab::kTarget4, Lab::kTarget6}, lab.path("out.json"));
   ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
   ASSERT_TRUE(r.report.has_value());
   EXPECT_EQ(r.report->hosts.size(), 2U);
@@ -157,8 +137,8 @@ TEST(LabConnect, ScopeRefusesOutside) {
   EXPECT_NE(lines[0].find("198.18.0.3"), std::string::npos) << lines[0];
 
   // The same scan inside the scope works.
-  const ScanRun in = scan(lab, {"--scope", "198.18.0.2/32", "-p", "22,23", "-n", "198.18.0.2"},
-                          lab.path("in.json"));
+  const ScanRun in = pvlab::scan_in_lab(
+      lab, {"--scope", "198.18.0.2/32", "-p", "22,23", "-n", "198.18.0.2"}, lab.path("in.json"));
   ASSERT_EQ(in.cmd.exit_code, 0) << in.cmd.describe();
   ASSERT_TRUE(in.report.has_value());
   const pvlab::HostReport* host = in.report->host(Lab::kTarget4);
@@ -176,9 +156,9 @@ TEST(LabConnect, InputListAndExclude) {
   ASSERT_TRUE(pvlab::write_file(list, "198.18.0.2\n2001:db8::2\n"));
   const std::vector<int> ports = {22, 23, 30000, 40000};
 
-  const ScanRun ex =
-      scan(lab, {"-sT", "-p", "22,23,30000,40000", "-n", "-iL", list, "--exclude", "2001:db8::2"},
-           lab.path("ex.json"));
+  const ScanRun ex = pvlab::scan_in_lab(
+      lab, {"-sT", "-p", "22,23,30000,40000", "-n", "-iL", list, "--exclude", "2001:db8::2"},
+      lab.path("ex.json"));
   ASSERT_EQ(ex.cmd.exit_code, 0) << ex.cmd.describe();
   ASSERT_TRUE(ex.report.has_value());
   ASSERT_EQ(ex.report->hosts.size(), 1U);
@@ -191,9 +171,9 @@ TEST(LabConnect, InputListAndExclude) {
 
   const std::string exfile = lab.path("exclude.txt");
   ASSERT_TRUE(pvlab::write_file(exfile, "198.18.0.2\n"));
-  const ScanRun ef =
-      scan(lab, {"-sT", "-p", "22,23,30000,40000", "-n", "-iL", list, "--excludefile", exfile},
-           lab.path("ef.json"));
+  const ScanRun ef = pvlab::scan_in_lab(
+      lab, {"-sT", "-p", "22,23,30000,40000", "-n", "-iL", list, "--excludefile", exfile},
+      lab.path("ef.json"));
   ASSERT_EQ(ef.cmd.exit_code, 0) << ef.cmd.describe();
   ASSERT_TRUE(ef.report.has_value());
   ASSERT_EQ(ef.report->hosts.size(), 1U);

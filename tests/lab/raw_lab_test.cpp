@@ -25,9 +25,12 @@
 
 namespace {
 
+using pvlab::Background;
 using pvlab::CmdResult;
+using pvlab::count_packets;
 using pvlab::Lab;
 using pvlab::LabConfig;
+using pvlab::ScanRun;
 using namespace std::chrono_literals;
 
 std::string join(const std::vector<std::string>& lines) {
@@ -72,25 +75,6 @@ const char* target_of(int family) {
 
 // ---------------------------------------------------------------------------------------------
 // Running portvigil
-struct ScanRun {
-  CmdResult cmd;
-  std::optional<pvlab::ScanReport> report;
-  double seconds = 0;
-};
-
-ScanRun scan(const Lab& lab, std::vector<std::string> args, const std::string& json_path) {
-  ScanRun r;
-  std::vector<std::string> cmd = {pvlab::portvigil_binary(), "scan"};
-  cmd.insert(cmd.end(), args.begin(), args.end());
-  cmd.insert(cmd.end(), {"-oJ", json_path});
-  const auto t0 = std::chrono::steady_clock::now();
-  r.cmd = lab.exec(cmd, 300s);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::string err;
-  r.report = pvlab::parse_report(pvlab::read_file(json_path), &err);
-  if (!r.report) ADD_FAILURE() << "cannot parse " << json_path << ": " << err;
-  return r;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Technique semantics: the state (and, for listed ports, the reason) that each kind of lab port
@@ -196,7 +180,7 @@ TEST_P(RawTcpFullRange, AllPortsMatchTruth) {
   Lab lab(LabConfig::connect_preset());
   PV_REQUIRE_LAB_UP(lab);
 
-  const ScanRun r = scan(lab, {sem.flag, "-p-", "-n", target}, lab.path("out.json"));
+  const ScanRun r = pvlab::scan_in_lab(lab, {sem.flag, "-p-", "-n", target}, lab.path("out.json"));
   ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
   std::printf("portvigil %s -p- %s: %.2f s\n", sem.flag, target, r.seconds);
   ::testing::Test::RecordProperty("scan_ms", static_cast<int>(r.seconds * 1000));
@@ -255,7 +239,8 @@ TEST_P(RawUdpExact, AllPortsMatchTruth) {
   Lab lab(udp_lab(/*keep_icmp_ratelimit=*/false));
   PV_REQUIRE_LAB_UP(lab);
 
-  const ScanRun r = scan(lab, {"-sU", "-p", kUdpScanPorts, "-n", target}, lab.path("out.json"));
+  const ScanRun r =
+      pvlab::scan_in_lab(lab, {"-sU", "-p", kUdpScanPorts, "-n", target}, lab.path("out.json"));
   ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
   std::printf("portvigil -sU -p %s %s: %.2f s\n", kUdpScanPorts, target, r.seconds);
   ::testing::Test::RecordProperty("scan_ms", static_cast<int>(r.seconds * 1000));
@@ -306,8 +291,8 @@ TEST_P(RawUdpRateLimited, NoFalseClosedOrOpenAndFlagged) {
   PV_REQUIRE_LAB_UP(lab);
 
   const std::vector<int> ports = expand_ports(kUdpRateLimitedPorts);
-  const ScanRun r =
-      scan(lab, {"-sU", "-p", kUdpRateLimitedPorts, "-n", target}, lab.path("out.json"));
+  const ScanRun r = pvlab::scan_in_lab(lab, {"-sU", "-p", kUdpRateLimitedPorts, "-n", target},
+                                       lab.path("out.json"));
   ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
   ASSERT_TRUE(r.report.has_value());
   ASSERT_EQ(r.report->hosts.size(), 1U);
@@ -562,8 +547,8 @@ TEST_P(RawNmapAgreement, NdiffShowsNoPortDifferences) {
   ASSERT_EQ(n.exit_code, 0) << "nmap: " << n.describe();
 
   const std::string pv_xml = lab.path("portvigil.xml");
-  const ScanRun r =
-      scan(lab, {c.technique, "-p", ports, "-n", target, "-oX", pv_xml}, lab.path("out.json"));
+  const ScanRun r = pvlab::scan_in_lab(lab, {c.technique, "-p", ports, "-n", target, "-oX", pv_xml},
+                                       lab.path("out.json"));
   ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
   std::printf("nmap %s: %.2f s, portvigil %s: %.2f s\n", c.technique, nmap_s, c.technique,
               r.seconds);
@@ -585,55 +570,6 @@ INSTANTIATE_TEST_SUITE_P(Lab, RawNmapAgreement,
 // ---------------------------------------------------------------------------------------------
 // 4. --scope on the wire: a target outside the authorized scope is never probed.
 
-// A command running in the background with stdout/stderr in files; stopped by its own pid.
-class Background {
- public:
-  Background(const std::vector<std::string>& argv, const std::string& out_path,
-             const std::string& err_path) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int in = open("/dev/null", O_RDONLY);
-      const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (in >= 0) dup2(in, 0);
-      if (out >= 0) dup2(out, 1);
-      if (err >= 0) dup2(err, 2);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~Background() { stop(); }
-  Background(const Background&) = delete;
-  Background& operator=(const Background&) = delete;
-
-  bool running() const { return pid_ > 0; }
-
-  // SIGTERM, then SIGKILL after `grace`; returns the wait status (or -1).
-  int stop(std::chrono::milliseconds grace = 10s) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    int status = -1;
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    for (;;) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) break;
-      if (std::chrono::steady_clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    pid_ = -1;
-    return status;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
 bool wait_for_text(const std::string& path, const std::string& text, std::chrono::seconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -641,16 +577,6 @@ bool wait_for_text(const std::string& path, const std::string& text, std::chrono
     std::this_thread::sleep_for(50ms);
   }
   return false;
-}
-
-// Number of packets in `pcap` that match the BPF `filter`.
-long count_packets(const std::string& pcap, const std::string& filter) {
-  const CmdResult r = pvlab::run({"tcpdump", "-r", pcap, "-n", filter}, 120s);
-  if (r.exit_code != 0) {
-    ADD_FAILURE() << "tcpdump -r " << pcap << " '" << filter << "': " << r.describe();
-    return -1;
-  }
-  return static_cast<long>(pvlab::split_lines(r.out).size());
 }
 
 TEST(RawScope, OutOfScopeTargetIsNeverProbed) {
@@ -696,7 +622,7 @@ TEST(RawScope, OutOfScopeTargetIsNeverProbed) {
   for (const auto& [target, args] : in_scope) {
     std::vector<std::string> full = {"-sS", "-p", "1-100", "-n"};
     full.insert(full.end(), args.begin(), args.end());
-    const ScanRun in = scan(lab, full, lab.path("in.json"));
+    const ScanRun in = pvlab::scan_in_lab(lab, full, lab.path("in.json"));
     EXPECT_EQ(in.cmd.exit_code, 0) << args.back() << ": " << in.cmd.describe();
     ASSERT_TRUE(in.report.has_value());
     EXPECT_EQ(in.report->hosts.size(), 1U) << args.back();
