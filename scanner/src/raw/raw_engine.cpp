@@ -3,10 +3,11 @@
 // replies, authenticates them by cookie and records the first answer per pair. No
 // per-probe state exists beyond a few bytes per pair, so nothing is allocated per packet.
 //
-// Accuracy rule: silence is only believed when the last retransmission pass drew no new
-// answers. While retransmissions still draw answers (loss, rate limits, capture drops),
-// the rate is halved and another pass is made, up to a bound; past it the host is marked
-// inconclusive instead of reporting guesses.
+// Accuracy rule: silence is believed only after enough consecutive retransmission passes
+// drew nothing new for the measured loss rate (see scan_group); loss halves the rate. A host
+// that may be rate limiting its error replies is re-probed after the limiter refills
+// (probe_rate_limits). When silence cannot be trusted the host is marked inconclusive
+// instead of reporting guesses.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -160,7 +161,7 @@ class RawScan : public FrameSink {
   std::uint64_t probes_total_ = 0;
   std::uint64_t hosts_done_ = 0;
   bool interrupted_ = false;
-  bool unsettled_ = false;  // the group ended while retransmissions still drew answers
+  bool unsettled_ = false;  // the pass limit came before silence was statistically safe
   ScanSummary summary_;
   std::array<std::uint8_t, raw::kMaxProbeSize> packet_{};
 };
