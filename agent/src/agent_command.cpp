@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "event_log.hpp"
@@ -30,15 +31,17 @@ namespace portvigil {
 namespace {
 
 struct AgentArgs {
-  std::string config_path;  // "" = built-in default
-  std::string state_dir;    // overrides [agent] state-dir
+  std::string config_path;                    // "" = built-in default
+  std::string state_dir;                      // overrides [agent] state-dir
+  std::optional<std::string> listen_address;  // overrides [agent] web-listen-address
   bool once = false;
   bool print_default = false;
   bool help = false;
 };
 
 constexpr std::string_view kAgentUsage =
-    "Usage: portvigil agent [--config FILE] [--state-dir DIR] [--once]\n"
+    "Usage: portvigil agent [--config FILE] [--state-dir DIR] [--web.listen-address ADDR] "
+    "[--once]\n"
     "\n"
     "Run the monitoring agent: scan each configured job on its schedule, store every scan\n"
     "in SQLite (DIR/portvigil.db), compare it with the baseline and report confirmed port\n"
@@ -49,6 +52,8 @@ constexpr std::string_view kAgentUsage =
     "Options:\n"
     "  -c, --config FILE         agent configuration (TOML; docs/config.md)\n"
     "      --state-dir DIR       use DIR instead of [agent] state-dir\n"
+    "      --web.listen-address ADDR  serve /metrics on ADDR (HOST:PORT, [V6]:PORT; \"\" for\n"
+    "                            none) instead of [agent] web-listen-address (127.0.0.1:10117)\n"
     "      --once                run every job once, then exit (0: all scans complete)\n"
     "      --print-default-config  print the built-in configuration and exit\n"
     "  -h, --help                show this help and exit\n"
@@ -71,6 +76,10 @@ AgentArgs parse_agent_args(std::span<const std::string_view> args) {
       a.config_path = std::string(arg.substr(9));
     } else if (arg == "--state-dir") {
       a.state_dir = value(arg);
+    } else if (arg == "--web.listen-address" || arg == "--web-listen-address") {
+      a.listen_address = value(arg);
+    } else if (arg.starts_with("--web.listen-address=")) {
+      a.listen_address = std::string(arg.substr(21));
     } else if (arg == "--once") {
       a.once = true;
     } else if (arg == "--print-default-config") {
@@ -94,6 +103,7 @@ std::shared_ptr<const Config> load(const AgentArgs& args) {
       config->agent.event_log = args.state_dir + "/events.jsonl";
     config->agent.state_dir = args.state_dir;
   }
+  if (args.listen_address) config->agent.web_listen_address = *args.listen_address;
   return config;
 }
 

@@ -1,0 +1,71 @@
+// `portvigil agent --web.listen-address` serves the endpoint where it is told to.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+namespace {
+
+int free_loopback_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
+  socklen_t len = sizeof sin;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
+  close(fd);
+  return ntohs(sin.sin_port);
+}
+
+std::string capture(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+TEST(AgentBinary, WebListenAddressFlagOverridesTheConfig) {
+  const auto dir =
+      std::filesystem::path(testing::TempDir()) / ("pv-web-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string address = "127.0.0.1:" + std::to_string(free_loopback_port());
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execl(PORTVIGIL_BINARY, PORTVIGIL_BINARY, "agent", "--state-dir", dir.c_str(),
+          "--web.listen-address", address.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string healthy;
+  for (int i = 0; i < 100 && healthy.find("healthy") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    healthy = capture("curl -s http://" + address + "/-/healthy");
+  }
+  const std::string metrics = capture("curl -s http://" + address + "/metrics");
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::filesystem::remove_all(dir);
+  EXPECT_NE(healthy.find("portvigil is healthy"), std::string::npos) << healthy;
+  EXPECT_NE(metrics.find("portvigil_build_info"), std::string::npos) << metrics;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+}  // namespace
