@@ -25,8 +25,12 @@
 #     1234,1777,2345,2999 (round robin), logged with its start/end time in truth.tsv;
 #   * every --kill-every s (a random 0.5-4 s after a toggle, so that the change is often in
 #     confirmation) the agent is killed with SIGKILL and restarted on the same state dir;
-#   * every --hup-every s (random phase) the agent gets SIGHUP with the unchanged config, and
-#     must log "SIGHUP: configuration reloaded" within 10 s;
+#   * every --hup-every s (random phase) the agent gets SIGHUP. Odd reloads keep the config
+#     unchanged and must log "SIGHUP: configuration reloaded" within 10 s. Even reloads put a
+#     broken file in its place first (in turn: a TOML syntax error, a misspelt key, a target
+#     outside the authorized networks, a bad interval); the agent must log "SIGHUP: reload
+#     failed" within 10 s and keep scanning with the running config; the good file is then put
+#     back. Files are replaced atomically (rename), as an editor or config manager would;
 #   * an agent that exits on its own is counted (failure) and restarted.
 #
 # At the end: SIGTERM right after a completed scan (exit 0 within 5 s required), then the
@@ -293,6 +297,10 @@ HUPS=0
 HUPS_OK=0
 hup_agent() {
   local before t0 t1
+  ((HUPS % 2 == 1)) && {
+    bad_hup_agent
+    return
+  }
   is_agent || die "pid $AGENT_PID is not the agent"
   before=$(count_in_log "SIGHUP: configuration reloaded")
   now_ms
@@ -308,6 +316,49 @@ hup_agent() {
   now_ms
   t1=$NOW
   truth "$t0" "$t1" hup - - -
+}
+
+# A broken config file, one of four kinds in turn, in place of the good one.
+BAD_HUPS=0
+BAD_HUPS_OK=0
+write_bad_config() { # kind number
+  local kind=$(($1 % 4))
+  case $kind in
+    0) { cat "$CONFIG"; printf '[[job]\nname = "half\n'; } ;;                 # syntax error
+    1) sed 's/^confirmations = /confirmation = /' "$CONFIG" ;;                # unknown key
+    2) sed 's#^targets = \[#targets = ["198.18.1.2", #' "$CONFIG" ;;         # outside the scope
+    3) sed 's/^interval = .*/interval = "2 parsecs"/' "$CONFIG" ;;            # bad value
+  esac >"$CONFIG.bad"
+  cmp -s "$CONFIG" "$CONFIG.bad" && die "bad config kind $kind did not change the file"
+  if "$BINARY" check-config "$CONFIG.bad" >/dev/null 2>&1; then
+    die "bad config kind $kind passes check-config"
+  fi
+}
+
+bad_hup_agent() {
+  local before reloaded t0 t1
+  is_agent || die "pid $AGENT_PID is not the agent"
+  BAD_HUPS=$((BAD_HUPS + 1))
+  write_bad_config "$BAD_HUPS"
+  cp "$CONFIG" "$CONFIG.good"
+  mv -f "$CONFIG.bad" "$CONFIG"
+  before=$(count_in_log "SIGHUP: reload failed, keeping the running configuration")
+  reloaded=$(count_in_log "SIGHUP: configuration reloaded")
+  now_ms
+  t0=$NOW
+  kill -HUP "$AGENT_PID"
+  HUPS=$((HUPS + 1))
+  if wait_log_count "SIGHUP: reload failed, keeping the running configuration" "$before" 10 &&
+    (($(count_in_log "SIGHUP: configuration reloaded") == reloaded)); then
+    BAD_HUPS_OK=$((BAD_HUPS_OK + 1))
+  else
+    FAILURES+=("SIGHUP #$HUPS (broken file, kind $((BAD_HUPS % 4))): not rejected within 10 s")
+    say "SIGHUP #$HUPS: the broken file was not rejected within 10 s"
+  fi
+  mv -f "$CONFIG.good" "$CONFIG"
+  now_ms
+  t1=$NOW
+  truth "$t0" "$t1" badhup - - -
 }
 
 RESPAWNS=0
@@ -362,6 +413,10 @@ toggle() {
 # ---------------------------------------------------------------------------------------------
 lab_up
 write_config
+for k in 0 1 2 3; do # each broken file must really be broken before the run relies on it
+  write_bad_config "$k"
+done
+rm -f "$CONFIG.bad"
 printf 'start_ms\tend_ms\twhat\tport\tfrom\tto\n' >"$TRUTH"
 : >"$AGENT_LOG"
 : >"$AGENT_OUT"
@@ -405,7 +460,7 @@ while :; do
     kill_agent
     KILL_AT=0
   elif ((now >= NEXT_HUP)); then
-    say "SIGHUP #$((HUPS + 1))"
+    say "SIGHUP #$((HUPS + 1))$( ((HUPS % 2 == 1)) && echo ' (broken file)')"
     hup_agent
     NEXT_HUP=$((now + (HUP_EVERY / 2 + RANDOM % HUP_EVERY) * 1000))
   fi
@@ -463,11 +518,11 @@ for f in "${FAILURES[@]}"; do echo "$f"; done >"$WORK/failures.txt"
 RC=0
 python3 - "$WORK" "$JOB" "$TARGET4,$TARGET6" "$MAX_DELAY" "$T_START" "$T_END" "$KILLS" \
   "$HUPS" "$HUPS_OK" "$RESPAWNS" "$TERM_OK" "$TERM_S" "$LOSS_COUNTERS" "$LOSS" "$TECHNIQUE" \
-  "$DURATION" "$TOGGLE_EVERY" <<'EOF' || RC=$?
+  "$DURATION" "$TOGGLE_EVERY" "$BAD_HUPS" "$BAD_HUPS_OK" <<'EOF' || RC=$?
 import datetime, json, re, sys
 
 (work, job, hosts, max_delay, t_start, t_end, kills, hups, hups_ok, respawns, term_ok, term_s,
- loss_counters, loss, technique, duration, toggle_every) = sys.argv[1:]
+ loss_counters, loss, technique, duration, toggle_every, bad_hups, bad_hups_ok) = sys.argv[1:]
 hosts = hosts.split(",")
 max_delay_ms = int(max_delay) * 1000
 t_start, t_end = int(t_start), int(t_end)
@@ -566,7 +621,9 @@ incomplete = len(re.findall(rf"job {re.escape(job)}: scan [0-9]+ incomplete", lo
 inconclusive = len(re.findall(r"inconclusive, not compared", log))
 seen = sum(int(a) for a, b in re.findall(r"([0-9]+) changes seen, ([0-9]+) not confirmed", log))
 unconfirmed = sum(int(b) for a, b in re.findall(r"([0-9]+) changes seen, ([0-9]+) not confirmed", log))
-errors = [l for l in log.splitlines() if re.match(r"\S+ error ", l)]
+# The broken files of the bad reloads are logged as errors on purpose: counted, not listed.
+rejected = [l for l in log.splitlines() if re.match(r"\S+ error +SIGHUP: reload failed", l)]
+errors = [l for l in log.splitlines() if re.match(r"\S+ error ", l) and l not in rejected]
 resumed = re.findall(r"event log was missing ([0-9]+) committed events", log)
 
 status = open(f"{work}/status.txt").read()
@@ -625,7 +682,8 @@ rows = [
     ("wrong expected flag", str(len(wrong_flag))),
     ("kills survived (kill -9, restart)", f"{kills}" + (f" (events resumed at restart: {sum(map(int, resumed))})" if resumed else "")),
     ("agent exits on its own", respawns),
-    ("SIGHUP reloads ok", f"{hups_ok}/{hups}"),
+    ("SIGHUP reloads ok (unchanged file)", f"{hups_ok}/{int(hups) - int(bad_hups)}"),
+    ("SIGHUP broken file rejected, old config kept", f"{bad_hups_ok}/{bad_hups} (log: {len(rejected)})"),
     ("event delay max / median", (f"{max_delay_seen[0] / 1000:.2f} s / {sorted(d[0] for d in delays)[len(delays) // 2] / 1000:.2f} s (bound {max_delay} s)" if delays else "-")),
     ("ids increasing, no duplicates", "yes" if not (id_problems or dups or bad_lines) else "NO"),
     ("changes --json = events.jsonl", "yes" if changes_agree else "NO"),
