@@ -118,8 +118,43 @@ CREATE TABLE accepted_ports (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations{{
+// Version 2. Event ids are the consumers' cursor (and the event log's de-duplication key),
+// so they must never be reused: v1's plain INTEGER PRIMARY KEY handed out id 1 again once
+// retention had pruned every event. AUTOINCREMENT needs a new table (SQLite's
+// "12-step" table change; nothing references events). agent_meta holds the event log's
+// high-water mark.
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE events_v2 (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ms     INTEGER NOT NULL,
+  host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  scan_id     INTEGER REFERENCES scans(id) ON DELETE SET NULL,
+  proto       TEXT NOT NULL,
+  port        INTEGER NOT NULL,
+  from_state  TEXT NOT NULL,
+  to_state    TEXT NOT NULL,
+  from_reason TEXT NOT NULL,
+  to_reason   TEXT NOT NULL,
+  expected    INTEGER NOT NULL CHECK (expected IN (0, 1))
+);
+INSERT INTO events_v2 (id, time_ms, host_id, scan_id, proto, port, from_state, to_state,
+                       from_reason, to_reason, expected)
+  SELECT id, time_ms, host_id, scan_id, proto, port, from_state, to_state, from_reason,
+         to_reason, expected FROM events;
+DROP TABLE events;
+ALTER TABLE events_v2 RENAME TO events;
+CREATE INDEX events_time ON events(time_ms);
+CREATE INDEX events_scan ON events(scan_id);
+
+CREATE TABLE agent_meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{
     {1, kV1},
+    {2, kV2},
 }};
 
 }  // namespace

@@ -819,6 +819,34 @@ std::vector<std::string> Store::integrity_problems() const {
   return problems;
 }
 
+void Store::continue_event_ids_after(std::int64_t id) {
+  Transaction tx(impl_->db, Transaction::Kind::write);
+  // sqlite_sequence has no row for "events" until the first event; it may be written to.
+  impl_->db
+      .query(
+          "INSERT INTO sqlite_sequence(name, seq) SELECT 'events', 0 "
+          "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')")
+      .run();
+  impl_->db.query("UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'events' AND seq < ?1")
+      .bind(1, id)
+      .run();
+  tx.commit();
+}
+
+std::int64_t Store::published_event_id() const {
+  auto q = impl_->db.query("SELECT value FROM agent_meta WHERE key = 'published_event_id'");
+  return q.step() ? q.int64(0) : 0;
+}
+
+void Store::set_published_event_id(std::int64_t id) {
+  impl_->db
+      .query(
+          "INSERT INTO agent_meta(key, value) VALUES ('published_event_id', ?1) "
+          "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)")
+      .bind(1, id)
+      .run();
+}
+
 int Store::schema_version() const {
   return storage_detail::user_version(impl_->db);
 }

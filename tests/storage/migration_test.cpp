@@ -56,8 +56,8 @@ TEST(Migrations, EmptyFileIsVersionZeroAndUpgrades) {
 }
 
 // A file left at every earlier version (by running steps 1..k) opens at the latest version
-// with its data intact. With one shipped step this covers v0 -> v1 and an up-to-date v1;
-// it covers each new step as soon as one is added.
+// with its data intact: v0 (empty), v1 (events without AUTOINCREMENT) and an up-to-date
+// file; it covers each new step as soon as one is added.
 TEST(Migrations, EveryEarlierVersionUpgradesWithItsData) {
   const auto steps = storage_detail::migrations();
   for (int k = 0; k <= storage_detail::latest_version(); ++k) {
@@ -79,6 +79,9 @@ TEST(Migrations, EveryEarlierVersionUpgradesWithItsData) {
             VALUES (1, 1, 'old-host', '192.0.2.9', 7, 2000);
           INSERT INTO port_defaults VALUES (1, 'tcp', 'syn', '1-1024', 1024, 'closed', 'reset');
           INSERT INTO port_exceptions VALUES (1, 'tcp', 22, 'open', 'syn-ack');
+          INSERT INTO events(id, time_ms, host_id, scan_id, proto, port, from_state, to_state,
+                             from_reason, to_reason, expected)
+            VALUES (5, 2000, 1, 7, 'tcp', 22, 'closed', 'open', 'reset', 'syn-ack', 0);
         )sql");
       }
     }
@@ -92,8 +95,18 @@ TEST(Migrations, EveryEarlierVersionUpgradesWithItsData) {
       EXPECT_EQ(snap.state_of(Proto::tcp, 23)->state, PortState::closed);
       EXPECT_EQ(s.scan(7)->finished,
                 std::chrono::system_clock::time_point(std::chrono::milliseconds(2000)));
+      const auto old = s.events_after(0, 10);
+      ASSERT_EQ(old.size(), 1u);
+      EXPECT_EQ(old[0].id, 5);
+      EXPECT_EQ(old[0].host, "old-host");
+      EXPECT_EQ(old[0].change.to, PortState::open);
     }
     exercise(s);
+    if (k >= 1) {  // new ids continue after the migrated ones
+      const auto all = s.events_after(0, 10);
+      ASSERT_EQ(all.size(), 2u);
+      EXPECT_GT(all[1].id, 5);
+    }
   }
 }
 

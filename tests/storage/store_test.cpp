@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "schema.hpp"
 #include "sqlite.hpp"
 #include "storage_test_util.hpp"
 
@@ -41,7 +42,7 @@ TEST_F(StoreTest, OpenTurnsOnWalAndIncrementalVacuum) {
   storage_detail::Database raw(path, storage_detail::OpenMode::read_only);
   EXPECT_EQ(raw.pragma_text("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.pragma_int("PRAGMA auto_vacuum"), 2);  // incremental
-  EXPECT_EQ(store.schema_version(), 1);
+  EXPECT_EQ(store.schema_version(), storage_detail::latest_version());
   EXPECT_TRUE(store.integrity_problems().empty());
 }
 
@@ -232,6 +233,51 @@ TEST_F(StoreTest, LostDatabaseDoesNotFlood) {
   store = Store::open(path);
   EXPECT_TRUE(scan({make_host("a", 1, 100, PortState::open)}, 200).empty());
   EXPECT_EQ(scan({make_host("a", 1, 100, PortState::closed)}, 300).size(), 100u);
+}
+
+// Event ids are a cursor: once retention has pruned every event, the next one must still
+// get a new id (v1 handed out 1 again, and the event log then dropped it as already seen).
+TEST_F(StoreTest, EventIdsAreNeverReusedAfterPruning) {
+  scan({make_host("a", 1, 4, PortState::closed)}, 0);
+  const auto first = scan({make_host("a", 1, 4, PortState::open)}, 10);
+  ASSERT_EQ(first.size(), 4u);
+  const std::int64_t last = first.back().id;
+  const auto zero = std::chrono::seconds(0);
+  ASSERT_EQ(store.prune(Retention{zero, zero, zero}, at(1000)).events, 4u);
+  ASSERT_EQ(store.stats().events, 0u);
+  const auto next = scan({make_host("a", 1, 4, PortState::closed)}, 2000);
+  ASSERT_EQ(next.size(), 4u);
+  EXPECT_GT(next.front().id, last);
+  store = Store::open(path);  // and after a reopen
+  const auto again = scan({make_host("a", 1, 4, PortState::open)}, 3000);
+  ASSERT_EQ(again.size(), 4u);
+  EXPECT_GT(again.front().id, next.back().id);
+}
+
+// A lost database starts again at id 1 unless told where the event log stopped.
+TEST_F(StoreTest, EventIdsContinueAfterTheEventLogsLastId) {
+  store.continue_event_ids_after(41);
+  store.continue_event_ids_after(7);  // lower: no effect
+  scan({make_host("a", 1, 2, PortState::closed)}, 0);
+  const auto events = scan({make_host("a", 1, 2, PortState::open)}, 10);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].id, 42);
+  EXPECT_EQ(events[1].id, 43);
+  store.continue_event_ids_after(40);  // below the ids in use: no effect
+  const auto more = scan({make_host("a", 1, 2, PortState::closed)}, 20);
+  ASSERT_EQ(more.size(), 2u);
+  EXPECT_EQ(more[0].id, 44);
+  EXPECT_EQ(store.events_after(41, 10).size(), 4u);
+}
+
+TEST_F(StoreTest, PublishedEventIdOnlyGrowsAndPersists) {
+  EXPECT_EQ(store.published_event_id(), 0);
+  store.set_published_event_id(5);
+  store.set_published_event_id(3);
+  EXPECT_EQ(store.published_event_id(), 5);
+  store = Store::open(path);
+  EXPECT_EQ(store.published_event_id(), 5);
+  EXPECT_TRUE(store.integrity_problems().empty());
 }
 
 TEST_F(StoreTest, AFailingPolicyRollsTheWholeScanBack) {

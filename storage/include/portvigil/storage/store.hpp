@@ -217,6 +217,15 @@ class Store {
   [[nodiscard]] std::vector<ChangeEvent> events_after(std::int64_t after_id,
                                                       std::size_t limit) const;
 
+  // Event ids only grow: a pruned id is never handed out again. After a lost or replaced
+  // database this makes the next id exceed `id` (the event log's last one), so consumers'
+  // cursors and the log's de-duplication keep working. A no-op when ids are already higher.
+  void continue_event_ids_after(std::int64_t id);
+  // The highest event id the agent has written to its event log, 0 before the first. Kept
+  // in the database so that a rotated or lost log file is not refilled with old events.
+  [[nodiscard]] std::int64_t published_event_id() const;
+  void set_published_event_id(std::int64_t id);
+
   // Transitions matching the filter, oldest first.
   [[nodiscard]] std::vector<Transition> history(const PortFilter& filter) const;
 
