@@ -137,6 +137,16 @@ std::string describe(const JobConfig& job, const JobRunResult& r) {
          std::to_string(r.events.size()) + " events";
 }
 
+// Writes every committed event the log does not have yet (this scan's, and any a failed
+// append left behind), then records how far the log goes.
+void publish_events(EventLog& events, Store& store, Logger& log) {
+  try {
+    if (events.resume(store) > 0) store.set_published_event_id(events.last_id());
+  } catch (const std::exception& e) {
+    log.error(std::string("event log: ") + e.what() + " (retried after the next scan)");
+  }
+}
+
 class Agent {
  public:
   Agent(AgentArgs args, std::shared_ptr<const Config> config, Store store, EventLog& events,
@@ -270,11 +280,7 @@ class Agent {
       }
       if (result.complete) metrics_.publish(result.snapshot);
       last_status_ = describe(job, result);
-      try {
-        events_.publish(result.events);
-      } catch (const std::exception& e) {
-        log_.error(std::string("event log: ") + e.what());
-      }
+      publish_events(events_, store_, log_);
     }
     schedule_.finished(job.name, started, Schedule::Clock::now(), ok && result.complete);
     notify::status(status_line());
@@ -370,10 +376,15 @@ int run_agent_command(std::span<const std::string_view> argv) {
     (void)lock;  // held until exit
     auto store = Store::open(config->agent.state_dir + "/portvigil.db", Access::agent);
     EventLog events(config->agent.event_log, /*echo_stdout=*/true);
+    // A new or lost database numbers its events after the log's last one; a rotated or
+    // deleted log is not refilled with what was already published.
+    store.continue_event_ids_after(events.last_id());
+    events.skip_to_if_empty(store.published_event_id());
     if (const auto n = events.resume(store); n > 0) {
       log.warn("event log was missing " + std::to_string(n) +
                " committed events (crash before the append): written now");
     }
+    store.set_published_event_id(events.last_id());
     AgentMetrics metrics(config->agent.port_series_limit);
     for (const auto& j : config->jobs) {
       metrics.set_job(j.name, j.interval);
@@ -400,7 +411,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
       for (const auto& job : config->jobs) {
         const auto r = run_job(*config, job, store, JobEnvironment{{}, &stop, &log});
         (r.complete ? log.info(describe(job, r)) : log.warn(describe(job, r)));
-        events.publish(r.events);
+        publish_events(events, store, log);
         all_complete = all_complete && r.complete;
         if (stop) break;
       }

@@ -1,5 +1,7 @@
 #include "event_log.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,7 +71,9 @@ std::string event_json(const ChangeEvent& e) {
 }
 
 EventLog::EventLog(const std::string& path, bool echo_stdout) : path_(path), echo_(echo_stdout) {
-  {
+  // Only a regular file is read back (a FIFO or /dev/stdout as the log is written only).
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     std::ifstream in(path, std::ios::binary);
     std::string line;
     std::uintmax_t whole = 0;  // bytes in '\n'-terminated lines
@@ -89,30 +93,59 @@ EventLog::EventLog(const std::string& path, bool echo_stdout) : path_(path), ech
                                "\": cannot cut a partial last line: " + std::strerror(errno));
     }
   }
-  file_ = std::fopen(path.c_str(), "a");
-  if (!file_) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd_ < 0) {
     throw std::runtime_error("event log \"" + path +
                              "\": cannot open for appending: " + std::strerror(errno));
   }
 }
 
 EventLog::~EventLog() {
-  if (file_) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void EventLog::publish(const std::vector<ChangeEvent>& events) {
-  if (events.empty()) return;
+  std::string text;
+  std::int64_t last = last_id_;
+  std::size_t count = 0;
   for (const auto& e : events) {
-    if (e.id <= last_id_) continue;  // already in the file (resume after a crash)
-    const auto line = event_json(e);
-    std::fputs(line.c_str(), file_);
-    std::fputc('\n', file_);
-    if (echo_) std::cout << line << '\n';
-    last_id_ = e.id;
+    if (e.id <= last) continue;  // already in the file (resume after a crash)
+    text += event_json(e);
+    text += '\n';
+    last = e.id;
+    ++count;
   }
-  std::fflush(file_);
-  fdatasync(fileno(file_));
-  if (echo_) std::cout.flush();
+  if (text.empty()) return;
+  struct stat st {};
+  const bool regular = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode);
+  // A failed append is cut back to the last whole line, so the file never holds a torn
+  // line or half a batch; last_id() stays put and the next resume() retries the events
+  // (the database holds them).
+  const auto fail = [&](const char* what) {
+    const int err = errno;
+    if (regular && ::ftruncate(fd_, st.st_size) != 0) {
+      // Nothing more to do: the next start cuts a torn last line.
+    }
+    throw std::runtime_error("event log \"" + path_ + "\": cannot " + what + " " +
+                             std::to_string(count) + " events: " + std::strerror(err));
+  };
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      fail("append");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (regular && ::fdatasync(fd_) != 0) fail("sync");
+  last_id_ = last;
+  // Echoed only once on disk, so stdout never shows an event the file lacks.
+  if (echo_) std::cout << text << std::flush;
+}
+
+void EventLog::skip_to_if_empty(std::int64_t id) {
+  if (last_id_ == 0 && id > 0) last_id_ = id;
 }
 
 std::size_t EventLog::resume(const Store& store) {

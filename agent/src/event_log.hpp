@@ -3,7 +3,6 @@
 // and the append, resume() re-emits what the file is missing, so no committed event is lost.
 #pragma once
 
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -21,14 +20,22 @@ class EventLog {
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
+  // Appends (and syncs) the events with ids above last_id(), then echoes them. Throws
+  // std::runtime_error naming the file when the append or sync fails; the file is cut back
+  // to its last whole line and last_id() is unchanged, so resume() can retry.
   void publish(const std::vector<ChangeEvent>& events);
   // Appends the events the store has beyond the last one in the file.
   std::size_t resume(const Store& store);
+  // When the file holds no event (rotated away, deleted), treats ids up to `id` as written:
+  // `id` is the agent's high-water mark from the database, so the new file is not refilled
+  // with old events. A file with events is its own record (a line lost in a crash is
+  // rewritten by resume()).
+  void skip_to_if_empty(std::int64_t id);
   [[nodiscard]] std::int64_t last_id() const { return last_id_; }
 
  private:
   std::string path_;
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
   bool echo_;
   std::int64_t last_id_ = 0;
 };

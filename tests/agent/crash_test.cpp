@@ -241,10 +241,28 @@ TEST(AgentBinary, OnceRunsResumeTheEventLog) {
       << dir.tail_of_log();
   EXPECT_EQ(check_consistency(dir), 2u);
 
-  // And a log deleted outright is rebuilt from the database.
-  std::filesystem::remove(dir.events());
+  // A log rotated away (or deleted) is not refilled with the events already published: the
+  // new file starts with the next new event.
+  std::filesystem::rename(dir.events(), dir.events() + ".1");
   ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
-  EXPECT_EQ(check_consistency(dir), 2u);
+  EXPECT_EQ(read_all(dir.events()), "");
+  listener.open();
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  auto lines = split_lines(read_all(dir.events()));
+  ASSERT_EQ(lines.size(), 1u) << read_all(dir.events());
+  EXPECT_EQ(std::stoll(lines[0].substr(6)), 3);
+
+  // A lost database: its first scan is a silent baseline, and its event ids continue after
+  // the log's last one, so the log (which skips ids it already has) keeps every new event.
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(dir.db() + suffix);
+  listener.close();
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  listener.open();
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  lines = split_lines(read_all(dir.events()));
+  ASSERT_EQ(lines.size(), 2u) << read_all(dir.events());
+  EXPECT_EQ(std::stoll(lines[1].substr(6)), 4);
+  EXPECT_NE(lines[1].find("\"to\":\"open\""), std::string::npos) << lines[1];
 }
 
 // The failure messages check_consistency() reports for `dir`, without failing this test.

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -139,6 +141,24 @@ TEST(EventLog, UnwritableFileThrowsNamingIt) {
   }
 }
 
+// A full disk: the append fails with the file's name and errno's text, nothing is echoed,
+// last_id() stays, and the file keeps only whole lines, so a later publish writes them.
+TEST(EventLog, FailedAppendThrowsAndKeepsLastId) {
+  EventLog full("/dev/full", true);
+  testing::internal::CaptureStdout();
+  try {
+    full.publish({make_event(1), make_event(2)});
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("/dev/full"), std::string::npos) << what;
+    EXPECT_NE(what.find("2 events"), std::string::npos) << what;
+    EXPECT_NE(what.find(std::strerror(ENOSPC)), std::string::npos) << what;
+  }
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "");
+  EXPECT_EQ(full.last_id(), 0);
+}
+
 // A store with `n` committed events of job "web" (host 198.18.0.2, port 1000 + k toggling).
 class EventLogResume : public testing::Test {
  protected:
@@ -260,6 +280,25 @@ TEST_F(EventLogResume, MissingFileIsRebuiltFromTheStore) {
   EventLog log(path, false);
   EXPECT_EQ(log.resume(store), events.size());
   expect_file_matches_store();
+}
+
+// logrotate moved the file away: with the agent's high-water mark, the new file starts
+// with the next new event, not with every event still in the database.
+TEST_F(EventLogResume, RotatedFileIsNotRefilled) {
+  const auto old = make_events(4);
+  {
+    EventLog log(path, false);
+    log.publish(old);
+    store.set_published_event_id(log.last_id());
+  }
+  std::filesystem::rename(path, path + ".1");
+  const auto fresh = make_events(2);
+  EventLog log(path, false);
+  log.skip_to_if_empty(store.published_event_id());
+  EXPECT_EQ(log.resume(store), fresh.size());
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), fresh.size());
+  EXPECT_EQ(lines[0], event_json(fresh[0]));
 }
 
 TEST_F(EventLogResume, ResumePagesThroughLargeBacklogs) {
