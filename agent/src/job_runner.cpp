@@ -35,10 +35,58 @@ bool is_open(PortState s) {
   return s == PortState::open;
 }
 
-// Re-probes the ports whose state changed; a change holds only if every re-probe sees the
-// new state (with another technique: the same open/not-open verdict, since technique
-// vocabularies differ). Ports that do not hold go back to their baseline state, so they
-// neither become events nor move the baseline.
+// A reply from the host itself (or a firewall that answers for it): anything but silence,
+// a router's "host/network unreachable", or our own firewall refusing to send.
+bool is_answer(Reason r) {
+  switch (r) {
+    case Reason::unknown:
+    case Reason::no_response:
+    case Reason::host_unreach:
+    case Reason::net_unreach:
+    case Reason::local_prohibited:
+      return false;
+    default:
+      return true;
+  }
+}
+
+bool host_answered(const HostResult& h) {
+  return std::any_of(h.ports.begin(), h.ports.end(),
+                     [](const PortResult& p) { return is_answer(p.reason); });
+}
+
+// What each state allows a port to really be. Techniques name the same truth differently
+// (a closed port is "closed" to SYN and connect, "unfiltered" to ACK; a dropped one
+// "open|filtered" to FIN), so a re-probe by another technique is compared through this.
+constexpr unsigned kReallyOpen = 1, kReallyClosed = 2, kReallyFiltered = 4;
+unsigned possible(PortState s) {
+  switch (s) {
+    case PortState::open:
+      return kReallyOpen;
+    case PortState::closed:
+      return kReallyClosed;
+    case PortState::filtered:
+      return kReallyFiltered;
+    case PortState::unfiltered:
+      return kReallyOpen | kReallyClosed;
+    case PortState::open_filtered:
+      return kReallyOpen | kReallyFiltered;
+    case PortState::closed_filtered:
+      return kReallyClosed | kReallyFiltered;
+  }
+  return 0;
+}
+
+// Whether a re-probe that saw `seen` confirms `change`. The same technique must see the new
+// state exactly. Another technique's answer must fit the new state and rule out the old
+// one: SYN's closed -> filtered is not confirmed by connect seeing closed, and ACK (open
+// and closed are both "unfiltered" to it) can never confirm closed -> open.
+bool confirms(const PortChange& change, PortState seen, bool same_technique) {
+  if (same_technique) return seen == change.to;
+  return (possible(seen) & possible(change.to)) != 0 &&
+         (possible(seen) & possible(change.from)) == 0;
+}
+
 // One re-probe of `ports` on one host; empty when the result cannot be trusted
 // (interrupted, failed, incomplete or inconclusive).
 std::optional<HostResult> reprobe(const JobConfig& job, Technique technique,
@@ -78,10 +126,11 @@ void sort_ports(PortList& ports) {
   std::sort(ports.udp.begin(), ports.udp.end());
 }
 
-// Re-probes the ports whose state changed; a change holds only if every re-probe sees the
-// new state (with another technique: the same open/not-open verdict, since technique
-// vocabularies differ). Ports that do not hold go back to their baseline state, so they
-// neither become events nor move the baseline.
+// Re-probes the ports whose state changed; a change holds only if every re-probe confirms
+// it (see confirms()). Ports that do not hold go back to their baseline state, so they
+// neither become events nor move the baseline. Each round also re-probes up to two
+// unchanged ports that answered ("canaries"): if none of them answers, the host has gone
+// quiet (down, cut off, heavy loss) and its silence confirms nothing.
 std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, HostResult& host,
                             const HostSnapshot& baseline, const std::vector<PortChange>& changes,
                             const JobEnvironment& env) {
@@ -93,15 +142,28 @@ std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, 
     holds[{c.proto, c.port}] = true;
     add_port(ports, c.proto, c.port);
   }
+  std::vector<std::pair<Proto, std::uint16_t>> canaries;
+  for (const auto& p : host.ports) {
+    if (canaries.size() == 2) break;
+    if (is_answer(p.reason) && !holds.contains({p.proto, p.port})) {
+      canaries.emplace_back(p.proto, p.port);
+      add_port(ports, p.proto, p.port);
+    }
+  }
   sort_ports(ports);
   for (int round = 0; round < job.confirmations; ++round) {
-    const auto seen = reprobe(job, technique, scope, host.address, ports, env);
+    auto seen = reprobe(job, technique, scope, host.address, ports, env);
+    if (seen && !canaries.empty() &&
+        std::none_of(canaries.begin(), canaries.end(), [&](const auto& k) {
+          const PortResult* p = find_port(*seen, k.first, k.second);
+          return p && is_answer(p->reason);
+        })) {
+      seen.reset();  // the host went quiet: nothing it did not say can be confirmed
+    }
     for (const auto& c : changes) {
       bool& ok = holds[{c.proto, c.port}];
       const PortResult* p = seen ? find_port(*seen, c.proto, c.port) : nullptr;
-      if (!p || (same_technique ? p->state != c.to : is_open(p->state) != is_open(c.to))) {
-        ok = false;
-      }
+      if (!p || !confirms(c, p->state, same_technique)) ok = false;
     }
   }
   std::size_t reverted = 0;
@@ -176,12 +238,16 @@ class JobSink final : public ReportSink {
       // Not scanned fully, or silence that may be loss or rate limiting: it must not move
       // the baseline or page.
       if (h.inconclusive) ++result_.hosts_inconclusive;
-      log_.warn("job " + job_.name + ": host " + h.address.to_string() +
-                (h.complete ? " inconclusive, not compared: " : ": ") + h.note);
-      HostResult skipped = h;
-      skipped.complete = false;
-      skipped.ports.clear();
-      scanned.push_back(ScannedHost::from(skipped, job_.technique));
+      skip(h, (h.complete ? " inconclusive, not compared: " : ": ") + h.note);
+      return;
+    }
+    if (!host_answered(h)) {
+      // Not one reply: the host is down or cut off (nmap would call it down). Every port
+      // "filtered" would be a flood of false events, and as a first scan a baseline that
+      // pages for every port when the host comes back.
+      ++result_.hosts_down;
+      skip(h, " down or unreachable, not compared: no reply to any of " +
+                  std::to_string(h.ports.size()) + " probed ports");
       return;
     }
     HostSnapshot baseline = store_.baseline(job_.name, key);
@@ -204,6 +270,18 @@ class JobSink final : public ReportSink {
   std::map<std::string, HostRef> refs;
 
  private:
+  // Recorded as an incomplete host: its baseline stays as it was.
+  void skip(const HostResult& h, const std::string& why) {
+    log_.warn("job " + job_.name + ": host " + h.address.to_string() + why);
+    HostResult skipped;
+    skipped.address = h.address;
+    skipped.hostname = h.hostname;
+    skipped.complete = false;
+    const auto text = why.find_first_not_of(" :");
+    skipped.note = text == std::string::npos ? std::string{} : why.substr(text);
+    scanned.push_back(ScannedHost::from(skipped, job_.technique));
+  }
+
   const JobConfig& job_;
   const Store& store_;
   Logger& log_;

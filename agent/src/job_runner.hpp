@@ -29,6 +29,7 @@ struct JobRunResult {
   std::size_t changes_seen = 0;         // differences found by the scan itself
   std::size_t changes_unconfirmed = 0;  // of which re-probes did not confirm
   std::size_t hosts_inconclusive = 0;
+  std::size_t hosts_down = 0;  // no reply at all: not compared, baseline kept
   // The job's open ports and state counts after the commit (complete runs only), for the
   // metrics endpoint.
   JobSnapshot snapshot;

@@ -308,6 +308,129 @@ TEST_F(JobRunnerTest, InconclusiveHostIsNotComparedAndKeepsTheBaseline) {
   EXPECT_TRUE(store.history({}).empty());
 }
 
+// A host that stops answering altogether (powered off, cut off) would turn every port
+// "filtered": it is recorded as an incomplete host, compared with nothing, and keeps its
+// baseline until it answers again.
+TEST_F(JobRunnerTest, HostThatAnswersNothingIsDownNotChanged) {
+  const auto config = make_config({});
+  net.set(80, FakeBehavior::open);
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete) << first.error;
+  for (const auto silence : {FakeBehavior::drop, FakeBehavior::reject_host}) {
+    SCOPED_TRACE(silence == FakeBehavior::drop ? "silent" : "router: host unreachable");
+    net.config.hosts[0].default_tcp = silence;
+    net.set(80, silence);
+    const auto down = run(config);
+    ASSERT_TRUE(down.complete) << down.error;
+    EXPECT_EQ(down.hosts_down, 1u);
+    EXPECT_EQ(down.changes_seen, 0u);
+    EXPECT_TRUE(down.events.empty());
+    EXPECT_EQ(net.calls, 1) << "a down host must not be re-probed as if it changed";
+    EXPECT_EQ(store.baseline("fake", kHost).scan_id, first.scan_id);
+    EXPECT_EQ(store.scan(down.scan_id)->hosts_complete, 0u);
+  }
+  // Back up as it was: nothing happened.
+  net.config.hosts[0].default_tcp = FakeBehavior::closed;
+  net.set(80, FakeBehavior::open);
+  const auto back = run(config);
+  EXPECT_EQ(back.hosts_down, 0u);
+  EXPECT_TRUE(back.events.empty());
+  EXPECT_TRUE(store.history({}).empty());
+}
+
+TEST_F(JobRunnerTest, HostDownAtItsFirstScanGetsNoBaseline) {
+  const auto config = make_config({});
+  net.config.hosts[0].default_tcp = FakeBehavior::drop;
+  const auto down = run(config);
+  ASSERT_TRUE(down.complete) << down.error;
+  EXPECT_EQ(down.hosts_down, 1u);
+  EXPECT_FALSE(store.baseline("fake", kHost).exists);
+  // When it comes up, that first answered scan is the silent baseline.
+  net.config.hosts[0].default_tcp = FakeBehavior::closed;
+  net.set(80, FakeBehavior::open);
+  const auto up = run(config);
+  EXPECT_TRUE(up.events.empty());
+  EXPECT_TRUE(store.baseline("fake", kHost).exists);
+}
+
+// Port 80 went silent in the main scan; during the re-probes the whole host goes quiet. Its
+// silence on 80 then proves nothing: the canary ports (answered before, not changed) stay
+// silent too, so the change is not confirmed.
+TEST_F(JobRunnerTest, HostGoingQuietDuringConfirmationConfirmsNothing) {
+  const auto config = make_config({});
+  net.set(80, FakeBehavior::open);
+  ASSERT_TRUE(run(config).complete);
+  net.on_call = [](int call, FakeNetworkConfig& c) {
+    FakeNet::set_in(c, 80, FakeBehavior::drop);
+    c.hosts[0].default_tcp = call == 1 ? FakeBehavior::closed : FakeBehavior::drop;
+  };
+  const auto r = run(config);
+  ASSERT_TRUE(r.complete) << r.error;
+  EXPECT_EQ(r.changes_seen, 1u);
+  EXPECT_EQ(r.changes_unconfirmed, 1u);
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_EQ(baseline_of(80)->state, PortState::open);
+
+  // The same change with the host up throughout is confirmed: the canaries are what made
+  // the difference above.
+  net.config.hosts[0].default_tcp = FakeBehavior::closed;
+  net.set(80, FakeBehavior::drop);
+  const auto real = run(config);
+  ASSERT_EQ(real.events.size(), 1u);
+  EXPECT_EQ(real.events[0].change.to, PortState::filtered);
+}
+
+// confirm-technique: another technique's answer must fit the new state and rule out the
+// old one. Here SYN's closed -> filtered (lost RSTs) is re-probed with ACK, which gets RSTs
+// (unfiltered: open or closed): not confirmed. Comparing only "open or not" would have
+// confirmed it, since neither state is open.
+TEST_F(JobRunnerTest, ConfirmTechniqueMustRuleOutTheOldState) {
+  JobText j;
+  j.extra = "confirm-technique = \"ack\"\n";
+  const auto config = make_config(j);
+  ASSERT_TRUE(run(config).complete);
+  net.on_call = [](int call, FakeNetworkConfig& c) {
+    FakeNet::set_in(c, 25, call == 1 ? FakeBehavior::drop : FakeBehavior::closed);
+  };
+  const auto lost = run(config);
+  EXPECT_EQ(lost.changes_seen, 1u);
+  EXPECT_EQ(lost.changes_unconfirmed, 1u);
+  EXPECT_TRUE(lost.events.empty());
+  EXPECT_EQ(baseline_of(25)->state, PortState::closed);
+
+  // A real filter on 25: ACK is dropped as well, which rules out "closed".
+  net.set(25, FakeBehavior::drop);
+  const auto filtered = run(config);
+  ASSERT_EQ(filtered.events.size(), 1u);
+  EXPECT_EQ(filtered.events[0].change.to, PortState::filtered);
+
+  // ACK cannot tell open from closed (both RST): closed -> open is never confirmed by it.
+  net.set(22, FakeBehavior::open);
+  const auto opened = run(config);
+  EXPECT_EQ(opened.changes_seen, 1u);
+  EXPECT_TRUE(opened.events.empty());
+}
+
+// FIN re-probes confirm SYN's closed -> open: "open|filtered" fits open and rules out
+// closed; a port that still answers RST to FIN is not confirmed.
+TEST_F(JobRunnerTest, ConfirmTechniqueFinConfirmsAnOpening) {
+  JobText j;
+  j.extra = "confirm-technique = \"fin\"\n";
+  const auto config = make_config(j);
+  ASSERT_TRUE(run(config).complete);
+  net.on_call = [](int call, FakeNetworkConfig& c) {
+    FakeNet::set_in(c, 23, call == 1 ? FakeBehavior::open : FakeBehavior::closed);
+  };
+  const auto flicker = run(config);
+  EXPECT_EQ(flicker.changes_unconfirmed, 1u);
+  EXPECT_TRUE(flicker.events.empty());
+  net.set(23, FakeBehavior::open);
+  const auto opened = run(config);
+  ASSERT_EQ(opened.events.size(), 1u);
+  EXPECT_EQ(opened.events[0].change.port, 23);
+  EXPECT_EQ(opened.events[0].change.to, PortState::open);
+}
+
 TEST_F(JobRunnerTest, ExpectedOpenPolicy) {
   JobText j;
   j.extra = "expected-open = [\"22/tcp\"]\n";

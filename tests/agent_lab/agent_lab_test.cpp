@@ -6,7 +6,8 @@
 //      open/close is exactly those events, and SIGTERM stops it within 3 s with exit 0.
 //   2. 5 % random packet loss in both directions (nftables on the target's veth end): 20
 //      cycles of an unchanged network give no event at all, and a real change is still
-//      reported once per host within a few cycles (syn and connect).
+//      reported once per host within a few cycles (syn, connect, and syn confirmed by
+//      connect). A host that goes down is logged as down, not as every port filtered.
 //   3. The authorization scope on the wire: check-config rejects an out-of-scope target, and a
 //      capture on the scanner's veth during an agent run shows probes to the authorized target
 //      and nothing to a live address outside the scope, not even when a job's hostname
@@ -515,14 +516,25 @@ struct RunStats {
 
 class AgentLoss : public ::testing::TestWithParam<const char*> {};
 
+// "syn", "connect", or "syn_confirm_connect": SYN scans whose changes are re-probed with
+// connect (the combination the example configuration suggests).
+JobSpec loss_job(const std::string& param) {
+  JobSpec job;
+  job.ports = "1-2000";
+  const auto at = param.find("_confirm_");
+  job.technique = param.substr(0, at);
+  if (at != std::string::npos) {
+    job.extra = "confirm-technique = \"" + param.substr(at + 9) + "\"\n";
+  }
+  return job;
+}
+
 TEST_P(AgentLoss, NoFalseEventsUnderFivePercentLoss) {
   PV_REQUIRE_LAB();
   Lab lab(loss_lab());
   PV_REQUIRE_LAB_UP(lab);
   if (const std::string why = add_loss(lab); !why.empty()) PV_SKIP_OR_FAIL(why);
-  JobSpec job;
-  job.technique = GetParam();
-  job.ports = "1-2000";
+  const JobSpec job = loss_job(GetParam());
   const std::string config = lab.path("agent.toml");
   write_config(config, agent_config(lab, kLabNetworks, {job}));
 
@@ -564,9 +576,7 @@ TEST_P(AgentLoss, RealChangeIsStillReportedUnderFivePercentLoss) {
   Lab lab(loss_lab());
   PV_REQUIRE_LAB_UP(lab);
   if (const std::string why = add_loss(lab); !why.empty()) PV_SKIP_OR_FAIL(why);
-  JobSpec job;
-  job.technique = GetParam();
-  job.ports = "1-2000";
+  const JobSpec job = loss_job(GetParam());
   const std::string config = lab.path("agent.toml");
   write_config(config, agent_config(lab, kLabNetworks, {job}));
 
@@ -606,7 +616,69 @@ TEST_P(AgentLoss, RealChangeIsStillReportedUnderFivePercentLoss) {
       opened.size(), closed.size());
 }
 
-INSTANTIATE_TEST_SUITE_P(Lab, AgentLoss, ::testing::Values("syn", "connect"),
+INSTANTIATE_TEST_SUITE_P(Lab, AgentLoss, ::testing::Values("syn", "connect", "syn_confirm_connect"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           return std::string(p.param);
+                         });
+
+// A host that goes down (here: its veth end drops everything, ARP and neighbour discovery
+// included, like a powered-off machine on a switch) answers nothing. Its ports must not
+// "change" to filtered: the agent logs it as down, keeps its baseline, and compares again
+// once it answers.
+class AgentHostDown : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(AgentHostDown, HostThatAnswersNothingIsNotAChange) {
+  PV_REQUIRE_LAB();
+  Lab lab(small_lab());
+  PV_REQUIRE_LAB_UP(lab);
+  JobSpec job;
+  job.technique = GetParam();
+  job.ports = "20-30,80,443,1234,8080,8090-8095";
+  const std::string config = lab.path("agent.toml");
+  write_config(config, agent_config(lab, kLabNetworks, {job}));
+  const OnceRun base = run_once(lab, config);
+  ASSERT_EQ(base.cmd.exit_code, 0) << base.cmd.describe();
+  ASSERT_TRUE(base.events.empty()) << show(base.events);
+
+  const std::string rules = lab.path("down.nft");
+  ASSERT_TRUE(pvlab::write_file(rules,
+                                "table netdev pvdown {\n  chain ingress {\n"
+                                "    type filter hook ingress device \"" +
+                                    lab.target_interface() +
+                                    "\" priority -500; policy drop;\n  }\n}\n"));
+  const auto nft = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> cmd = {"ip", "netns", "exec", target_namespace(lab), "nft"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return pvlab::run(cmd, 30s);
+  };
+  const CmdResult down_rule = nft({"-f", rules});
+  ASSERT_EQ(down_rule.exit_code, 0) << down_rule.describe();
+  const OnceRun down = run_once(lab, config);
+  EXPECT_EQ(down.cmd.exit_code, 0) << down.cmd.describe();
+  EXPECT_TRUE(down.events.empty()) << "host down:\n" << show(down.events) << down.cmd.err;
+  EXPECT_EQ(count_matches(down.cmd.err, std::regex("down or unreachable, not compared")), 2U)
+      << down.cmd.err;
+
+  const CmdResult up_rule = nft({"delete", "table", "netdev", "pvdown"});
+  ASSERT_EQ(up_rule.exit_code, 0) << up_rule.describe();
+  const OnceRun back = run_once(lab, config);
+  EXPECT_EQ(back.cmd.exit_code, 0) << back.cmd.describe();
+  EXPECT_TRUE(back.events.empty()) << "host back:\n" << show(back.events) << back.cmd.err;
+  EXPECT_EQ(count_matches(back.cmd.err, std::regex("down or unreachable")), 0U) << back.cmd.err;
+
+  // Still compared: a port opened now is one event per host.
+  OnceRun opened;
+  {
+    ExtraListener extra(lab, 1234);
+    ASSERT_TRUE(extra.ready()) << extra.error();
+    opened = run_once(lab, config);
+  }
+  expect_one_per_host(opened.events, kBothTargets, "lab", 1234, "closed", "open", false,
+                      "after the host came back");
+  std::printf("%s: down run %.1f s\n", GetParam(), down.seconds);
+}
+
+INSTANTIATE_TEST_SUITE_P(Lab, AgentHostDown, ::testing::Values("syn", "connect"),
                          [](const ::testing::TestParamInfo<const char*>& p) {
                            return std::string(p.param);
                          });
