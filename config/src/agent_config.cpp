@@ -63,6 +63,12 @@ constexpr std::array<Section, 4> kSections{{
     {"[[job]]", kJobKeys},
 }};
 
+constexpr std::array<ConfigSectionKeys, 3> kDocumentedSections{{
+    {"[agent]", kAgentKeys},
+    {"[[authorization]]", kAuthorizationKeys},
+    {"[[job]]", kJobKeys},
+}};
+
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions.
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
@@ -902,6 +908,10 @@ Config load_config(const std::string& path) {
   text << in.rdbuf();
   if (in.bad()) throw InputError(path + ": cannot read configuration file");
   return parse_config(text.str(), path);
+}
+
+std::span<const ConfigSectionKeys> config_keys() {
+  return kDocumentedSections;
 }
 
 std::string_view default_config_toml() {

@@ -2,6 +2,9 @@
 // every kind of mistake is reported as one line with FILE:LINE:COL, the key and what was
 // expected.
 #include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,34 @@ asio::ip::address ip(const char* text) {
 }
 
 // ---- the shipped files ----------------------------------------------------------------------
+
+std::string file_text(const char* path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Every key the loader accepts has its entry in docs/config.md ("`key`" opening a
+// definition line) and appears in the annotated example (set, or commented out).
+TEST(AgentConfig, EveryAcceptedKeyIsDocumented) {
+  const std::string reference = file_text(PORTVIGIL_CONFIG_REFERENCE);
+  const std::string example = file_text(PORTVIGIL_EXAMPLE_CONFIG);
+  ASSERT_FALSE(reference.empty()) << PORTVIGIL_CONFIG_REFERENCE;
+  ASSERT_FALSE(example.empty()) << PORTVIGIL_EXAMPLE_CONFIG;
+  std::size_t checked = 0;
+  for (const auto& section : config_keys()) {
+    for (const auto key : section.keys) {
+      const std::string k(key);
+      EXPECT_TRUE(std::regex_search(reference, std::regex("(^|\\n)`([a-z-]+`, `)*" + k + "`")))
+          << section.section << " " << k << ": no entry in docs/config.md";
+      EXPECT_TRUE(std::regex_search(example, std::regex("(^|\\n)#? *(\\[job\\.)?" + k + "[ \\]]")))
+          << section.section << " " << k << ": not in config/portvigil.example.toml";
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 31u);
+}
 
 TEST(AgentConfig, ExampleFileLoads) {
   const auto config = load_config(PORTVIGIL_EXAMPLE_CONFIG);

@@ -130,6 +130,14 @@ struct Config {
 // The configuration used without --config: scan 127.0.0.1 (top 1000 TCP ports, connect)
 // every minute, state in ./portvigil-state, authorization 127.0.0.0/8 and ::1/128.
 [[nodiscard]] std::string_view default_config_toml();
+
+// Every key the loader accepts, by section ("[agent]", "[[authorization]]", "[[job]]"):
+// the reference the documentation is checked against.
+struct ConfigSectionKeys {
+  std::string_view section;
+  std::span<const std::string_view> keys;
+};
+[[nodiscard]] std::span<const ConfigSectionKeys> config_keys();
 [[nodiscard]] Config default_config();  // parse_config(default_config_toml(), ...)
 
 // `portvigil check-config [--help] FILE`; `args` excludes the program name and command word.
