@@ -1,4 +1,5 @@
 // Commands that read (or accept) what the agent stored: changes, history, baseline, status.
+#include <array>
 #include <charconv>
 #include <ctime>
 #include <iostream>
@@ -11,6 +12,19 @@
 
 namespace portvigil {
 namespace {
+
+// The filter and output options; each command accepts the ones that mean something to it
+// and rejects the others, so `history HOST --port 22` cannot silently show every port.
+enum DbOption : unsigned { kJob = 1, kHost = 2, kPort = 4, kSince = 8, kJson = 16 };
+
+struct DbCommand {
+  std::string_view name;
+  std::string_view usage;  // usage line(s) and description, ending in "\n"
+  unsigned options;
+  std::size_t min_positional;
+  std::size_t max_positional;
+  std::string_view positional_usage;  // for the error message: "HOST [PORT]"
+};
 
 struct DbArgs {
   std::string config_path;
@@ -34,8 +48,41 @@ std::uint16_t parse_port(std::string_view text, std::string_view what) {
   return static_cast<std::uint16_t>(v);
 }
 
-DbArgs parse_db_args(std::span<const std::string_view> args, std::string_view command) {
+struct OptionHelp {
+  DbOption option;
+  std::string_view flag;
+  std::string_view text;
+};
+constexpr std::array<OptionHelp, 5> kOptionHelp{{
+    {kJob, "--job", "      --job JOB       only this job"},
+    {kHost, "--host",
+     "      --host HOST     only this host (its name in the targets, or its address)"},
+    {kPort, "--port", "      --port PORT     only this port"},
+    {kSince, "--since", "      --since DUR     the last DUR (default 24h; e.g. 30m, 7d)"},
+    {kJson, "--json", "      --json          JSON lines, as in the agent's event log"},
+}};
+
+constexpr std::string_view kLocate =
+    "  -c, --config FILE   find the database through FILE's [agent] state-dir\n"
+    "      --state-dir DIR read DIR/portvigil.db (default: the built-in default's state dir)\n"
+    "  -h, --help          this help\n";
+
+std::string help_text(const DbCommand& c) {
+  std::string out = std::string(c.usage) + "\nOptions:\n";
+  for (const auto& o : kOptionHelp) {
+    if (c.options & o.option) out += std::string(o.text) + "\n";
+  }
+  return out + std::string(kLocate);
+}
+
+DbArgs parse_db_args(std::span<const std::string_view> args, const DbCommand& c) {
   DbArgs a;
+  const std::string command(c.name);
+  auto allowed = [&](std::string_view arg, DbOption o) {
+    if (c.options & o) return;
+    throw InputError(command + ": option " + std::string(arg) + " does not apply (see portvigil " +
+                     command + " --help)");
+  };
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto arg = args[i];
     auto value = [&]() -> std::string_view {
@@ -47,23 +94,39 @@ DbArgs parse_db_args(std::span<const std::string_view> args, std::string_view co
     } else if (arg == "--state-dir") {
       a.state_dir = std::string(value());
     } else if (arg == "--job") {
+      allowed(arg, kJob);
       a.job = std::string(value());
     } else if (arg == "--host") {
+      allowed(arg, kHost);
       a.host = std::string(value());
     } else if (arg == "--port") {
+      allowed(arg, kPort);
       a.port = parse_port(value(), "--port");
     } else if (arg == "--since") {
+      allowed(arg, kSince);
       a.since = parse_duration(value(), "--since");
     } else if (arg == "--json") {
+      allowed(arg, kJson);
       a.json = true;
     } else if (arg == "-h" || arg == "--help") {
       a.help = true;
-    } else if (arg.starts_with("-")) {
-      throw InputError(std::string(command) + ": unknown option \"" + std::string(arg) +
-                       "\" (see portvigil " + std::string(command) + " --help)");
+    } else if (arg.starts_with("-") && arg.size() > 1) {
+      throw InputError(command + ": unknown option \"" + std::string(arg) + "\" (see portvigil " +
+                       command + " --help)");
     } else {
       a.positional.emplace_back(arg);
     }
+  }
+  if (!a.help &&
+      (a.positional.size() < c.min_positional || a.positional.size() > c.max_positional)) {
+    throw InputError(command + ": " +
+                     (c.max_positional == 0
+                          ? "takes no arguments, got \"" + a.positional.front() + "\""
+                          : "expected " + std::string(c.positional_usage) +
+                                (a.positional.size() > c.max_positional
+                                     ? ", got an extra \"" + a.positional[c.max_positional] + "\""
+                                     : std::string{})) +
+                     " (see portvigil " + command + " --help)");
   }
   return a;
 }
@@ -83,17 +146,12 @@ std::string when(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-constexpr std::string_view kLocate =
-    "  -c, --config FILE   find the database through FILE's [agent] state-dir\n"
-    "      --state-dir DIR read DIR/portvigil.db (default: the built-in default's state dir)\n";
-
 template <typename Fn>
-int guarded(std::span<const std::string_view> args, std::string_view command,
-            std::string_view usage, Fn&& fn) {
+int guarded(std::span<const std::string_view> args, const DbCommand& command, Fn&& fn) {
   try {
     const auto a = parse_db_args(args, command);
     if (a.help) {
-      std::cout << usage << "\nOptions:\n" << kLocate;
+      std::cout << help_text(command);
       return 0;
     }
     return fn(a);
@@ -106,94 +164,112 @@ int guarded(std::span<const std::string_view> args, std::string_view command,
   }
 }
 
+constexpr DbCommand kChanges{"changes",
+                             "Usage: portvigil changes [--since 24h] [--job JOB] [--json]\n\n"
+                             "List the confirmed port state changes (events) of the last --since,\n"
+                             "oldest first. UNEXPECTED marks changes the job's policy does not\n"
+                             "expect.\n",
+                             kSince | kJob | kJson,
+                             0,
+                             0,
+                             ""};
+constexpr DbCommand kHistory{"history",
+                             "Usage: portvigil history HOST [PORT] [--job JOB]\n\n"
+                             "Show every recorded state transition of HOST (or of one PORT),\n"
+                             "oldest first, within the agent's retention.\n",
+                             kJob,
+                             1,
+                             2,
+                             "HOST [PORT]"};
+constexpr DbCommand kBaseline{
+    "baseline",
+    "Usage: portvigil baseline accept [--job JOB] [--host HOST] [--port PORT]\n\n"
+    "Accept the ports open now as expected: they stop counting as unexpected\n"
+    "(and stop paging) until they close. Without filters: everything.\n",
+    kJob | kHost | kPort,
+    1,
+    1,
+    "the subcommand \"accept\""};
+constexpr DbCommand kStatus{"status",
+                            "Usage: portvigil status\n\n"
+                            "Show the latest scan of every job: its id, status, start, hosts\n"
+                            "compared / scanned, events, and why it is incomplete.\n",
+                            0,
+                            0,
+                            0,
+                            ""};
+
 }  // namespace
 
 int run_changes_command(std::span<const std::string_view> args) {
-  return guarded(
-      args, "changes",
-      "Usage: portvigil changes [--since 24h] [--job JOB] [--json]\n\n"
-      "List the confirmed port state changes (events) of the last --since.\n"
-      "  --json prints the same JSON lines as the agent's event log.\n",
-      [](const DbArgs& a) {
-        const auto store = Store::open(db_path(a), Access::read_only);
-        const auto since = std::chrono::system_clock::now() -
-                           std::chrono::duration_cast<std::chrono::system_clock::duration>(a.since);
-        const auto events = store.events_since(since, a.job);
-        for (const auto& e : events) {
-          if (a.json) {
-            std::cout << event_json(e) << "\n";
-            continue;
-          }
-          std::cout << when(e.time) << "  " << e.job << "  " << e.host << "  " << e.change.port
-                    << "/" << name(e.change.proto) << "  " << name(e.change.from) << " -> "
-                    << name(e.change.to) << " (" << name(e.change.to_reason) << ")"
-                    << (e.expected ? "" : "  UNEXPECTED") << "\n";
-        }
-        if (!a.json && events.empty()) std::cout << "no changes\n";
-        return 0;
-      });
+  return guarded(args, kChanges, [](const DbArgs& a) {
+    const auto store = Store::open(db_path(a), Access::read_only);
+    const auto since = std::chrono::system_clock::now() -
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(a.since);
+    const auto events = store.events_since(since, a.job);
+    for (const auto& e : events) {
+      if (a.json) {
+        std::cout << event_json(e) << "\n";
+        continue;
+      }
+      std::cout << when(e.time) << "  " << e.job << "  " << e.host << "  " << e.change.port << "/"
+                << name(e.change.proto) << "  " << name(e.change.from) << " -> "
+                << name(e.change.to) << " (" << name(e.change.to_reason) << ")"
+                << (e.expected ? "" : "  UNEXPECTED") << "\n";
+    }
+    if (!a.json && events.empty()) std::cout << "no changes\n";
+    return 0;
+  });
 }
 
 int run_history_command(std::span<const std::string_view> args) {
-  return guarded(args, "history",
-                 "Usage: portvigil history HOST [PORT] [--job JOB]\n\n"
-                 "Show every recorded state transition of HOST (or of one PORT).\n",
-                 [](const DbArgs& a) {
-                   if (a.positional.empty() || a.positional.size() > 2) {
-                     throw InputError("history: expected HOST [PORT]");
-                   }
-                   PortFilter f;
-                   f.host = a.positional[0];
-                   f.job = a.job;
-                   if (a.positional.size() == 2) f.port = parse_port(a.positional[1], "PORT");
-                   const auto store = Store::open(db_path(a), Access::read_only);
-                   const auto rows = store.history(f);
-                   for (const auto& t : rows) {
-                     std::cout << when(t.time) << "  " << t.job << "  " << t.change.port << "/"
-                               << name(t.change.proto) << "  " << name(t.change.from) << " -> "
-                               << name(t.change.to) << " (" << name(t.change.to_reason)
-                               << ")  scan " << t.scan_id << "\n";
-                   }
-                   if (rows.empty()) std::cout << "no transitions recorded for " << *f.host << "\n";
-                   return 0;
-                 });
+  return guarded(args, kHistory, [](const DbArgs& a) {
+    PortFilter f;
+    f.host = a.positional[0];
+    f.job = a.job;
+    if (a.positional.size() == 2) f.port = parse_port(a.positional[1], "PORT");
+    const auto store = Store::open(db_path(a), Access::read_only);
+    const auto rows = store.history(f);
+    for (const auto& t : rows) {
+      std::cout << when(t.time) << "  " << t.job << "  " << t.change.port << "/"
+                << name(t.change.proto) << "  " << name(t.change.from) << " -> "
+                << name(t.change.to) << " (" << name(t.change.to_reason) << ")  scan " << t.scan_id
+                << "\n";
+    }
+    if (rows.empty()) std::cout << "no transitions recorded for " << *f.host << "\n";
+    return 0;
+  });
 }
 
 int run_baseline_command(std::span<const std::string_view> args) {
-  return guarded(args, "baseline",
-                 "Usage: portvigil baseline accept [--job JOB] [--host HOST] [--port PORT]\n\n"
-                 "Accept the ports open now as expected: they stop counting as unexpected\n"
-                 "(and stop paging) until they close. Without filters: everything.\n",
-                 [](const DbArgs& a) {
-                   if (a.positional.size() != 1 || a.positional[0] != "accept") {
-                     throw InputError("baseline: expected the subcommand \"accept\"");
-                   }
-                   PortFilter f;
-                   f.job = a.job;
-                   f.host = a.host;
-                   f.port = a.port;
-                   auto store = Store::open(db_path(a), Access::tool);
-                   const auto r = store.accept_baseline(f);
-                   std::cout << "accepted " << r.accepted << " open ports (" << r.added
-                             << " new), revoked " << r.revoked << "\n";
-                   return 0;
-                 });
+  return guarded(args, kBaseline, [](const DbArgs& a) {
+    if (a.positional[0] != "accept") {
+      throw InputError("baseline: expected the subcommand \"accept\"");
+    }
+    PortFilter f;
+    f.job = a.job;
+    f.host = a.host;
+    f.port = a.port;
+    auto store = Store::open(db_path(a), Access::tool);
+    const auto r = store.accept_baseline(f);
+    std::cout << "accepted " << r.accepted << " open ports (" << r.added << " new), revoked "
+              << r.revoked << "\n";
+    return 0;
+  });
 }
 
 int run_status_command(std::span<const std::string_view> args) {
-  return guarded(args, "status", "Usage: portvigil status\n\nShow the latest scan of every job.\n",
-                 [](const DbArgs& a) {
-                   const auto store = Store::open(db_path(a), Access::read_only);
-                   const auto scans = store.latest_scans();
-                   for (const auto& s : scans) {
-                     std::cout << s.job << "  scan " << s.id << "  " << name(s.status)
-                               << "  started " << when(s.started) << "  hosts " << s.hosts_complete
-                               << "/" << s.hosts_total << "  events " << s.events
-                               << (s.note.empty() ? "" : "  (" + s.note + ")") << "\n";
-                   }
-                   if (scans.empty()) std::cout << "no scans recorded yet\n";
-                   return 0;
-                 });
+  return guarded(args, kStatus, [](const DbArgs& a) {
+    const auto store = Store::open(db_path(a), Access::read_only);
+    const auto scans = store.latest_scans();
+    for (const auto& s : scans) {
+      std::cout << s.job << "  scan " << s.id << "  " << name(s.status) << "  started "
+                << when(s.started) << "  hosts " << s.hosts_complete << "/" << s.hosts_total
+                << "  events " << s.events << (s.note.empty() ? "" : "  (" + s.note + ")") << "\n";
+    }
+    if (scans.empty()) std::cout << "no scans recorded yet\n";
+    return 0;
+  });
 }
 
 }  // namespace portvigil
