@@ -177,6 +177,15 @@ std::size_t check_consistency(const AgentDir& dir) {
   if (first_complete != 0) {
     EXPECT_EQ(by_id[first_complete].events, 0u) << "the first complete scan was not silent";
   }
+  // Every host's baseline comes from a complete scan (an interrupted one never becomes one).
+  for (const auto& h : store.hosts("crash")) {
+    const auto base = store.baseline("crash", h.host);
+    EXPECT_TRUE(base.exists) << h.host;
+    const auto s = store.scan(base.scan_id);
+    EXPECT_TRUE(s && s->status == ScanStatus::complete)
+        << "the baseline of " << h.host << " comes from scan " << base.scan_id << ", which is "
+        << (s ? std::string(name(s->status)) : "missing");
+  }
   std::map<std::int64_t, std::size_t> events_per_scan;
   for (const auto& e : events) {
     const auto s = store.scan(e.scan_id);
@@ -433,6 +442,79 @@ TEST(AgentBinary, ConsistencyCheckCatchesDamage) {
   EXPECT_TRUE(any_contains(violations(dir), "left running"));
   ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
   EXPECT_TRUE(violations(dir).empty());
+}
+
+// The service commits a scan every second while `status` and `changes --json` read the
+// database over and over: every read succeeds and shows whole scans. Then SIGTERM in the
+// middle of a long scan: exit 0 within a few seconds, the scan recorded incomplete (never a
+// baseline). And SIGINT stops it the same way.
+TEST(AgentBinary, ReadersWhileTheServiceCommitsThenSigtermAndSigint) {
+  test::LoopbackListener listener;
+  AgentDir dir("service", "1-3000," + std::to_string(listener.port()));
+  pid_t pid = dir.start_service();
+  ASSERT_GT(pid, 0);
+  const std::regex complete_line("job crash: scan [0-9]+ complete");
+  auto completed = [&] {
+    const auto log = read_all(dir.log());
+    return std::distance(std::sregex_iterator(log.begin(), log.end(), complete_line),
+                         std::sregex_iterator());
+  };
+  int reads = 0;
+  const auto until = std::chrono::steady_clock::now() + 6s;
+  while (std::chrono::steady_clock::now() < until || completed() < 4) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until + 20s) << dir.tail_of_log();
+    if (reads % 10 == 5) listener.is_open() ? listener.close() : listener.open();
+    const auto status = run_command(dir, {"status", "--state-dir", dir.state()});
+    const auto changes =
+        run_command(dir, {"changes", "--json", "--since", "1h", "--state-dir", dir.state()});
+    if (completed() == 0) continue;  // the database may not exist yet
+    ++reads;
+    EXPECT_EQ(status.status, 0) << status.output;
+    EXPECT_EQ(changes.status, 0) << changes.output;
+    EXPECT_TRUE(std::regex_search(status.output, std::regex("^crash  scan [0-9]+  ")))
+        << status.output;
+    for (const auto& line : split_lines(changes.output)) {
+      EXPECT_TRUE(line.starts_with("{\"id\":") && line.ends_with("}")) << line;
+    }
+  }
+  EXPECT_GE(reads, 10);
+  EXPECT_EQ(::kill(pid, SIGTERM), 0);
+  EXPECT_EQ(wait_for(pid, 5s), 0) << dir.tail_of_log();
+  check_consistency(dir);
+
+  // SIGTERM while a long scan runs (a /24 of loopback addresses, 3000 ports each).
+  const std::string config = read_all(dir.config());
+  write_all(dir.config(), std::regex_replace(config, std::regex(R"(targets = \["127.0.0.1"\])"),
+                                             R"(targets = ["127.0.0.1", "127.0.1.0/24"])"));
+  pid = dir.start_service();
+  ASSERT_GT(pid, 0);
+  const auto before = completed();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(completed(), before) << "the long scan finished too soon to be interrupted";
+  EXPECT_EQ(::kill(pid, SIGTERM), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(wait_for(pid, 5s), 0) << dir.tail_of_log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  const auto status = run_command(dir, {"status", "--state-dir", dir.state()});
+  EXPECT_TRUE(
+      std::regex_search(status.output, std::regex("^crash  scan [0-9]+  incomplete .*interrupted")))
+      << status.output;
+  check_consistency(dir);
+
+  // SIGINT (Ctrl-C in a terminal) stops it the same way.
+  write_all(dir.config(), config);
+  pid = dir.start_service();
+  ASSERT_GT(pid, 0);
+  const auto n = completed();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (completed() == n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(::kill(pid, SIGINT), 0);
+  EXPECT_EQ(wait_for(pid, 5s), 0) << dir.tail_of_log();
+  EXPECT_NE(read_all(dir.log()).find("received SIGINT: stopping"), std::string::npos)
+      << dir.tail_of_log();
+  check_consistency(dir);
 }
 
 TEST(AgentBinary, SurvivesKillNineAtRandomMoments) {
