@@ -22,14 +22,22 @@ std::unique_ptr<ScanEngine> engine_for(Technique technique, const JobEnvironment
   return make_raw_engine(technique, raw);
 }
 
-TimingOptions timing_of(const JobConfig& job) {
+}  // namespace
+
+TimingOptions job_timing(const JobConfig& job) {
   TimingOptions t;
   if (job.max_rate) t.max_rate = *job.max_rate;
   if (job.min_rate) t.min_rate = *job.min_rate;
   if (job.max_retries) t.max_retries = *job.max_retries;
   if (job.host_timeout) t.host_timeout = *job.host_timeout;
+  if (job.initial_rtt_timeout) t.initial_rtt_timeout = *job.initial_rtt_timeout;
+  if (job.min_rtt_timeout) t.min_rtt_timeout = *job.min_rtt_timeout;
+  if (job.max_rtt_timeout) t.max_rtt_timeout = *job.max_rtt_timeout;
+  if (job.max_parallelism) t.max_parallelism = *job.max_parallelism;
   return t;
 }
+
+namespace {
 
 bool is_open(PortState s) {
   return s == PortState::open;
@@ -99,7 +107,7 @@ std::optional<HostResult> reprobe(const JobConfig& job, Technique technique,
   plan.targets = &target;
   plan.ports = ports;
   plan.scope = scope;
-  plan.timing = timing_of(job);
+  plan.timing = job_timing(job);
   CollectSink sink;
   RunControl control;
   control.stop = env.stop;
@@ -388,7 +396,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   plan.technique = job.technique;
   plan.targets = &targets;
   plan.scope = scope;  // hostname targets resolving outside it are refused by the engine
-  plan.timing = timing_of(job);
+  plan.timing = job_timing(job);
   plan.command_line = "agent job " + job.name;
 
   JobSink sink(job, store, log, result);

@@ -43,6 +43,10 @@ struct JobRunResult {
 // (so the paging series do not vanish until the first scan after a restart).
 [[nodiscard]] JobSnapshot stored_snapshot(const JobConfig& job, const Store& store);
 
+// The job's rate, retry and timeout keys as the engine's timing options; what the job does
+// not set keeps the scanner's default.
+[[nodiscard]] TimingOptions job_timing(const JobConfig& job);
+
 // Runs `job` once. Never throws for scan or input problems: they are reported in the
 // result and the scan row is marked incomplete. Throws StorageError if the store fails.
 JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,

@@ -36,6 +36,9 @@ using config_detail::TargetShape;
 using Duration = std::chrono::duration<double>;
 
 constexpr std::string_view kBuiltinSource = "<built-in default>";
+// The scanner's defaults (TimingOptions), for checking a job that sets only one bound.
+constexpr Duration kDefaultMinRtt{0.1};
+constexpr Duration kDefaultMaxRtt{1.25};
 
 // ---- known keys ---------------------------------------------------------------------------
 
@@ -46,11 +49,26 @@ constexpr std::array<std::string_view, 11> kAgentKeys{
     "web-username", "web-password", "port-series-limit"};
 constexpr std::array<std::string_view, 4> kAuthorizationKeys{"networks", "owner", "ticket",
                                                              "expires"};
-constexpr std::array<std::string_view, 16> kJobKeys{
-    "name",        "targets",       "exclude",       "ports",
-    "top-ports",   "exclude-ports", "technique",     "confirm-technique",
-    "interval",    "jitter",        "max-rate",      "min-rate",
-    "max-retries", "host-timeout",  "confirmations", "expected-open"};
+constexpr std::array<std::string_view, 20> kJobKeys{"name",
+                                                    "targets",
+                                                    "exclude",
+                                                    "ports",
+                                                    "top-ports",
+                                                    "exclude-ports",
+                                                    "technique",
+                                                    "confirm-technique",
+                                                    "interval",
+                                                    "jitter",
+                                                    "max-rate",
+                                                    "min-rate",
+                                                    "max-retries",
+                                                    "host-timeout",
+                                                    "confirmations",
+                                                    "expected-open",
+                                                    "max-parallelism",
+                                                    "initial-rtt-timeout",
+                                                    "min-rtt-timeout",
+                                                    "max-rtt-timeout"};
 
 struct Section {
   std::string_view header;  // how to write it: "[agent]"
@@ -734,6 +752,26 @@ class Loader {
       job.max_retries = config.agent.max_retries;
     }
     job.host_timeout = opt_duration(s, "host-timeout", "5m", std::chrono::milliseconds(1), "1ms");
+    // Probe timeouts, as the scan options of the same names (nmap's -T knobs).
+    const auto ms = std::chrono::milliseconds(1);
+    job.initial_rtt_timeout = opt_duration(s, "initial-rtt-timeout", "500ms", ms, "1ms");
+    job.min_rtt_timeout = opt_duration(s, "min-rtt-timeout", "100ms", ms, "1ms");
+    job.max_rtt_timeout = opt_duration(s, "max-rtt-timeout", "1.25s", ms, "1ms");
+    {
+      const Duration lo = job.min_rtt_timeout.value_or(kDefaultMinRtt);
+      const Duration hi = job.max_rtt_timeout.value_or(kDefaultMaxRtt);
+      if (lo > hi) {
+        const bool own_min = job.min_rtt_timeout.has_value();
+        const std::string_view key = own_min ? "min-rtt-timeout" : "max-rtt-timeout";
+        expected(*get(s, key), s.name, key,
+                 own_min
+                     ? "a duration not above max-rtt-timeout (" + format_number(hi.count()) + "s)"
+                     : "a duration not below min-rtt-timeout (" + format_number(lo.count()) + "s)");
+      }
+    }
+    if (auto v = opt_int(s, "max-parallelism", 1, 1 << 20)) {
+      job.max_parallelism = static_cast<std::size_t>(*v);
+    }
     if (auto v = opt_int(s, "confirmations", 0, 10)) job.confirmations = static_cast<int>(*v);
 
     if (const auto* n = get(s, "expected-open")) read_policy(*n, s, job, shapes);

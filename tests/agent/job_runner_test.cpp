@@ -431,6 +431,43 @@ TEST_F(JobRunnerTest, ConfirmTechniqueFinConfirmsAnOpening) {
   EXPECT_EQ(opened.events[0].change.to, PortState::open);
 }
 
+// config/src/agent_config.cpp checks min-rtt-timeout <= max-rtt-timeout against the
+// scanner's defaults when a job sets only one of them; they must stay in step.
+TEST(JobTiming, ConfigKnowsTheScannersRttDefaults) {
+  const TimingOptions t;
+  EXPECT_EQ(t.min_rtt_timeout.count(), 0.1);
+  EXPECT_EQ(t.max_rtt_timeout.count(), 1.25);
+  EXPECT_THROW((void)parse_config("[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n[[job]]\n"
+                                  "name = \"j\"\ntargets = [\"198.18.0.1\"]\ninterval = \"1m\"\n"
+                                  "min-rtt-timeout = \"1.3s\"\n",
+                                  "t.toml"),
+               InputError);
+}
+
+// Every timing key of a job reaches the engine's TimingOptions; unset ones keep the
+// scanner's defaults.
+TEST(JobTiming, EveryKeyReachesTheEngine) {
+  JobText j;
+  j.extra =
+      "max-rate = 300\nmin-rate = 20\nmax-retries = 4\nhost-timeout = \"90s\"\n"
+      "initial-rtt-timeout = \"200ms\"\nmin-rtt-timeout = \"50ms\"\nmax-rtt-timeout = "
+      "\"300ms\"\nmax-parallelism = 8\n";
+  const TimingOptions t = job_timing(make_config(j).jobs.at(0));
+  EXPECT_EQ(t.max_rate, 300);
+  EXPECT_EQ(t.min_rate, 20);
+  EXPECT_EQ(t.max_retries, 4);
+  EXPECT_EQ(t.host_timeout.count(), 90);
+  EXPECT_EQ(t.initial_rtt_timeout.count(), 0.2);
+  EXPECT_EQ(t.min_rtt_timeout.count(), 0.05);
+  EXPECT_EQ(t.max_rtt_timeout.count(), 0.3);
+  EXPECT_EQ(t.max_parallelism, 8u);
+  const TimingOptions defaults = job_timing(make_config({}).jobs.at(0));
+  const TimingOptions scanner;
+  EXPECT_EQ(defaults.initial_rtt_timeout, scanner.initial_rtt_timeout);
+  EXPECT_EQ(defaults.max_rtt_timeout, scanner.max_rtt_timeout);
+  EXPECT_EQ(defaults.max_parallelism, scanner.max_parallelism);
+}
+
 TEST_F(JobRunnerTest, ExpectedOpenPolicy) {
   JobText j;
   j.extra = "expected-open = [\"22/tcp\"]\n";

@@ -104,6 +104,9 @@ TEST(AgentConfig, ExampleFileLoads) {
   EXPECT_EQ(web.max_rate, 200.0);
   EXPECT_EQ(web.max_retries, 3);
   EXPECT_EQ(web.host_timeout, std::chrono::duration<double>(5min));
+  EXPECT_EQ(web.max_rtt_timeout, std::chrono::duration<double>(2s));
+  EXPECT_FALSE(web.min_rtt_timeout.has_value());
+  EXPECT_FALSE(web.max_parallelism.has_value());
   EXPECT_EQ(web.confirmations, 2);
   EXPECT_TRUE(web.has_policy);
   EXPECT_TRUE(web.expects_open(ip("198.18.0.3"), "", Proto::tcp, 22));
@@ -453,6 +456,21 @@ const BadConfig kBadConfigs[] = {
     {"host_timeout_bad", job_with("host-timeout = \"soon\""),
      "t.toml:5:16: job \"web\": key \"host-timeout\": expected a duration such as \"5m\" "
      "(units ms, s, m, h, d), got \"soon\" (string)"},
+    {"min_rtt_above_default_max", job_with("min-rtt-timeout = \"2s\""),
+     "t.toml:5:19: job \"web\": key \"min-rtt-timeout\": expected a duration not above "
+     "max-rtt-timeout (1.25s), got \"2s\" (string)"},
+    {"max_rtt_below_min", job_with("min-rtt-timeout = \"300ms\"\nmax-rtt-timeout = \"200ms\""),
+     "t.toml:5:19: job \"web\": key \"min-rtt-timeout\": expected a duration not above "
+     "max-rtt-timeout (0.2s), got \"300ms\" (string)"},
+    {"max_rtt_below_default_min", job_with("max-rtt-timeout = \"50ms\""),
+     "t.toml:5:19: job \"web\": key \"max-rtt-timeout\": expected a duration not below "
+     "min-rtt-timeout (0.1s), got \"50ms\" (string)"},
+    {"rtt_timeout_zero", job_with("initial-rtt-timeout = \"0ms\""),
+     "t.toml:5:23: job \"web\": key \"initial-rtt-timeout\": expected a duration of at least "
+     "1ms, got \"0ms\" (string)"},
+    {"max_parallelism_zero", job_with("max-parallelism = 0"),
+     "t.toml:5:19: job \"web\": key \"max-parallelism\": expected an integer from 1 to "
+     "1048576, got 0 (integer)"},
 
     // Techniques.
     {"technique_unknown", job_with("technique = \"tcp\""),

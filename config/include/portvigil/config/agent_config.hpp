@@ -101,6 +101,10 @@ struct JobConfig {
   std::optional<double> min_rate;
   std::optional<int> max_retries;
   std::optional<std::chrono::duration<double>> host_timeout;
+  std::optional<std::chrono::duration<double>> initial_rtt_timeout;
+  std::optional<std::chrono::duration<double>> min_rtt_timeout;
+  std::optional<std::chrono::duration<double>> max_rtt_timeout;
+  std::optional<std::size_t> max_parallelism;
   int confirmations = 2;    // re-probes that must agree before a change becomes an event
   bool has_policy = false;  // expected-open was given (an empty list expects nothing open)
   std::vector<ExpectedOpen> expected_open;
