@@ -136,17 +136,26 @@ std::string describe(const JobConfig& job, const JobRunResult& r) {
          std::to_string(r.summary.counters.probes_sent) + " probes, " +
          std::to_string(r.changes_seen) + " changes seen, " +
          std::to_string(r.changes_unconfirmed) + " not confirmed, " +
-         std::to_string(r.events.size()) + " events";
+         std::to_string(r.events.size()) + " events" +
+         (r.hosts_down ? "; " + std::to_string(r.hosts_down) + " hosts down" : "") +
+         (r.hosts_inconclusive ? "; " + std::to_string(r.hosts_inconclusive) + " hosts inconclusive"
+                               : "");
 }
 
 // Writes every committed event the log does not have yet (this scan's, and any a failed
 // append left behind), then records how far the log goes.
-void publish_events(EventLog& events, Store& store, Logger& log) {
+// Returns how many were written.
+std::size_t publish_events(EventLog& events, Store& store, Logger& log) {
+  const std::int64_t before = events.last_id();
+  std::size_t written = 0;
   try {
-    if (events.resume(store) > 0) store.set_published_event_id(events.last_id());
+    written = events.resume(store);
   } catch (const std::exception& e) {
     log.error(std::string("event log: ") + e.what() + " (retried after the next scan)");
   }
+  // Also after a failure part-way: the batches before it are in the file.
+  if (events.last_id() != before) store.set_published_event_id(events.last_id());
+  return written;
 }
 
 class Agent {
@@ -353,6 +362,9 @@ class Agent {
 }  // namespace
 
 int run_agent_command(std::span<const std::string_view> argv) {
+  // A reader of stdout (or of a log on a pipe) that goes away must not kill the service:
+  // the write fails instead.
+  std::signal(SIGPIPE, SIG_IGN);
   AgentArgs args;
   std::shared_ptr<const Config> config;
   try {
@@ -382,11 +394,12 @@ int run_agent_command(std::span<const std::string_view> argv) {
     // deleted log is not refilled with what was already published.
     store.continue_event_ids_after(events.last_id());
     events.skip_to_if_empty(store.published_event_id());
-    if (const auto n = events.resume(store); n > 0) {
+    // A log that cannot be written (disk full) must not stop the scans: it is retried
+    // after every scan.
+    if (const auto n = publish_events(events, store, log); n > 0) {
       log.warn("event log was missing " + std::to_string(n) +
                " committed events (crash before the append): written now");
     }
-    store.set_published_event_id(events.last_id());
     AgentMetrics metrics(config->agent.port_series_limit);
     for (const auto& j : config->jobs) {
       metrics.set_job(j.name, j.interval);

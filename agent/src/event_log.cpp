@@ -71,7 +71,7 @@ std::string event_json(const ChangeEvent& e) {
 }
 
 EventLog::EventLog(const std::string& path, bool echo_stdout) : path_(path), echo_(echo_stdout) {
-  // Only a regular file is read back (a FIFO or /dev/stdout as the log is written only).
+  // Only a regular file is read back: a character device such as /dev/stdout is written only.
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     std::ifstream in(path, std::ios::binary);

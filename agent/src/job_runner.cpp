@@ -1,6 +1,7 @@
 #include "job_runner.hpp"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 
@@ -61,6 +62,34 @@ bool is_answer(Reason r) {
 bool host_answered(const HostResult& h) {
   return std::any_of(h.ports.begin(), h.ports.end(),
                      [](const PortResult& p) { return is_answer(p.reason); });
+}
+
+// Techniques to which a live host answers on every port it does not filter (open and
+// closed alike). For them, total silence means down. To FIN, NULL, Xmas and UDP an open
+// port is silent, so a host all of whose ports are open|filtered may well be up: it gets
+// a liveness check first (liveness_ports).
+bool silence_means_down(Technique t) {
+  return t == Technique::connect || t == Technique::syn || t == Technique::ack;
+}
+
+// Nmap's default host discovery also sends a TCP ACK to port 80: a live host answers RST
+// whether the port is open or closed. 443 is a second chance.
+constexpr std::array<std::uint16_t, 2> kLivenessPorts{80, 443};
+
+// Whether a re-probe by `confirm` can be expected to answer on a port in `p`'s state: the
+// canaries of confirm_changes() must be ports the confirm technique hears back from. FIN,
+// NULL and Xmas get no answer from an open port; every technique hears a closed port and an
+// ICMP error.
+bool answers_to(Technique confirm, const PortResult& p) {
+  if (!is_answer(p.reason)) return false;
+  switch (confirm) {
+    case Technique::fin:
+    case Technique::null:
+    case Technique::xmas:
+      return p.state == PortState::closed || p.state == PortState::filtered;
+    default:
+      return true;
+  }
 }
 
 // What each state allows a port to really be. Techniques name the same truth differently
@@ -153,7 +182,7 @@ std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, 
   std::vector<std::pair<Proto, std::uint16_t>> canaries;
   for (const auto& p : host.ports) {
     if (canaries.size() == 2) break;
-    if (is_answer(p.reason) && !holds.contains({p.proto, p.port})) {
+    if (answers_to(technique, p) && !holds.contains({p.proto, p.port})) {
       canaries.emplace_back(p.proto, p.port);
       add_port(ports, p.proto, p.port);
     }
@@ -253,11 +282,19 @@ class JobSink final : public ReportSink {
       // Not one reply: the host is down or cut off (nmap would call it down). Every port
       // "filtered" would be a flood of false events, and as a first scan a baseline that
       // pages for every port when the host comes back.
-      ++result_.hosts_down;
-      skip(h, " down or unreachable, not compared: no reply to any of " +
-                  std::to_string(h.ports.size()) + " probed ports");
+      if (silence_means_down(job_.technique)) {
+        mark_down(h, "");
+      } else {
+        silent.push_back(h);  // up or down: the liveness check after the scan decides
+      }
       return;
     }
+    compare(h);
+  }
+
+  // Compares a conclusive host that answered with its baseline.
+  void compare(const HostResult& h) {
+    const std::string key = host_key(h);
     HostSnapshot baseline = store_.baseline(job_.name, key);
     if (!baseline.exists) {
       first_seen.push_back(h);
@@ -272,9 +309,17 @@ class JobSink final : public ReportSink {
     changed.push_back({h, std::move(baseline), std::move(changes)});
   }
 
+  // Recorded as an incomplete host, counted as down.
+  void mark_down(const HostResult& h, const std::string& more) {
+    ++result_.hosts_down;
+    skip(h, " down or unreachable, not compared: no reply to any of " +
+                std::to_string(h.ports.size()) + " probed ports" + more);
+  }
+
   std::vector<ScannedHost> scanned;
   std::vector<Changed> changed;
   std::vector<HostResult> first_seen;  // no baseline yet: settled before it becomes one
+  std::vector<HostResult> silent;      // FIN/NULL/Xmas/UDP hosts that answered nothing
   std::map<std::string, HostRef> refs;
 
  private:
@@ -409,6 +454,21 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   }
   if (result.summary.interrupted) return fail("interrupted (agent stopping)");
   if (!result.summary.error.empty()) return fail("scan failed: " + result.summary.error);
+
+  // A host silent to FIN/NULL/Xmas/UDP may have every port open: it is compared only if it
+  // answers a TCP ACK (any RST proves it is up).
+  for (const auto& h : sink.silent) {
+    if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
+    PortList liveness;
+    liveness.tcp.assign(kLivenessPorts.begin(), kLivenessPorts.end());
+    const auto seen = reprobe(job, Technique::ack, scope, h.address, liveness, env);
+    if (seen && host_answered(*seen)) {
+      sink.compare(h);
+    } else {
+      sink.mark_down(h, " nor to TCP ACK probes of ports 80 and 443");
+    }
+  }
+  sink.silent.clear();
 
   // Re-probe what changed, only now that the scan itself is over.
   for (auto& c : sink.changed) {

@@ -753,10 +753,9 @@ class Loader {
     }
     job.host_timeout = opt_duration(s, "host-timeout", "5m", std::chrono::milliseconds(1), "1ms");
     // Probe timeouts, as the scan options of the same names (nmap's -T knobs).
-    const auto ms = std::chrono::milliseconds(1);
-    job.initial_rtt_timeout = opt_duration(s, "initial-rtt-timeout", "500ms", ms, "1ms");
-    job.min_rtt_timeout = opt_duration(s, "min-rtt-timeout", "100ms", ms, "1ms");
-    job.max_rtt_timeout = opt_duration(s, "max-rtt-timeout", "1.25s", ms, "1ms");
+    job.initial_rtt_timeout = rtt_timeout(s, "initial-rtt-timeout", "500ms");
+    job.min_rtt_timeout = rtt_timeout(s, "min-rtt-timeout", "100ms");
+    job.max_rtt_timeout = rtt_timeout(s, "max-rtt-timeout", "1.25s");
     {
       const Duration lo = job.min_rtt_timeout.value_or(kDefaultMinRtt);
       const Duration hi = job.max_rtt_timeout.value_or(kDefaultMaxRtt);
@@ -771,11 +770,27 @@ class Loader {
     }
     if (auto v = opt_int(s, "max-parallelism", 1, 1 << 20)) {
       job.max_parallelism = static_cast<std::size_t>(*v);
+      if (job.technique != Technique::connect &&
+          job.confirm_technique.value_or(job.technique) != Technique::connect) {
+        warn(config, get(s, "max-parallelism")->source(), s.name, "max-parallelism",
+             "has no effect: only the connect technique uses it (raw techniques are paced "
+             "by max-rate)");
+      }
     }
     if (auto v = opt_int(s, "confirmations", 0, 10)) job.confirmations = static_cast<int>(*v);
 
     if (const auto* n = get(s, "expected-open")) read_policy(*n, s, job, shapes);
     return job;
+  }
+
+  // A probe timeout from 1ms to 1h (the scanner keeps them in 32-bit microseconds).
+  std::optional<Duration> rtt_timeout(const Scope& s, std::string_view key,
+                                      std::string_view example) const {
+    auto d = opt_duration(s, key, example, std::chrono::milliseconds(1), "1ms");
+    if (d && *d > std::chrono::hours(1)) {
+      expected(*get(s, key), s.name, key, "a duration of at most 1h");
+    }
+    return d;
   }
 
   static std::string format_number(double v) {

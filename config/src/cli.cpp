@@ -9,6 +9,17 @@
 namespace portvigil {
 namespace {
 
+// A probe timeout: the scanner keeps them in 32-bit microseconds, and nothing useful waits
+// an hour for one answer.
+std::chrono::duration<double> parse_rtt_timeout(std::string_view text, std::string_view option) {
+  const auto d = parse_duration(text, option);
+  if (d > std::chrono::hours(1)) {
+    throw InputError(std::string(option) + ": \"" + std::string(text) +
+                     "\" is longer than the 1h a probe timeout may be");
+  }
+  return d;
+}
+
 std::string quoted(std::string_view s) {
   return "\"" + std::string(s) + "\"";
 }
@@ -157,19 +168,19 @@ const std::vector<Option>& options() {
                  "TIME",
                  "probe timeout before any RTT is measured (500ms)",
                  [](ScanArgs& a, std::string_view v) {
-                   a.initial_rtt_timeout = parse_duration(v, "--initial-rtt-timeout");
+                   a.initial_rtt_timeout = parse_rtt_timeout(v, "--initial-rtt-timeout");
                  }});
     t.push_back({{"--min-rtt-timeout"},
                  "TIME",
                  "lower bound of the RTT-based probe timeout (100ms)",
                  [](ScanArgs& a, std::string_view v) {
-                   a.min_rtt_timeout = parse_duration(v, "--min-rtt-timeout");
+                   a.min_rtt_timeout = parse_rtt_timeout(v, "--min-rtt-timeout");
                  }});
     t.push_back({{"--max-rtt-timeout"},
                  "TIME",
                  "upper bound of the RTT-based probe timeout (1250ms)",
                  [](ScanArgs& a, std::string_view v) {
-                   a.max_rtt_timeout = parse_duration(v, "--max-rtt-timeout");
+                   a.max_rtt_timeout = parse_rtt_timeout(v, "--max-rtt-timeout");
                  }});
     t.push_back({{"--max-parallelism"},
                  "N",

@@ -180,7 +180,6 @@ std::size_t check_consistency(const AgentDir& dir) {
   // Every host's baseline comes from a complete scan (an interrupted one never becomes one).
   for (const auto& h : store.hosts("crash")) {
     const auto base = store.baseline("crash", h.host);
-    EXPECT_TRUE(base.exists) << h.host;
     const auto s = store.scan(base.scan_id);
     EXPECT_TRUE(s && s->status == ScanStatus::complete)
         << "the baseline of " << h.host << " comes from scan " << base.scan_id << ", which is "
@@ -448,11 +447,40 @@ TEST(AgentBinary, ConsistencyCheckCatchesDamage) {
 // database over and over: every read succeeds and shows whole scans. Then SIGTERM in the
 // middle of a long scan: exit 0 within a few seconds, the scan recorded incomplete (never a
 // baseline). And SIGINT stops it the same way.
+// A started service that the test has not stopped yet is killed when a failed assertion
+// leaves the test, so it never outlives its state directory.
+struct ServiceGuard {
+  pid_t pid = -1;
+  ~ServiceGuard() {
+    if (pid > 0) kill9(pid);
+  }
+  // Sends `sig` and waits up to `limit` for the exit: its status (see wait_for).
+  int stop(int sig, std::chrono::milliseconds limit) {
+    EXPECT_EQ(::kill(pid, sig), 0);
+    const int status = wait_for(pid, limit);
+    pid = -1;
+    return status;
+  }
+};
+
+// True once the agent's database shows a scan of `job` in progress.
+bool scan_running(const AgentDir& dir) {
+  try {
+    const auto store = Store::open(dir.db(), Access::read_only);
+    for (const auto& s : store.latest_scans()) {
+      if (s.status == ScanStatus::running) return true;
+    }
+  } catch (const StorageError&) {
+    // not created yet
+  }
+  return false;
+}
+
 TEST(AgentBinary, ReadersWhileTheServiceCommitsThenSigtermAndSigint) {
   test::LoopbackListener listener;
   AgentDir dir("service", "1-3000," + std::to_string(listener.port()));
-  pid_t pid = dir.start_service();
-  ASSERT_GT(pid, 0);
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
   const std::regex complete_line("job crash: scan [0-9]+ complete");
   auto completed = [&] {
     const auto log = read_all(dir.log());
@@ -478,22 +506,25 @@ TEST(AgentBinary, ReadersWhileTheServiceCommitsThenSigtermAndSigint) {
     }
   }
   EXPECT_GE(reads, 10);
-  EXPECT_EQ(::kill(pid, SIGTERM), 0);
-  EXPECT_EQ(wait_for(pid, 5s), 0) << dir.tail_of_log();
+  EXPECT_EQ(service.stop(SIGTERM, 5s), 0) << dir.tail_of_log();
   check_consistency(dir);
 
   // SIGTERM while a long scan runs (a /24 of loopback addresses, 3000 ports each).
   const std::string config = read_all(dir.config());
   write_all(dir.config(), std::regex_replace(config, std::regex(R"(targets = \["127.0.0.1"\])"),
                                              R"(targets = ["127.0.0.1", "127.0.1.0/24"])"));
-  pid = dir.start_service();
-  ASSERT_GT(pid, 0);
+  service.pid = dir.start_service();
+  ASSERT_GT(service.pid, 0);
   const auto before = completed();
-  std::this_thread::sleep_for(1500ms);
+  const auto running_by = std::chrono::steady_clock::now() + 30s;
+  while (!scan_running(dir) && std::chrono::steady_clock::now() < running_by) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(scan_running(dir)) << dir.tail_of_log();
+  std::this_thread::sleep_for(300ms);  // well into the scan (768 000 probes)
   EXPECT_EQ(completed(), before) << "the long scan finished too soon to be interrupted";
-  EXPECT_EQ(::kill(pid, SIGTERM), 0);
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(wait_for(pid, 5s), 0) << dir.tail_of_log();
+  EXPECT_EQ(service.stop(SIGTERM, 5s), 0) << dir.tail_of_log();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   const auto status = run_command(dir, {"status", "--state-dir", dir.state()});
   EXPECT_TRUE(
@@ -503,15 +534,14 @@ TEST(AgentBinary, ReadersWhileTheServiceCommitsThenSigtermAndSigint) {
 
   // SIGINT (Ctrl-C in a terminal) stops it the same way.
   write_all(dir.config(), config);
-  pid = dir.start_service();
-  ASSERT_GT(pid, 0);
+  service.pid = dir.start_service();
+  ASSERT_GT(service.pid, 0);
   const auto n = completed();
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (completed() == n && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(50ms);
   }
-  EXPECT_EQ(::kill(pid, SIGINT), 0);
-  EXPECT_EQ(wait_for(pid, 5s), 0) << dir.tail_of_log();
+  EXPECT_EQ(service.stop(SIGINT, 5s), 0) << dir.tail_of_log();
   EXPECT_NE(read_all(dir.log()).find("received SIGINT: stopping"), std::string::npos)
       << dir.tail_of_log();
   check_consistency(dir);

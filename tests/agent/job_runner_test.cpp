@@ -353,6 +353,62 @@ TEST_F(JobRunnerTest, HostDownAtItsFirstScanGetsNoBaseline) {
   EXPECT_TRUE(store.baseline("fake", kHost).exists);
 }
 
+// To FIN an open port is silent: a host whose every scanned port is open answers nothing
+// and is still up. The TCP ACK liveness check (ports 80 and 443 draw RSTs) tells it from a
+// host that is down, so its openings are reported and it gets a baseline.
+TEST_F(JobRunnerTest, FinHostAnsweringNothingIsCheckedForLife) {
+  JobText j;
+  j.technique = "fin";
+  j.ports = "22,443";
+  const auto config = make_config(j);
+  net.set(22, FakeBehavior::open);  // 443 closed: the only answer
+  ASSERT_TRUE(run(config).complete);
+  ASSERT_EQ(baseline_of(443)->state, PortState::closed);
+
+  net.set(443, FakeBehavior::open);  // now every scanned port is silent
+  const auto opened = run(config);
+  EXPECT_EQ(opened.hosts_down, 0u);
+  ASSERT_EQ(opened.events.size(), 1u);
+  EXPECT_EQ(opened.events[0].change.port, 443);
+  EXPECT_EQ(opened.events[0].change.to, PortState::open_filtered);
+
+  // The same host down: no answer to FIN nor to the ACKs. No event, baseline kept.
+  net.config.hosts[0].default_tcp = FakeBehavior::drop;
+  net.set(22, FakeBehavior::drop);
+  net.set(443, FakeBehavior::drop);
+  const auto down = run(config);
+  EXPECT_EQ(down.hosts_down, 1u);
+  EXPECT_TRUE(down.events.empty());
+  EXPECT_EQ(baseline_of(443)->state, PortState::open_filtered);
+
+  // A first scan of a host with every port open: it is up, so it becomes the baseline.
+  Store fresh = Store::open(":memory:");
+  std::swap(store, fresh);
+  net.config.hosts[0].default_tcp = FakeBehavior::open;
+  net.set(22, FakeBehavior::open);
+  net.set(443, FakeBehavior::open);
+  const auto first = run(config);
+  EXPECT_EQ(first.hosts_down, 0u);
+  EXPECT_TRUE(store.baseline("fake", kHost).exists);
+}
+
+// The canaries must be ports the confirm technique hears back from: FIN gets nothing from
+// an open port, so with only open ports besides the change there is no canary, rather
+// than two that would discard every round.
+TEST_F(JobRunnerTest, CanariesAreChosenForTheConfirmTechnique) {
+  JobText j;
+  j.ports = "22,25,80,443";
+  j.extra = "confirm-technique = \"fin\"\n";
+  const auto config = make_config(j);
+  for (const int p : {22, 80, 443}) net.set(static_cast<std::uint16_t>(p), FakeBehavior::open);
+  ASSERT_TRUE(run(config).complete);
+  net.set(25, FakeBehavior::open);
+  const auto r = run(config);
+  EXPECT_EQ(r.changes_unconfirmed, 0u);
+  ASSERT_EQ(r.events.size(), 1u);
+  EXPECT_EQ(r.events[0].change.port, 25);
+}
+
 // Port 80 went silent in the main scan; during the re-probes the whole host goes quiet. Its
 // silence on 80 then proves nothing: the canary ports (answered before, not changed) stay
 // silent too, so the change is not confirmed.

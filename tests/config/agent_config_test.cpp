@@ -61,6 +61,21 @@ TEST(AgentConfig, EveryAcceptedKeyIsDocumented) {
   EXPECT_GE(checked, 31u);
 }
 
+TEST(AgentConfig, MaxParallelismWithoutConnectWarns) {
+  const std::string base =
+      "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n[[job]]\nname = \"j\"\n"
+      "targets = [\"198.18.0.1\"]\ninterval = \"1m\"\nmax-parallelism = 64\n";
+  const auto syn = parse_config(base + "technique = \"syn\"\n", "t.toml");
+  ASSERT_EQ(syn.warnings.size(), 1u);
+  EXPECT_EQ(syn.warnings[0],
+            "t.toml:7:19: job \"j\": key \"max-parallelism\": has no effect: only the connect "
+            "technique uses it (raw techniques are paced by max-rate)");
+  EXPECT_TRUE(parse_config(base, "t.toml").warnings.empty());  // connect by default
+  EXPECT_TRUE(
+      parse_config(base + "technique = \"syn\"\nconfirm-technique = \"connect\"\n", "t.toml")
+          .warnings.empty());
+}
+
 TEST(AgentConfig, ExampleFileLoads) {
   const auto config = load_config(PORTVIGIL_EXAMPLE_CONFIG);
   EXPECT_EQ(config.source, PORTVIGIL_EXAMPLE_CONFIG);
@@ -468,6 +483,9 @@ const BadConfig kBadConfigs[] = {
     {"rtt_timeout_zero", job_with("initial-rtt-timeout = \"0ms\""),
      "t.toml:5:23: job \"web\": key \"initial-rtt-timeout\": expected a duration of at least "
      "1ms, got \"0ms\" (string)"},
+    {"rtt_timeout_too_long", job_with("max-rtt-timeout = \"2h\""),
+     "t.toml:5:19: job \"web\": key \"max-rtt-timeout\": expected a duration of at most 1h, "
+     "got \"2h\" (string)"},
     {"max_parallelism_zero", job_with("max-parallelism = 0"),
      "t.toml:5:19: job \"web\": key \"max-parallelism\": expected an integer from 1 to "
      "1048576, got 0 (integer)"},

@@ -101,11 +101,17 @@ TEST(Migrations, EveryEarlierVersionUpgradesWithItsData) {
       EXPECT_EQ(old[0].host, "old-host");
       EXPECT_EQ(old[0].change.to, PortState::open);
     }
+    if (k >= 1) {
+      // Retention deletes the migrated event: the next id must still be above it, which
+      // only holds if the upgrade carried the id sequence over.
+      const auto zero = std::chrono::seconds(0);
+      ASSERT_EQ(s.prune(Retention{std::nullopt, zero, std::nullopt}, at(100)).events, 1u);
+    }
     exercise(s);
-    if (k >= 1) {  // new ids continue after the migrated ones
+    if (k >= 1) {
       const auto all = s.events_after(0, 10);
-      ASSERT_EQ(all.size(), 2u);
-      EXPECT_GT(all[1].id, 5);
+      ASSERT_EQ(all.size(), 1u);
+      EXPECT_GT(all[0].id, 5);
     }
   }
 }

@@ -81,7 +81,13 @@ class RawScan : public FrameSink {
     std::shuffle(port_order_.begin(), port_order_.end(), std::mt19937_64(rd()));
     rate_ = plan.timing.max_rate > 0 ? plan.timing.max_rate : options.initial_rate;
     if (plan.timing.min_rate > 0) rate_ = std::max(rate_, plan.timing.min_rate);
-    timeout_us_.store(static_cast<std::uint32_t>(plan.timing.initial_rtt_timeout.count() * 1e6));
+    timeout_us_.store(to_timeout_us(plan.timing.initial_rtt_timeout.count() * 1e6));
+  }
+
+  // Timeouts are kept as 32-bit microseconds: clamp, so no input can overflow them.
+  static std::uint32_t to_timeout_us(double us) {
+    constexpr double kMaxUs = 3600e6;  // the config and CLI refuse more than 1h
+    return static_cast<std::uint32_t>(std::clamp(us, 0.0, kMaxUs));
   }
 
   ScanSummary run();
@@ -220,7 +226,7 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
     const auto& t = plan_.timing;
     const double to = std::clamp(srtt_us_ + 4 * rttvar_us_, t.min_rtt_timeout.count() * 1e6,
                                  t.max_rtt_timeout.count() * 1e6);
-    timeout_us_.store(static_cast<std::uint32_t>(to), std::memory_order_relaxed);
+    timeout_us_.store(to_timeout_us(to), std::memory_order_relaxed);
   }
 }
 
