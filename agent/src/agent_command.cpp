@@ -289,7 +289,10 @@ class Agent {
       for (const auto& e : result.events) {
         metrics_.record_change(job.name, e.change.proto, e.change.from, e.change.to);
       }
-      if (result.complete) metrics_.publish(result.snapshot);
+      if (result.complete) {
+        metrics_.publish(result.snapshot);
+        metrics_.record_hosts_not_compared(job.name, result.hosts_down, result.hosts_inconclusive);
+      }
       last_status_ = describe(job, result);
       publish_events(events_, store_, log_);
     }

@@ -57,6 +57,13 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                    .Name("portvigil_scan_success")
                    .Help("1 if the job's last scan completed, 0 if it did not.")
                    .Register(*registry);
+    not_compared = &BuildGauge()
+                        .Name("portvigil_scan_hosts_not_compared")
+                        .Help(
+                            "Hosts of the job's last finished scan that were not compared with "
+                            "their baseline: reason=down (no reply at all) or "
+                            "reason=inconclusive (silence that cannot be trusted).")
+                        .Register(*registry);
     last_success = &BuildGauge()
                         .Name("portvigil_last_scan_success_timestamp_seconds")
                         .Help("Unix time the job's last complete scan finished.")
@@ -164,6 +171,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Histogram>* duration;
   prometheus::Family<prometheus::Gauge>* success;
   prometheus::Family<prometheus::Gauge>* last_success;
+  prometheus::Family<prometheus::Gauge>* not_compared;
   prometheus::Family<prometheus::Gauge>* interval;
   prometheus::Family<prometheus::Counter>* probes;
   prometheus::Family<prometheus::Counter>* replies;
@@ -192,6 +200,7 @@ void AgentMetrics::set_job(const std::string& job, std::chrono::duration<double>
   i.interval->Add({{"job", job}}).Set(interval.count());
   i.success->Add({{"job", job}});
   i.last_success->Add({{"job", job}});
+  for (const char* r : {"down", "inconclusive"}) i.not_compared->Add({{"job", job}, {"reason", r}});
   for (const char* r : {"complete", "incomplete"}) i.scans->Add({{"job", job}, {"result", r}});
   i.duration->Add({{"job", job}}, duration_buckets());
   i.probes->Add({{"job", job}});
@@ -224,6 +233,14 @@ void AgentMetrics::record_scan(const std::string& job, Technique technique, bool
   i.replies->Add({{"job", job}}).Increment(static_cast<double>(counters.responses));
   i.retransmissions->Add({{"job", job}}).Increment(static_cast<double>(counters.retransmissions));
   i.drops->Add({{"job", job}}).Increment(static_cast<double>(counters.capture_drops));
+}
+
+void AgentMetrics::record_hosts_not_compared(const std::string& job, std::size_t down,
+                                             std::size_t inconclusive) {
+  auto& i = *impl_;
+  i.not_compared->Add({{"job", job}, {"reason", "down"}}).Set(static_cast<double>(down));
+  i.not_compared->Add({{"job", job}, {"reason", "inconclusive"}})
+      .Set(static_cast<double>(inconclusive));
 }
 
 void AgentMetrics::record_change(const std::string& job, Proto proto, PortState from,

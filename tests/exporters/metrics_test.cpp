@@ -90,7 +90,14 @@ TEST(AgentMetrics, ScansChangesAndReloads) {
   m.record_scan("web", Technique::syn, false, std::chrono::milliseconds(200), c);
   m.record_change("web", Proto::tcp, PortState::closed, PortState::open);
   m.record_reload(false);
+  const auto before = m.render();  // declared by set_job: 0 before any scan reports
+  EXPECT_TRUE(has_line(before, "portvigil_scan_hosts_not_compared{job=\"web\",reason=\"down\"} 0"))
+      << before;
+  m.record_hosts_not_compared("web", 2, 1);
   const auto text = m.render();
+  EXPECT_TRUE(has_line(text, "portvigil_scan_hosts_not_compared{job=\"web\",reason=\"down\"} 2"));
+  EXPECT_TRUE(
+      has_line(text, "portvigil_scan_hosts_not_compared{job=\"web\",reason=\"inconclusive\"} 1"));
   EXPECT_TRUE(has_line(text, "portvigil_scans_total{job=\"web\",result=\"complete\"} 1")) << text;
   EXPECT_TRUE(has_line(text, "portvigil_scans_total{job=\"web\",result=\"incomplete\"} 1"));
   EXPECT_TRUE(has_line(text, "portvigil_scan_success{job=\"web\"} 0"));

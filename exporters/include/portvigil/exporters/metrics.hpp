@@ -48,6 +48,9 @@ class AgentMetrics {
   // A scan ended. `complete` scans update success gauges; every scan counts.
   void record_scan(const std::string& job, Technique technique, bool complete,
                    std::chrono::duration<double> duration, const ScanCounters& counters);
+  // Hosts of a finished scan left uncompared: down (no reply) and inconclusive.
+  void record_hosts_not_compared(const std::string& job, std::size_t down,
+                                 std::size_t inconclusive);
   void record_change(const std::string& job, Proto proto, PortState from, PortState to);
   void publish(JobSnapshot snapshot);  // replaces the job's per-port series
 
