@@ -1,4 +1,5 @@
-// Helpers shared by the agent tests: temporary directories and loopback listeners.
+// Helpers shared by the agent tests: temporary directories, whole-file reads and writes,
+// and loopback listeners.
 #pragma once
 
 #include <arpa/inet.h>
@@ -10,14 +11,38 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 namespace portvigil::test {
+
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Replaces the file's content.
+inline void write_all(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+inline std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
 
 // A fresh directory under the test temp dir, removed on destruction.
 class TempDir {

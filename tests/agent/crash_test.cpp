@@ -33,6 +33,9 @@ namespace portvigil {
 namespace {
 
 using namespace std::chrono_literals;
+using test::read_all;
+using test::split_lines;
+using test::write_all;
 
 // Starts `portvigil ARGS...` with stdout and stderr appended to `log_path`.
 pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
@@ -77,26 +80,6 @@ void kill9(pid_t pid) {
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_all(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
 }
 
 // An agent state directory with a config scanning 127.0.0.1 with the connect technique.

@@ -17,25 +17,11 @@ namespace portvigil {
 namespace {
 
 using std::chrono::milliseconds;
+using test::read_all;
+using test::write_all;
 
 std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_all(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
+  return test::split_lines(read_all(path));
 }
 
 // The "id" of an event line, or -1 when the line is not one complete JSON event object.

@@ -48,10 +48,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-bool have_tool(const std::string& tool) {
-  return pvlab::run({"sh", "-c", "command -v " + tool}).exit_code == 0;
-}
-
 std::string target_namespace(const Lab& lab) {
   return "pv-" + lab.name() + "-tgt";
 }
@@ -692,8 +688,8 @@ INSTANTIATE_TEST_SUITE_P(Lab, AgentHostDown, ::testing::Values("syn", "connect",
 
 TEST(AgentScope, OutOfScopeAddressIsNeverProbed) {
   PV_REQUIRE_LAB();
-  if (!have_tool("tcpdump")) PV_SKIP_OR_FAIL("tcpdump is not installed");
-  if (!have_tool("unshare")) PV_SKIP_OR_FAIL("unshare (util-linux) is not installed");
+  if (!pvlab::have_tool("tcpdump")) PV_SKIP_OR_FAIL("tcpdump is not installed");
+  if (!pvlab::have_tool("unshare")) PV_SKIP_OR_FAIL("unshare (util-linux) is not installed");
   LabConfig lc = small_lab();
   // Live addresses outside the scope: a probe to them would be answered and captured.
   lc.extra_targets = {"198.18.0.3", "2001:db8::3"};

@@ -9,6 +9,7 @@
 namespace portvigil {
 namespace {
 
+using sample::contains;
 using sample::run;
 using sample::sample_info;
 using sample::sample_summary;
@@ -19,10 +20,6 @@ std::string json(const std::vector<HostResult>& hosts, const ScanInfo& info = sa
                  const ScanSummary& summary = sample_summary(1)) {
   return sample::render([](std::ostream& out) { return make_json_report(out); }, info, hosts,
                         summary);
-}
-
-bool contains(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
 }
 
 // Loads `doc` with Python's json module (strict: no NaN, no duplicate-free guarantee needed)

@@ -148,6 +148,10 @@ std::string render(Make make, const ScanInfo& info, const std::vector<HostResult
   return out.str();
 }
 
+inline bool contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
 inline std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);

@@ -9,6 +9,7 @@
 namespace portvigil {
 namespace {
 
+using sample::contains;
 using sample::run;
 using sample::sample_info;
 using sample::sample_summary;
@@ -19,10 +20,6 @@ std::string xml(const std::vector<HostResult>& hosts, const ScanInfo& info = sam
                 const ScanSummary& summary = sample_summary(1)) {
   return sample::render([](std::ostream& out) { return make_xml_report(out); }, info, hosts,
                         summary);
-}
-
-bool contains(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
 }
 
 // Parses `file` with Python's XML parser and evaluates `expr` with the root bound to `r`.

@@ -178,6 +178,18 @@ std::string portvigil_binary() {
 std::string lab_script() {
   return env_or("PORTVIGIL_LAB_SCRIPT", PORTVIGIL_LAB_SCRIPT);
 }
+std::string lab_script_dir() {
+  const std::string s = lab_script();
+  return s.substr(0, s.find_last_of('/'));
+}
+std::string indent_lines(const std::vector<std::string>& lines) {
+  std::string s;
+  for (const auto& l : lines) s += "  " + l + "\n";
+  return s;
+}
+bool have_tool(const std::string& tool) {
+  return run({"sh", "-c", "command -v " + tool}).exit_code == 0;
+}
 std::string listener_binary() {
   return env_or("PORTVIGIL_LAB_LISTENER", PORTVIGIL_LAB_LISTENER);
 }

@@ -42,13 +42,16 @@ CmdResult run(const std::vector<std::string>& argv,
 
 std::string read_file(const std::string& path);
 bool write_file(const std::string& path, const std::string& text);
-std::vector<std::string> split_lines(const std::string& text);  // without empty trailing line
-bool env_flag(const char* name);                                // set to 1/yes/true/on
+std::vector<std::string> split_lines(const std::string& text);    // without empty trailing line
+std::string indent_lines(const std::vector<std::string>& lines);  // "  line\n" each, for messages
+bool env_flag(const char* name);                                  // set to 1/yes/true/on
+bool have_tool(const std::string& tool);                          // on PATH
 
 // Paths from the build (compile definitions) with environment overrides PORTVIGIL_BINARY,
 // PORTVIGIL_LAB_SCRIPT, PORTVIGIL_LAB_LISTENER.
 std::string portvigil_binary();
 std::string lab_script();
+std::string lab_script_dir();  // tests/lab in the source tree: lab.sh, compare.py
 std::string listener_binary();
 
 // ---------------------------------------------------------------------------------------------

@@ -18,17 +18,6 @@ using pvlab::Lab;
 using pvlab::LabConfig;
 using pvlab::ScanRun;
 
-std::string join(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines) s += "  " + l + "\n";
-  return s;
-}
-
-std::string script_dir() {
-  const std::string s = pvlab::lab_script();
-  return s.substr(0, s.find_last_of('/'));
-}
-
 // ndiff must accept the XML: comparing it with itself exits 0 and shows no port changes.
 void expect_ndiff_accepts(const std::string& xml) {
   if (pvlab::run({"sh", "-c", "command -v ndiff"}).exit_code != 0) {
@@ -46,8 +35,8 @@ void expect_ndiff_accepts(const std::string& xml) {
 // The -oX file read as nmap XML (tests/lab/compare.py) must agree with the truth too.
 void expect_xml_matches_truth(const Lab& lab, const std::string& xml, const std::string& target) {
   const CmdResult r =
-      pvlab::run({"python3", script_dir() + "/compare.py", "--truth", lab.path("truth.tsv"),
-                  "--nmap-xml", xml, "--address", target, "--proto", "tcp"},
+      pvlab::run({"python3", pvlab::lab_script_dir() + "/compare.py", "--truth",
+                  lab.path("truth.tsv"), "--nmap-xml", xml, "--address", target, "--proto", "tcp"},
                  std::chrono::seconds(120));
   EXPECT_EQ(r.exit_code, 0) << "-oX of " << target << " vs truth: " << r.out << r.err;
 }
@@ -73,7 +62,7 @@ void full_range(const char* target) {
   std::vector<std::string> lines;
   const std::size_t bad = pvlab::compare_with_truth(lab.truth(), *host, "tcp", &lines);
   EXPECT_EQ(bad, 0U) << bad << " of 65535 ports disagree with the truth; first ones:\n"
-                     << join(lines);
+                     << pvlab::indent_lines(lines);
   for (const auto& [key, state] : host->ports)
     EXPECT_TRUE(key.first == "tcp" && key.second >= 1 && key.second <= 65535)
         << "unexpected port entry " << key.first << "/" << key.second;
@@ -114,7 +103,8 @@ TEST(LabConnect, ConnectMixedV4V6) {
     EXPECT_TRUE(host->complete) << target << " note: " << host->note;
     std::vector<std::string> lines;
     const std::size_t bad = pvlab::compare_with_truth(lab.truth(), *host, "tcp", &lines, &list);
-    EXPECT_EQ(bad, 0U) << target << ": " << bad << " ports disagree:\n" << join(lines);
+    EXPECT_EQ(bad, 0U) << target << ": " << bad << " ports disagree:\n"
+                       << pvlab::indent_lines(lines);
     for (const auto& [key, state] : host->ports)
       EXPECT_TRUE(key.first == "tcp" && requested.count(key.second) == 1)
           << target << ": port " << key.first << "/" << key.second << " was not requested";
@@ -167,7 +157,7 @@ TEST(LabConnect, InputListAndExclude) {
   EXPECT_EQ(pvlab::compare_with_truth(lab.truth(), *ex.report->host(Lab::kTarget4), "tcp", &lines,
                                       &ports),
             0U)
-      << join(lines);
+      << pvlab::indent_lines(lines);
 
   const std::string exfile = lab.path("exclude.txt");
   ASSERT_TRUE(pvlab::write_file(exfile, "198.18.0.2\n"));
@@ -182,7 +172,7 @@ TEST(LabConnect, InputListAndExclude) {
   EXPECT_EQ(pvlab::compare_with_truth(lab.truth(), *ef.report->host(Lab::kTarget6), "tcp", &lines,
                                       &ports),
             0U)
-      << join(lines);
+      << pvlab::indent_lines(lines);
 }
 
 // --open hides the non-open ports from the grepable output (stdout) and the XML, as in nmap.

@@ -33,21 +33,6 @@ using pvlab::LabConfig;
 using pvlab::ScanRun;
 using namespace std::chrono_literals;
 
-std::string join(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines) s += "  " + l + "\n";
-  return s;
-}
-
-std::string script_dir() {
-  const std::string s = pvlab::lab_script();
-  return s.substr(0, s.find_last_of('/'));
-}
-
-bool have_tool(const std::string& tool) {
-  return pvlab::run({"sh", "-c", "command -v " + tool}).exit_code == 0;
-}
-
 // "22,80,1000-2000" -> every port.
 std::vector<int> expand_ports(const std::string& list) {
   std::vector<int> out;
@@ -199,9 +184,9 @@ TEST_P(RawTcpFullRange, AllPortsMatchTruth) {
   const std::vector<int> ports = all_ports();
   const Mismatches m = compare_semantics(lab, *host, "tcp", sem, ports);
   EXPECT_EQ(m.states, 0U) << m.states << " of 65535 ports have the wrong state; first ones:\n"
-                          << join(m.lines);
+                          << pvlab::indent_lines(m.lines);
   EXPECT_EQ(m.reasons, 0U) << m.reasons << " listed ports have the wrong reason:\n"
-                           << join(m.lines);
+                           << pvlab::indent_lines(m.lines);
   expect_only_requested(*host, "tcp", ports);
 }
 
@@ -256,9 +241,9 @@ TEST_P(RawUdpExact, AllPortsMatchTruth) {
   const Mismatches m = compare_semantics(lab, *host, "udp", kUdp, ports);
   EXPECT_EQ(m.states, 0U) << m.states << " of " << ports.size()
                           << " ports have the wrong state; first ones:\n"
-                          << join(m.lines);
+                          << pvlab::indent_lines(m.lines);
   EXPECT_EQ(m.reasons, 0U) << m.reasons << " listed ports have the wrong reason:\n"
-                           << join(m.lines);
+                           << pvlab::indent_lines(m.lines);
   expect_only_requested(*host, "udp", ports);
 
   // The payload ports are open because the listener's reply came back (not a guess).
@@ -334,7 +319,7 @@ TEST_P(RawUdpRateLimited, NoFalseClosedOrOpenAndFlagged) {
   ::testing::Test::RecordProperty("closed_silent", static_cast<int>(closed_silent));
   EXPECT_EQ(wrong, 0U) << wrong << " ports misreported (a port may only be reported closed or "
                        << "open when it is):\n"
-                       << join(lines);
+                       << pvlab::indent_lines(lines);
   expect_only_requested(*host, "udp", ports);
   if (closed_silent > 0) {
     const bool says_rate_limited = host->note.find("rate limit") != std::string::npos;
@@ -466,7 +451,7 @@ NdiffReport run_ndiff(const std::string& xml_a, const std::string& xml_b) {
 std::string head(const std::vector<std::string>& v, std::size_t n = 10) {
   std::vector<std::string> h(v.begin(),
                              v.begin() + static_cast<std::ptrdiff_t>(std::min(n, v.size())));
-  return join(h) + (v.size() > n ? "  ...\n" : "");
+  return pvlab::indent_lines(h) + (v.size() > n ? "  ...\n" : "");
 }
 
 // nmap.xml vs portvigil.xml: no port may differ. Port lines that ndiff shows only because one
@@ -502,7 +487,7 @@ void expect_ndiff_agrees(const std::string& nmap_xml, const std::string& pv_xml)
 void expect_xml_matches_truth(const Lab& lab, const std::string& xml, const std::string& target,
                               const std::string& proto, const std::string& ports,
                               const std::string& who) {
-  std::vector<std::string> cmd = {"python3",    script_dir() + "/compare.py",
+  std::vector<std::string> cmd = {"python3",    pvlab::lab_script_dir() + "/compare.py",
                                   "--truth",    lab.path("truth.tsv"),
                                   "--nmap-xml", xml,
                                   "--address",  target,
@@ -528,7 +513,7 @@ class RawNmapAgreement : public ::testing::TestWithParam<NmapCase> {};
 TEST_P(RawNmapAgreement, NdiffShowsNoPortDifferences) {
   PV_REQUIRE_LAB();
   for (const char* tool : {"nmap", "ndiff"})
-    if (!have_tool(tool)) PV_SKIP_OR_FAIL(std::string(tool) + " is not installed");
+    if (!pvlab::have_tool(tool)) PV_SKIP_OR_FAIL(std::string(tool) + " is not installed");
   const NmapCase& c = GetParam();
   const char* target = target_of(c.family);
   const std::string ports = c.udp ? kUdpScanPorts : "1-65535";
@@ -581,7 +566,7 @@ bool wait_for_text(const std::string& path, const std::string& text, std::chrono
 
 TEST(RawScope, OutOfScopeTargetIsNeverProbed) {
   PV_REQUIRE_LAB();
-  if (!have_tool("tcpdump")) PV_SKIP_OR_FAIL("tcpdump is not installed");
+  if (!pvlab::have_tool("tcpdump")) PV_SKIP_OR_FAIL("tcpdump is not installed");
   LabConfig config = LabConfig::connect_preset();
   // Live addresses just outside the scope: a probe to them would be answered and captured.
   config.extra_targets = {"198.18.0.3", "2001:db8::3"};
