@@ -67,7 +67,7 @@ bool host_answered(const HostResult& h) {
 // Techniques to which a live host answers on every port it does not filter (open and
 // closed alike). For them, total silence means down. To FIN, NULL, Xmas and UDP an open
 // port is silent, so a host all of whose ports are open|filtered may well be up: it gets
-// a liveness check first (liveness_ports).
+// a liveness check first (kLivenessPorts).
 bool silence_means_down(Technique t) {
   return t == Technique::connect || t == Technique::syn || t == Technique::ack;
 }
@@ -275,7 +275,11 @@ class JobSink final : public ReportSink {
       // Not scanned fully, or silence that may be loss or rate limiting: it must not move
       // the baseline or page.
       if (h.inconclusive) ++result_.hosts_inconclusive;
-      skip(h, (h.complete ? " inconclusive, not compared: " : ": ") + h.note);
+      if (h.complete) {
+        skip(h, "inconclusive, not compared: " + h.note);
+      } else {
+        skip(h, h.note, ": ");
+      }
       return;
     }
     if (!host_answered(h)) {
@@ -312,7 +316,7 @@ class JobSink final : public ReportSink {
   // Recorded as an incomplete host, counted as down.
   void mark_down(const HostResult& h, const std::string& more) {
     ++result_.hosts_down;
-    skip(h, " down or unreachable, not compared: no reply to any of " +
+    skip(h, "down or unreachable, not compared: no reply to any of " +
                 std::to_string(h.ports.size()) + " probed ports" + more);
   }
 
@@ -323,15 +327,16 @@ class JobSink final : public ReportSink {
   std::map<std::string, HostRef> refs;
 
  private:
-  // Recorded as an incomplete host: its baseline stays as it was.
-  void skip(const HostResult& h, const std::string& why) {
-    log_.warn("job " + job_.name + ": host " + h.address.to_string() + why);
+  // Recorded as an incomplete host with `note`: its baseline stays as it was. Logged as
+  // "host ADDRESS" + separator + note.
+  void skip(const HostResult& h, const std::string& note, std::string_view separator = " ") {
+    log_.warn("job " + job_.name + ": host " + h.address.to_string() + std::string(separator) +
+              note);
     HostResult skipped;
     skipped.address = h.address;
     skipped.hostname = h.hostname;
     skipped.complete = false;
-    const auto text = why.find_first_not_of(" :");
-    skipped.note = text == std::string::npos ? std::string{} : why.substr(text);
+    skipped.note = note;
     scanned.push_back(ScannedHost::from(skipped, job_.technique));
   }
 

@@ -783,11 +783,11 @@ class Loader {
     return job;
   }
 
-  // A probe timeout from 1ms to 1h (the scanner keeps them in 32-bit microseconds).
+  // A probe timeout from 1ms to config_detail::kMaxRttTimeout (1h).
   std::optional<Duration> rtt_timeout(const Scope& s, std::string_view key,
                                       std::string_view example) const {
     auto d = opt_duration(s, key, example, std::chrono::milliseconds(1), "1ms");
-    if (d && *d > std::chrono::hours(1)) {
+    if (d && *d > config_detail::kMaxRttTimeout) {
       expected(*get(s, key), s.name, key, "a duration of at most 1h");
     }
     return d;

@@ -1,5 +1,7 @@
 #include "portvigil/config/cli.hpp"
 
+#include "config_syntax.hpp"
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -9,11 +11,10 @@
 namespace portvigil {
 namespace {
 
-// A probe timeout: the scanner keeps them in 32-bit microseconds, and nothing useful waits
-// an hour for one answer.
+// A probe timeout, at most config_detail::kMaxRttTimeout.
 std::chrono::duration<double> parse_rtt_timeout(std::string_view text, std::string_view option) {
   const auto d = parse_duration(text, option);
-  if (d > std::chrono::hours(1)) {
+  if (d > config_detail::kMaxRttTimeout) {
     throw InputError(std::string(option) + ": \"" + std::string(text) +
                      "\" is longer than the 1h a probe timeout may be");
   }

@@ -5,6 +5,7 @@
 // loader adds FILE:LINE:COL and the key.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,10 @@
 #include "portvigil/config/agent_config.hpp"
 
 namespace portvigil::config_detail {
+
+// The longest probe timeout the CLI and the configuration accept: the scanner keeps
+// timeouts in 32-bit microseconds, and nothing useful waits an hour for one answer.
+inline constexpr std::chrono::hours kMaxRttTimeout{1};
 
 class SyntaxProblem : public std::runtime_error {
  public:
