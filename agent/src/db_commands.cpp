@@ -50,16 +50,14 @@ std::uint16_t parse_port(std::string_view text, std::string_view what) {
 
 struct OptionHelp {
   DbOption option;
-  std::string_view flag;
   std::string_view text;
 };
 constexpr std::array<OptionHelp, 5> kOptionHelp{{
-    {kJob, "--job", "      --job JOB       only this job"},
-    {kHost, "--host",
-     "      --host HOST     only this host (its name in the targets, or its address)"},
-    {kPort, "--port", "      --port PORT     only this port"},
-    {kSince, "--since", "      --since DUR     the last DUR (default 24h; e.g. 30m, 7d)"},
-    {kJson, "--json", "      --json          JSON lines, as in the agent's event log"},
+    {kJob, "      --job JOB       only this job"},
+    {kHost, "      --host HOST     only this host (its name in the targets, or its address)"},
+    {kPort, "      --port PORT     only this port"},
+    {kSince, "      --since DUR     the last DUR (default 24h; e.g. 30m, 7d)"},
+    {kJson, "      --json          JSON lines, as in the agent's event log"},
 }};
 
 constexpr std::string_view kLocate =
