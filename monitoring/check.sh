@@ -64,6 +64,20 @@ print(f"  {len(alerts)} alerts, all tested both ways" if not bad else "", end="\
 sys.exit(1 if bad or not alerts else 0)
 EOF
 
+# Every alert names its runbook: a section of docs/operations.md that exists.
+step "every alert has a runbook_url to an existing docs/operations.md section"
+python3 "$HERE/check_runbooks.py" "$HERE/alerts/portvigil.rules.yml" "$HERE/../docs/operations.md" ||
+  fail "alert runbooks"
+
+# portvigil's series carry scan_job; job and instance are Prometheus' own.
+step "no rule uses the scrape job label for the portvigil job"
+if grep -n '\$labels\.job\b' "$HERE/alerts/portvigil.rules.yml"; then
+  fail "a rule annotation uses \$labels.job (the scrape job) for the portvigil job"
+fi
+if grep -nE 'portvigil_[a-z_]+\{[^}]*\bjob=' "$HERE/alerts/portvigil.rules.yml" "$HERE/dashboards/portvigil.json"; then
+  fail "a rule or panel selects portvigil series by the job label"
+fi
+
 step "dashboards/portvigil.json"
 python3 "$HERE/dashboards/check_dashboard.py" "$HERE/dashboards/portvigil.json" \
   --rules-out "$tmp/dashboard-exprs.rules.json" || fail "dashboard structure"
@@ -87,7 +101,11 @@ if command -v amtool >/dev/null; then
   route() { amtool config routes test --config.file="$HERE/alertmanager.example.yml" "$@" 2>/dev/null; }
   for case in "pager severity=critical alertname=PortvigilUnexpectedPortOpen" \
     "pager severity=critical alertname=PortvigilDown" \
+    "pager severity=critical alertname=PortvigilAuthorizationExpired" \
     "chat severity=info alertname=PortvigilPortOpened" \
+    "chat severity=info alertname=PortvigilHostAppeared" \
+    "chat severity=warning alertname=PortvigilHostGoneSilent" \
+    "chat severity=warning alertname=PortvigilAuthorizationExpiringSoon" \
     "chat severity=warning alertname=PortvigilScanStale"; do
     read -r want labels <<<"$case"
     # shellcheck disable=SC2086

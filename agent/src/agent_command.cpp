@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -137,7 +138,11 @@ std::string describe(const JobConfig& job, const JobRunResult& r) {
          std::to_string(r.changes_seen) + " changes seen, " +
          std::to_string(r.changes_unconfirmed) + " not confirmed, " +
          std::to_string(r.events.size()) + " events" +
+         (r.hosts_appeared ? "; " + std::to_string(r.hosts_appeared) + " hosts appeared" : "") +
          (r.hosts_down ? "; " + std::to_string(r.hosts_down) + " hosts down" : "") +
+         (r.hosts_gone_silent ? " (" + std::to_string(r.hosts_gone_silent) + " gone silent)" : "") +
+         (r.targets_refused ? "; " + std::to_string(r.targets_refused) + " targets refused by scope"
+                            : "") +
          (r.hosts_inconclusive ? "; " + std::to_string(r.hosts_inconclusive) + " hosts inconclusive"
                                : "");
 }
@@ -156,6 +161,50 @@ std::size_t publish_events(EventLog& events, Store& store, Logger& log) {
   // Also after a failure part-way: the batches before it are in the file.
   if (events.last_id() != before) store.set_published_event_id(events.last_id());
   return written;
+}
+
+std::vector<AgentMetrics::Authorization> authorizations(const Config& config) {
+  std::vector<AgentMetrics::Authorization> out;
+  for (const auto& a : config.authorization) out.push_back({a.cidr, a.owner, a.ticket, a.expires});
+  return out;
+}
+
+void record_events(AgentMetrics& metrics, const std::string& job,
+                   const std::vector<ChangeEvent>& events) {
+  for (const auto& e : events) {
+    switch (e.kind) {
+      case EventKind::port:
+        metrics.record_change(
+            job, e.change.proto,
+            e.change.from_absent ? std::nullopt : std::optional<PortState>(e.change.from),
+            e.change.to);
+        break;
+      case EventKind::host_appeared:
+        metrics.record_host_event(job, AgentMetrics::HostEvent::appeared);
+        break;
+      case EventKind::host_gone_silent:
+        metrics.record_host_event(job, AgentMetrics::HostEvent::gone_silent);
+        break;
+    }
+  }
+}
+
+// `portvigil baseline accept` runs in another process: at every scrape, ports accepted
+// since the last scan stop paging at once instead of at the job's next scan.
+void watch_accepted_ports(AgentMetrics& metrics, const std::string& db_path) {
+  auto reader = std::make_shared<std::optional<Store>>();
+  metrics.set_scrape_hook([&metrics, reader, db_path] {
+    try {
+      if (!*reader) *reader = Store::open(db_path, Access::read_only);
+      std::map<std::string, std::vector<std::tuple<std::string, Proto, std::uint16_t>>> by_job;
+      for (const auto& k : (*reader)->accepted_ports({})) {
+        by_job[k.job].emplace_back(k.host, k.proto, k.port);
+      }
+      for (const auto& [job, ports] : by_job) metrics.accept_ports(job, ports);
+    } catch (const std::exception&) {
+      reader->reset();  // the next scrape tries again; the scan-time view stays meanwhile
+    }
+  });
 }
 
 class Agent {
@@ -193,8 +242,17 @@ class Agent {
         wait_signal();
         return;
       }
-      log_.info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ": stopping");
+      const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+      if (stop_) {
+        // A second request while the scan is being recorded: the database is
+        // crash-safe, so quit now rather than make the operator wait.
+        log_.warn(std::string("received ") + name + " again: exiting at once");
+        std::_Exit(1);
+      }
+      log_.info(std::string("received ") + name + ": stopping");
+      notify::stopping();
       stop_ = true;
+      wait_signal();
       timer_.cancel();
       if (!running_) io_.stop();  // else on_done stops once the scan is recorded
     });
@@ -218,10 +276,11 @@ class Agent {
       schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
       std::vector<std::string> names;
       for (const auto& j : config_->jobs) {
-        metrics_.set_job(j.name, j.interval);
+        metrics_.set_job(j.name, j.technique, j.interval);
         names.push_back(j.name);
       }
       metrics_.retain_jobs(names);
+      metrics_.set_authorizations(authorizations(*config_));
       metrics_.record_reload(true);
       log_.info("SIGHUP: configuration reloaded from " + args_.config_path + " (" +
                 std::to_string(config_->jobs.size()) + " jobs)");
@@ -286,12 +345,12 @@ class Agent {
       log_.error("job " + job.name + ": " + failure);
     } else {
       (result.complete ? log_.info(describe(job, result)) : log_.warn(describe(job, result)));
-      for (const auto& e : result.events) {
-        metrics_.record_change(job.name, e.change.proto, e.change.from, e.change.to);
-      }
+      record_events(metrics_, job.name, result.events);
+      metrics_.record_scope(job.name, result.targets_refused);
       if (result.complete) {
         metrics_.publish(result.snapshot);
-        metrics_.record_hosts_not_compared(job.name, result.hosts_down, result.hosts_inconclusive);
+        metrics_.record_hosts(job.name, result.hosts_down, result.hosts_inconclusive,
+                              result.hosts_gone_silent);
       }
       last_status_ = describe(job, result);
       publish_events(events_, store_, log_);
@@ -405,10 +464,12 @@ int run_agent_command(std::span<const std::string_view> argv) {
     }
     AgentMetrics metrics(config->agent.port_series_limit);
     for (const auto& j : config->jobs) {
-      metrics.set_job(j.name, j.interval);
+      metrics.set_job(j.name, j.technique, j.interval);
       metrics.publish(stored_snapshot(j, store));
     }
+    metrics.set_authorizations(authorizations(*config));
     metrics.record_reload(true);
+    watch_accepted_ports(metrics, config->agent.state_dir + "/portvigil.db");
     std::unique_ptr<MetricsServer> web;
     if (!args.once && !config->agent.web_listen_address.empty()) {
       web = std::make_unique<MetricsServer>(

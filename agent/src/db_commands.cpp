@@ -197,6 +197,26 @@ constexpr DbCommand kStatus{"status",
                             0,
                             ""};
 
+// One line's worth of an event after its time, job and host.
+std::string describe_event(const ChangeEvent& e) {
+  if (e.kind == EventKind::port) {
+    const auto& c = e.change;
+    return std::to_string(c.port) + "/" + std::string(name(c.proto)) + "  " +
+           std::string(from_name(c)) + " -> " + std::string(name(c.to)) + " (" +
+           std::string(name(c.to_reason)) + ")";
+  }
+  std::string ports;
+  for (const auto& [proto, port] : e.ports) {
+    ports += (ports.empty() ? "" : ",") + std::to_string(port) + "/" + std::string(name(proto));
+  }
+  if (e.kind == EventKind::host_appeared) {
+    return "host appeared (" + (ports.empty() ? std::string("no open ports") : "open: " + ports) +
+           ")";
+  }
+  return "host gone silent (" +
+         (ports.empty() ? std::string("no open ports") : "was open: " + ports) + ")";
+}
+
 }  // namespace
 
 int run_changes_command(std::span<const std::string_view> args) {
@@ -210,9 +230,7 @@ int run_changes_command(std::span<const std::string_view> args) {
         std::cout << event_json(e) << "\n";
         continue;
       }
-      std::cout << when(e.time) << "  " << e.job << "  " << e.host << "  " << e.change.port << "/"
-                << name(e.change.proto) << "  " << name(e.change.from) << " -> "
-                << name(e.change.to) << " (" << name(e.change.to_reason) << ")"
+      std::cout << when(e.time) << "  " << e.job << "  " << e.host << "  " << describe_event(e)
                 << (e.expected ? "" : "  UNEXPECTED") << "\n";
     }
     if (!a.json && events.empty()) std::cout << "no changes\n";
@@ -228,13 +246,33 @@ int run_history_command(std::span<const std::string_view> args) {
     if (a.positional.size() == 2) f.port = parse_port(a.positional[1], "PORT");
     const auto store = Store::open(db_path(a), Access::read_only);
     const auto rows = store.history(f);
+    // Host events (appeared, gone silent) belong in a host's history too, in time order.
+    std::vector<ChangeEvent> host_events;
+    if (!f.port) {
+      for (auto& e : store.events_since({}, a.job)) {
+        if (e.kind != EventKind::port && e.host == *f.host) host_events.push_back(std::move(e));
+      }
+    }
+    std::size_t next_event = 0;
+    auto print_events_until = [&](std::optional<std::chrono::system_clock::time_point> t) {
+      for (; next_event < host_events.size() && (!t || host_events[next_event].time <= *t);
+           ++next_event) {
+        const auto& e = host_events[next_event];
+        std::cout << when(e.time) << "  " << e.job << "  " << describe_event(e) << "  scan "
+                  << e.scan_id << "\n";
+      }
+    };
     for (const auto& t : rows) {
+      print_events_until(t.time);
       std::cout << when(t.time) << "  " << t.job << "  " << t.change.port << "/"
-                << name(t.change.proto) << "  " << name(t.change.from) << " -> "
+                << name(t.change.proto) << "  " << from_name(t.change) << " -> "
                 << name(t.change.to) << " (" << name(t.change.to_reason) << ")  scan " << t.scan_id
                 << "\n";
     }
-    if (rows.empty()) std::cout << "no transitions recorded for " << *f.host << "\n";
+    print_events_until(std::nullopt);
+    if (rows.empty() && host_events.empty()) {
+      std::cout << "no transitions recorded for " << *f.host << "\n";
+    }
     return 0;
   });
 }

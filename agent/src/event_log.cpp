@@ -54,17 +54,29 @@ std::int64_t id_of(const std::string& line) {
 }  // namespace
 
 std::string event_json(const ChangeEvent& e) {
-  const auto& c = e.change;
   std::string out = "{\"id\":" + std::to_string(e.id);
   out += ",\"time\":\"" + iso_time(e.time) + "\"";
+  out += ",\"kind\":\"" + std::string(name(e.kind)) + "\"";
   out += ",\"job\":" + json_escape(e.job);
   out += ",\"host\":" + json_escape(e.host);
-  out += ",\"proto\":\"" + std::string(name(c.proto)) + "\"";
-  out += ",\"port\":" + std::to_string(c.port);
-  out += ",\"from\":\"" + std::string(name(c.from)) + "\"";
-  out += ",\"to\":\"" + std::string(name(c.to)) + "\"";
-  out += ",\"from_reason\":\"" + std::string(name(c.from_reason)) + "\"";
-  out += ",\"to_reason\":\"" + std::string(name(c.to_reason)) + "\"";
+  if (e.kind == EventKind::port) {
+    const auto& c = e.change;
+    out += ",\"proto\":\"" + std::string(name(c.proto)) + "\"";
+    out += ",\"port\":" + std::to_string(c.port);
+    out += ",\"from\":\"" + std::string(from_name(c)) + "\"";
+    out += ",\"to\":\"" + std::string(name(c.to)) + "\"";
+    out += ",\"from_reason\":\"" +
+           std::string(c.from_absent ? std::string_view("none") : name(c.from_reason)) + "\"";
+    out += ",\"to_reason\":\"" + std::string(name(c.to_reason)) + "\"";
+  } else {
+    out += ",\"ports\":[";
+    for (std::size_t i = 0; i < e.ports.size(); ++i) {
+      if (i > 0) out += ',';
+      out += "\"" + std::to_string(e.ports[i].second) + "/" + std::string(name(e.ports[i].first)) +
+             "\"";
+    }
+    out += "]";
+  }
   out += ",\"expected\":" + std::string(e.expected ? "true" : "false");
   out += ",\"scan_id\":" + std::to_string(e.scan_id) + "}";
   return out;

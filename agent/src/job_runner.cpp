@@ -271,14 +271,22 @@ class JobSink final : public ReportSink {
   void host(const HostResult& h) override {
     const std::string key = host_key(h);
     refs[key] = HostRef{h.address, h.hostname};
+    if (h.refused_by_scope) {
+      // Counted and reported once per run (run_job), not per address.
+      ++result_.targets_refused;
+      record(h, h.note, ScannedHost::Presence::unknown);
+      return;
+    }
     if (!h.complete || h.inconclusive) {
       // Not scanned fully, or silence that may be loss or rate limiting: it must not move
-      // the baseline or page.
+      // the baseline or page. A host that answered anything is up all the same.
+      const auto presence =
+          host_answered(h) ? ScannedHost::Presence::answered : ScannedHost::Presence::unknown;
       if (h.inconclusive) ++result_.hosts_inconclusive;
       if (h.complete) {
-        skip(h, "inconclusive, not compared: " + h.note);
+        skip(h, "inconclusive, not compared: " + h.note, presence);
       } else {
-        skip(h, h.note, ": ");
+        skip(h, h.note, presence, ": ");
       }
       return;
     }
@@ -313,11 +321,19 @@ class JobSink final : public ReportSink {
     changed.push_back({h, std::move(baseline), std::move(changes)});
   }
 
-  // Recorded as an incomplete host, counted as down.
+  // Recorded as a silent host: a known host is down (the store counts it and decides
+  // when it has gone silent); an address that never answered is not a host at all.
   void mark_down(const HostResult& h, const std::string& more) {
-    ++result_.hosts_down;
-    skip(h, "down or unreachable, not compared: no reply to any of " +
-                std::to_string(h.ports.size()) + " probed ports" + more);
+    const std::string note = "down or unreachable, not compared: no reply to any of " +
+                             std::to_string(h.ports.size()) + " probed ports" + more;
+    if (store_.known_host(job_.name, host_key(h))) {
+      skip(h, note, ScannedHost::Presence::silent);
+    } else {
+      // A subnet's unused addresses: one debug line each, no warning.
+      log_.debug("job " + job_.name + ": address " + h.address.to_string() +
+                 " answered nothing (never seen up)");
+      record(h, note, ScannedHost::Presence::silent);
+    }
   }
 
   std::vector<ScannedHost> scanned;
@@ -329,15 +345,22 @@ class JobSink final : public ReportSink {
  private:
   // Recorded as an incomplete host with `note`: its baseline stays as it was. Logged as
   // "host ADDRESS" + separator + note.
-  void skip(const HostResult& h, const std::string& note, std::string_view separator = " ") {
+  void skip(const HostResult& h, const std::string& note, ScannedHost::Presence presence,
+            std::string_view separator = " ") {
     log_.warn("job " + job_.name + ": host " + h.address.to_string() + std::string(separator) +
               note);
+    record(h, note, presence);
+  }
+
+  void record(const HostResult& h, const std::string& note, ScannedHost::Presence presence) {
     HostResult skipped;
     skipped.address = h.address;
     skipped.hostname = h.hostname;
     skipped.complete = false;
     skipped.note = note;
-    scanned.push_back(ScannedHost::from(skipped, job_.technique));
+    auto host = ScannedHost::from(skipped, job_.technique);
+    host.presence = presence;
+    scanned.push_back(std::move(host));
   }
 
   const JobConfig& job_;
@@ -358,26 +381,12 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
     if (!base.exists) continue;
     for (const auto& ps : base.protos) {
       counts[{ps.proto, ps.usual.state}] += ps.port_count() - ps.exceptions.size();
-      auto add_open = [&](std::uint16_t port) {
-        const bool expected = job.expects_open(h.address, h.hostname, ps.proto, port) ||
-                              store.is_accepted(job.name, key, ps.proto, port);
-        snap.open_ports.push_back({key, ps.proto, port, !expected});
-      };
-      for (const auto& [port, obs] : ps.exceptions) {
-        ++counts[{ps.proto, obs.state}];
-        if (obs.state == PortState::open) add_open(port);
-      }
-      if (ps.usual.state == PortState::open) {
-        for (const auto& r : ps.scanned) {
-          for (std::uint32_t p = r.first; p <= r.last; ++p) {
-            const auto port = static_cast<std::uint16_t>(p);
-            const bool exception = std::binary_search(
-                ps.exceptions.begin(), ps.exceptions.end(), std::make_pair(port, PortObservation{}),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
-            if (!exception) add_open(port);
-          }
-        }
-      }
+      for (const auto& [port, obs] : ps.exceptions) ++counts[{ps.proto, obs.state}];
+    }
+    for (const auto& [proto, port] : base.open_ports()) {
+      const bool expected = job.expects_open(h.address, h.hostname, proto, port) ||
+                            store.is_accepted(job.name, key, proto, port);
+      snap.open_ports.push_back({key, proto, port, !expected});
     }
   }
   for (const auto& [key, n] : counts) snap.port_counts.emplace_back(key.first, key.second, n);
@@ -459,6 +468,17 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   }
   if (result.summary.interrupted) return fail("interrupted (agent stopping)");
   if (!result.summary.error.empty()) return fail("scan failed: " + result.summary.error);
+  if (result.targets_refused > 0) {
+    const std::string refused = std::to_string(result.targets_refused) + " of " +
+                                std::to_string(result.summary.hosts_total) +
+                                " target addresses are outside every active authorization "
+                                "(expired, not yet valid or never authorized)";
+    // Nothing scanned because of scope is a failed scan, not an empty success.
+    if (result.targets_refused >= result.summary.hosts_total) {
+      return fail("nothing scanned: " + refused);
+    }
+    log.warn("job " + job.name + ": " + refused + ": not scanned");
+  }
 
   // A host silent to FIN/NULL/Xmas/UDP may have every port open: it is compared only if it
   // answers a TCP ACK (any RST proves it is up).
@@ -504,9 +524,25 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   };
   // Without a policy, what a host exposed when first seen is what it is expected to
   // expose: only ports opened since then count as unexpected (until accepted).
+  CommitOptions options;
+  options.accept_first_baseline = !job.has_policy;
+  options.silent_after = std::chrono::ceil<std::chrono::seconds>(job.host_silent_after);
+  CommitSummary committed;
   result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
-                                    std::chrono::system_clock::now(), policy,
-                                    /*accept_first_baseline=*/!job.has_policy);
+                                    std::chrono::system_clock::now(), policy, options, &committed);
+  result.hosts_down = committed.hosts_down;
+  result.hosts_gone_silent = committed.hosts_gone_silent;
+  result.hosts_appeared = committed.hosts_appeared;
+  result.addresses_unused = committed.addresses_unused;
+  for (const auto& e : result.events) {
+    if (e.kind == EventKind::host_appeared) {
+      log.warn("job " + job.name + ": new host " + e.host + " appeared with " +
+               std::to_string(e.ports.size()) + " open ports");
+    } else if (e.kind == EventKind::host_gone_silent) {
+      log.warn("job " + job.name + ": host " + e.host + " has answered nothing for " +
+               std::to_string(options.silent_after.count()) + "s or more (host-gone-silent)");
+    }
+  }
   result.complete = true;
   result.snapshot = snapshot_of(job, store, sink.refs);
   return result;

@@ -29,7 +29,11 @@ struct JobRunResult {
   std::size_t changes_seen = 0;         // differences found by the scan itself
   std::size_t changes_unconfirmed = 0;  // of which re-probes did not confirm
   std::size_t hosts_inconclusive = 0;
-  std::size_t hosts_down = 0;  // no reply at all: not compared, baseline kept
+  std::size_t hosts_down = 0;  // known hosts with no reply at all: not compared, baseline kept
+  std::size_t hosts_gone_silent = 0;  // of which silent for the job's host-silent-after
+  std::size_t hosts_appeared = 0;     // first seen up after the job's baseline
+  std::size_t addresses_unused = 0;   // target addresses that never answered: not hosts
+  std::size_t targets_refused = 0;    // target addresses outside every active authorization
   // The job's open ports and state counts after the commit (complete runs only), for the
   // metrics endpoint.
   JobSnapshot snapshot;

@@ -20,8 +20,14 @@ namespace portvigil {
 namespace {
 
 std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) {
-  g_stop.store(true);
+static_assert(std::atomic<bool>::is_always_lock_free, "g_stop is set from a signal handler");
+// The first Ctrl-C (or SIGTERM) stops the scan: partial results are still written. A
+// second one quits at once. Only async-signal-safe calls here.
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop.exchange(true)) _exit(128 + sig);
+  static constexpr char kMessage[] =
+      "\nportvigil: stopping, writing partial results (Ctrl-C again to quit at once)\n";
+  (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
 }
 
 // An output destination: a file we own or stdout ("-").

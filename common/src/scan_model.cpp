@@ -47,6 +47,28 @@ Proto proto_of(Technique t) {
   return t == Technique::udp ? Proto::udp : Proto::tcp;
 }
 
+std::span<const PortState> reported_states(Technique t) {
+  using enum PortState;
+  static constexpr std::array<PortState, 3> kConnectSyn{open, closed, filtered};
+  static constexpr std::array<PortState, 3> kFinNullXmas{closed, filtered, open_filtered};
+  static constexpr std::array<PortState, 2> kAck{filtered, unfiltered};
+  static constexpr std::array<PortState, 4> kUdp{open, closed, filtered, open_filtered};
+  switch (t) {
+    case Technique::connect:
+    case Technique::syn:
+      return kConnectSyn;
+    case Technique::fin:
+    case Technique::null:
+    case Technique::xmas:
+      return kFinNullXmas;
+    case Technique::ack:
+      return kAck;
+    case Technique::udp:
+      return kUdp;
+  }
+  return {};
+}
+
 std::optional<Proto> parse_proto(std::string_view text) {
   return parse_name<Proto>(kProtoNames, text);
 }

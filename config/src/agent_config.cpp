@@ -49,7 +49,7 @@ constexpr std::array<std::string_view, 11> kAgentKeys{
     "web-username", "web-password", "port-series-limit"};
 constexpr std::array<std::string_view, 4> kAuthorizationKeys{"networks", "owner", "ticket",
                                                              "expires"};
-constexpr std::array<std::string_view, 20> kJobKeys{"name",
+constexpr std::array<std::string_view, 21> kJobKeys{"name",
                                                     "targets",
                                                     "exclude",
                                                     "ports",
@@ -68,7 +68,8 @@ constexpr std::array<std::string_view, 20> kJobKeys{"name",
                                                     "max-parallelism",
                                                     "initial-rtt-timeout",
                                                     "min-rtt-timeout",
-                                                    "max-rtt-timeout"};
+                                                    "max-rtt-timeout",
+                                                    "host-silent-after"};
 
 struct Section {
   std::string_view header;  // how to write it: "[agent]"
@@ -778,6 +779,13 @@ class Loader {
       }
     }
     if (auto v = opt_int(s, "confirmations", 0, 10)) job.confirmations = static_cast<int>(*v);
+    // A known host silent this long gets one host-gone-silent event: by default two
+    // intervals (two scans missed it) and at least 30 minutes.
+    if (auto v = opt_duration(s, "host-silent-after", "1h", std::chrono::seconds(1), "1s")) {
+      job.host_silent_after = *v;
+    } else {
+      job.host_silent_after = std::max<Duration>(2 * job.interval, std::chrono::minutes(30));
+    }
 
     if (const auto* n = get(s, "expected-open")) read_policy(*n, s, job, shapes);
     return job;

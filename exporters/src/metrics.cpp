@@ -11,10 +11,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 
 #include "portvigil/common/version.hpp"
 
@@ -33,6 +39,12 @@ prometheus::ClientMetric gauge_metric(std::vector<prometheus::ClientMetric::Labe
   return m;
 }
 
+const prometheus::Histogram::BucketBoundaries& duration_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{0.1, 0.25, 0.5, 1,   2.5, 5,
+                                                         10,  30,   60,  300, 900, 3600};
+  return b;
+}
+
 }  // namespace
 
 // Per-port families come from snapshots at scrape time (a Collectable), everything else
@@ -43,11 +55,13 @@ struct AgentMetrics::Impl : prometheus::Collectable {
     using namespace prometheus;
     scans = &BuildCounter()
                  .Name("portvigil_scans_total")
-                 .Help("Scans finished, by job and result (complete, incomplete).")
+                 .Help("Scans finished, by scan_job and result (complete, incomplete).")
                  .Register(*registry);
     changes = &BuildCounter()
                    .Name("portvigil_port_state_changes_total")
-                   .Help("Confirmed port state changes, by job, protocol and states.")
+                   .Help(
+                       "Confirmed port state changes, by scan_job, protocol and states; "
+                       "from=absent for the ports of a host that appeared.")
                    .Register(*registry);
     duration = &BuildHistogram()
                     .Name("portvigil_scan_duration_seconds")
@@ -60,10 +74,35 @@ struct AgentMetrics::Impl : prometheus::Collectable {
     not_compared = &BuildGauge()
                         .Name("portvigil_scan_hosts_not_compared")
                         .Help(
-                            "Hosts of the job's last finished scan that were not compared with "
-                            "their baseline: reason=down (no reply at all) or "
-                            "reason=inconclusive (silence that cannot be trusted).")
+                            "Known hosts of the job's last complete scan that were not compared "
+                            "with their baseline: reason=down (no reply at all) or "
+                            "reason=inconclusive (silence that cannot be trusted). Addresses "
+                            "that never answered are not hosts and not counted.")
                         .Register(*registry);
+    gone_silent = &BuildGauge()
+                       .Name("portvigil_hosts_gone_silent")
+                       .Help(
+                           "Known hosts of the job that have answered nothing for longer than "
+                           "the job's host-silent-after.")
+                       .Register(*registry);
+    refused = &BuildGauge()
+                   .Name("portvigil_scan_targets_refused")
+                   .Help(
+                       "Target addresses of the job's last run that no active authorization "
+                       "covers (expired, not yet valid or never authorized): not scanned.")
+                   .Register(*registry);
+    host_events = &BuildCounter()
+                       .Name("portvigil_host_events_total")
+                       .Help(
+                           "Host-level change events, by job and kind: appeared (a host first "
+                           "seen after the job's baseline) and gone-silent.")
+                       .Register(*registry);
+    expiry = &BuildGauge()
+                  .Name("portvigil_authorization_expiry_timestamp_seconds")
+                  .Help(
+                      "Unix time an authorized network stops being scanned, per network of "
+                      "each [[authorization]] entry that has an expiry.")
+                  .Register(*registry);
     last_success = &BuildGauge()
                         .Name("portvigil_last_scan_success_timestamp_seconds")
                         .Help("Unix time the job's last complete scan finished.")
@@ -107,6 +146,10 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   }
 
   std::vector<prometheus::MetricFamily> Collect() const override {
+    {
+      std::lock_guard lock(hook_mu);
+      if (scrape_hook) scrape_hook();
+    }
     std::vector<std::shared_ptr<const JobSnapshot>> snaps;
     {
       std::lock_guard lock(mu);
@@ -139,7 +182,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
             continue;
           }
           budget -= needed;
-          std::vector<prometheus::ClientMetric::Label> labels{{"job", s->job},
+          std::vector<prometheus::ClientMetric::Label> labels{{"scan_job", s->job},
                                                               {"host", p.host},
                                                               {"proto", std::string(name(p.proto))},
                                                               {"port", std::to_string(p.port)}};
@@ -150,7 +193,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
     }
     for (const auto& s : snaps) {
       for (const auto& [proto, state, count] : s->port_counts) {
-        ports.metric.push_back(gauge_metric({{"job", s->job},
+        ports.metric.push_back(gauge_metric({{"scan_job", s->job},
                                              {"proto", std::string(name(proto))},
                                              {"state", std::string(name(state))}},
                                             static_cast<double>(count)));
@@ -172,6 +215,19 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Gauge>* success;
   prometheus::Family<prometheus::Gauge>* last_success;
   prometheus::Family<prometheus::Gauge>* not_compared;
+  prometheus::Family<prometheus::Gauge>* gone_silent;
+  prometheus::Family<prometheus::Gauge>* refused;
+  prometheus::Family<prometheus::Counter>* host_events;
+  prometheus::Family<prometheus::Gauge>* expiry;
+  std::vector<prometheus::Gauge*> expiry_series;
+  // How to remove each job's series from the registry families, for retain_jobs().
+  std::map<std::string, std::vector<std::function<void()>>> job_removers;
+  std::mutex series_mu;  // job_removers and the families' membership
+  template <typename T, typename... Extra>
+  T& job_series(prometheus::Family<T>* family, const std::string& job,
+                std::map<std::string, std::string> labels, const Extra&... extra);
+  mutable std::mutex hook_mu;
+  std::function<void()> scrape_hook;
   prometheus::Family<prometheus::Gauge>* interval;
   prometheus::Family<prometheus::Counter>* probes;
   prometheus::Family<prometheus::Counter>* replies;
@@ -188,32 +244,74 @@ AgentMetrics::AgentMetrics(std::size_t port_series_limit)
 AgentMetrics::~AgentMetrics() = default;
 
 namespace {
-const prometheus::Histogram::BucketBoundaries& duration_buckets() {
-  static const prometheus::Histogram::BucketBoundaries b{0.1, 0.25, 0.5, 1,   2.5, 5,
-                                                         10,  30,   60,  300, 900, 3600};
-  return b;
-}
+using Labels = std::map<std::string, std::string>;
 }  // namespace
 
-void AgentMetrics::set_job(const std::string& job, std::chrono::duration<double> interval) {
+// Adds (or finds) the job's series in `family` and remembers how to remove it again.
+template <typename T, typename... Extra>
+T& AgentMetrics::Impl::job_series(prometheus::Family<T>* family, const std::string& job,
+                                  Labels labels, const Extra&... extra) {
+  labels.emplace("scan_job", job);
+  auto& removers = job_removers[job];
+  if (!family->Has(labels)) {
+    removers.push_back([family, labels, extra...] {
+      if (family->Has(labels)) family->Remove(&family->Add(labels, extra...));
+    });
+  }
+  return family->Add(labels, extra...);
+}
+
+void AgentMetrics::set_job(const std::string& job, Technique technique,
+                           std::chrono::duration<double> interval) {
   auto& i = *impl_;
-  i.interval->Add({{"job", job}}).Set(interval.count());
-  i.success->Add({{"job", job}});
-  i.last_success->Add({{"job", job}});
-  for (const char* r : {"down", "inconclusive"}) i.not_compared->Add({{"job", job}, {"reason", r}});
-  for (const char* r : {"complete", "incomplete"}) i.scans->Add({{"job", job}, {"result", r}});
-  i.duration->Add({{"job", job}}, duration_buckets());
-  i.probes->Add({{"job", job}});
-  i.replies->Add({{"job", job}});
-  i.retransmissions->Add({{"job", job}});
-  i.drops->Add({{"job", job}});
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.interval, job, {}).Set(interval.count());
+  i.job_series(i.success, job, {});
+  i.job_series(i.last_success, job, {});
+  for (const char* r : {"down", "inconclusive"}) i.job_series(i.not_compared, job, {{"reason", r}});
+  i.job_series(i.gone_silent, job, {});
+  i.job_series(i.refused, job, {});
+  for (const char* r : {"complete", "incomplete"}) i.job_series(i.scans, job, {{"result", r}});
+  for (const char* k : {"appeared", "gone-silent"}) i.job_series(i.host_events, job, {{"kind", k}});
+  i.job_series(i.duration, job, {}, duration_buckets());
+  i.job_series(i.probes, job, {});
+  i.job_series(i.replies, job, {});
+  i.job_series(i.retransmissions, job, {});
+  i.job_series(i.drops, job, {});
+  // Every change the technique can report starts at 0: increase() over a window with N
+  // changes then reads N, and the first change of a kind is not lost.
+  const std::string proto{name(proto_of(technique))};
+  const auto states = reported_states(technique);
+  for (const PortState from : states) {
+    for (const PortState to : states) {
+      if (from == to) continue;
+      i.job_series(
+          i.changes, job,
+          {{"proto", proto}, {"from", std::string(name(from))}, {"to", std::string(name(to))}});
+    }
+  }
+  if (std::find(states.begin(), states.end(), PortState::open) != states.end()) {
+    i.job_series(i.changes, job, {{"proto", proto}, {"from", "absent"}, {"to", "open"}});
+  }
 }
 
 void AgentMetrics::retain_jobs(const std::vector<std::string>& keep) {
-  std::lock_guard lock(impl_->mu);
-  for (auto it = impl_->snapshots.begin(); it != impl_->snapshots.end();) {
+  auto& i = *impl_;
+  {
+    std::lock_guard lock(i.series_mu);
+    for (auto it = i.job_removers.begin(); it != i.job_removers.end();) {
+      if (std::find(keep.begin(), keep.end(), it->first) == keep.end()) {
+        for (auto& remove : it->second) remove();
+        it = i.job_removers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  std::lock_guard lock(i.mu);
+  for (auto it = i.snapshots.begin(); it != i.snapshots.end();) {
     if (std::find(keep.begin(), keep.end(), it->first) == keep.end()) {
-      it = impl_->snapshots.erase(it);
+      it = i.snapshots.erase(it);
     } else {
       ++it;
     }
@@ -225,31 +323,49 @@ void AgentMetrics::record_scan(const std::string& job, Technique technique, bool
                                const ScanCounters& counters) {
   (void)technique;
   auto& i = *impl_;
-  i.scans->Add({{"job", job}, {"result", complete ? "complete" : "incomplete"}}).Increment();
-  i.duration->Add({{"job", job}}, duration_buckets()).Observe(duration.count());
-  i.success->Add({{"job", job}}).Set(complete ? 1 : 0);
-  if (complete) i.last_success->Add({{"job", job}}).Set(unix_now());
-  i.probes->Add({{"job", job}}).Increment(static_cast<double>(counters.probes_sent));
-  i.replies->Add({{"job", job}}).Increment(static_cast<double>(counters.responses));
-  i.retransmissions->Add({{"job", job}}).Increment(static_cast<double>(counters.retransmissions));
-  i.drops->Add({{"job", job}}).Increment(static_cast<double>(counters.capture_drops));
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.scans, job, {{"result", complete ? "complete" : "incomplete"}}).Increment();
+  i.job_series(i.duration, job, {}, duration_buckets()).Observe(duration.count());
+  i.job_series(i.success, job, {}).Set(complete ? 1 : 0);
+  if (complete) i.job_series(i.last_success, job, {}).Set(unix_now());
+  i.job_series(i.probes, job, {}).Increment(static_cast<double>(counters.probes_sent));
+  i.job_series(i.replies, job, {}).Increment(static_cast<double>(counters.responses));
+  i.job_series(i.retransmissions, job, {}).Increment(static_cast<double>(counters.retransmissions));
+  i.job_series(i.drops, job, {}).Increment(static_cast<double>(counters.capture_drops));
 }
 
-void AgentMetrics::record_hosts_not_compared(const std::string& job, std::size_t down,
-                                             std::size_t inconclusive) {
+void AgentMetrics::record_hosts(const std::string& job, std::size_t down, std::size_t inconclusive,
+                                std::size_t silent) {
   auto& i = *impl_;
-  i.not_compared->Add({{"job", job}, {"reason", "down"}}).Set(static_cast<double>(down));
-  i.not_compared->Add({{"job", job}, {"reason", "inconclusive"}})
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.not_compared, job, {{"reason", "down"}}).Set(static_cast<double>(down));
+  i.job_series(i.not_compared, job, {{"reason", "inconclusive"}})
       .Set(static_cast<double>(inconclusive));
+  i.job_series(i.gone_silent, job, {}).Set(static_cast<double>(silent));
 }
 
-void AgentMetrics::record_change(const std::string& job, Proto proto, PortState from,
+void AgentMetrics::record_scope(const std::string& job, std::uint64_t refused_targets) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.refused, job, {}).Set(static_cast<double>(refused_targets));
+}
+
+void AgentMetrics::record_change(const std::string& job, Proto proto, std::optional<PortState> from,
                                  PortState to) {
-  impl_->changes
-      ->Add({{"job", job},
-             {"proto", std::string(name(proto))},
-             {"from", std::string(name(from))},
-             {"to", std::string(name(to))}})
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.changes, job,
+               {{"proto", std::string(name(proto))},
+                {"from", from ? std::string(name(*from)) : std::string("absent")},
+                {"to", std::string(name(to))}})
+      .Increment();
+}
+
+void AgentMetrics::record_host_event(const std::string& job, HostEvent kind) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.host_events, job,
+               {{"kind", kind == HostEvent::appeared ? "appeared" : "gone-silent"}})
       .Increment();
 }
 
@@ -257,6 +373,43 @@ void AgentMetrics::publish(JobSnapshot snapshot) {
   auto ptr = std::make_shared<const JobSnapshot>(std::move(snapshot));
   std::lock_guard lock(impl_->mu);
   impl_->snapshots[ptr->job] = std::move(ptr);
+}
+
+void AgentMetrics::accept_ports(
+    const std::string& job,
+    const std::vector<std::tuple<std::string, Proto, std::uint16_t>>& ports) {
+  std::lock_guard lock(impl_->mu);
+  const auto it = impl_->snapshots.find(job);
+  if (it == impl_->snapshots.end()) return;
+  bool changed = false;
+  JobSnapshot copy = *it->second;
+  for (auto& p : copy.open_ports) {
+    if (!p.unexpected) continue;
+    if (std::find(ports.begin(), ports.end(), std::make_tuple(p.host, p.proto, p.port)) !=
+        ports.end()) {
+      p.unexpected = false;
+      changed = true;
+    }
+  }
+  if (changed) it->second = std::make_shared<const JobSnapshot>(std::move(copy));
+}
+
+void AgentMetrics::set_scrape_hook(std::function<void()> hook) {
+  std::lock_guard lock(impl_->hook_mu);
+  impl_->scrape_hook = std::move(hook);
+}
+
+void AgentMetrics::set_authorizations(const std::vector<Authorization>& authorizations) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  for (auto* g : i.expiry_series) i.expiry->Remove(g);
+  i.expiry_series.clear();
+  for (const auto& a : authorizations) {
+    if (!a.expires) continue;
+    auto& g = i.expiry->Add({{"network", a.network}, {"owner", a.owner}, {"ticket", a.ticket}});
+    g.Set(std::chrono::duration<double>(a.expires->time_since_epoch()).count());
+    i.expiry_series.push_back(&g);
+  }
 }
 
 void AgentMetrics::record_reload(bool success) {
@@ -320,6 +473,7 @@ int begin_request(mg_connection* conn) {
 }  // namespace
 
 struct MetricsServer::Impl {
+  std::string listen_address;
   std::atomic<bool> ready{false};
   CivetCallbacks callbacks{};
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -327,6 +481,7 @@ struct MetricsServer::Impl {
 
 MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
     : impl_(std::make_unique<Impl>()) {
+  impl_->listen_address = options.listen_address;
   impl_->callbacks.begin_request = begin_request;
   g_ready = &impl_->ready;
   try {
@@ -349,8 +504,50 @@ MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
   }
 }
 
+namespace {
+
+// Where a client reaches a listener bound to `listen_address` ("HOST:PORT", "[V6]:PORT"):
+// the wildcard addresses are reached through loopback.
+asio::ip::address wake_address(const std::string& listen_address) {
+  std::string host = listen_address.substr(0, listen_address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  asio::error_code ec;
+  const auto a = asio::ip::make_address(host, ec);
+  if (ec || a.is_unspecified()) {
+    return a.is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                     : asio::ip::address(asio::ip::address_v4::loopback());
+  }
+  return a;
+}
+
+}  // namespace
+
+// civetweb's master thread polls its listening sockets with a 2 s timeout and sees the
+// stop flag only when poll returns: a connection wakes it at once. Without this, SIGTERM
+// takes up to 2 s longer than the scan it interrupts.
 MetricsServer::~MetricsServer() {
+  std::atomic<bool> stopped{false};
+  std::thread waker;
+  try {
+    const auto address = wake_address(impl_->listen_address);
+    const auto ports = impl_->exposer->GetListeningPorts();
+    waker = std::thread([&stopped, address, ports] {
+      while (!stopped.load()) {
+        for (const int port : ports) {
+          asio::io_context io;
+          asio::ip::tcp::socket socket(io);
+          asio::error_code ec;
+          socket.connect({address, static_cast<std::uint16_t>(port)}, ec);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  } catch (const std::exception&) {
+    // No waker: the server still stops, within civetweb's poll timeout.
+  }
   impl_->exposer.reset();
+  stopped = true;
+  if (waker.joinable()) waker.join();
   g_ready = nullptr;
 }
 

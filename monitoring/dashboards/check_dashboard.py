@@ -9,7 +9,7 @@
                                                         {"panel": TITLE, "ref": "A", "expr": ...}
 
 Structural checks: valid JSON; uid "portvigil"; schemaVersion; a datasource-type template
-variable for Prometheus named "datasource"; "job" and "host" query variables using
+variable for Prometheus named "datasource"; "scan_job" and "host" query variables using
 label_values(); every panel and target uses the ${datasource} variable; unique panel ids;
 gridPos on every panel; no panel overlaps another; every $variable in an expression is
 defined (or a Grafana built-in); every metric an expression uses is one portvigil exports
@@ -30,8 +30,8 @@ BUILTINS = {
     "__interval_ms": "60000",
 }
 # What a user variable stands for when the expression is parsed: every value is a regex
-# inside =~"..." (job, host) or a duration (window).
-USER_SUBST = {"job": ".*", "host": ".*", "window": "1h", "datasource": "prometheus"}
+# inside =~"..." (scan_job, host) or a duration (window).
+USER_SUBST = {"scan_job": ".*", "host": ".*", "window": "1h", "datasource": "prometheus"}
 
 KNOWN_METRICS = {
     "portvigil_port_open", "portvigil_port_unexpected_open", "portvigil_port_series_dropped",
@@ -97,7 +97,7 @@ def check(dash):
     ds = variables.get("datasource")
     if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
         errors.append('no template variable "datasource" of type datasource, query prometheus')
-    for name in ("job", "host"):
+    for name in ("scan_job", "host"):
         v = variables.get(name)
         q = v.get("query") if v else None
         q = q.get("query") if isinstance(q, dict) else q

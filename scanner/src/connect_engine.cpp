@@ -212,6 +212,7 @@ void ConnectRun::run_group() {
       // The scope check lives here, where probes are made, not only in the CLI.
       h.result.complete = false;
       h.result.note = "not scanned: outside the authorized scope";
+      h.result.refused_by_scope = true;
       h.result.ports.clear();
       h.remaining = 0;
       summary_.counters.refused_by_scope += plan_.ports.tcp.size();

@@ -1,5 +1,6 @@
 #include "codec.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace portvigil::storage_detail::codec {
@@ -97,6 +98,40 @@ std::vector<PortRange> decode_ranges(std::string_view text) {
       ++p;
       if (p == end) corrupt("port set", text);
     }
+  }
+  return out;
+}
+
+EventKind event_kind_from(const std::string& text) {
+  if (const auto k = parse_event_kind(text)) return *k;
+  corrupt("event kind", text);
+}
+
+std::string encode_port_list(const std::vector<std::pair<Proto, std::uint16_t>>& ports) {
+  std::string out;
+  for (const auto& [proto, port] : ports) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(port) + "/" + std::string(name(proto));
+  }
+  return out;
+}
+
+std::vector<std::pair<Proto, std::uint16_t>> decode_port_list(std::string_view text) {
+  std::vector<std::pair<Proto, std::uint16_t>> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    const auto slash = item.find('/');
+    std::uint32_t port = 0;
+    const auto [end, ec] =
+        std::from_chars(item.data(), item.data() + std::min(slash, item.size()), port);
+    const auto proto =
+        slash == std::string_view::npos ? std::nullopt : parse_proto(item.substr(slash + 1));
+    if (ec != std::errc{} || end != item.data() + slash || port > 65535 || !proto) {
+      corrupt("port list item", item);
+    }
+    out.emplace_back(*proto, static_cast<std::uint16_t>(port));
   }
   return out;
 }

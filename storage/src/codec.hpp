@@ -29,4 +29,10 @@ namespace portvigil::storage_detail::codec {
 [[nodiscard]] std::string encode_ranges(const std::vector<PortRange>& ranges);
 [[nodiscard]] std::vector<PortRange> decode_ranges(std::string_view text);
 
+[[nodiscard]] EventKind event_kind_from(const std::string& text);
+// Host events' port lists: "22/tcp,53/udp".
+[[nodiscard]] std::string encode_port_list(
+    const std::vector<std::pair<Proto, std::uint16_t>>& ports);
+[[nodiscard]] std::vector<std::pair<Proto, std::uint16_t>> decode_port_list(std::string_view text);
+
 }  // namespace portvigil::storage_detail::codec

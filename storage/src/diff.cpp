@@ -5,6 +5,29 @@
 
 namespace portvigil {
 
+std::vector<std::pair<Proto, std::uint16_t>> HostSnapshot::open_ports() const {
+  std::vector<std::pair<Proto, std::uint16_t>> out;
+  for (const ProtoSnapshot& p : protos) {
+    if (p.usual.state == PortState::open) {
+      for (const PortRange& r : p.scanned) {
+        for (std::uint32_t port = r.first; port <= r.last; ++port) {
+          const auto port16 = static_cast<std::uint16_t>(port);
+          if (p.state_of(port16)->state == PortState::open) out.emplace_back(p.proto, port16);
+        }
+      }
+    } else {
+      for (const auto& [port, obs] : p.exceptions) {
+        if (obs.state == PortState::open) out.emplace_back(p.proto, port);
+      }
+    }
+  }
+  return out;
+}
+
+std::string_view from_name(const PortChange& change) {
+  return change.from_absent ? kAbsent : name(change.from);
+}
+
 bool ProtoSnapshot::scanned_port(std::uint16_t port) const {
   // First range whose end is >= port; it holds the port if it also starts at or before it.
   const auto it = std::lower_bound(scanned.begin(), scanned.end(), port,

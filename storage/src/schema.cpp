@@ -152,9 +152,29 @@ CREATE TABLE agent_meta (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{
+// Version 3. New hosts are new exposure and known hosts can go silent:
+// - jobs.baseline_ms: when the job's first baseline was committed; a host whose first
+//   baseline comes later "appeared" (events), one before or with it is silent.
+// - hosts.seen_ms / last_seen_ms: first and last time the host answered anything (an
+//   inconclusive host has answered); silent_reported: its host-gone-silent event is out.
+// - events.kind and events.ports: host-level events ('host-appeared', 'host-gone-silent')
+//   list ports as "22/tcp,80/tcp"; their proto is '' and port 0.
+// Existing jobs with stored hosts count as baselined at their oldest host state.
+constexpr std::string_view kV3 = R"sql(
+ALTER TABLE jobs ADD COLUMN baseline_ms INTEGER;
+UPDATE jobs SET baseline_ms = (SELECT MIN(state_ms) FROM hosts WHERE hosts.job_id = jobs.id);
+ALTER TABLE hosts ADD COLUMN seen_ms INTEGER;
+ALTER TABLE hosts ADD COLUMN last_seen_ms INTEGER;
+ALTER TABLE hosts ADD COLUMN silent_reported INTEGER NOT NULL DEFAULT 0;
+UPDATE hosts SET seen_ms = state_ms, last_seen_ms = state_ms WHERE state_ms IS NOT NULL;
+ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'port';
+ALTER TABLE events ADD COLUMN ports TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{
     {1, kV1},
     {2, kV2},
+    {3, kV3},
 }};
 
 }  // namespace

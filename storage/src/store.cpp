@@ -1,6 +1,7 @@
 #include "portvigil/storage/store.hpp"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <string>
 #include <utility>
@@ -18,6 +19,22 @@ using namespace storage_detail::codec;
 using Clock = std::chrono::system_clock;
 
 namespace {
+constexpr std::array<std::string_view, 3> kEventKindNames{"port", "host-appeared",
+                                                          "host-gone-silent"};
+}  // namespace
+
+std::string_view name(EventKind kind) {
+  return kEventKindNames.at(static_cast<std::size_t>(kind));
+}
+
+std::optional<EventKind> parse_event_kind(std::string_view text) {
+  for (std::size_t i = 0; i < kEventKindNames.size(); ++i) {
+    if (kEventKindNames[i] == text) return static_cast<EventKind>(i);
+  }
+  return std::nullopt;
+}
+
+namespace {
 
 constexpr int kBusyTimeoutMs = 10'000;
 constexpr std::string_view kCrashNote = "agent stopped before the scan finished";
@@ -27,7 +44,9 @@ PortChange read_change(const Query& q, int col) {
   PortChange c;
   c.proto = proto_from(q.text(col));
   c.port = port_from(q.int64(col + 1));
-  c.from = state_from(q.text(col + 2));
+  const std::string from = q.text(col + 2);
+  c.from_absent = from == kAbsent;
+  if (!c.from_absent) c.from = state_from(from);
   c.from_reason = reason_from(q.text(col + 3));
   c.to = state_from(q.text(col + 4));
   c.to_reason = reason_from(q.text(col + 5));
@@ -257,22 +276,71 @@ struct Store::Impl {
     bool complete;
     HostSnapshot fresh;
     const HostResult* exact;  // full result when available: diff_host keeps per-port reasons
+    ScannedHost::Presence presence = ScannedHost::Presence::answered;
   };
+
+  // Presence columns of a host row; absent when the job has never stored the host.
+  struct HostPresence {
+    std::int64_t id = 0;
+    std::optional<std::int64_t> seen_ms;
+    std::optional<std::int64_t> last_seen_ms;
+    bool has_state = false;
+    bool silent_reported = false;
+  };
+  std::optional<HostPresence> host_presence(std::int64_t job_id, std::string_view host) {
+    auto q = db.query(
+        "SELECT id, seen_ms, last_seen_ms, state_ms IS NOT NULL, silent_reported FROM hosts "
+        "WHERE job_id = ?1 AND name = ?2");
+    q.bind(1, job_id).bind(2, host);
+    if (!q.step()) return std::nullopt;
+    return HostPresence{q.int64(0), q.optional_int64(1), q.optional_int64(2), q.int64(3) != 0,
+                        q.int64(4) != 0};
+  }
+
+  void mark_seen(std::int64_t host_id, std::int64_t time_ms) {
+    db.query(
+          "UPDATE hosts SET seen_ms = COALESCE(seen_ms, ?2), last_seen_ms = ?2, "
+          "silent_reported = 0 WHERE id = ?1")
+        .bind(1, host_id)
+        .bind(2, time_ms)
+        .run();
+  }
+
+  std::int64_t insert_host_event(std::int64_t host_id, std::int64_t scan_id, std::int64_t time_ms,
+                                 EventKind kind, std::string_view from, std::string_view to,
+                                 const std::vector<std::pair<Proto, std::uint16_t>>& ports,
+                                 bool expected) {
+    db.query(
+          "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, from_reason, "
+          "to_state, to_reason, expected, kind, ports) "
+          "VALUES (?1, ?2, ?3, '', 0, ?4, '', ?5, '', ?6, ?7, ?8)")
+        .bind(1, host_id)
+        .bind(2, scan_id)
+        .bind(3, time_ms)
+        .bind(4, from)
+        .bind(5, to)
+        .bind(6, static_cast<std::int64_t>(expected ? 1 : 0))
+        .bind(7, name(kind))
+        .bind(8, encode_port_list(ports))
+        .run();
+    return db.last_insert_rowid();
+  }
 
   template <typename Host, typename Prepare>
   std::vector<ChangeEvent> commit(std::int64_t scan_id, std::span<const Host> hosts,
                                   const ScanCounters& counters, Clock::time_point finished,
                                   const EventPolicy& policy, Prepare prepare,
-                                  bool accept_first_baseline) {
+                                  const CommitOptions& options, CommitSummary* summary_out) {
     Transaction tx(db, Transaction::Kind::write);
 
     std::int64_t job_id = 0;
     std::string job;
     Technique technique = Technique::connect;
+    std::optional<std::int64_t> job_baseline_ms;
     {
       auto q = db.query(
-          "SELECT s.job_id, j.name, s.technique, s.status FROM scans s JOIN jobs j ON j.id = "
-          "s.job_id WHERE s.id = ?1");
+          "SELECT s.job_id, j.name, s.technique, s.status, j.baseline_ms FROM scans s "
+          "JOIN jobs j ON j.id = s.job_id WHERE s.id = ?1");
       q.bind(1, scan_id);
       if (!q.step()) {
         throw StorageError("portvigil storage: " + db.path() + ": no scan " +
@@ -286,23 +354,69 @@ struct Store::Impl {
         throw StorageError("portvigil storage: " + db.path() + ": scan " + std::to_string(scan_id) +
                            " is " + status + ", not running");
       }
+      job_baseline_ms = q.optional_int64(4);
     }
 
     const std::int64_t time_ms = to_ms(finished);
     const Clock::time_point event_time = from_ms(time_ms);
+    const std::int64_t silent_after_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.silent_after).count();
     std::vector<ChangeEvent> events;
+    CommitSummary summary;
     std::size_t hosts_complete = 0;
     std::size_t ports_scanned = 0;
     std::size_t transitions = 0;
+    bool answered_now = false;  // some host answered: this scan can be the job's baseline
+
+    auto add_event = [&](std::int64_t id, const std::string& key, EventKind kind,
+                         const PortChange& change,
+                         std::vector<std::pair<Proto, std::uint16_t>> ports, bool expected) {
+      events.push_back(
+          {id, event_time, job, key, kind, change, std::move(ports), expected, scan_id});
+    };
 
     for (const Host& input : hosts) {
       const Prepared host = prepare(input, technique);
-      if (!host.complete) continue;  // not scanned is not closed: keep the old state
+      if (!host.complete) {
+        // Not scanned is not closed: the state stays. What the scan learnt about presence
+        // is still recorded.
+        const auto known = host_presence(job_id, host.key);
+        if (host.presence == ScannedHost::Presence::answered) {
+          answered_now = true;
+          const std::int64_t id = known ? known->id : ensure_host(job_id, host.key);
+          mark_seen(id, time_ms);
+        } else if (host.presence == ScannedHost::Presence::silent) {
+          if (!known || !known->last_seen_ms) {
+            ++summary.addresses_unused;  // never answered: an unused address, not a host
+            continue;
+          }
+          ++summary.hosts_down;
+          if (time_ms - *known->last_seen_ms < silent_after_ms) continue;
+          ++summary.hosts_gone_silent;
+          if (known->silent_reported) continue;
+          // Once per silence: the event lists what the host exposed when last compared.
+          const HostSnapshot last = load_snapshot(known->id);
+          const auto open = last.open_ports();
+          const bool expected = false;  // a watched host that vanished is worth a look
+          const auto id =
+              insert_host_event(known->id, scan_id, time_ms, EventKind::host_gone_silent, "up",
+                                "silent", open, expected);
+          add_event(id, host.key, EventKind::host_gone_silent, PortChange{}, open, expected);
+          db.query("UPDATE hosts SET silent_reported = 1 WHERE id = ?1").bind(1, known->id).run();
+        }
+        continue;
+      }
       ++hosts_complete;
+      answered_now = true;
       const std::string& key = host.key;
       const HostSnapshot& fresh = host.fresh;
-      const std::int64_t host_id = ensure_host(job_id, key);
+      const auto known = host_presence(job_id, key);
+      const std::int64_t host_id = known ? known->id : ensure_host(job_id, key);
       const HostSnapshot old = load_snapshot(host_id);
+      // A host without a baseline is new exposure unless this scan sets the job's baseline
+      // or the host had already answered by then (known, but not comparable yet).
+      const bool appeared = !old.exists && job_baseline_ms.has_value() &&
+                            !(known && known->seen_ms && *known->seen_ms <= *job_baseline_ms);
 
       // A protocol scanned with another technique than last time starts a new baseline.
       HostSnapshot comparable = old;
@@ -311,8 +425,29 @@ struct Store::Impl {
         return n != nullptr && n->technique != p.technique;
       });
 
-      const auto changes = host.exact != nullptr ? diff_host(comparable, *host.exact)
-                                                 : diff_snapshots(comparable, fresh);
+      std::vector<PortChange> changes;
+      if (appeared) {
+        for (const auto& [proto, port] : fresh.open_ports()) {
+          PortChange c;
+          c.proto = proto;
+          c.port = port;
+          c.from_absent = true;
+          c.from_reason = Reason::unknown;
+          c.to = PortState::open;
+          c.to_reason = fresh.state_of(proto, port)->reason;
+          if (host.exact != nullptr) {
+            for (const auto& r : host.exact->ports) {
+              if (r.proto == proto && r.port == port) c.to_reason = r.reason;
+            }
+          }
+          changes.push_back(c);
+        }
+      } else {
+        changes = host.exact != nullptr ? diff_host(comparable, *host.exact)
+                                        : diff_snapshots(comparable, fresh);
+      }
+      bool all_expected = true;
+      std::vector<std::pair<Proto, std::uint16_t>> appeared_ports;
       for (const PortChange& change : changes) {
         ++transitions;
         insert_change(
@@ -321,13 +456,22 @@ struct Store::Impl {
             host_id, scan_id, time_ms, change, std::nullopt);
         const ChangeContext context{job, key, change, accepted(host_id, change.proto, change.port)};
         const Verdict verdict = policy ? policy(context) : default_verdict(context);
+        if (appeared) appeared_ports.emplace_back(change.proto, change.port);
         if (verdict == Verdict::silent) continue;
         const bool expected = verdict == Verdict::expected;
+        all_expected = all_expected && expected;
         insert_change(
             "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, from_reason, "
             "to_state, to_reason, expected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             host_id, scan_id, time_ms, change, expected);
-        events.push_back({db.last_insert_rowid(), event_time, job, key, change, expected, scan_id});
+        add_event(db.last_insert_rowid(), key, EventKind::port, change, {}, expected);
+      }
+      if (appeared) {
+        // After its port events, so a consumer that reads the host event has them all.
+        ++summary.hosts_appeared;
+        const auto id = insert_host_event(host_id, scan_id, time_ms, EventKind::host_appeared,
+                                          kAbsent, "up", appeared_ports, all_expected);
+        add_event(id, key, EventKind::host_appeared, PortChange{}, appeared_ports, all_expected);
       }
 
       for (const ProtoSnapshot& p : fresh.protos) {
@@ -340,35 +484,27 @@ struct Store::Impl {
           .bind(3, time_ms)
           .bind(4, host.address)
           .run();
-      if (accept_first_baseline && !old.exists) {
+      mark_seen(host_id, time_ms);
+      if (options.accept_first_baseline && !old.exists && !appeared) {
         // Same transaction as the baseline itself, so a crash cannot leave a baseline whose
         // ports were never accepted.
-        for (const ProtoSnapshot& p : fresh.protos) {
-          auto accept = [&](std::uint16_t port) {
-            db.query(
-                  "INSERT OR IGNORE INTO accepted_ports(host_id, proto, port, accepted_ms) "
-                  "VALUES (?1, ?2, ?3, ?4)")
-                .bind(1, host_id)
-                .bind(2, name(p.proto))
-                .bind(3, static_cast<std::int64_t>(port))
-                .bind(4, time_ms)
-                .run();
-          };
-          if (p.usual.state == PortState::open) {
-            for (const PortRange& r : p.scanned) {
-              for (std::uint32_t port = r.first; port <= r.last; ++port) {
-                if (p.state_of(static_cast<std::uint16_t>(port))->state == PortState::open) {
-                  accept(static_cast<std::uint16_t>(port));
-                }
-              }
-            }
-          } else {
-            for (const auto& [port, obs] : p.exceptions) {
-              if (obs.state == PortState::open) accept(port);
-            }
-          }
+        for (const auto& [proto, port] : fresh.open_ports()) {
+          db.query(
+                "INSERT OR IGNORE INTO accepted_ports(host_id, proto, port, accepted_ms) "
+                "VALUES (?1, ?2, ?3, ?4)")
+              .bind(1, host_id)
+              .bind(2, name(proto))
+              .bind(3, static_cast<std::int64_t>(port))
+              .bind(4, time_ms)
+              .run();
         }
       }
+    }
+    if (!job_baseline_ms && answered_now) {
+      db.query("UPDATE jobs SET baseline_ms = ?2 WHERE id = ?1")
+          .bind(1, job_id)
+          .bind(2, time_ms)
+          .run();
     }
 
     db.query(
@@ -389,6 +525,7 @@ struct Store::Impl {
         .bind(11, to_i64(counters.refused_by_scope))
         .run();
     tx.commit();
+    if (summary_out != nullptr) *summary_out = summary;
     return events;
   }
 
@@ -400,8 +537,8 @@ struct Store::Impl {
         .bind(3, time_ms)
         .bind(4, name(c.proto))
         .bind(5, static_cast<std::int64_t>(c.port))
-        .bind(6, name(c.from))
-        .bind(7, name(c.from_reason))
+        .bind(6, from_name(c))
+        .bind(7, c.from_absent ? std::string_view{} : name(c.from_reason))
         .bind(8, name(c.to))
         .bind(9, name(c.to_reason));
     if (expected) q.bind(10, static_cast<std::int64_t>(*expected ? 1 : 0));
@@ -472,30 +609,36 @@ std::int64_t Store::begin_scan(std::string_view job, Technique technique,
 std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id, std::span<const HostResult> hosts,
                                             const ScanCounters& counters,
                                             Clock::time_point finished, const EventPolicy& policy,
-                                            bool accept_first_baseline) {
+                                            const CommitOptions& options, CommitSummary* summary) {
   return impl_->commit(
       scan_id, hosts, counters, finished, policy,
       [](const HostResult& h, Technique technique) {
-        return Impl::Prepared{host_key(h), h.address.to_string(), h.complete,
-                              HostSnapshot::from_result(h, technique), &h};
+        // Without the job runner's verdict, an incomplete host's presence is unknown.
+        return Impl::Prepared{
+            host_key(h),
+            h.address.to_string(),
+            h.complete,
+            HostSnapshot::from_result(h, technique),
+            &h,
+            h.complete ? ScannedHost::Presence::answered : ScannedHost::Presence::unknown};
       },
-      accept_first_baseline);
+      options, summary);
 }
 
 std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id,
                                             std::span<const ScannedHost> hosts,
                                             const ScanCounters& counters,
                                             Clock::time_point finished, const EventPolicy& policy,
-                                            bool accept_first_baseline) {
+                                            const CommitOptions& options, CommitSummary* summary) {
   return impl_->commit(
       scan_id, hosts, counters, finished, policy,
       [](const ScannedHost& h, Technique technique) {
-        Impl::Prepared p{h.host, h.address, h.complete, h.state, nullptr};
+        Impl::Prepared p{h.host, h.address, h.complete, h.state, nullptr, h.presence};
         p.fresh.exists = true;
         for (auto& proto : p.fresh.protos) proto.technique = technique;
         return p;
       },
-      accept_first_baseline);
+      options, summary);
 }
 
 bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::time_point when) {
@@ -508,6 +651,14 @@ bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::t
       .bind(3, to_ms(when))
       .run();
   return impl_->db.changes() > 0;
+}
+
+bool Store::known_host(std::string_view job, std::string_view host) const {
+  auto q = impl_->db.query(
+      "SELECT 1 FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 AND h.name = ?2 "
+      "AND (h.seen_ms IS NOT NULL OR h.state_ms IS NOT NULL)");
+  q.bind(1, job).bind(2, host);
+  return q.step();
 }
 
 HostSnapshot Store::baseline(std::string_view job, std::string_view host) const {
@@ -532,7 +683,7 @@ namespace {
 
 constexpr std::string_view kEventColumns =
     "SELECT e.id, e.time_ms, j.name, h.name, e.proto, e.port, e.from_state, e.from_reason, "
-    "e.to_state, e.to_reason, e.expected, e.scan_id FROM events e "
+    "e.to_state, e.to_reason, e.expected, e.scan_id, e.kind, e.ports FROM events e "
     "JOIN hosts h ON h.id = e.host_id JOIN jobs j ON j.id = h.job_id ";
 
 ChangeEvent read_event(const Query& q) {
@@ -541,7 +692,12 @@ ChangeEvent read_event(const Query& q) {
   e.time = from_ms(q.int64(1));
   e.job = q.text(2);
   e.host = q.text(3);
-  e.change = read_change(q, 4);
+  e.kind = event_kind_from(q.text(12));
+  if (e.kind == EventKind::port) {
+    e.change = read_change(q, 4);
+  } else {
+    e.ports = decode_port_list(q.text(13));
+  }
   e.expected = q.int64(10) != 0;
   e.scan_id = q.optional_int64(11).value_or(0);
   return e;

@@ -596,3 +596,33 @@ TEST(AgentBinary, SurvivesKillNineAtRandomMoments) {
 
 }  // namespace
 }  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+// systemd's stop timeout must never be reached: SIGTERM ends the agent within 2 s even at
+// max-rate 1 (once 98 s), metrics endpoint included (civetweb polls with a 2 s timeout).
+TEST(AgentBinary, SigtermStopsWithinTwoSecondsAtOneProbePerSecond) {
+  AgentDir dir("slow", "1-1000");
+  const std::string config = read_all(dir.config());
+  write_all(dir.config(), std::regex_replace(config, std::regex(R"(web-listen-address = "")"),
+                                             "web-listen-address = \"127.0.0.1:" +
+                                                 std::to_string(test::free_loopback_port()) +
+                                                 "\"\nmax-rate = 1"));
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  const auto running_by = std::chrono::steady_clock::now() + 20s;
+  while (!scan_running(dir) && std::chrono::steady_clock::now() < running_by) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(scan_running(dir)) << dir.tail_of_log();
+  std::this_thread::sleep_for(1500ms);  // in the pacer's 1 s waits
+  EXPECT_EQ(service.stop(SIGTERM, 2s), 0) << dir.tail_of_log();
+  const auto status = run_command(dir, {"status", "--state-dir", dir.state()});
+  EXPECT_TRUE(
+      std::regex_search(status.output, std::regex("^crash  scan [0-9]+  incomplete .*interrupted")))
+      << status.output;
+}
+
+}  // namespace
+}  // namespace portvigil

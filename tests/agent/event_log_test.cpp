@@ -49,7 +49,7 @@ ChangeEvent make_event(std::int64_t id, std::string host = "198.18.0.2") {
 
 TEST(EventJson, DocumentedFields) {
   EXPECT_EQ(event_json(make_event(12)),
-            "{\"id\":12,\"time\":\"2023-11-14T22:13:20.123Z\",\"job\":\"web\","
+            "{\"id\":12,\"time\":\"2023-11-14T22:13:20.123Z\",\"kind\":\"port\",\"job\":\"web\","
             "\"host\":\"198.18.0.2\",\"proto\":\"tcp\",\"port\":443,\"from\":\"closed\","
             "\"to\":\"open\",\"from_reason\":\"reset\",\"to_reason\":\"syn-ack\","
             "\"expected\":false,\"scan_id\":7}");

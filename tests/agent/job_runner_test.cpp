@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <thread>
 
 #include "agent_test_util.hpp"
 
@@ -343,8 +344,11 @@ TEST_F(JobRunnerTest, HostDownAtItsFirstScanGetsNoBaseline) {
   net.config.hosts[0].default_tcp = FakeBehavior::drop;
   const auto down = run(config);
   ASSERT_TRUE(down.complete) << down.error;
-  EXPECT_EQ(down.hosts_down, 1u);
+  // Never seen up: an unused address, not a host that is down.
+  EXPECT_EQ(down.hosts_down, 0u);
+  EXPECT_EQ(down.addresses_unused, 1u);
   EXPECT_FALSE(store.baseline("fake", kHost).exists);
+  EXPECT_FALSE(store.known_host("fake", kHost));
   // When it comes up, that first answered scan is the silent baseline.
   net.config.hosts[0].default_tcp = FakeBehavior::closed;
   net.set(80, FakeBehavior::open);
@@ -671,7 +675,10 @@ TEST_F(JobRunnerTest, ExpiredAuthorizationIsNotScanned) {
   EXPECT_FALSE(net.log->probed.empty()) << "the still-authorized host was not scanned";
   EXPECT_NE(err.find("expired"), std::string::npos) << err;
   EXPECT_NE(err.find("CHG-1"), std::string::npos) << err;
-  EXPECT_NE(err.find("host 198.18.0.2"), std::string::npos) << err;
+  EXPECT_NE(err.find("1 of 2 target addresses are outside every active authorization"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(r.targets_refused, 1u);
   EXPECT_FALSE(store.baseline("fake", "198.18.0.2").exists);
   EXPECT_TRUE(store.baseline("fake", "198.18.0.3").exists);
   const auto rec = store.scan(r.scan_id);
@@ -690,10 +697,15 @@ TEST_F(JobRunnerTest, OnlyExpiredAuthorizationScansNothing) {
   EXPECT_TRUE(net.log->probed.empty()) << net.log->probed.size() << " probes sent";
   EXPECT_TRUE(r.events.empty());
   EXPECT_FALSE(store.baseline("fake", kHost).exists);
+  // Nothing scanned because of scope is a failed scan (portvigil_scan_success 0), not an
+  // empty success that keeps every health metric green.
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(r.targets_refused, 1u);
+  EXPECT_NE(r.error.find("nothing scanned"), std::string::npos) << r.error;
   const auto rec = store.scan(r.scan_id);
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->hosts_complete, 0u);
-  EXPECT_NE(rec->status, ScanStatus::running);
+  EXPECT_EQ(rec->status, ScanStatus::incomplete);
 }
 
 TEST_F(JobRunnerTest, StopBeforeRunIsIncompleteAndNeverABaseline) {
@@ -811,6 +823,90 @@ TEST(JobRunnerLoopback, ListenerAppearingIsOneConfirmedEvent) {
   ASSERT_EQ(closed.events.size(), 1u);
   EXPECT_EQ(closed.events[0].change.to, PortState::closed);
   EXPECT_EQ(store.events_after(0, 100).size(), 2u);
+}
+
+}  // namespace
+}  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+// A subnet job: 198.18.0.2 is up at the job's first scan, 198.18.0.3 unused. When .3 comes
+// up later with two listeners, that is new exposure: one from-"absent" event per open port
+// and a host-appeared event, none of them expected (the job has no policy).
+TEST_F(JobRunnerTest, AHostThatAppearsLaterIsNewExposure) {
+  JobText j;
+  j.targets = "\"198.18.0.2-3\"";
+  const auto config = make_config(j);
+  net.set(80, FakeBehavior::open);
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete) << first.error;
+  EXPECT_TRUE(first.events.empty());
+  EXPECT_EQ(first.addresses_unused, 1u);
+  EXPECT_EQ(first.hosts_down, 0u) << "an address nobody uses is not a host that is down";
+
+  FakeHost fresh;
+  fresh.address = asio::ip::make_address("198.18.0.3");
+  fresh.ports[{Proto::tcp, 22}] = FakeBehavior::open;
+  fresh.ports[{Proto::tcp, 443}] = FakeBehavior::open;
+  net.config.hosts.push_back(fresh);
+  const auto appeared = run(config);
+  ASSERT_TRUE(appeared.complete) << appeared.error;
+  EXPECT_EQ(appeared.hosts_appeared, 1u);
+  ASSERT_EQ(appeared.events.size(), 3u);
+  EXPECT_EQ(appeared.events[0].change.port, 22);
+  EXPECT_EQ(appeared.events[1].change.port, 443);
+  for (const auto& e : appeared.events) {
+    EXPECT_EQ(e.host, "198.18.0.3");
+    EXPECT_FALSE(e.expected);
+  }
+  EXPECT_TRUE(appeared.events[0].change.from_absent);
+  EXPECT_EQ(appeared.events[2].kind, EventKind::host_appeared);
+  // The metrics snapshot pages for both ports at once.
+  std::size_t unexpected = 0;
+  for (const auto& p : appeared.snapshot.open_ports) unexpected += p.unexpected ? 1 : 0;
+  EXPECT_EQ(unexpected, 2u);
+
+  // Nothing changes: nothing more.
+  EXPECT_TRUE(run(config).events.empty());
+
+  // With a policy that expects 22 on every host, only 443 is unexpected.
+  j.extra = "expected-open = [\"22/tcp\", \"80/tcp\"]\n";
+  FakeHost another;
+  another.address = asio::ip::make_address("198.18.0.4");
+  another.ports[{Proto::tcp, 22}] = FakeBehavior::open;
+  net.config.hosts.push_back(another);
+  j.targets = "\"198.18.0.2-4\"";
+  const auto wider = make_config(j);
+  const auto r = run(wider);
+  ASSERT_EQ(r.events.size(), 2u);
+  EXPECT_TRUE(r.events[0].expected) << "22/tcp is in the policy";
+  EXPECT_EQ(r.events[1].kind, EventKind::host_appeared);
+  EXPECT_TRUE(r.events[1].expected) << "every port of the new host is expected";
+}
+
+// A known host that stops answering is down at once and gone silent after
+// host-silent-after; the event comes once.
+TEST_F(JobRunnerTest, AKnownHostGoesSilentOnce) {
+  JobText j;
+  j.extra = "host-silent-after = \"1s\"\n";
+  const auto config = make_config(j);
+  net.set(80, FakeBehavior::open);
+  ASSERT_TRUE(run(config).complete);
+  net.config.hosts[0].default_tcp = FakeBehavior::drop;
+  net.set(80, FakeBehavior::drop);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  const auto silent = run(config);
+  ASSERT_TRUE(silent.complete) << silent.error;
+  EXPECT_EQ(silent.hosts_down, 1u);
+  EXPECT_EQ(silent.hosts_gone_silent, 1u);
+  ASSERT_EQ(silent.events.size(), 1u);
+  EXPECT_EQ(silent.events[0].kind, EventKind::host_gone_silent);
+  EXPECT_EQ(silent.events[0].ports,
+            (std::vector<std::pair<Proto, std::uint16_t>>{{Proto::tcp, 80}}));
+  const auto still = run(config);
+  EXPECT_EQ(still.hosts_gone_silent, 1u);
+  EXPECT_TRUE(still.events.empty());
 }
 
 }  // namespace

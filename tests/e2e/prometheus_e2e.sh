@@ -60,16 +60,9 @@ START=$SECONDS
 NAME="e2e$(($$ % 100000))"
 readonly NAME START
 
-log() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
-
-skip_or_fail() {
-  if [[ ${PORTVIGIL_REQUIRE_LAB:-0} == 1 ]]; then
-    echo "prometheus_e2e: FAIL: $* (PORTVIGIL_REQUIRE_LAB=1)" >&2
-    exit 1
-  fi
-  echo "prometheus_e2e: SKIP: $*" >&2
-  exit 77
-}
+E2E=prometheus_e2e
+# shellcheck source=tests/e2e/e2e_lib.sh
+source "$HERE/e2e_lib.sh"
 
 # ---- capabilities ----------------------------------------------------------------------------
 ((EUID == 0)) || skip_or_fail "needs root (network namespaces)"
@@ -114,68 +107,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-fail() {
-  log "FAIL: $*" >&2
-  exit 1
-}
-
-# Everything that talks to the agent or Prometheus runs inside the scanner namespace
-# (lab.sh exec refuses a namespace with a default route or an extra link).
-in_scan() { "$LAB" exec --name "$NAME" -- "$@"; }
-
-# prom_query EXPR -> the JSON answer of /api/v1/query
-prom_query() {
-  in_scan curl -sS --max-time 3 "http://127.0.0.1:$PROM_PORT/api/v1/query" \
-    --data-urlencode "query=$1" 2>/dev/null
-}
-
-# series_count EXPR -> number of series in the result ("error" on a failed query)
-series_count() {
-  prom_query "$1" | python3 -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-except ValueError:
-    print("error"); sys.exit()
-print(len(d["data"]["result"]) if d.get("status") == "success" else "error")'
-}
-
-# alert_state ALERTNAME [LABEL=VALUE...] -> firing, pending or none
-alert_state() {
-  in_scan curl -sS --max-time 3 "http://127.0.0.1:$PROM_PORT/api/v1/alerts" 2>/dev/null |
-    python3 -c '
-import json, sys
-name, want = sys.argv[1], dict(a.split("=", 1) for a in sys.argv[2:])
-try:
-    alerts = json.load(sys.stdin)["data"]["alerts"]
-except (ValueError, KeyError):
-    print("error"); sys.exit()
-states = [a["state"] for a in alerts if a["labels"].get("alertname") == name
-          and all(a["labels"].get(k) == v for k, v in want.items())]
-print("firing" if "firing" in states else "pending" if "pending" in states else "none")' "$@"
-}
-
-# wait_for DESCRIPTION COMMAND... : until COMMAND succeeds, at most $WAIT seconds
-wait_for() {
-  local what=$1 t0=$SECONDS
-  shift
-  while ! "$@"; do
-    ((SECONDS - t0 < WAIT)) || fail "timed out after ${WAIT}s waiting for: $what"
-    ((SECONDS - START < BUDGET)) || fail "test budget of ${BUDGET}s exhausted waiting for: $what"
-    kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent died while waiting for: $what"
-    sleep 0.5
-  done
-  log "ok: $what ($((SECONDS - t0))s)"
-}
-
-count_is() { [[ "$(series_count "$1")" == "$2" ]]; }
-count_ge() { local n; n=$(series_count "$1"); [[ $n != error ]] && ((n >= $2)); }
-alert_is() { # WANT(regex) NAME LABELS...
-  local want=$1
-  shift
-  [[ "$(alert_state "$@")" =~ ^($want)$ ]]
-}
 
 start_new_listener() {
   ip netns exec "pv-$NAME-tgt" "$TMP/lab_listener" --tcp "$NEW_PORT" \
@@ -236,16 +167,19 @@ mkdir -p "$TMP/state"
   </dev/null >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 
+# The shipped rules, with keep_firing_for (10m: rides out agent restarts) cut to 15s so that
+# the lab sees alerts resolve within its time budget.
+sed 's/keep_firing_for: 10m/keep_firing_for: 15s/' "$RULES" >"$TMP/portvigil.rules.yml"
+grep -q 'keep_firing_for: 15s' "$TMP/portvigil.rules.yml" || fail "the rules no longer use keep_firing_for: 10m"
 cat >"$TMP/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
 rule_files:
-  - $RULES
+  - $TMP/portvigil.rules.yml
 scrape_configs:
   - job_name: portvigil
-    honor_labels: true
     static_configs:
       - targets: ["127.0.0.1:$AGENT_PORT"]
 EOF
@@ -269,14 +203,14 @@ log "listening in the scanner namespace: $listeners"
 
 # ---- 1. baseline -----------------------------------------------------------------------------
 wait_for "target scraped (up == 1)" count_is 'up{job="portvigil"} == 1' 1
-wait_for "a complete scan recorded" count_is 'portvigil_scans_total{job="lab",result="complete"} > 0' 1
+wait_for "a complete scan recorded" count_is 'portvigil_scans_total{scan_job="lab",result="complete"} > 0' 1
 wait_for "expected ports 22, 80, 443 open" count_is \
-  'portvigil_port_open{job="lab",host="198.18.0.2",proto="tcp",port=~"22|80|443"} == 1' 3
+  'portvigil_port_open{scan_job="lab",host="198.18.0.2",proto="tcp",port=~"22|80|443"} == 1' 3
 count_is 'portvigil_port_unexpected_open' 0 || fail "unexpected ports reported at baseline"
-count_is 'portvigil_port_open{job="lab"}' 3 || fail "more than the three expected ports open at baseline"
-count_is 'portvigil_job_interval_seconds{job="lab"} == 2' 1 || fail "portvigil_job_interval_seconds{job=\"lab\"} != 2"
-count_is 'portvigil_scan_success{job="lab"} == 1' 1 || fail "portvigil_scan_success{job=\"lab\"} != 1"
-count_is 'portvigil_ports{job="lab",proto="tcp",state="open"} == 3' 1 || fail "portvigil_ports open != 3"
+count_is 'portvigil_port_open{scan_job="lab"}' 3 || fail "more than the three expected ports open at baseline"
+count_is 'portvigil_job_interval_seconds{scan_job="lab"} == 2' 1 || fail "portvigil_job_interval_seconds{scan_job=\"lab\"} != 2"
+count_is 'portvigil_scan_success{scan_job="lab"} == 1' 1 || fail "portvigil_scan_success{scan_job=\"lab\"} != 1"
+count_is 'portvigil_ports{scan_job="lab",proto="tcp",state="open"} == 3' 1 || fail "portvigil_ports open != 3"
 count_is 'portvigil_config_last_reload_successful == 1' 1 || fail "portvigil_config_last_reload_successful != 1"
 count_is 'portvigil_build_info == 1' 1 || fail "no portvigil_build_info"
 [[ $(alert_state PortvigilUnexpectedPortOpen) == none ]] || fail "PortvigilUnexpectedPortOpen active at baseline"
@@ -285,12 +219,12 @@ count_is 'portvigil_build_info == 1' 1 || fail "no portvigil_build_info"
 log "opening $NEW_PORT/tcp in the target"
 start_new_listener
 wait_for "portvigil_port_unexpected_open{port=\"$NEW_PORT\"} == 1" count_is \
-  "portvigil_port_unexpected_open{job=\"lab\",host=\"198.18.0.2\",proto=\"tcp\",port=\"$NEW_PORT\"} == 1" 1
+  "portvigil_port_unexpected_open{scan_job=\"lab\",host=\"198.18.0.2\",proto=\"tcp\",port=\"$NEW_PORT\"} == 1" 1
 wait_for "PortvigilUnexpectedPortOpen pending/firing for $NEW_PORT" alert_is 'pending|firing' \
-  PortvigilUnexpectedPortOpen job=lab host=198.18.0.2 proto=tcp port="$NEW_PORT" severity=critical
+  PortvigilUnexpectedPortOpen scan_job=lab host=198.18.0.2 proto=tcp port="$NEW_PORT" severity=critical
 wait_for "PortvigilUnexpectedPortOpen firing (for: 0m)" alert_is firing \
   PortvigilUnexpectedPortOpen port="$NEW_PORT"
-count_ge 'portvigil_port_state_changes_total{job="lab",proto="tcp",to="open"} >= 1' 1 ||
+count_ge 'portvigil_port_state_changes_total{scan_job="lab",proto="tcp",to="open"} >= 1' 1 ||
   fail "the change was not counted in portvigil_port_state_changes_total"
 
 # ---- 3. it closes ------------------------------------------------------------------------------
@@ -304,9 +238,9 @@ count_is "portvigil_port_open{port=\"$NEW_PORT\"}" 0 || fail "portvigil_port_ope
 # ---- 4. the info alerts: the change counters step again -------------------------------------------
 log "opening and closing $NEW_PORT/tcp again"
 start_new_listener
-wait_for "PortvigilPortOpened firing" alert_is firing PortvigilPortOpened job=lab proto=tcp severity=info
+wait_for "PortvigilPortOpened firing" alert_is firing PortvigilPortOpened scan_job=lab proto=tcp severity=info
 stop_new_listener
-wait_for "PortvigilPortClosed firing" alert_is firing PortvigilPortClosed job=lab proto=tcp severity=info
+wait_for "PortvigilPortClosed firing" alert_is firing PortvigilPortClosed scan_job=lab proto=tcp severity=info
 wait_for "PortvigilUnexpectedPortOpen cleared again" alert_is none PortvigilUnexpectedPortOpen
 
 # ---- 5. reload -------------------------------------------------------------------------------------

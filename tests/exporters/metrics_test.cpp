@@ -28,20 +28,22 @@ JobSnapshot web_snapshot() {
 
 TEST(AgentMetrics, PerPortSeriesComeFromTheLatestSnapshot) {
   AgentMetrics m;
-  m.set_job("web", std::chrono::minutes(15));
+  m.set_job("web", Technique::syn, std::chrono::minutes(15));
   m.publish(web_snapshot());
   auto text = m.render();
   EXPECT_TRUE(has_line(
-      text, "portvigil_port_open{job=\"web\",host=\"198.18.0.2\",proto=\"tcp\",port=\"22\"} 1"))
+      text,
+      "portvigil_port_open{scan_job=\"web\",host=\"198.18.0.2\",proto=\"tcp\",port=\"22\"} 1"))
       << text;
   EXPECT_TRUE(has_line(text,
-                       "portvigil_port_unexpected_open{job=\"web\",host=\"198.18.0.2\",proto="
+                       "portvigil_port_unexpected_open{scan_job=\"web\",host=\"198.18.0.2\",proto="
                        "\"tcp\",port=\"8080\"} 1"));
-  EXPECT_EQ(text.find("portvigil_port_unexpected_open{job=\"web\",host=\"198.18.0.2\",proto="
+  EXPECT_EQ(text.find("portvigil_port_unexpected_open{scan_job=\"web\",host=\"198.18.0.2\",proto="
                       "\"tcp\",port=\"22\"}"),
             std::string::npos);
-  EXPECT_TRUE(has_line(text, "portvigil_ports{job=\"web\",proto=\"tcp\",state=\"closed\"} 998"));
-  EXPECT_TRUE(has_line(text, "portvigil_job_interval_seconds{job=\"web\"} 900"));
+  EXPECT_TRUE(
+      has_line(text, "portvigil_ports{scan_job=\"web\",proto=\"tcp\",state=\"closed\"} 998"));
+  EXPECT_TRUE(has_line(text, "portvigil_job_interval_seconds{scan_job=\"web\"} 900"));
   EXPECT_NE(text.find("# HELP portvigil_port_open 1 for each port open as of the job's last "
                       "completed scan."),
             std::string::npos);
@@ -55,7 +57,11 @@ TEST(AgentMetrics, PerPortSeriesComeFromTheLatestSnapshot) {
   EXPECT_NE(text.find("port=\"22\""), std::string::npos);
 
   m.retain_jobs({});
-  EXPECT_EQ(m.render().find("portvigil_port_open{"), std::string::npos);
+  text = m.render();
+  EXPECT_EQ(text.find("portvigil_port_open{"), std::string::npos);
+  // A job removed by a reload leaves no series at all behind (PortvigilScanStale would
+  // fire for it otherwise).
+  EXPECT_EQ(text.find("scan_job=\"web\""), std::string::npos) << text;
 }
 
 TEST(AgentMetrics, SeriesLimitDropsExpectedPortsFirstAndCountsThem) {
@@ -67,7 +73,8 @@ TEST(AgentMetrics, SeriesLimitDropsExpectedPortsFirstAndCountsThem) {
   m.publish(s);
   const auto text = m.render();
   EXPECT_TRUE(has_line(
-      text, "portvigil_port_unexpected_open{job=\"big\",host=\"h\",proto=\"tcp\",port=\"9999\"} 1"))
+      text,
+      "portvigil_port_unexpected_open{scan_job=\"big\",host=\"h\",proto=\"tcp\",port=\"9999\"} 1"))
       << text;
   EXPECT_TRUE(has_line(text, "portvigil_port_series_dropped 4")) << text;
   std::size_t open_series = 0;
@@ -80,7 +87,7 @@ TEST(AgentMetrics, SeriesLimitDropsExpectedPortsFirstAndCountsThem) {
 
 TEST(AgentMetrics, ScansChangesAndReloads) {
   AgentMetrics m;
-  m.set_job("web", std::chrono::seconds(60));
+  m.set_job("web", Technique::syn, std::chrono::seconds(60));
   ScanCounters c;
   c.probes_sent = 1000;
   c.responses = 990;
@@ -88,30 +95,111 @@ TEST(AgentMetrics, ScansChangesAndReloads) {
   c.capture_drops = 3;
   m.record_scan("web", Technique::syn, true, std::chrono::milliseconds(1500), c);
   m.record_scan("web", Technique::syn, false, std::chrono::milliseconds(200), c);
+  const auto fresh = m.render();
+  // Every change the technique can report exists at 0 before it happens, so increase()
+  // over a window with N changes reads N.
+  for (const char* from : {"open", "closed", "filtered"}) {
+    for (const char* to : {"open", "closed", "filtered"}) {
+      if (std::string(from) == to) continue;
+      EXPECT_TRUE(has_line(fresh, std::string("portvigil_port_state_changes_total{from=\"") + from +
+                                      "\",proto=\"tcp\",scan_job=\"web\",to=\"" + to + "\"} 0"))
+          << from << "->" << to << "\n"
+          << fresh;
+    }
+  }
+  EXPECT_TRUE(has_line(fresh,
+                       "portvigil_port_state_changes_total{from=\"absent\",proto=\"tcp\","
+                       "scan_job=\"web\",to=\"open\"} 0"));
+  EXPECT_EQ(fresh.find("to=\"unfiltered\""), std::string::npos);  // SYN never reports it
+  EXPECT_TRUE(has_line(fresh, "portvigil_host_events_total{kind=\"appeared\",scan_job=\"web\"} 0"));
   m.record_change("web", Proto::tcp, PortState::closed, PortState::open);
+  m.record_change("web", Proto::tcp, std::nullopt, PortState::open);
+  m.record_host_event("web", AgentMetrics::HostEvent::appeared);
   m.record_reload(false);
   const auto before = m.render();  // declared by set_job: 0 before any scan reports
-  EXPECT_TRUE(has_line(before, "portvigil_scan_hosts_not_compared{job=\"web\",reason=\"down\"} 0"))
-      << before;
-  m.record_hosts_not_compared("web", 2, 1);
-  const auto text = m.render();
-  EXPECT_TRUE(has_line(text, "portvigil_scan_hosts_not_compared{job=\"web\",reason=\"down\"} 2"));
   EXPECT_TRUE(
-      has_line(text, "portvigil_scan_hosts_not_compared{job=\"web\",reason=\"inconclusive\"} 1"));
-  EXPECT_TRUE(has_line(text, "portvigil_scans_total{job=\"web\",result=\"complete\"} 1")) << text;
-  EXPECT_TRUE(has_line(text, "portvigil_scans_total{job=\"web\",result=\"incomplete\"} 1"));
-  EXPECT_TRUE(has_line(text, "portvigil_scan_success{job=\"web\"} 0"));
-  EXPECT_TRUE(has_line(text, "portvigil_probes_sent_total{job=\"web\"} 2000"));
-  EXPECT_TRUE(has_line(text, "portvigil_capture_drops_total{job=\"web\"} 6"));
-  EXPECT_TRUE(has_line(text, "portvigil_scan_duration_seconds_count{job=\"web\"} 2"));
-  EXPECT_TRUE(has_line(text,
-                       "portvigil_port_state_changes_total{from=\"closed\",job=\"web\",proto="
-                       "\"tcp\",to=\"open\"} 1"))
+      has_line(before, "portvigil_scan_hosts_not_compared{reason=\"down\",scan_job=\"web\"} 0"))
+      << before;
+  EXPECT_TRUE(has_line(before, "portvigil_hosts_gone_silent{scan_job=\"web\"} 0"));
+  EXPECT_TRUE(has_line(before, "portvigil_scan_targets_refused{scan_job=\"web\"} 0"));
+  m.record_hosts("web", 2, 1, 1);
+  m.record_scope("web", 7);
+  const auto text = m.render();
+  EXPECT_TRUE(
+      has_line(text, "portvigil_scan_hosts_not_compared{reason=\"down\",scan_job=\"web\"} 2"));
+  EXPECT_TRUE(has_line(
+      text, "portvigil_scan_hosts_not_compared{reason=\"inconclusive\",scan_job=\"web\"} 1"));
+  EXPECT_TRUE(has_line(text, "portvigil_hosts_gone_silent{scan_job=\"web\"} 1"));
+  EXPECT_TRUE(has_line(text, "portvigil_scan_targets_refused{scan_job=\"web\"} 7"));
+  EXPECT_TRUE(has_line(text, "portvigil_scans_total{result=\"complete\",scan_job=\"web\"} 1"))
       << text;
+  EXPECT_TRUE(has_line(text, "portvigil_scans_total{result=\"incomplete\",scan_job=\"web\"} 1"));
+  EXPECT_TRUE(has_line(text, "portvigil_scan_success{scan_job=\"web\"} 0"));
+  EXPECT_TRUE(has_line(text, "portvigil_probes_sent_total{scan_job=\"web\"} 2000"));
+  EXPECT_TRUE(has_line(text, "portvigil_capture_drops_total{scan_job=\"web\"} 6"));
+  EXPECT_TRUE(has_line(text, "portvigil_scan_duration_seconds_count{scan_job=\"web\"} 2"));
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_port_state_changes_total{from=\"closed\",proto=\"tcp\","
+                       "scan_job=\"web\",to=\"open\"} 1"))
+      << text;
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_port_state_changes_total{from=\"absent\",proto=\"tcp\","
+                       "scan_job=\"web\",to=\"open\"} 1"));
+  EXPECT_TRUE(has_line(text, "portvigil_host_events_total{kind=\"appeared\",scan_job=\"web\"} 1"));
   EXPECT_TRUE(has_line(text, "portvigil_config_last_reload_successful 0"));
   EXPECT_NE(text.find("portvigil_build_info{version=\""), std::string::npos);
-  EXPECT_NE(text.find("portvigil_last_scan_success_timestamp_seconds{job=\"web\"} 1"),
+  EXPECT_NE(text.find("portvigil_last_scan_success_timestamp_seconds{scan_job=\"web\"} 1"),
             std::string::npos);  // a Unix time of this century starts with 1
+}
+
+// No series may carry a label Prometheus or a scrape configuration commonly attaches.
+TEST(AgentMetrics, NoLabelClashesWithScrapeLabels) {
+  AgentMetrics m;
+  m.set_job("web", Technique::udp, std::chrono::seconds(60));
+  m.publish(web_snapshot());
+  m.record_scan("web", Technique::udp, true, std::chrono::seconds(1), {});
+  m.record_hosts("web", 1, 1, 1);
+  m.set_authorizations({{"198.18.0.0/24", "sec", "CHG-1", std::chrono::system_clock::now()}});
+  const auto text = m.render();
+  for (const char* label : {"job", "instance", "__name__", "exported_job", "exported_instance"}) {
+    EXPECT_EQ(text.find(std::string("{") + label + "=\""), std::string::npos) << label;
+    EXPECT_EQ(text.find(std::string(",") + label + "=\""), std::string::npos) << label;
+  }
+}
+
+TEST(AgentMetrics, AuthorizationExpiryPerNetworkReplacedOnReload) {
+  AgentMetrics m;
+  const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(1900000000));
+  m.set_authorizations(
+      {{"198.18.0.0/24", "sec@example.net", "CHG-1", t}, {"198.19.0.0/24", "", "", std::nullopt}});
+  auto text = m.render();
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_authorization_expiry_timestamp_seconds{network=\"198.18.0.0/24\","
+                       "owner=\"sec@example.net\",ticket=\"CHG-1\"} 1900000000"))
+      << text;
+  EXPECT_EQ(text.find("198.19.0.0/24"), std::string::npos);  // no expiry, no series
+  m.set_authorizations({});
+  text = m.render();
+  EXPECT_EQ(text.find("portvigil_authorization_expiry_timestamp_seconds{"), std::string::npos);
+}
+
+// `portvigil baseline accept` in another process: the scrape hook marks the ports
+// accepted and the paging series is gone at that very scrape.
+TEST(AgentMetrics, AcceptedPortsClearAtTheNextScrape) {
+  AgentMetrics m;
+  m.publish(web_snapshot());
+  EXPECT_NE(m.render().find("portvigil_port_unexpected_open{"), std::string::npos);
+  bool accepted = false;
+  m.set_scrape_hook([&] {
+    if (accepted) m.accept_ports("web", {{"198.18.0.2", Proto::tcp, 8080}});
+  });
+  EXPECT_NE(m.render().find("portvigil_port_unexpected_open{"), std::string::npos);
+  accepted = true;
+  const auto text = m.render();
+  EXPECT_EQ(text.find("portvigil_port_unexpected_open{"), std::string::npos) << text;
+  EXPECT_NE(text.find("portvigil_port_open{scan_job=\"web\",host=\"198.18.0.2\",proto=\"tcp\","
+                      "port=\"8080\"} 1"),
+            std::string::npos);
 }
 
 // A minimal HTTP/1.0 client for 127.0.0.1: returns the whole response.
@@ -150,7 +238,7 @@ TEST(MetricsServer, ServesMetricsHealthReadinessAndLanding) {
   const auto landing = http_get(port, "/");
   EXPECT_NE(landing.find("href=\"metrics\""), std::string::npos) << landing;
   const auto metrics = http_get(port, "/metrics");
-  EXPECT_NE(metrics.find("portvigil_port_unexpected_open{job=\"web\""), std::string::npos)
+  EXPECT_NE(metrics.find("portvigil_port_unexpected_open{scan_job=\"web\""), std::string::npos)
       << metrics;
   EXPECT_NE(http_get(port, "/nope").find("404"), std::string::npos);
 }

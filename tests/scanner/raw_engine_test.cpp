@@ -1,8 +1,10 @@
 // The raw engine driven end to end through the in-memory fake network: no root needed.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <map>
+#include <thread>
 
 #include "portvigil/scanner/engine.hpp"
 
@@ -271,6 +273,46 @@ TEST(RawEngine, PcapReplayReproducesTheScan) {
     EXPECT_EQ(p.state, PortState::filtered) << std::get<2>(key);
   }
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+// A stop request (SIGTERM, Ctrl-C) ends the scan promptly at any rate: at 1 probe/s the
+// sender must not sit in its pacer (it once checked the stop flag every 256 probes).
+TEST(RawEngine, StopIsSeenPromptlyAtOneProbePerSecond) {
+  TargetSet set;
+  set.add("198.18.0.2", kNoDns);
+  ScanPlan plan;
+  plan.technique = Technique::syn;
+  plan.targets = &set;
+  plan.ports = parse_ports("1-1000", true, false);
+  plan.scope = set.covering_scope();
+  plan.timing.max_rate = 1;
+  RawOptions options;
+  options.io = fake_packet_io(lab_network(), nullptr);
+  CollectSink sink;
+  std::atomic<bool> stop{false};
+  RunControl control;
+  control.stop = &stop;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    stop = true;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto summary = make_raw_engine(Technique::syn, options)->run(plan, sink, control);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  stopper.join();
+  EXPECT_TRUE(summary.interrupted);
+  EXPECT_LE(summary.counters.probes_sent, 4u);
+  // 1.5 s until the request, then at most the stop latency (50 ms) plus scheduling slack.
+  EXPECT_LT(took, std::chrono::milliseconds(2500))
+      << std::chrono::duration<double>(took).count() << " s";
+  ASSERT_EQ(sink.hosts.size(), 1u);
+  EXPECT_FALSE(sink.hosts[0].complete) << "an interrupted host must not look complete";
 }
 
 }  // namespace

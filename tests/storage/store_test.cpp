@@ -555,7 +555,9 @@ TEST(StoreAccept, FirstBaselineAcceptedInTheSameCommit) {
   Store s = Store::open(":memory:");
   const HostResult first = test::make_host("h", 1, 100, PortState::closed, {{22, PortState::open}});
   const auto id1 = s.begin_scan("j", Technique::syn, test::at(0));
-  EXPECT_TRUE(s.commit_scan(id1, std::vector{first}, {}, test::at(1), {}, true).empty());
+  EXPECT_TRUE(
+      s.commit_scan(id1, std::vector{first}, {}, test::at(1), {}, {.accept_first_baseline = true})
+          .empty());
   EXPECT_TRUE(s.is_accepted("j", "h", Proto::tcp, 22));
   EXPECT_FALSE(s.is_accepted("j", "h", Proto::tcp, 23));
 
@@ -564,7 +566,8 @@ TEST(StoreAccept, FirstBaselineAcceptedInTheSameCommit) {
   const HostResult second = test::make_host("h", 1, 100, PortState::closed,
                                             {{22, PortState::open}, {80, PortState::open}});
   const auto id2 = s.begin_scan("j", Technique::syn, test::at(2));
-  const auto events = s.commit_scan(id2, std::vector{second}, {}, test::at(3), {}, true);
+  const auto events =
+      s.commit_scan(id2, std::vector{second}, {}, test::at(3), {}, {.accept_first_baseline = true});
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].change.port, 80);
   EXPECT_FALSE(events[0].expected);

@@ -24,6 +24,9 @@
 namespace portvigil {
 namespace {
 
+// How long a stop request (SIGTERM, Ctrl-C) may wait for the sender at any rate.
+constexpr std::chrono::duration<double> kStopLatency{0.05};
+
 using Clock = std::chrono::steady_clock;
 using raw::IpAddr;
 
@@ -102,7 +105,8 @@ class RawScan : public FrameSink {
   void send_probe(std::size_t host, std::size_t port_index);
   void probe_rate_limits();
   void wait_for_replies();
-  void pace();
+  // Waits for the next probe's token; false when the scan is stopping instead.
+  bool pace();
   void maybe_progress();
   void check_host_timeouts();
   void emit_group();
@@ -440,8 +444,8 @@ std::size_t RawScan::unanswered_count() const {
   return n;
 }
 
-void RawScan::pace() {
-  if (rate_ <= 0) return;
+bool RawScan::pace() {
+  if (rate_ <= 0) return !stopping();
   while (true) {
     const auto now = Clock::now();
     tokens_ = std::min(std::max(1.0, rate_ / 1000.0),
@@ -449,9 +453,12 @@ void RawScan::pace() {
     last_refill_ = now;
     if (tokens_ >= 1) {
       tokens_ -= 1;
-      return;
+      return true;
     }
-    const double wait_s = (1 - tokens_) / rate_;
+    // At a low rate the wait is long: sleep in short slices so SIGTERM is seen within
+    // kStopLatency, whatever max-rate is.
+    if (stopping()) return false;
+    const double wait_s = std::min((1 - tokens_) / rate_, kStopLatency.count());
     if (wait_s > 200e-6) {
       std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
     } else {
@@ -473,12 +480,12 @@ void RawScan::send_pass() {
       if (!host.authorized || host.timed_out) continue;
       const std::size_t pair = h * nports + pi;
       if (answer_[pair].load(std::memory_order_relaxed) != 0) continue;
+      if (stopping()) {  // a relaxed load: cheap enough for every probe
+        interrupted_ = true;
+        return;
+      }
       if (++since_check >= 256) {
         since_check = 0;
-        if (stopping()) {
-          interrupted_ = true;
-          return;
-        }
         check_host_timeouts();
         maybe_progress();
         if (host.timed_out) continue;
@@ -495,7 +502,10 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
     host.started = true;
     host.start = Clock::now();
   }
-  pace();
+  if (!pace()) {
+    interrupted_ = true;
+    return;
+  }
   raw::ProbeFields f;
   f.src = host.src;
   f.dst = host.ip;
@@ -580,6 +590,7 @@ void RawScan::emit_group() {
     if (!host.authorized) {
       r.complete = false;
       r.note = "not scanned: outside the authorized scope";
+      r.refused_by_scope = true;
       ++hosts_done_;
       sink_.host(r);
       continue;

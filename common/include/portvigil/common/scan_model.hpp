@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,11 @@ enum class Technique : std::uint8_t { connect, syn, fin, null, xmas, ack, udp };
 [[nodiscard]] std::string_view name(Technique technique);  // Nmap scaninfo type: "connect", "syn"
 [[nodiscard]] std::string_view cli_flag(Technique technique);  // "-sT"
 [[nodiscard]] Proto proto_of(Technique technique);
+// The states a technique can report for a port (connect and SYN: open, closed, filtered;
+// FIN/NULL/Xmas: open|filtered, closed, filtered; ACK: unfiltered, filtered; UDP: open,
+// open|filtered, closed, filtered), in PortState order. The agent pre-creates one change
+// counter per pair of them, so increase() sees every first change.
+[[nodiscard]] std::span<const PortState> reported_states(Technique technique);
 
 [[nodiscard]] std::optional<Proto> parse_proto(std::string_view text);
 [[nodiscard]] std::optional<PortState> parse_port_state(std::string_view text);
@@ -77,7 +83,8 @@ struct HostResult {
   // retransmission (loss, the target's ICMP/RST rate limit). Unanswered ports then carry
   // the technique's no-reply state, which must not be read as a change.
   bool inconclusive = false;
-  std::string note;  // why incomplete/inconclusive, e.g. "host timeout after 30s"
+  std::string note;               // why incomplete/inconclusive, e.g. "host timeout after 30s"
+  bool refused_by_scope = false;  // not probed at all: no authorization covers the address
   std::chrono::duration<double> elapsed{0};
 };
 

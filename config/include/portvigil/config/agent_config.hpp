@@ -105,7 +105,9 @@ struct JobConfig {
   std::optional<std::chrono::duration<double>> min_rtt_timeout;
   std::optional<std::chrono::duration<double>> max_rtt_timeout;
   std::optional<std::size_t> max_parallelism;
-  int confirmations = 2;    // re-probes that must agree before a change becomes an event
+  int confirmations = 2;  // re-probes that must agree before a change becomes an event
+  // A known host that answers nothing for this long gets one host-gone-silent event.
+  std::chrono::duration<double> host_silent_after = std::chrono::minutes(30);
   bool has_policy = false;  // expected-open was given (an empty list expects nothing open)
   std::vector<ExpectedOpen> expected_open;
   std::string origin;  // "FILE:LINE:COL" of the [[job]] table

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "portvigil/common/scan_model.hpp"
@@ -24,7 +26,7 @@ struct OpenPort {
 
 // What one job looked like after its last completed scan.
 struct JobSnapshot {
-  std::string job;
+  std::string job;  // exported as the scan_job label: `job` belongs to Prometheus
   std::vector<OpenPort> open_ports;
   // portvigil_ports{job,proto,state}: how many ports of the job's hosts are in each state.
   std::vector<std::tuple<Proto, PortState, std::uint64_t>> port_counts;
@@ -40,19 +42,47 @@ class AgentMetrics {
   AgentMetrics(const AgentMetrics&) = delete;
   AgentMetrics& operator=(const AgentMetrics&) = delete;
 
-  // Declares a job (so its series exist before its first scan) with its interval.
-  void set_job(const std::string& job, std::chrono::duration<double> interval);
-  // Forgets jobs not in `keep` (after a reload).
+  // Declares a job with its interval, so its series exist (at 0) before its first scan:
+  // among them one change counter per pair of states the technique can report (and
+  // absent -> open for hosts that appear), so increase() counts every change.
+  void set_job(const std::string& job, Technique technique, std::chrono::duration<double> interval);
+  // Removes every series of the jobs not in `keep` (after a reload), so a deleted job
+  // leaves nothing behind to alert on.
   void retain_jobs(const std::vector<std::string>& keep);
 
   // A scan ended. `complete` scans update success gauges; every scan counts.
   void record_scan(const std::string& job, Technique technique, bool complete,
                    std::chrono::duration<double> duration, const ScanCounters& counters);
-  // Hosts of a finished scan left uncompared: down (no reply) and inconclusive.
-  void record_hosts_not_compared(const std::string& job, std::size_t down,
-                                 std::size_t inconclusive);
-  void record_change(const std::string& job, Proto proto, PortState from, PortState to);
+  // Hosts of a finished scan left uncompared: known hosts that answered nothing (down)
+  // and inconclusive ones; `silent`: known hosts silent for longer than the job allows.
+  void record_hosts(const std::string& job, std::size_t down, std::size_t inconclusive,
+                    std::size_t silent);
+  // Target addresses the job's last run refused because no active authorization covers
+  // them (expired, not yet valid, or never authorized).
+  void record_scope(const std::string& job, std::uint64_t refused_targets);
+  // `from` empty: the port of a host that appeared ("absent").
+  void record_change(const std::string& job, Proto proto, std::optional<PortState> from,
+                     PortState to);
+  enum class HostEvent : std::uint8_t { appeared, gone_silent };
+  void record_host_event(const std::string& job, HostEvent kind);
   void publish(JobSnapshot snapshot);  // replaces the job's per-port series
+  // Marks the given open ports of `job` expected (accepted by an operator since the last
+  // scan), so the paging series clears at the next scrape.
+  void accept_ports(const std::string& job,
+                    const std::vector<std::tuple<std::string, Proto, std::uint16_t>>& ports);
+  // Called at the start of every scrape, outside any lock of this object: the agent uses
+  // it to pick up `portvigil baseline accept` run by another process.
+  void set_scrape_hook(std::function<void()> hook);
+
+  // One network of an authorization entry, for
+  // portvigil_authorization_expiry_timestamp_seconds{network,owner,ticket}.
+  struct Authorization {
+    std::string network;
+    std::string owner;
+    std::string ticket;
+    std::optional<std::chrono::system_clock::time_point> expires;  // none: no series
+  };
+  void set_authorizations(const std::vector<Authorization>& authorizations);
 
   void record_reload(bool success);
 

@@ -60,6 +60,8 @@ struct HostSnapshot {
 
   [[nodiscard]] const ProtoSnapshot* find(Proto proto) const;
   [[nodiscard]] std::optional<PortObservation> state_of(Proto proto, std::uint16_t port) const;
+  // Every open port, by (proto, port).
+  [[nodiscard]] std::vector<std::pair<Proto, std::uint16_t>> open_ports() const;
 
   // The compact form of one host's result (exists = true). Duplicate ports: the last wins.
   [[nodiscard]] static HostSnapshot from_result(const HostResult& host, Technique technique);
@@ -68,12 +70,19 @@ struct HostSnapshot {
 struct PortChange {
   Proto proto = Proto::tcp;
   std::uint16_t port = 0;
-  PortState from = PortState::closed;
+  PortState from = PortState::closed;  // meaningless when from_absent
   Reason from_reason = Reason::unknown;
   PortState to = PortState::closed;
   Reason to_reason = Reason::unknown;
+  // The port of a host first seen after its job's baseline: it had no earlier state, it was
+  // "absent" (spelt so in events, history and the change counter's `from` label).
+  bool from_absent = false;
   friend bool operator==(const PortChange&, const PortChange&) = default;
 };
+
+// "absent" for a port of a host that appeared, else the Nmap name of `from`.
+[[nodiscard]] std::string_view from_name(const PortChange& change);
+inline constexpr std::string_view kAbsent = "absent";
 
 // The changes of state between `baseline` and `scan`, in scan order. Returns nothing when
 // there is no baseline (silent first scan, like osquery's counter 0) or the host scan is

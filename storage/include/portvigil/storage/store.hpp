@@ -60,13 +60,25 @@ struct Transition {
   std::int64_t scan_id = 0;  // 0 once the scan row has been pruned
 };
 
+// What an event is about. Port events carry `change`; host events carry `ports`.
+enum class EventKind : std::uint8_t {
+  port,              // a port changed state (or, change.from_absent, a new host's open port)
+  host_appeared,     // a host first seen up after its job's baseline; ports: its open ports
+  host_gone_silent,  // a known host answered nothing for the job's host-silent-after;
+                     // ports: the open ports of its last baseline
+};
+[[nodiscard]] std::string_view name(EventKind kind);  // "port", "host-appeared", ...
+[[nodiscard]] std::optional<EventKind> parse_event_kind(std::string_view text);
+
 struct ChangeEvent {
   std::int64_t id = 0;  // increasing: a cursor for consumers
   std::chrono::system_clock::time_point time{};
   std::string job;
   std::string host;
-  PortChange change;
-  bool expected = false;  // the policy expects the new state
+  EventKind kind = EventKind::port;
+  PortChange change;                                        // kind == port
+  std::vector<std::pair<Proto, std::uint16_t>> ports = {};  // host events, sorted
+  bool expected = false;                                    // the policy expects the new state
   std::int64_t scan_id = 0;
 };
 
@@ -146,8 +158,30 @@ struct ScannedHost {
   bool complete = true;
   std::string note = {};
   HostSnapshot state = {};  // ignored when !complete
+  // For an incomplete host: whether it answered anything (inconclusive: it is up), answered
+  // nothing at all (down, or an address nobody uses), or the scan cannot say (timeout,
+  // interruption). A complete host has answered.
+  enum class Presence : std::uint8_t { answered, silent, unknown };
+  Presence presence = Presence::answered;
 
   [[nodiscard]] static ScannedHost from(const HostResult& result, Technique technique);
+};
+
+struct CommitOptions {
+  // With accept_first_baseline, the open ports of the job's first baseline are accepted in
+  // the same transaction (for a job without a policy), so no crash can separate the two.
+  // Hosts that appear later are new exposure: their ports are not accepted.
+  bool accept_first_baseline = false;
+  // A known host that has answered nothing for this long gets one host-gone-silent event.
+  std::chrono::seconds silent_after = std::chrono::minutes(30);
+};
+
+// What a commit found beyond its events, for the agent's metrics and log.
+struct CommitSummary {
+  std::size_t hosts_appeared = 0;
+  std::size_t hosts_down = 0;         // known hosts (seen up before) that answered nothing
+  std::size_t hosts_gone_silent = 0;  // of which silent for at least silent_after
+  std::size_t addresses_unused = 0;   // silent addresses never seen up: not hosts
 };
 
 enum class Access : std::uint8_t {
@@ -177,23 +211,31 @@ class Store {
 
   // In one transaction: for each complete host, diffs it against its stored state, records
   // transitions and (per `policy`) events, and replaces the state of the protocols it
-  // scanned; stores the summary and marks the scan complete. Incomplete hosts are counted
-  // and otherwise ignored; a host's first complete scan is its silent baseline. Returns
-  // the events written. Throws if the scan is not 'running' (e.g. marked incomplete on a
-  // restart), leaving the database unchanged. With `accept_first_baseline`, the open
-  // ports of a host's silent first baseline are accepted in the same transaction (for a
-  // job without a policy), so no crash can separate the two.
+  // scanned; stores the summary and marks the scan complete. Returns the events written.
+  // Throws if the scan is not 'running' (e.g. marked incomplete on a restart), leaving the
+  // database unchanged.
+  //
+  // Baselines (docs/storage.md): the job's first complete scan in which a host answered
+  // is the job's baseline, silent. A host whose first complete scan comes later is new
+  // exposure: a host-appeared event and one from-"absent" port event per open port,
+  // unless it had already answered at the job's baseline (it was known, only not
+  // comparable then). Incomplete hosts keep their state; a known one that answered
+  // nothing counts as down and, once silent for `silent_after`, gets one
+  // host-gone-silent event. Addresses that never answered are not hosts: nothing is
+  // stored for them.
   std::vector<ChangeEvent> commit_scan(std::int64_t scan_id, std::span<const HostResult> hosts,
                                        const ScanCounters& counters,
                                        std::chrono::system_clock::time_point finished,
                                        const EventPolicy& policy = {},
-                                       bool accept_first_baseline = false);
+                                       const CommitOptions& options = {},
+                                       CommitSummary* summary = nullptr);
   // The same from compact results (diff_snapshots instead of diff_host).
   std::vector<ChangeEvent> commit_scan(std::int64_t scan_id, std::span<const ScannedHost> hosts,
                                        const ScanCounters& counters,
                                        std::chrono::system_clock::time_point finished,
                                        const EventPolicy& policy = {},
-                                       bool accept_first_baseline = false);
+                                       const CommitOptions& options = {},
+                                       CommitSummary* summary = nullptr);
 
   // For crash, timeout, SIGTERM: nothing of the scan is kept but its row. Returns false if
   // the scan was not running (already committed or marked).
@@ -201,6 +243,9 @@ class Store {
                        std::chrono::system_clock::time_point when);
 
   [[nodiscard]] HostSnapshot baseline(std::string_view job, std::string_view host) const;
+  // Whether the host has ever answered a scan of the job (its baseline may still be
+  // missing: inconclusive so far).
+  [[nodiscard]] bool known_host(std::string_view job, std::string_view host) const;
 
   struct StoredHost {
     std::string host;     // host_key(): what the user wrote, else the address

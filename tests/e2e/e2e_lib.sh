@@ -1,0 +1,83 @@
+# Shared helpers of the lab end-to-end tests (sourced, not run). The sourcing script sets
+# E2E (its name, for messages), LAB (tests/lab/lab.sh), NAME (the lab's name), PROM_PORT,
+# WAIT and BUDGET (seconds), START (=$SECONDS at its start) and AGENT_PID once the agent
+# runs.
+# shellcheck shell=bash disable=SC2317
+
+log() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
+
+skip_or_fail() {
+  if [[ ${PORTVIGIL_REQUIRE_LAB:-0} == 1 ]]; then
+    echo "$E2E: FAIL: $* (PORTVIGIL_REQUIRE_LAB=1)" >&2
+    exit 1
+  fi
+  echo "$E2E: SKIP: $*" >&2
+  exit 77
+}
+
+fail() {
+  log "FAIL: $*" >&2
+  exit 1
+}
+
+# Everything that talks to the agent or Prometheus runs inside the scanner namespace
+# (lab.sh exec refuses a namespace with a default route or an extra link).
+in_scan() { "$LAB" exec --name "$NAME" -- "$@"; }
+
+# prom_query EXPR -> the JSON answer of /api/v1/query
+prom_query() {
+  in_scan curl -sS --max-time 3 "http://127.0.0.1:$PROM_PORT/api/v1/query" \
+    --data-urlencode "query=$1" 2>/dev/null
+}
+
+# series_count EXPR -> number of series in the result ("error" on a failed query)
+series_count() {
+  prom_query "$1" | python3 -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    print("error"); sys.exit()
+print(len(d["data"]["result"]) if d.get("status") == "success" else "error")'
+}
+
+# alert_state ALERTNAME [LABEL=VALUE...] -> firing, pending or none
+alert_state() {
+  in_scan curl -sS --max-time 3 "http://127.0.0.1:$PROM_PORT/api/v1/alerts" 2>/dev/null |
+    python3 -c '
+import json, sys
+name, want = sys.argv[1], dict(a.split("=", 1) for a in sys.argv[2:])
+try:
+    alerts = json.load(sys.stdin)["data"]["alerts"]
+except (ValueError, KeyError):
+    print("error"); sys.exit()
+states = [a["state"] for a in alerts if a["labels"].get("alertname") == name
+          and all(a["labels"].get(k) == v for k, v in want.items())]
+print("firing" if "firing" in states else "pending" if "pending" in states else "none")' "$@"
+}
+
+# wait_for DESCRIPTION COMMAND... : until COMMAND succeeds, at most $WAIT seconds
+wait_for() {
+  local what=$1 t0=$SECONDS
+  shift
+  while ! "$@"; do
+    ((SECONDS - t0 < WAIT)) || fail "timed out after ${WAIT}s waiting for: $what"
+    ((SECONDS - START < BUDGET)) || fail "test budget of ${BUDGET}s exhausted waiting for: $what"
+    [[ -z ${AGENT_PID:-} ]] || kill -0 "$AGENT_PID" 2>/dev/null ||
+      fail "the agent died while waiting for: $what"
+    sleep 0.5
+  done
+  log "ok: $what ($((SECONDS - t0))s)"
+}
+
+count_is() { [[ "$(series_count "$1")" == "$2" ]]; }
+count_ge() {
+  local n
+  n=$(series_count "$1")
+  [[ $n != error ]] && ((n >= $2))
+}
+alert_is() { # WANT(regex) NAME LABELS...
+  local want=$1
+  shift
+  [[ "$(alert_state "$@")" =~ ^($want)$ ]]
+}
