@@ -47,6 +47,27 @@ ChangeEvent make_event(std::int64_t id, std::string host = "198.18.0.2") {
   return e;
 }
 
+TEST(EventJson, HostEventsAndAbsentPorts) {
+  auto port = make_event(20);
+  port.change.from_absent = true;
+  EXPECT_NE(event_json(port).find("\"from\":\"absent\",\"to\":\"open\",\"from_reason\":\"none\""),
+            std::string::npos)
+      << event_json(port);
+  ChangeEvent host = make_event(21);
+  host.kind = EventKind::host_appeared;
+  host.ports = {{Proto::tcp, 22}, {Proto::udp, 53}};
+  EXPECT_EQ(event_json(host),
+            "{\"id\":21,\"time\":\"2023-11-14T22:13:20.123Z\",\"kind\":\"host-appeared\","
+            "\"job\":\"web\",\"host\":\"198.18.0.2\",\"ports\":[\"22/tcp\",\"53/udp\"],"
+            "\"expected\":false,\"scan_id\":7}");
+  host.kind = EventKind::host_gone_silent;
+  host.ports.clear();
+  EXPECT_NE(event_json(host).find("\"kind\":\"host-gone-silent\",\"job\":\"web\",\"host\":"
+                                  "\"198.18.0.2\",\"ports\":[]"),
+            std::string::npos)
+      << event_json(host);
+}
+
 TEST(EventJson, DocumentedFields) {
   EXPECT_EQ(event_json(make_event(12)),
             "{\"id\":12,\"time\":\"2023-11-14T22:13:20.123Z\",\"kind\":\"port\",\"job\":\"web\","
