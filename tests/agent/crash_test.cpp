@@ -626,3 +626,43 @@ TEST(AgentBinary, SigtermStopsWithinTwoSecondsAtOneProbePerSecond) {
 
 }  // namespace
 }  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+// `portvigil baseline accept` (another process) clears portvigil_port_unexpected_open at the
+// agent's next scrape, not at its next scan: here the next scan is an hour away.
+TEST(AgentBinary, BaselineAcceptClearsThePagingSeriesAtTheNextScrape) {
+  test::LoopbackListener listener;
+  AgentDir dir("accept", std::to_string(listener.port()));
+  const auto web_port = test::free_loopback_port();
+  const std::string config = read_all(dir.config());
+  write_all(
+      dir.config(),
+      std::regex_replace(
+          std::regex_replace(config, std::regex(R"(web-listen-address = "")"),
+                             "web-listen-address = \"127.0.0.1:" + std::to_string(web_port) + "\""),
+          std::regex(R"(interval = "1s")"), "interval = \"1h\"\nexpected-open = []"));
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  const std::string series = "portvigil_port_unexpected_open{scan_job=\"crash\",host=\"127.0.0.1\"";
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (test::http_get(web_port, "/metrics").find(series) == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_NE(test::http_get(web_port, "/metrics").find(series), std::string::npos)
+      << dir.tail_of_log();
+  const auto accept = run_command(dir, {"baseline", "accept", "--state-dir", dir.state()});
+  ASSERT_EQ(accept.status, 0) << accept.output;
+  const auto metrics = test::http_get(web_port, "/metrics");
+  EXPECT_EQ(metrics.find(series), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("portvigil_port_open{scan_job=\"crash\",host=\"127.0.0.1\""),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(read_all(dir.log()).find("scan 2"), std::string::npos) << "a second scan ran";
+  EXPECT_EQ(service.stop(SIGTERM, 2s), 0) << dir.tail_of_log();
+}
+
+}  // namespace
+}  // namespace portvigil
