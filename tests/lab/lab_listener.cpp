@@ -3,7 +3,8 @@
 //   lab_listener [--tcp LIST] [--udp LIST]      LIST = 22,80,20000-24999
 //
 // Binds every listed port on 0.0.0.0 and on :: (IPV6_V6ONLY=1). TCP sockets accept and
-// immediately close every connection; UDP sockets answer every datagram with a short reply.
+// immediately close every connection; UDP sockets answer every datagram with its own bytes
+// (an empty one with a short text), which echoes the identifiers portvigil's probes carry.
 // Prints "ready" on stdout once everything is bound, then serves until SIGTERM/SIGINT.
 // No dependencies beyond POSIX/Linux (epoll).
 #include <arpa/inet.h>
@@ -163,7 +164,21 @@ int main(int argc, char** argv) {
           const ssize_t got =
               recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
           if (got < 0) break;  // EAGAIN (or a queued ICMP error): wait for the next event
-          (void)sendto(fd, kReply, sizeof kReply - 1, 0, reinterpret_cast<sockaddr*>(&peer), plen);
+          if (got == 0) {
+            (void)sendto(fd, kReply, sizeof kReply - 1, 0, reinterpret_cast<sockaddr*>(&peer),
+                         plen);
+            continue;
+          }
+          // Answer like the protocol's server would as far as a scanner can check: with the
+          // request's own bytes, so its identifier (DNS ID, SNMP request-id, ...) comes back
+          // where the request had it; an NTP client request (48 bytes, mode 3) gets mode 4
+          // and its transmit timestamp as the origin timestamp (RFC 5905 section 8).
+          if (got == 48 && (buf[0] & 7) == 3) {
+            buf[0] = static_cast<char>((buf[0] & ~7) | 4);
+            std::memcpy(buf + 24, buf + 40, 8);
+          }
+          (void)sendto(fd, buf, static_cast<std::size_t>(got), 0,
+                       reinterpret_cast<sockaddr*>(&peer), plen);
         }
       } else {
         for (;;) {

@@ -650,4 +650,114 @@ TEST(RawScope, OutOfScopeTargetIsNeverProbed) {
       syn4, syn6);
 }
 
+// ---------------------------------------------------------------------------------------------
+// 5. A hostile network: a blind spoofer (tests/lab/spoof.py) in the TARGET namespace floods the
+// scanner with forged replies from the target -- bare SYN, bare RST, SYN+ACK, RST+ACK, RST, ICMP
+// unreachable quoting a guessed probe, UDP datagrams with guessed identifiers -- for every
+// scanned port and every source port a scan may use (TCP: the 71 possible ports; UDP: all of
+// 32768-65535), before and during the scan. Every reported state must still be the truth.
+//
+// The UDP ports are all ones whose probe carries an identifier the answer must echo: a port
+// probed without one has only the 14 source-port bits as proof (2^-14 per forged datagram,
+// see README "Accuracy rules"), which a full flood of the span finds.
+struct SpoofCase {
+  const char* name;
+  int technique;  // index into kTcpTechniques, or -1 for -sU
+  int family;
+};
+
+void PrintTo(const SpoofCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+constexpr const char* kSpoofTcpPorts = "22-25,80,445,3000-3009,4000-4004";
+constexpr const char* kSpoofUdpPorts = "53,111,123,137,500";
+
+LabConfig spoof_lab() {
+  LabConfig c;
+  c.tcp_open = "22,80";
+  c.tcp_drop = "25,3000-3009";
+  c.tcp_reject = "445,4000-4004";
+  c.udp_open = "53";
+  c.udp_drop = "123,500";  // NTP (32-bit echo), IKE (32-bit echo)
+  c.udp_reject = "137";    // NetBIOS-NS; 111 (rpcbind) stays closed
+  return c;
+}
+
+class RawSpoofed : public ::testing::TestWithParam<SpoofCase> {};
+
+TEST_P(RawSpoofed, ForgedRepliesChangeNoState) {
+  PV_REQUIRE_LAB();
+  const SpoofCase& c = GetParam();
+  const bool udp = c.technique < 0;
+  const Semantics& sem = udp ? kUdp : kTcpTechniques[c.technique];
+  const char* target = target_of(c.family);
+  const char* scanner = c.family == 6 ? "2001:db8::1" : "198.18.0.1";
+  const std::string ports = udp ? kSpoofUdpPorts : kSpoofTcpPorts;
+  Lab lab(spoof_lab());
+  PV_REQUIRE_LAB_UP(lab);
+
+  const std::string out = lab.path("spoof.out");
+  Background spoofer({"ip", "netns", "exec", "pv-" + lab.name() + "-tgt", "python3",
+                      pvlab::lab_script_dir() + "/spoof.py", "--src", target, "--dst", scanner,
+                      udp ? "--udp-ports" : "--tcp-ports", ports},
+                     out, lab.path("spoof.err"));
+  ASSERT_TRUE(spoofer.running());
+  ASSERT_TRUE(wait_for_text(out, "spoofing", 60s))
+      << "the spoofer did not start: " << pvlab::read_file(lab.path("spoof.err"));
+  // A slow scan, so that the flood passes every source port at least twice while the capture
+  // is open (UDP: a cycle over 32768 source ports x 5 ports x 2 packets takes 5-12 s on a
+  // loaded 2-core machine; the 14 retransmissions of the silent ports make the scan ~35 s).
+  std::vector<std::string> args = {sem.flag, "-p", ports, "-n", "--max-rate", udp ? "1" : "40"};
+  if (udp) args.insert(args.end(), {"--max-retries", "14"});
+  args.emplace_back(target);
+  auto cycles_done = [&out] {
+    const std::string text = pvlab::read_file(out);
+    long n = 0;
+    for (std::size_t at = 0; (at = text.find("cycle ", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  const long cycles_before = cycles_done();
+  const ScanRun r = pvlab::scan_in_lab(lab, args, lab.path("out.json"));
+  const long cycles_during = cycles_done() - cycles_before;
+  spoofer.stop();
+  std::smatch m;
+  const std::string report = spoofer.out();
+  static const std::regex sent(R"(sent (\d+) packets in (\d+) cycles)");
+  ASSERT_TRUE(std::regex_search(report, m, sent))
+      << "spoofer output: " << report << pvlab::read_file(lab.path("spoof.err"));
+  const long packets = std::stol(m[1]);
+  const long cycles = std::stol(m[2]);
+  std::printf(
+      "portvigil %s -p %s %s under a flood of %ld forged replies (%ld cycles, %ld ended during "
+      "the scan): %.2f s\n",
+      sem.flag, ports.c_str(), target, packets, cycles, cycles_during, r.seconds);
+  // Two cycles ending during the scan: the second ran entirely while the scan did.
+  EXPECT_GE(cycles_during, 2) << "the flood did not cover every source port during the scan";
+
+  ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
+  ASSERT_TRUE(r.report.has_value());
+  const pvlab::HostReport* host = r.report->host(target);
+  ASSERT_NE(host, nullptr) << "no host " << target << " in the report";
+  EXPECT_TRUE(host->complete) << "note: " << host->note;
+  if (!host->note.empty()) std::printf("note: %s\n", host->note.c_str());
+  const std::vector<int> list = expand_ports(ports);
+  const Mismatches mm = compare_semantics(lab, *host, udp ? "udp" : "tcp", sem, list);
+  EXPECT_EQ(mm.states, 0U) << mm.states << " of " << list.size()
+                           << " ports have the wrong state under the flood:\n"
+                           << pvlab::indent_lines(mm.lines);
+  EXPECT_EQ(mm.reasons, 0U) << mm.reasons << " ports have the wrong reason under the flood:\n"
+                            << pvlab::indent_lines(mm.lines);
+  expect_only_requested(*host, udp ? "udp" : "tcp", list);
+}
+
+INSTANTIATE_TEST_SUITE_P(Lab, RawSpoofed,
+                         ::testing::Values(SpoofCase{"syn_v4", 0, 4}, SpoofCase{"syn_v6", 0, 6},
+                                           SpoofCase{"fin_v4", 1, 4}, SpoofCase{"ack_v4", 4, 4},
+                                           SpoofCase{"ack_v6", 4, 6}, SpoofCase{"udp_v4", -1, 4},
+                                           SpoofCase{"udp_v6", -1, 6}),
+                         [](const ::testing::TestParamInfo<SpoofCase>& p) {
+                           return std::string(p.param.name);
+                         });
+
 }  // namespace

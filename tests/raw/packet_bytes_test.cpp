@@ -84,17 +84,17 @@ TEST(ProbeBytes, UdpDnsIpv4Literal) {
       // IPv4 header
       0x45, 0x00,              // version 4, IHL 5; DSCP/ECN 0
       0x00, 0x2d,              // total length 45 = 20 + 8 + 17
-      0xbe, 0xef, 0x00, 0x00,  // identification; no fragmentation
+      0x12, 0x34, 0x00, 0x00,  // identification = cookie >> 16; no fragmentation
       0x40, 0x11,              // TTL 64, protocol UDP
-      0x2f, 0xa9,              // header checksum
+      0xdc, 0x64,              // header checksum
       198, 18, 0, 1, 198, 18, 0, 2,
       // UDP header (RFC 768)
-      0x9c, 0xb8,  // source port 40120 = 40000 + cookie % 256
+      0xb2, 0xb8,  // source port 45752 = 40000 + (cookie & 0x3fff)
       0x00, 0x35,  // destination port 53
       0x00, 0x19,  // length 25 = 8 + 17
-      0x82, 0x4f,  // checksum
+      0xaa, 0x71,  // checksum
       // DNS query "." IN NS, RD set (RFC 1035 section 4.1)
-      0x50, 0x56,                                      // ID
+      0x12, 0x34,                                      // ID = cookie >> 16
       0x01, 0x00,                                      // flags: RD
       0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // QD=1 AN=0 NS=0 AR=0
       0x00,                                            // QNAME root
@@ -108,12 +108,13 @@ TEST(ProbeBytes, UdpDnsIpv4Literal) {
 // ---- every technique, both families, from field tables -----------------------------------
 
 // clang-format off
-Bytes ipv4_header(std::uint16_t total, std::uint8_t proto, std::uint16_t checksum) {
+Bytes ipv4_header(std::uint16_t total, std::uint8_t proto, std::uint16_t checksum,
+                  std::uint16_t id = 0xbeef) {
   return {
       0x45,                        // version 4, IHL 5
       0x00,                        // DSCP/ECN
       hi(total), lo(total),        // total length
-      0xbe, 0xef,                  // identification
+      hi(id), lo(id),              // identification
       0x00, 0x00,                  // flags / fragment offset
       0x40,                        // TTL 64
       proto,                       // protocol
@@ -123,9 +124,9 @@ Bytes ipv4_header(std::uint16_t total, std::uint8_t proto, std::uint16_t checksu
   };
 }
 
-Bytes ipv6_header(std::uint16_t payload, std::uint8_t next) {
+Bytes ipv6_header(std::uint16_t payload, std::uint8_t next, std::uint16_t flow = 0xbeef) {
   return {
-      0x60, 0x00, 0xbe, 0xef,    // version 6, TC 0, flow label 0x0beef
+      0x60, 0x00, hi(flow), lo(flow),  // version 6, TC 0, flow label
       hi(payload), lo(payload),  // payload length
       next,                      // next header
       0x40,                      // hop limit 64
@@ -226,12 +227,15 @@ struct UdpFixture {
 
 const Bytes kDnsQuery = {0x50, 0x56, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
                          0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01};
+// As sent: the ID carries the cookie's high 16 bits.
+const Bytes kDnsQueryStamped = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+                                0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01};
 
 const UdpFixture kUdpFixtures[] = {
-    {false, 53, 0x2fa9, 0x824f},  // DNS payload
-    {true, 53, 0, 0xb302},
-    {false, 9, 0x2fba, 0xd6f4},  // discard: no payload, an empty datagram
-    {true, 9, 0, 0x07a8},
+    {false, 53, 0xdc64, 0xaa71},  // DNS payload
+    {true, 53, 0, 0xdb24},
+    {false, 9, 0xdc75, 0xc0f4},  // discard: no payload, an empty datagram
+    {true, 9, 0, 0xf1a7},
 };
 
 TEST(ProbeBytes, UdpBothFamiliesWithAndWithoutPayload) {
@@ -240,18 +244,18 @@ TEST(ProbeBytes, UdpBothFamiliesWithAndWithoutPayload) {
   EXPECT_EQ(probe->proto, portvigil::Proto::udp);
   for (const auto& fx : kUdpFixtures) {
     SCOPED_TRACE(std::string(fx.v6 ? "IPv6" : "IPv4") + " port " + std::to_string(fx.dport));
-    const Bytes& payload = fx.dport == 53 ? kDnsQuery : Bytes{};
+    const Bytes& payload = fx.dport == 53 ? kDnsQueryStamped : Bytes{};
     ASSERT_EQ(portvigil::raw::udp_payload(fx.dport).size(), payload.size());
     const auto udp_len = static_cast<std::uint16_t>(8 + payload.size());
-    Bytes udp = {0x9c, 0xb8};  // source port 40120
+    Bytes udp = {0xb2, 0xb8};  // source port 45752
     append16(udp, fx.dport);   // destination port
     append16(udp, udp_len);    // length
     append16(udp, fx.udp_checksum);
     append(udp, payload);
-    const Bytes expected =
-        fx.v6
-            ? cat({ipv6_header(udp_len, 17), udp})
-            : cat({ipv4_header(static_cast<std::uint16_t>(20 + udp_len), 17, fx.ip_checksum), udp});
+    const Bytes expected = fx.v6 ? cat({ipv6_header(udp_len, 17, kUdpIpId), udp})
+                                 : cat({ipv4_header(static_cast<std::uint16_t>(20 + udp_len), 17,
+                                                    fx.ip_checksum, kUdpIpId),
+                                        udp});
     const Bytes got = build_probe(*probe, fx.v6, fx.dport);
     EXPECT_EQ(got, expected) << "got:\n" << hex(got) << "\nexpected:\n" << hex(expected);
     expect_checksums_valid(got, 17);

@@ -506,11 +506,10 @@ TEST(ParseHostile, IcmpQuotingATruncatedProbe) {
         if (r.quoted_has_seq) {
           EXPECT_EQ(r.seq, kCookie);
         }
-        // A TCP quote that cannot be checked against the cookie is not an answer; a UDP
-        // quote is authenticated by its source port alone.
-        const std::uint16_t sport_base = kSportBase;
-        EXPECT_EQ(probe_for(t)->validate(r, kCookie, sport_base), t == Technique::udp || k == 8)
-            << k;
+        // A quote that cannot be checked against the cookie is not an answer: TCP needs the
+        // sequence number, UDP the length and checksum (all in the 8 bytes RFC 792 promises).
+        EXPECT_EQ(r.quoted_has_udp_header, t == Technique::udp && k == 8) << k;
+        EXPECT_EQ(probe_for(t)->validate(r, probe_key(v6, 80)), k == 8) << k;
       }
       // The quoted IP header itself cut short.
       for (std::size_t k = 0; k < ip_len; ++k) {
@@ -633,9 +632,9 @@ TEST(ParseHostile, RandomGarbageAndMutations) {
       ++parsed;
       expect_sane(r);
       // The probes' checks run on anything that parses (they must not misbehave either).
-      (void)syn.validate(r, kCookie, kSportBase);
+      (void)syn.validate(r, probe_key(r.src.v6, r.sport));
       (void)syn.classify(r);
-      (void)udp.validate(r, kCookie, kSportBase);
+      (void)udp.validate(r, probe_key(r.src.v6, r.sport));
       (void)udp.classify(r);
     }
     if (HasFailure()) {

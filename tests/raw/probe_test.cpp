@@ -5,11 +5,13 @@
 #include <pcap/pcap.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <vector>
 
 #include "raw/packet.hpp"
 #include "raw/probe.hpp"
+#include "raw/udp_payloads.hpp"
 #include "raw_test_util.hpp"
 
 namespace {
@@ -32,7 +34,8 @@ constexpr Technique kTechniques[] = {Technique::syn,  Technique::fin, Technique:
 enum class Kind {
   syn_ack,      // SYN|ACK, ack = probe seq + 1 (SYN consumes a sequence number)
   rst_ack,      // RST|ACK, seq 0, ack = probe seq + SYN/FIN count (RFC 793 p.36)
-  rst_seq,      // RST without ACK, seq = probe ack (RFC 793's answer to an ACK segment)
+  rst_seq,      // RST without ACK, seq = probe ack (RFC 793's answer to an ACK segment); to a
+                // probe without ACK it cannot echo anything and is never an answer
   udp,          // UDP datagram back from the probed port
   icmp_port,    // ICMP 3/3 port unreachable, from the target
   icmp_admin,   // ICMP 3/13 communication administratively prohibited, from a router
@@ -80,6 +83,10 @@ std::uint32_t seq_advance(Technique t) {
   return (t == Technique::syn || t == Technique::fin || t == Technique::xmas) ? 1 : 0;
 }
 
+std::uint16_t dport_of(Technique t) {
+  return t == Technique::udp ? 53 : 80;
+}
+
 // A reply of kind `k` to the probe of `t` (carrying `cookie`, sent from `sport_base`).
 // `probe_bytes` is what the ICMP errors quote.
 Bytes make_reply(Technique t, bool v6, Kind k, std::uint32_t cookie, const Bytes& probe_bytes,
@@ -96,8 +103,9 @@ Bytes make_reply(Technique t, bool v6, Kind k, std::uint32_t cookie, const Bytes
     case Kind::rst_seq:
       return tcp_packet(them, us, dport, sport_base, cookie, 0, tf::rst);
     case Kind::udp: {
-      const Bytes answer = {0x50, 0x56, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0};
-      const auto sport = static_cast<std::uint16_t>(sport_base + cookie % 256);
+      // A DNS answer header echoing the query ID, which carries the cookie's high 16 bits.
+      const Bytes answer = {hi(cookie >> 16), lo(cookie >> 16), 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0};
+      const auto sport = static_cast<std::uint16_t>(sport_base + (cookie & 0x3fff));
       return udp_packet(them, us, dport, sport, answer);
     }
     case Kind::icmp_port:
@@ -132,7 +140,7 @@ const Row kTable[] = {
     // -sS
     {Technique::syn, Kind::syn_ack, true, PS::open, R::syn_ack},
     {Technique::syn, Kind::rst_ack, true, PS::closed, R::reset},
-    {Technique::syn, Kind::rst_seq, true, PS::closed, R::reset},
+    {Technique::syn, Kind::rst_seq, false, PS::filtered, R::unknown},  // no ACK: no proof
     {Technique::syn, Kind::udp, false, PS::filtered, R::unknown},
     {Technique::syn, Kind::icmp_port, true, PS::filtered, R::port_unreach},
     {Technique::syn, Kind::icmp_admin, true, PS::filtered, R::admin_prohibited},
@@ -144,7 +152,7 @@ const Row kTable[] = {
     // that echoes the cookie proves nothing about the port: open|filtered.
     {Technique::fin, Kind::syn_ack, true, PS::open_filtered, R::unknown},
     {Technique::fin, Kind::rst_ack, true, PS::closed, R::reset},
-    {Technique::fin, Kind::rst_seq, true, PS::closed, R::reset},
+    {Technique::fin, Kind::rst_seq, false, PS::filtered, R::unknown},  // no ACK: no proof
     {Technique::fin, Kind::udp, false, PS::filtered, R::unknown},
     {Technique::fin, Kind::icmp_port, true, PS::filtered, R::port_unreach},
     {Technique::fin, Kind::icmp_admin, true, PS::filtered, R::admin_prohibited},
@@ -155,7 +163,7 @@ const Row kTable[] = {
     // NULL: nothing consumes a sequence number, so SYN/ACK's ack = seq + 1 does not echo it.
     {Technique::null, Kind::syn_ack, false, PS::filtered, R::unknown},
     {Technique::null, Kind::rst_ack, true, PS::closed, R::reset},
-    {Technique::null, Kind::rst_seq, true, PS::closed, R::reset},
+    {Technique::null, Kind::rst_seq, false, PS::filtered, R::unknown},  // no ACK: no proof
     {Technique::null, Kind::udp, false, PS::filtered, R::unknown},
     {Technique::null, Kind::icmp_port, true, PS::filtered, R::port_unreach},
     {Technique::null, Kind::icmp_admin, true, PS::filtered, R::admin_prohibited},
@@ -165,7 +173,7 @@ const Row kTable[] = {
     {Technique::null, Kind::none, true, PS::open_filtered, R::no_response},
     {Technique::xmas, Kind::syn_ack, true, PS::open_filtered, R::unknown},
     {Technique::xmas, Kind::rst_ack, true, PS::closed, R::reset},
-    {Technique::xmas, Kind::rst_seq, true, PS::closed, R::reset},
+    {Technique::xmas, Kind::rst_seq, false, PS::filtered, R::unknown},  // no ACK: no proof
     {Technique::xmas, Kind::udp, false, PS::filtered, R::unknown},
     {Technique::xmas, Kind::icmp_port, true, PS::filtered, R::port_unreach},
     {Technique::xmas, Kind::icmp_admin, true, PS::filtered, R::admin_prohibited},
@@ -239,7 +247,7 @@ TEST(ProbeTable, ClassifiesRepliesLikeNmap) {
       ASSERT_FALSE(reply.empty());
       Reply r;
       ASSERT_TRUE(parse_ip(reply, r)) << hex(reply);
-      EXPECT_EQ(probe.validate(r, kCookie, kSportBase), row.valid);
+      EXPECT_EQ(probe.validate(r, probe_key(v6, dport_of(row.technique))), row.valid);
       if (!row.valid) continue;
       const Observation o = probe.classify(r);
       EXPECT_EQ(obs_text(o.state, o.reason), obs_text(row.state, row.reason));
@@ -259,16 +267,12 @@ TEST(ProbeValidate, RejectsWrongCookiePortOrQuotedProbe) {
       const std::uint16_t dport = row.technique == Technique::udp ? 53 : 80;
       Reply r;
 
-      // Wrong cookie: the reply answers a probe that carried another cookie. A RST without
-      // ACK to a SYN/FIN/NULL/Xmas probe cannot echo anything and is accepted on ports alone.
-      const bool echoes = !(row.kind == Kind::rst_seq && row.technique != Technique::ack);
+      // Wrong cookie: the reply answers a probe that carried another cookie.
       const std::uint32_t other = kCookie ^ 0x00010001u;  // also moves the UDP source port
       const Bytes forged =
           make_reply(row.technique, v6, row.kind, other, build_probe(probe, v6, dport, other));
       ASSERT_TRUE(parse_ip(forged, r));
-      if (echoes) {
-        EXPECT_FALSE(probe.validate(r, kCookie, kSportBase)) << "wrong cookie";
-      }
+      EXPECT_FALSE(probe.validate(r, probe_key(v6, dport))) << "wrong cookie";
 
       // Wrong destination port of the reply (i.e. not our source port) / ICMP quoting a
       // probe from another source port.
@@ -277,9 +281,9 @@ TEST(ProbeValidate, RejectsWrongCookiePortOrQuotedProbe) {
           make_reply(row.technique, v6, row.kind, kCookie,
                      build_probe(probe, v6, dport, kCookie, other_base), other_base);
       ASSERT_TRUE(parse_ip(misrouted, r));
-      EXPECT_FALSE(probe.validate(r, kCookie, kSportBase)) << "wrong port";
+      EXPECT_FALSE(probe.validate(r, probe_key(v6, dport))) << "wrong port";
       // ... and the same reply is fine for the sender it was meant for.
-      EXPECT_TRUE(probe.validate(r, kCookie, other_base));
+      EXPECT_TRUE(probe.validate(r, probe_key(v6, dport, kCookie, other_base)));
     }
   }
 }
@@ -292,10 +296,10 @@ TEST(ProbeValidate, IcmpQuotingTheOtherProtocolIsRejected) {
     ASSERT_TRUE(parse_ip(unreachable(target_ip(v6), scanner_ip(v6), v6 ? 4 : 3, udp_probe), r));
     for (Technique t :
          {Technique::syn, Technique::fin, Technique::null, Technique::xmas, Technique::ack}) {
-      EXPECT_FALSE(probe_for(t)->validate(r, kCookie, kSportBase)) << portvigil::name(t);
+      EXPECT_FALSE(probe_for(t)->validate(r, probe_key(v6, 53))) << portvigil::name(t);
     }
     ASSERT_TRUE(parse_ip(unreachable(target_ip(v6), scanner_ip(v6), v6 ? 4 : 3, tcp_probe), r));
-    EXPECT_FALSE(probe_for(Technique::udp)->validate(r, kCookie, kSportBase));
+    EXPECT_FALSE(probe_for(Technique::udp)->validate(r, probe_key(v6, 53)));
   }
 }
 
@@ -322,6 +326,259 @@ TEST(ProbeValidate, RoundTripOfEveryProbeThroughIcmpQuote) {
       }
     }
   }
+}
+
+// ---- hostile networks: forged replies from a blind spoofer ---------------------------------
+//
+// A spoofer who cannot see our probes knows the target, its ports and our address, and may
+// guess the source port; it does not know the cookie. Nothing it sends may be taken as an
+// answer unless it guessed the cookie.
+
+constexpr Technique kTcpTechniques[] = {Technique::syn, Technique::fin, Technique::null,
+                                        Technique::xmas, Technique::ack};
+
+bool accepted(Technique t, const Bytes& reply, bool v6, std::uint16_t dport = 80) {
+  Reply r;
+  if (!parse_ip(reply, r)) return false;
+  return probe_for(t)->validate(r, probe_key(v6, dport));
+}
+
+TEST(ProbeSpoof, BareSynAndBareRstAreNeverAnswers) {
+  for (bool v6 : {false, true}) {
+    const IpAddr us = scanner_ip(v6);
+    const IpAddr them = target_ip(v6);
+    for (Technique t : kTcpTechniques) {
+      SCOPED_TRACE(std::string(portvigil::name(t)) + (v6 ? " over IPv6" : " over IPv4"));
+      // Even with every number field set to what a genuine reply would carry: without ACK
+      // the numbers are not an echo (RFC 793 3.4), so they prove nothing... except the
+      // seq of a RST to an ACK probe, which RFC 793 takes from the probe's ack.
+      for (std::uint32_t v : {0u, kCookie, kCookie + 1, 0xdeadbeefu}) {
+        EXPECT_FALSE(accepted(t, tcp_packet(them, us, 80, kSportBase, v, v, tf::syn), v6)) << v;
+        const bool rst_answers_ack = t == Technique::ack && v == kCookie;
+        EXPECT_EQ(accepted(t, tcp_packet(them, us, 80, kSportBase, v, v, tf::rst), v6),
+                  rst_answers_ack)
+            << v;
+        EXPECT_FALSE(
+            accepted(t, tcp_packet(them, us, 80, kSportBase, v, v, tf::syn | tf::rst), v6) &&
+            t != Technique::ack)
+            << v;
+      }
+    }
+  }
+}
+
+TEST(ProbeSpoof, AckBearingRepliesNeedTheCookieInTheAck) {
+  for (bool v6 : {false, true}) {
+    const IpAddr us = scanner_ip(v6);
+    const IpAddr them = target_ip(v6);
+    for (Technique t : {Technique::syn, Technique::fin, Technique::null, Technique::xmas}) {
+      SCOPED_TRACE(std::string(portvigil::name(t)) + (v6 ? " over IPv6" : " over IPv4"));
+      const std::uint32_t good = kCookie + seq_advance(t);
+      for (std::uint8_t flags :
+           {std::uint8_t(tf::syn | tf::ack), std::uint8_t(tf::rst | tf::ack)}) {
+        if (flags & tf::syn && t == Technique::null) continue;  // see the table
+        EXPECT_TRUE(accepted(t, tcp_packet(them, us, 80, kSportBase, 7, good, flags), v6));
+        for (std::uint32_t bad : {good - 1, good + 1, good ^ 0x80000000u, 0u, kCookie ^ 1u}) {
+          if (bad == good) continue;
+          EXPECT_FALSE(accepted(t, tcp_packet(them, us, 80, kSportBase, 7, bad, flags), v6))
+              << "flags " << int{flags} << " ack " << bad;
+        }
+        // The right ack from the wrong place: another source port, another host, to
+        // another of our ports.
+        EXPECT_FALSE(accepted(t, tcp_packet(them, us, 81, kSportBase, 7, good, flags), v6));
+        EXPECT_FALSE(
+            accepted(t, tcp_packet(router_ip(v6), us, 80, kSportBase, 7, good, flags), v6));
+        EXPECT_FALSE(accepted(t, tcp_packet(them, us, 80, kSportBase + 1, 7, good, flags), v6));
+      }
+    }
+  }
+}
+
+TEST(ProbeSpoof, AckScanRstNeedsTheCookieInItsSeq) {
+  for (bool v6 : {false, true}) {
+    const IpAddr us = scanner_ip(v6);
+    const IpAddr them = target_ip(v6);
+    const Technique t = Technique::ack;
+    EXPECT_TRUE(accepted(t, tcp_packet(them, us, 80, kSportBase, kCookie, 0, tf::rst), v6));
+    EXPECT_TRUE(
+        accepted(t, tcp_packet(them, us, 80, kSportBase, kCookie, 1, tf::rst | tf::ack), v6));
+    for (std::uint32_t bad : {kCookie - 1, kCookie + 1, 0u, kCookie ^ 0x10000u}) {
+      EXPECT_FALSE(accepted(t, tcp_packet(them, us, 80, kSportBase, bad, 0, tf::rst), v6)) << bad;
+      EXPECT_FALSE(
+          accepted(t, tcp_packet(them, us, 80, kSportBase, bad, kCookie, tf::rst | tf::ack), v6))
+          << bad;
+    }
+  }
+}
+
+// An ICMP error quoting our probe with one field changed.
+Bytes icmp_quoting(bool v6, const Bytes& probe, std::size_t at, std::uint8_t xor_mask) {
+  Bytes q = probe;
+  q[at] ^= xor_mask;
+  return unreachable(target_ip(v6), scanner_ip(v6), v6 ? 4 : 3, q);
+}
+
+TEST(ProbeSpoof, IcmpErrorsMustQuoteTheProbe) {
+  for (bool v6 : {false, true}) {
+    const std::size_t l4 = v6 ? 40 : 20;
+    const std::size_t src_at = v6 ? 8 : 12;
+    const std::size_t dst_at = v6 ? 24 : 16;
+    for (Technique t : kTechniques) {
+      SCOPED_TRACE(std::string(portvigil::name(t)) + (v6 ? " over IPv6" : " over IPv4"));
+      const std::uint16_t dport = dport_of(t);
+      const Bytes probe = build_probe(*probe_for(t), v6, dport);
+      EXPECT_TRUE(accepted(t, icmp_quoting(v6, probe, 0, 0), v6, dport));  // unchanged
+      struct Field {
+        const char* what;
+        std::size_t at;
+      };
+      std::vector<Field> fields = {{"quoted source address", src_at + 3},
+                                   {"quoted destination address", dst_at + 3},
+                                   {"quoted source port", l4 + 1},
+                                   {"quoted destination port", l4 + 3}};
+      if (t == Technique::udp) {
+        fields.push_back({"quoted IP ID / flow label", v6 ? 3u : 5u});
+        fields.push_back({"quoted UDP length", l4 + 5});
+        fields.push_back({"quoted UDP checksum", l4 + 7});
+      } else {
+        fields.push_back({"quoted sequence number", l4 + 7});
+        fields.push_back({"quoted sequence number, high bit", l4 + 4});
+      }
+      for (const auto& f : fields) {
+        EXPECT_FALSE(accepted(t, icmp_quoting(v6, probe, f.at, 0x01), v6, dport)) << f.what;
+      }
+      // The right quote sent to someone else.
+      Reply r;
+      ASSERT_TRUE(parse_ip(unreachable(target_ip(v6), router_ip(v6), v6 ? 4 : 3, probe), r));
+      EXPECT_FALSE(probe_for(t)->validate(r, probe_key(v6, dport)));
+    }
+  }
+}
+
+TEST(ProbeSpoof, UdpRepliesNeedTheSourcePortAndTheEchoedIdentifier) {
+  const Probe& udp = *probe_for(Technique::udp);
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    const IpAddr us = scanner_ip(v6);
+    const IpAddr them = target_ip(v6);
+    const Bytes good_dns = {
+        hi(kCookie >> 16), lo(kCookie >> 16), 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0};
+    Bytes bad_dns = good_dns;
+    bad_dns[1] ^= 1;
+    // A spoofer flooding every port of the span: only the one the cookie chose, with the
+    // echoed DNS ID, is taken.
+    std::size_t taken_good = 0;
+    std::size_t taken_bad = 0;
+    for (std::uint32_t p = 0; p < portvigil::raw::kUdpSourcePortSpan; ++p) {
+      const auto port = static_cast<std::uint16_t>(kSportBase + p);
+      Reply r;
+      ASSERT_TRUE(parse_ip(udp_packet(them, us, 53, port, good_dns), r));
+      taken_good += udp.validate(r, probe_key(v6, 53));
+      ASSERT_TRUE(parse_ip(udp_packet(them, us, 53, port, bad_dns), r));
+      taken_bad += udp.validate(r, probe_key(v6, 53));
+    }
+    EXPECT_EQ(taken_good, 1u);
+    EXPECT_EQ(taken_bad, 0u);
+    // No identifier to echo (an empty probe): the source port is the only proof.
+    EXPECT_TRUE(accepted(Technique::udp, udp_packet(them, us, 9, kUdpSport, Bytes{1}), v6, 9));
+    EXPECT_FALSE(accepted(Technique::udp, udp_packet(them, us, 9, kUdpSport + 1, Bytes{1}), v6, 9));
+    EXPECT_FALSE(
+        accepted(Technique::udp, udp_packet(router_ip(v6), us, 9, kUdpSport, Bytes{1}), v6, 9));
+    // Too short to hold the identifier.
+    EXPECT_FALSE(accepted(Technique::udp, udp_packet(them, us, 53, kUdpSport, Bytes{0x12}), v6));
+  }
+}
+
+// Every payload port: what the scanner sends carries cookie bits that the protocol's reply
+// must echo; a reply built for another cookie is refused.
+TEST(ProbeSpoof, EveryPayloadEchoesItsStampedIdentifier) {
+  namespace raw = portvigil::raw;
+  const std::uint16_t kPorts[] = {53,  67,   69,   111,  123,  137,  161,  500,
+                                  514, 1900, 3478, 5060, 5351, 5353, 5683, 11211};
+  std::size_t with_echo = 0;
+  for (std::uint16_t port : kPorts) {
+    SCOPED_TRACE("port " + std::to_string(port));
+    std::array<std::uint8_t, raw::kMaxUdpPayload> a{};
+    std::array<std::uint8_t, raw::kMaxUdpPayload> b{};
+    const auto sent = raw::udp_payload_stamped(port, kCookie, a);
+    const auto other = raw::udp_payload_stamped(port, kCookie ^ 0xffff0000u, b);
+    const auto tmpl = raw::udp_payload(port);
+    ASSERT_EQ(sent.size(), tmpl.size());
+    const unsigned bits = raw::udp_echo_bits(port);
+    // The stamp changes at most 4 bytes of the template.
+    std::size_t changed = 0;
+    for (std::size_t i = 0; i < tmpl.size(); ++i) changed += sent[i] != other[i];
+    EXPECT_LE(changed, 4u);
+    EXPECT_EQ(changed > 0, bits > 0);
+    std::array<std::uint8_t, raw::kMaxUdpPayload> reply{};
+    const std::size_t n = raw::udp_echo_reply(port, sent, reply);
+    ASSERT_EQ(n, sent.size());
+    EXPECT_TRUE(raw::udp_reply_echoes(port, kCookie, {reply.data(), n}));
+    EXPECT_EQ(raw::udp_reply_echoes(port, kCookie ^ 0xffff0000u, {reply.data(), n}), bits == 0);
+    if (bits > 0) ++with_echo;
+  }
+  EXPECT_EQ(with_echo, 10u);
+  EXPECT_EQ(raw::udp_echo_bits(53), 16u);
+  EXPECT_EQ(raw::udp_echo_bits(123), 32u);
+  EXPECT_EQ(raw::udp_echo_bits(161), 24u);
+  EXPECT_EQ(raw::udp_echo_bits(9), 0u);
+}
+
+TEST(ProbeSpoof, NtpAndSnmpRepliesAreReadWhereTheirProtocolsPutTheEcho) {
+  namespace raw = portvigil::raw;
+  std::array<std::uint8_t, raw::kMaxUdpPayload> buf{};
+  // NTP (RFC 5905 section 8): the server's origin timestamp (bytes 24-31) is our transmit
+  // timestamp (bytes 40-47).
+  const auto ntp = raw::udp_payload_stamped(123, kCookie, buf);
+  ASSERT_EQ(ntp.size(), 48u);
+  Bytes reply(48, 0);
+  reply[0] = 0x24;  // LI 0, VN 4, mode 4 (server)
+  std::copy(ntp.begin() + 40, ntp.end(), reply.begin() + 24);
+  EXPECT_TRUE(raw::udp_reply_echoes(123, kCookie, reply));
+  reply[31] ^= 1;
+  EXPECT_FALSE(raw::udp_reply_echoes(123, kCookie, reply));
+  std::copy(ntp.begin() + 40, ntp.end(), reply.begin() + 40);  // echo in the wrong place
+  reply[31] ^= 1;
+  reply[30] ^= 1;
+  EXPECT_FALSE(raw::udp_reply_echoes(123, kCookie, reply));
+
+  // SNMP (RFC 1157): a GetResponse with a long sysDescr, so the lengths take the long form.
+  const auto req = raw::udp_payload_stamped(161, kCookie, buf);
+  const Bytes id(req.begin() + 17, req.begin() + 21);  // request-id content
+  EXPECT_EQ(id[0], 0x50);
+  EXPECT_EQ(id[1], hi(kCookie >> 16));
+  EXPECT_EQ(id[2], lo(kCookie >> 16));
+  EXPECT_EQ(id[3], hi(kCookie));
+  auto snmp_response = [](const Bytes& request_id) {
+    const Bytes descr(200, 'x');
+    Bytes varbind = {0x30, 0x81, 0};
+    append(varbind, Bytes{0x06, 0x08, 0x2b, 6, 1, 2, 1, 1, 1, 0, 0x04, 0x81, 200});
+    append(varbind, descr);
+    varbind[2] = static_cast<std::uint8_t>(varbind.size() - 3);
+    Bytes list = {0x30, 0x81, static_cast<std::uint8_t>(varbind.size())};
+    append(list, varbind);
+    Bytes pdu_body = {0x02, 0x04};
+    append(pdu_body, request_id);
+    append(pdu_body, Bytes{0x02, 0x01, 0x00, 0x02, 0x01, 0x00});
+    append(pdu_body, list);
+    Bytes pdu = {0xa2, 0x82, hi(static_cast<std::uint32_t>(pdu_body.size())),
+                 lo(static_cast<std::uint32_t>(pdu_body.size()))};
+    append(pdu, pdu_body);
+    Bytes body = {0x02, 0x01, 0x00, 0x04, 0x06, 'p', 'u', 'b', 'l', 'i', 'c'};
+    append(body, pdu);
+    Bytes msg = {0x30, 0x82, hi(static_cast<std::uint32_t>(body.size())),
+                 lo(static_cast<std::uint32_t>(body.size()))};
+    append(msg, body);
+    return msg;
+  };
+  EXPECT_TRUE(raw::udp_reply_echoes(161, kCookie, snmp_response(id)));
+  Bytes wrong = id;
+  wrong[3] ^= 1;
+  EXPECT_FALSE(raw::udp_reply_echoes(161, kCookie, snmp_response(wrong)));
+  Bytes truncated = snmp_response(id);
+  truncated.resize(20);
+  EXPECT_FALSE(raw::udp_reply_echoes(161, kCookie, truncated));
+  EXPECT_FALSE(raw::udp_reply_echoes(161, kCookie, Bytes{}));
 }
 
 TEST(ProbeReasons, UnreachableCodes) {
@@ -464,8 +721,8 @@ TEST_F(CaptureFilter, UdpProbe) {
     const Bytes payload = {0xde, 0xad};
     EXPECT_TRUE(accepts(ethernet(udp_packet(them, us, 53, kSportBase, payload))));
     EXPECT_TRUE(accepts(ethernet(udp_packet(them, us, 53, kUdpSport, payload))));
-    EXPECT_TRUE(accepts(ethernet(udp_packet(them, us, 53, kSportBase + 255, payload))));
-    EXPECT_FALSE(accepts(ethernet(udp_packet(them, us, 53, kSportBase + 256, payload))));
+    EXPECT_TRUE(accepts(ethernet(udp_packet(them, us, 53, kSportBase + 16383, payload))));
+    EXPECT_FALSE(accepts(ethernet(udp_packet(them, us, 53, kSportBase + 16384, payload))));
     EXPECT_FALSE(accepts(ethernet(udp_packet(them, us, 53, kSportBase - 1, payload))));
     EXPECT_FALSE(accepts(ethernet(tcp_packet(them, us, 53, kUdpSport, 0, 0, tf::rst))));
     const Bytes probe = build_probe(*probe_for(Technique::udp), v6, 53);

@@ -146,8 +146,10 @@ inline IpAddr router_ip(bool v6) {
 inline constexpr std::uint32_t kCookie = 0x12345678;
 inline constexpr std::uint16_t kSportBase = 40000;  // 0x9c40
 inline constexpr std::uint16_t kIpId = 0xbeef;
-// UDP probes leave from base + cookie % 256 = 40000 + 0x78 = 40120 (0x9cb8).
-inline constexpr std::uint16_t kUdpSport = kSportBase + (kCookie % 256);
+// UDP probes leave from base + the cookie's low 14 bits = 40000 + 0x1678 = 45752 (0xb2b8),
+// with IP ID (IPv6: flow label) = the cookie's high 16 bits, 0x1234.
+inline constexpr std::uint16_t kUdpSport = kSportBase + (kCookie & 0x3fff);
+inline constexpr std::uint16_t kUdpIpId = kCookie >> 16;
 
 inline portvigil::raw::ProbeFields base_fields(bool v6, std::uint16_t dport) {
   portvigil::raw::ProbeFields f;
@@ -157,6 +159,13 @@ inline portvigil::raw::ProbeFields base_fields(bool v6, std::uint16_t dport) {
   f.ip_id = kIpId;
   f.ttl = 64;
   return f;
+}
+
+// What the engine knows about the probe to (target, dport) that carried `cookie`.
+inline portvigil::raw::ProbeKey probe_key(bool v6, std::uint16_t dport,
+                                          std::uint32_t cookie = kCookie,
+                                          std::uint16_t sport_base = kSportBase) {
+  return {scanner_ip(v6), target_ip(v6), dport, cookie, sport_base};
 }
 
 inline Bytes build_probe(const portvigil::raw::Probe& probe, bool v6, std::uint16_t dport,

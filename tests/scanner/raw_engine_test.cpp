@@ -3,10 +3,17 @@
 
 #include <atomic>
 #include <cstdio>
+#include <deque>
 #include <map>
+#include <mutex>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "portvigil/scanner/engine.hpp"
+#include "raw/packet.hpp"
+#include "raw/probe.hpp"
+#include "raw/udp_payloads.hpp"
 
 namespace portvigil {
 namespace {
@@ -273,6 +280,253 @@ TEST(RawEngine, PcapReplayReproducesTheScan) {
     EXPECT_EQ(p.state, PortState::filtered) << std::get<2>(key);
   }
   std::remove(path.c_str());
+}
+
+// ---- a blind spoofer on the fake network ----------------------------------------------------
+//
+// Wraps the fake network. Before the genuine answer to the first probe of every (target, port)
+// it injects forged replies "from the target" of every kind, for every source port the
+// scanner may be using, with every number a blind spoofer cannot know drawn at random: it sees
+// which ports are probed (it may guess that much), never the probes' contents.
+class SpoofingIo final : public PacketIo {
+ public:
+  SpoofingIo(std::unique_ptr<PacketIo> inner, std::uint16_t udp_base, std::uint64_t seed)
+      : inner_(std::move(inner)), udp_base_(udp_base), rng_(seed) {}
+
+  asio::ip::address source_for(const asio::ip::address& dst) override {
+    return inner_->source_for(dst);
+  }
+  SendResult send(std::span<const std::uint8_t> packet, const asio::ip::address& dst) override {
+    raw::Reply p;
+    if (raw::parse_ip(packet, p)) {
+      std::lock_guard lock(mu_);
+      if (seen_.insert({dst.to_string(), p.kind == raw::Reply::Kind::udp, p.dport}).second) {
+        if (p.kind == raw::Reply::Kind::tcp) forge_tcp(p);
+        if (p.kind == raw::Reply::Kind::udp) forge_udp(p);
+      }
+    }
+    return inner_->send(packet, dst);
+  }
+  // The forged replies of a probe are queued before it is sent, so taking the genuine
+  // replies first and the forged queue after delivers every forgery ahead of its answer.
+  std::size_t receive(std::chrono::milliseconds wait, FrameSink& sink) override {
+    struct Collect final : FrameSink {
+      std::vector<std::vector<std::uint8_t>> frames;
+      void frame(std::span<const std::uint8_t> b) override {
+        frames.emplace_back(b.begin(), b.end());
+      }
+    } genuine;
+    inner_->receive(wait, genuine);
+    std::deque<std::vector<std::uint8_t>> ready;
+    {
+      std::lock_guard lock(mu_);
+      ready.swap(queue_);
+    }
+    for (const auto& f : ready) sink.frame(f);
+    for (const auto& f : genuine.frames) sink.frame(f);
+    return ready.size() + genuine.frames.size();
+  }
+  int datalink() const override { return inner_->datalink(); }
+  IoStats stats() override { return inner_->stats(); }
+  std::size_t forged() const { return forged_; }
+
+ private:
+  void push(const std::array<std::uint8_t, raw::kMaxProbeSize>& buf, std::size_t n) {
+    if (n == 0) return;
+    queue_.emplace_back(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    ++forged_;
+  }
+
+  // TCP: every source port a scan may use (one per scan, a multiple of 256 from 40960 to
+  // 58880) and the fixed one of the tests, each with bare SYN, bare RST, SYN+ACK, RST+ACK
+  // (random ack), RST (random seq) and ICMP errors quoting a random sequence number.
+  void forge_tcp(const raw::Reply& p) {
+    std::vector<std::uint16_t> sports;
+    for (unsigned b = 160; b <= 230; ++b) sports.push_back(static_cast<std::uint16_t>(b * 256));
+    sports.push_back(kFixedSourcePort);
+    std::array<std::uint8_t, raw::kMaxProbeSize> buf{};
+    using namespace raw::tcp_flag;
+    for (const std::uint16_t sport : sports) {
+      for (int k = 0; k < 4; ++k) {
+        raw::ProbeFields f;
+        f.src = p.dst;
+        f.dst = p.src;
+        f.sport = p.dport;
+        f.dport = sport;
+        for (const std::uint8_t flags : {syn, rst, std::uint8_t(syn | ack), std::uint8_t(rst | ack),
+                                         std::uint8_t(rst | syn), fin}) {
+          f.tcp_flags = flags;
+          f.seq = static_cast<std::uint32_t>(rng_());
+          f.ack = static_cast<std::uint32_t>(rng_());
+          push(buf, raw::build_tcp(f, buf));
+        }
+        // The quoted probe: our addresses and ports, a guessed sequence number.
+        raw::ProbeFields q;
+        q.src = p.src;
+        q.dst = p.dst;
+        q.sport = sport;
+        q.dport = p.dport;
+        q.seq = static_cast<std::uint32_t>(rng_());
+        q.tcp_flags = syn;
+        std::array<std::uint8_t, raw::kMaxProbeSize> quoted{};
+        const std::size_t qn = raw::build_tcp(q, quoted);
+        for (const std::uint8_t code :
+             {std::uint8_t(p.dst.v6 ? 4 : 3), std::uint8_t(p.dst.v6 ? 1 : 13)}) {
+          push(buf, raw::build_unreachable(p.dst, p.src, code, {quoted.data(), qn}, buf));
+        }
+      }
+    }
+  }
+
+  // UDP: every port of the scan's source-port span, each with a datagram from the probed
+  // port (the protocol's request echoed with a guessed identifier) and an ICMP port
+  // unreachable quoting a probe with a guessed IP ID.
+  void forge_udp(const raw::Reply& p) {
+    std::array<std::uint8_t, raw::kMaxProbeSize> buf{};
+    std::array<std::uint8_t, raw::kMaxUdpPayload> payload{};
+    std::array<std::uint8_t, raw::kMaxUdpPayload> echoed{};
+    for (std::uint32_t i = 0; i < raw::kUdpSourcePortSpan; ++i) {
+      const auto sport = static_cast<std::uint16_t>(udp_base_ + i);
+      const auto guess = static_cast<std::uint32_t>(rng_());
+      const auto request = raw::udp_payload_stamped(p.dport, guess, payload);
+      raw::ProbeFields f;
+      f.src = p.dst;
+      f.dst = p.src;
+      f.sport = p.dport;
+      f.dport = sport;
+      const std::size_t en = raw::udp_echo_reply(p.dport, request, echoed);
+      static constexpr std::uint8_t kOk[] = {'o', 'k'};
+      f.udp_payload = en > 0 ? std::span<const std::uint8_t>(echoed.data(), en)
+                             : std::span<const std::uint8_t>(kOk);
+      push(buf, raw::build_udp(f, buf));
+      raw::ProbeFields q;
+      q.src = p.src;
+      q.dst = p.dst;
+      q.sport = sport;
+      q.dport = p.dport;
+      q.ip_id = static_cast<std::uint16_t>(rng_());
+      q.udp_payload = request;
+      std::array<std::uint8_t, raw::kMaxProbeSize> quoted{};
+      const std::size_t qn = raw::build_udp(q, quoted);
+      push(buf, raw::build_unreachable(p.dst, p.src, p.dst.v6 ? 4 : 3, {quoted.data(), qn}, buf));
+    }
+  }
+
+ public:
+  static constexpr std::uint16_t kFixedSourcePort = 40000;
+
+ private:
+  std::unique_ptr<PacketIo> inner_;
+  std::uint16_t udp_base_;
+  std::mt19937_64 rng_;
+  std::mutex mu_;
+  std::set<std::tuple<std::string, bool, std::uint16_t>> seen_;
+  std::deque<std::vector<std::uint8_t>> queue_;
+  std::size_t forged_ = 0;
+};
+
+RawOptions spoofed(FakeNetworkConfig net, std::size_t* forged) {
+  RawOptions o;
+  o.source_port = SpoofingIo::kFixedSourcePort;
+  o.cookie_seed = 11;
+  IoFactory inner = fake_packet_io(std::move(net));
+  o.io = [inner, forged](const IoRequest& req) -> std::unique_ptr<PacketIo> {
+    auto io = std::make_unique<SpoofingIo>(inner(req), SpoofingIo::kFixedSourcePort, 99);
+    struct Counting final : PacketIo {
+      std::unique_ptr<SpoofingIo> io;
+      std::size_t* out;
+      ~Counting() override { *out += io->forged(); }
+      asio::ip::address source_for(const asio::ip::address& d) override {
+        return io->source_for(d);
+      }
+      SendResult send(std::span<const std::uint8_t> p, const asio::ip::address& d) override {
+        return io->send(p, d);
+      }
+      std::size_t receive(std::chrono::milliseconds w, FrameSink& s) override {
+        return io->receive(w, s);
+      }
+      int datalink() const override { return io->datalink(); }
+      IoStats stats() override { return io->stats(); }
+    };
+    auto c = std::make_unique<Counting>();
+    c->io = std::move(io);
+    c->out = forged;
+    return c;
+  };
+  return o;
+}
+
+TEST(RawEngineSpoofed, ForgedTcpRepliesChangeNothing) {
+  struct Case {
+    Technique t;
+    std::vector<Expect> table;
+  };
+  const Case cases[] = {
+      {Technique::syn,
+       {{22, PortState::open, Reason::syn_ack, Reason::syn_ack},
+        {23, PortState::closed, Reason::reset, Reason::reset},
+        {25, PortState::filtered, Reason::no_response, Reason::no_response},
+        {139, PortState::filtered, Reason::host_unreach, Reason::host_unreach},
+        {445, PortState::filtered, Reason::admin_prohibited, Reason::admin_prohibited}}},
+      {Technique::fin,
+       {{22, PortState::open_filtered, Reason::no_response, Reason::no_response},
+        {23, PortState::closed, Reason::reset, Reason::reset},
+        {25, PortState::open_filtered, Reason::no_response, Reason::no_response},
+        {445, PortState::filtered, Reason::admin_prohibited, Reason::admin_prohibited}}},
+      {Technique::null,
+       {{22, PortState::open_filtered, Reason::no_response, Reason::no_response},
+        {23, PortState::closed, Reason::reset, Reason::reset},
+        {25, PortState::open_filtered, Reason::no_response, Reason::no_response}}},
+      {Technique::xmas,
+       {{22, PortState::open_filtered, Reason::no_response, Reason::no_response},
+        {23, PortState::closed, Reason::reset, Reason::reset},
+        {25, PortState::open_filtered, Reason::no_response, Reason::no_response}}},
+      {Technique::ack,
+       {{22, PortState::unfiltered, Reason::reset, Reason::reset},
+        {25, PortState::filtered, Reason::no_response, Reason::no_response},
+        {445, PortState::filtered, Reason::admin_prohibited, Reason::admin_prohibited}}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(name(c.t)));
+    std::string ports;
+    for (const auto& e : c.table) ports += (ports.empty() ? "" : ",") + std::to_string(e.port);
+    std::size_t forged = 0;
+    const auto run = scan(c.t, ports, {}, {"198.18.0.2", "2001:db8::2"}, nullptr, std::nullopt,
+                          spoofed(lab_network(), &forged));
+    EXPECT_GT(forged, 2 * c.table.size() * 72 * 4 * 8 - 1) << "the spoofer did not run";
+    check(run, Proto::tcp, c.table);
+  }
+}
+
+TEST(RawEngineSpoofed, ForgedUdpRepliesChangeOnlyPortsWithoutAnIdentifier) {
+  auto net = lab_network();
+  for (auto& h : net.hosts) {
+    h.ports[{Proto::udp, 123}] = FakeBehavior::drop;    // NTP: 32-bit echo
+    h.ports[{Proto::udp, 137}] = FakeBehavior::closed;  // NetBIOS-NS: 16-bit echo
+    h.ports[{Proto::udp, 9}] = FakeBehavior::drop;      // empty datagram: no identifier
+  }
+  std::size_t forged = 0;
+  const auto run =
+      scan(Technique::udp, "9,53,69,123,137,161,162", net, {"198.18.0.2", "2001:db8::2"}, nullptr,
+           std::nullopt, spoofed(net, &forged));
+  EXPECT_GE(forged, 2u * 7u * 2u * raw::kUdpSourcePortSpan);
+  // Every port whose reply must echo an identifier, and every ICMP error (which must quote
+  // the IP ID), keeps its true state under a flood of every source port of the span.
+  check(run, Proto::udp,
+        {{53, PortState::open, Reason::udp_response, Reason::udp_response},
+         {123, PortState::open_filtered, Reason::no_response, Reason::no_response},
+         {137, PortState::closed, Reason::port_unreach, Reason::port_unreach},
+         {161, PortState::filtered, Reason::admin_prohibited, Reason::admin_prohibited}});
+  // The documented limit (2^-14 per forged datagram): a port probed without an echoed
+  // identifier (9: empty datagram; 69: TFTP answers from another port; 162: no payload) has
+  // only the source port as proof, and a flood of all 16384 ports of the span finds it.
+  for (const int port : {9, 69, 162}) {
+    for (const char* addr : {"198.18.0.2", "2001:db8::2"}) {
+      const auto it = run.ports.find({addr, Proto::udp, static_cast<std::uint16_t>(port)});
+      ASSERT_NE(it, run.ports.end());
+      EXPECT_EQ(it->second.state, PortState::open) << addr << " " << port;
+    }
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "packet.hpp"
 #include "portvigil/scanner/packet_io.hpp"
+#include "udp_payloads.hpp"
 
 namespace portvigil {
 namespace {
@@ -142,8 +143,13 @@ class FakePacketIo final : public PacketIo {
       f.dst = p.src;
       f.sport = p.dport;
       f.dport = p.sport;
+      // The service answers its protocol's request, echoing the identifier (DNS ID, ...);
+      // anything else gets "ok".
       static constexpr std::uint8_t kReply[] = {'o', 'k'};
-      f.udp_payload = kReply;
+      std::array<std::uint8_t, raw::kMaxProbeSize> payload{};
+      const std::size_t n = raw::udp_echo_reply(p.dport, p.payload, payload);
+      f.udp_payload = n > 0 ? std::span<const std::uint8_t>(payload.data(), n)
+                            : std::span<const std::uint8_t>(kReply);
       queue_reply({out.data(), raw::build_udp(f, out)});
       return;
     }

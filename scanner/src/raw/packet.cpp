@@ -233,6 +233,12 @@ bool parse_quoted(const std::uint8_t* p, std::size_t n, Reply& out) {
   out.dport = get16(p + off + 2);
   out.quoted_has_seq = proto == kProtoTcp && len >= 8;
   if (out.quoted_has_seq) out.seq = get32(p + off + 4);
+  out.quoted_ip_id = src.v6 ? get32(p) & 0xfffffu : get16(p + 4);
+  out.quoted_has_udp_header = proto == kProtoUdp && len >= 8;
+  if (out.quoted_has_udp_header) {
+    out.quoted_udp_len = get16(p + off + 4);
+    out.quoted_udp_sum = get16(p + off + 6);
+  }
   return true;
 }
 
@@ -265,6 +271,10 @@ bool parse_ip(std::span<const std::uint8_t> packet, Reply& out) {
     out.kind = Reply::Kind::udp;
     out.sport = get16(l4);
     out.dport = get16(l4 + 2);
+    // The payload ends where the UDP length says, if that is inside what was captured.
+    const std::size_t udp_len = get16(l4 + 4);
+    const std::size_t end = udp_len >= 8 && udp_len <= len ? udp_len : len;
+    out.payload = std::span<const std::uint8_t>(l4 + 8, end - 8);
     return true;
   }
   // ICMP destination unreachable (type 3) / ICMPv6 destination unreachable (type 1).

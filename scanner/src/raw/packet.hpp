@@ -77,6 +77,14 @@ struct Reply {
   IpAddr quoted_src;
   IpAddr quoted_dst;
   bool quoted_has_seq = false;  // the quote held the 4 bytes of TCP seq
+  // The quoted probe's IPv4 identification, or its IPv6 flow label.
+  std::uint32_t quoted_ip_id = 0;
+  // unreachable + udp: the quoted UDP length and checksum, when the quote held all 8 bytes.
+  bool quoted_has_udp_header = false;
+  std::uint16_t quoted_udp_len = 0;
+  std::uint16_t quoted_udp_sum = 0;
+  // udp only: the datagram's payload, a view into the parsed packet (valid while it is).
+  std::span<const std::uint8_t> payload;
 };
 
 // Parses an IPv4 or IPv6 packet (no link layer). False for anything malformed or of no

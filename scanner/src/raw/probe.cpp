@@ -1,5 +1,6 @@
 #include "probe.hpp"
 
+#include <array>
 #include <random>
 
 #include "udp_payloads.hpp"
@@ -55,9 +56,41 @@ std::uint64_t siphash(const CookieKey& key, const std::uint8_t* in, std::size_t 
   return v0 ^ v1 ^ v2 ^ v3;
 }
 
-std::uint16_t udp_sport(std::uint32_t c, std::uint16_t base) {
-  return static_cast<std::uint16_t>(base + (c % kUdpSourcePortSpan));
-}
+// What a reply must prove, per technique. The cookie c = SipHash-2-4(key, src, dst, dport)
+// (32 bits) rides in every probe; a reply is taken only when it carries c back, so a blind
+// spoofer who does not see our probes has to guess it. A reply that cannot carry c (a bare
+// SYN, a RST without ACK to a segment without ACK) is never taken: it can change no state,
+// and the port keeps the state silence gives it -- the one such a reply could not contradict.
+//
+//  technique    reply                       proof                                     state
+//  -sS          SYN+ACK                     ack == c + 1                              open
+//               RST+ACK                     ack == c + 1                              closed
+//               bare SYN (split handshake)  none possible: ignored                    -
+//               RST without ACK             none possible: ignored (RFC 793 3.4 and   -
+//                                           Linux answer a segment without ACK with
+//                                           RST+ACK, ack = seq + SYN + FIN + length)
+//  -sF -sX      RST+ACK                     ack == c + 1 (the FIN counts)             closed
+//  -sN          RST+ACK                     ack == c                                  closed
+//  -sF -sN -sX  RST without ACK             none possible: ignored (silence:          -
+//                                           open|filtered)
+//  -sA          RST, with or without ACK    seq == c (RFC 793: seq = the probe's ack) unfiltered
+//  TCP (all)    ICMP/ICMPv6 unreachable     quotes our addresses and ports, and       filtered
+//                                           seq == c (the 8 bytes RFC 792 guarantees)
+//  -sU          UDP datagram                from the probed port to udp_source_port,  open
+//                                           which holds c's low 14 bits; from a port
+//                                           whose payload has an identifier, also its
+//                                           echo (udp_payloads.cpp: 16, 24 or 32 bits)
+//               ICMP/ICMPv6 unreachable     quotes our addresses and ports, the IP ID  closed (port
+//                                           (IPv6: flow label) = c's high 16 bits,     unreach.),
+//                                           and the probe's UDP length and checksum    else
+//                                           filtered
+//
+// Odds of a blind spoofer per forged packet and port: TCP 2^-32 (every proof is a 32-bit
+// match); UDP replies 2^-30 (16-bit identifiers: DNS, NetBIOS, mDNS, CoAP, memcached),
+// 2^-32 (rpcbind, NTP, SNMP, IKE, STUN) and 2^-14 (ports without an echoed identifier, among
+// them every port probed with an empty datagram); ICMP errors to UDP probes 2^-30 (14
+// source-port bits and 16 IP ID bits; a middlebox that rewrites the IP ID makes them
+// unprovable, and those ports read as silence).
 
 std::size_t build_tcp_probe(std::uint8_t flags, const ProbeFields& base, std::uint32_t c,
                             std::span<std::uint8_t> out, std::uint16_t sport_base) {
@@ -80,40 +113,67 @@ std::size_t build_tcp_t(const ProbeFields& base, std::uint32_t c, std::span<std:
 std::size_t build_udp_probe(const ProbeFields& base, std::uint32_t c, std::span<std::uint8_t> out,
                             std::uint16_t sport_base) {
   ProbeFields f = base;
-  f.sport = udp_sport(c, sport_base);
-  f.udp_payload = udp_payload(f.dport);
+  f.sport = udp_source_port(c, sport_base);
+  f.ip_id = udp_probe_ip_id(c);
+  std::array<std::uint8_t, kMaxUdpPayload> payload;  // stack, not heap: nothing per packet
+  f.udp_payload = udp_payload_stamped(f.dport, c, payload);
   return build_udp(f, out);
 }
 
-// ICMP errors quote our probe: its source port and (TCP) sequence number must be ours.
-bool quoted_matches(const Reply& r, std::uint32_t c, std::uint16_t expected_sport,
-                    std::uint8_t proto) {
-  if (r.quoted_proto != proto || r.sport != expected_sport) return false;
-  // TCP: RFC 792 guarantees the 8 bytes that hold our sequence number; a shorter quote
-  // cannot be authenticated, so it is not taken as an answer.
-  return proto != 6 || (r.quoted_has_seq && r.seq == c);
+// A TCP or UDP reply from the probed port of the target to our address and `our_port`.
+bool from_target(const Reply& r, const ProbeKey& k, Reply::Kind kind, std::uint16_t our_port) {
+  return r.kind == kind && r.src == k.dst && r.dst == k.src && r.sport == k.dport &&
+         r.dport == our_port;
 }
 
-// Replies to a TCP segment without ACK carry ack = seq + (SYN/FIN ? 1 : 0) (RFC 793 p.36).
+// An ICMP error to us quoting a probe of `proto` from our address and `our_port` to the
+// probed address and port. The error itself may come from any router on the path.
+bool quotes_probe(const Reply& r, const ProbeKey& k, std::uint8_t proto, std::uint16_t our_port) {
+  return r.kind == Reply::Kind::unreachable && r.dst == k.src && r.quoted_proto == proto &&
+         r.quoted_src == k.src && r.quoted_dst == k.dst && r.sport == our_port &&
+         r.dport == k.dport;
+}
+
+// TCP: RFC 792 guarantees the 8 quoted bytes that hold our sequence number; a shorter quote
+// cannot be authenticated, so it is not taken as an answer.
+bool quotes_tcp_probe(const Reply& r, const ProbeKey& k) {
+  return quotes_probe(r, k, 6, k.sport_base) && r.quoted_has_seq && r.seq == k.cookie;
+}
+
+// Replies to a TCP segment without ACK carry ACK and ack = seq + SYN + FIN (RFC 793 3.4).
 template <std::uint32_t SeqAdvance>
-bool validate_tcp_noack(const Reply& r, std::uint32_t c, std::uint16_t sport_base) {
-  if (r.kind == Reply::Kind::unreachable) return quoted_matches(r, c, sport_base, 6);
-  if (r.kind != Reply::Kind::tcp || r.dport != sport_base) return false;
-  if (r.flags & tcp_flag::ack) return r.ack == c + SeqAdvance;
-  // A bare SYN (split handshake) or a RST without ACK cannot echo the cookie.
-  return (r.flags & (tcp_flag::syn | tcp_flag::rst)) != 0;
+bool validate_tcp_noack(const Reply& r, const ProbeKey& k) {
+  if (r.kind == Reply::Kind::unreachable) return quotes_tcp_probe(r, k);
+  if (!from_target(r, k, Reply::Kind::tcp, k.sport_base)) return false;
+  // A bare SYN or a RST without ACK cannot echo the cookie: never an answer.
+  return (r.flags & tcp_flag::ack) && r.ack == k.cookie + SeqAdvance;
 }
 
-bool validate_ack_probe(const Reply& r, std::uint32_t c, std::uint16_t sport_base) {
-  if (r.kind == Reply::Kind::unreachable) return quoted_matches(r, c, sport_base, 6);
-  if (r.kind != Reply::Kind::tcp || r.dport != sport_base) return false;
-  return (r.flags & tcp_flag::rst) && r.seq == c;  // RFC 793: RST seq = the probe's ack
+bool validate_ack_probe(const Reply& r, const ProbeKey& k) {
+  if (r.kind == Reply::Kind::unreachable) return quotes_tcp_probe(r, k);
+  if (!from_target(r, k, Reply::Kind::tcp, k.sport_base)) return false;
+  return (r.flags & tcp_flag::rst) && r.seq == k.cookie;  // RFC 793: RST seq = the probe's ack
 }
 
-bool validate_udp(const Reply& r, std::uint32_t c, std::uint16_t sport_base) {
-  const std::uint16_t sport = udp_sport(c, sport_base);
-  if (r.kind == Reply::Kind::unreachable) return quoted_matches(r, c, sport, 17);
-  return r.kind == Reply::Kind::udp && r.dport == sport;
+bool validate_udp(const Reply& r, const ProbeKey& k) {
+  const std::uint16_t sport = udp_source_port(k.cookie, k.sport_base);
+  if (r.kind == Reply::Kind::unreachable) {
+    if (!quotes_probe(r, k, 17, sport) || !r.quoted_has_udp_header) return false;
+    if (r.quoted_ip_id != udp_probe_ip_id(k.cookie)) return false;  // v4 ID, v6 flow label
+    // The quoted length and checksum are the probe's: rebuild it (on the stack).
+    ProbeFields f;
+    f.src = k.src;
+    f.dst = k.dst;
+    f.dport = k.dport;
+    std::array<std::uint8_t, kMaxProbeSize> probe;
+    const std::size_t n = build_udp_probe(f, k.cookie, probe, k.sport_base);
+    if (n == 0) return false;
+    const std::uint8_t* udp = probe.data() + (k.dst.v6 ? 40 : 20);
+    return r.quoted_udp_len == ((udp[4] << 8) | udp[5]) &&
+           r.quoted_udp_sum == ((udp[6] << 8) | udp[7]);
+  }
+  return from_target(r, k, Reply::Kind::udp, sport) &&
+         udp_reply_echoes(k.dport, k.cookie, r.payload);
 }
 
 Observation filtered_by(const Reply& r) {
@@ -240,7 +300,7 @@ std::string capture_filter(const Probe& probe, std::uint16_t sport_base) {
   const std::string icmp = "(icmp and icmp[0] == 3) or (icmp6 and ip6[40] == 1)";
   if (probe.proto == Proto::udp) {
     return "(udp and dst portrange " + std::to_string(sport_base) + "-" +
-           std::to_string(sport_base + kUdpSourcePortSpan - 1) + ") or " + icmp;
+           std::to_string(sport_base + kUdpSourcePortSpan - 1u) + ") or " + icmp;
   }
   return "(tcp and dst port " + std::to_string(sport_base) + ") or " + icmp;
 }

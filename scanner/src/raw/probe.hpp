@@ -26,9 +26,33 @@ struct CookieKey {
 [[nodiscard]] std::uint32_t cookie(const CookieKey& key, const IpAddr& src, const IpAddr& dst,
                                    std::uint16_t dport);
 
-// Source ports: TCP probes use one port; UDP probes spread over 256 ports from the base
-// (chosen by the cookie) because UDP has no sequence number to carry it.
-inline constexpr std::uint16_t kUdpSourcePortSpan = 256;
+// Everything one probe was built from. A reply is taken as an answer only when it proves
+// that it answers exactly this probe (see the table in probe.cpp).
+struct ProbeKey {
+  IpAddr src;  // our address
+  IpAddr dst;  // the target
+  std::uint16_t dport = 0;
+  std::uint32_t cookie = 0;
+  std::uint16_t sport_base = 0;
+};
+
+// UDP probes leave from one of kUdpSourcePortSpan ports above the base, chosen by the
+// cookie's low 14 bits, because a UDP reply has no other field that can echo a secret. A
+// reply from a payload port must in addition echo the cookie bits udp_payloads.cpp stamps
+// into the protocol's identifier; ICMP errors must quote the probe's IP ID (IPv6: flow
+// label), chosen by the cookie's high 16 bits. The base + span must not pass 65535.
+inline constexpr unsigned kUdpSourcePortBits = 14;
+inline constexpr std::uint32_t kUdpSourcePortSpan = 1u << kUdpSourcePortBits;  // 16384
+[[nodiscard]] constexpr std::uint16_t udp_source_port(std::uint32_t cookie,
+                                                      std::uint16_t sport_base) {
+  return static_cast<std::uint16_t>(sport_base + (cookie & (kUdpSourcePortSpan - 1)));
+}
+// The IPv4 identification (IPv6: low bits of the flow label) of a UDP probe. Never 0: Linux
+// replaces a zero IP ID of a header-included packet with its own.
+[[nodiscard]] constexpr std::uint16_t udp_probe_ip_id(std::uint32_t cookie) {
+  const auto id = static_cast<std::uint16_t>(cookie >> 16);
+  return id == 0 ? 1 : id;
+}
 
 struct Probe {
   Technique technique;
@@ -38,9 +62,9 @@ struct Probe {
   // Builds the probe for one (target, port). Returns the packet length.
   std::size_t (*build)(const ProbeFields& base, std::uint32_t cookie, std::span<std::uint8_t> out,
                        std::uint16_t sport_base);
-  // Is `reply` (already matched to this target and port) an answer to the probe that
-  // carried `cookie` from `sport_base`?
-  bool (*validate)(const Reply& reply, std::uint32_t cookie, std::uint16_t sport_base);
+  // Does `reply` prove that it answers the probe `key` describes? Replies that cannot carry
+  // the proof (a bare SYN, a RST without ACK to a SYN/FIN/NULL/Xmas probe) are never taken.
+  bool (*validate)(const Reply& reply, const ProbeKey& key);
   // What a validated reply means.
   Observation (*classify)(const Reply& reply);
 };

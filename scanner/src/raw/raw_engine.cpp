@@ -70,10 +70,17 @@ class RawScan : public FrameSink {
     } else {
       key_ = raw::CookieKey::random();
     }
+    // TCP uses one port; UDP a block of kUdpSourcePortSpan (16384) that must end by 65535.
+    constexpr unsigned kUdpHighestBase = 65536u - raw::kUdpSourcePortSpan;
     if (options.source_port) {
       sport_base_ = options.source_port;
+      if (probe.proto == Proto::udp && sport_base_ > kUdpHighestBase) {
+        sport_base_ = static_cast<std::uint16_t>(kUdpHighestBase);
+      }
+    } else if (probe.proto == Proto::udp) {
+      std::uniform_int_distribution<unsigned> d(32768u / 256u, kUdpHighestBase / 256u);
+      sport_base_ = static_cast<std::uint16_t>(d(rd) * 256u);
     } else {
-      // TCP uses one port; UDP a block of 256 starting at a multiple of 256.
       std::uniform_int_distribution<unsigned> d(160, 230);
       sport_base_ = static_cast<std::uint16_t>(d(rd) * 256u);
     }
@@ -197,9 +204,9 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
   const int pi = port_index_[target_port];
   if (pi < 0) return;
   const HostEntry& host = hosts_[static_cast<std::size_t>(h)];
-  if (r.kind == raw::Reply::Kind::unreachable && !(r.quoted_src == host.src)) return;
-  const std::uint32_t c = raw::cookie(key_, host.src, target, target_port);
-  if (!probe_.validate(r, c, sport_base_)) return;
+  const raw::ProbeKey key{host.src, target, target_port,
+                          raw::cookie(key_, host.src, target, target_port), sport_base_};
+  if (!probe_.validate(r, key)) return;  // the reply must prove it answers our probe
   const raw::Observation o = probe_.classify(r);
   const std::size_t pair =
       static_cast<std::size_t>(h) * ports_.size() + static_cast<std::size_t>(pi);

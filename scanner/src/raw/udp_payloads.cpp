@@ -6,9 +6,10 @@
 // masscan / zmap payload files.
 //
 // Conventions: all multi-byte integers are in network byte order (big-endian). Where a protocol
-// carries a transaction / request identifier we use a fixed value built from the ASCII letters
-// "PV" (0x50 0x56) so that answers are easy to recognise in a packet capture; the raw scanner
-// matches answers by address and port, not by these identifiers.
+// carries a transaction / request identifier the template holds a fixed value built from the
+// ASCII letters "PV" (0x50 0x56). The raw scanner sends udp_payload_stamped(): the template with
+// bits of the probe's cookie written over (part of) that identifier, and it takes a reply from
+// such a port only when the reply echoes them (see kTable's Echo column and probe.cpp).
 
 #include "udp_payloads.hpp"
 
@@ -528,31 +529,69 @@ constexpr auto kMemcached = concat(
 // someone's logs.
 // ---------------------------------------------------------------------------------------------
 
+// The identifier a protocol's replies echo. The request's bytes [offset, offset + len) are
+// stamped with the cookie: a field of at most 4 bytes gets the cookie's top `len` bytes
+// (big-endian), a longer one keeps its template bytes and gets the whole cookie in its last 4.
+// A reply echoes the whole field at reply_offset (NTP: the transmit timestamp comes back as
+// the origin timestamp), or, for SNMP, as the content of its request-id INTEGER.
+struct Echo {
+  enum class Kind : std::uint8_t { none, fixed, snmp_request_id };
+  Kind kind = Kind::none;
+  std::uint16_t offset = 0;
+  std::uint8_t len = 0;
+  std::uint16_t reply_offset = 0;
+};
+constexpr Echo fixed_echo(std::uint16_t offset, std::uint8_t len, std::uint16_t reply_offset) {
+  return Echo{Echo::Kind::fixed, offset, len, reply_offset};
+}
+
+// SNMP: request-id is the INTEGER at bytes 15-20 (tag 2, length 4, "PVS1"). Only its last 3
+// bytes are stamped: the first stays 0x50, so the value stays positive and minimally encoded
+// (X.690 section 8.3.2) whatever the cookie.
+constexpr std::uint16_t kSnmpRequestId = 17;
+static_assert(kSnmp[kSnmpRequestId - 2] == 0x02 && kSnmp[kSnmpRequestId - 1] == 0x04 &&
+              kSnmp[kSnmpRequestId] == 0x50);
+constexpr Echo kSnmpEcho{Echo::Kind::snmp_request_id, kSnmpRequestId + 1, 3, 0};
+
 struct Entry {
   std::uint16_t port;
   std::string_view protocol;
   std::span<const Byte> payload;
+  Echo echo{};
 };
 
 // Sorted by port, for binary search.
+// Echo: which identifier the protocol's answers repeat (none: DHCP and TFTP answer from or to
+// another port, syslog never answers, and the SSDP, SIP and NAT-PMP payloads carry no binary
+// identifier their answers echo).
 constexpr std::array kTable = {
-    Entry{53, "dns", kDns},                 // RFC 1035
-    Entry{67, "dhcp", kDhcp},               // RFC 2131, RFC 2132
-    Entry{69, "tftp", kTftp},               // RFC 1350
-    Entry{111, "rpcbind", kRpcbind},        // RFC 5531, RFC 1833
-    Entry{123, "ntp", kNtp},                // RFC 5905
-    Entry{137, "netbios-ns", kNetbiosNs},   // RFC 1001, RFC 1002
-    Entry{161, "snmp", kSnmp},              // RFC 1157
-    Entry{500, "ike", kIke},                // RFC 7296
-    Entry{514, "syslog", {}},               // RFC 5426: deliberately empty
-    Entry{1900, "ssdp", kSsdp},             // UPnP Device Architecture 1.1
-    Entry{3478, "stun", kStun},             // RFC 8489
-    Entry{5060, "sip", kSip},               // RFC 3261
-    Entry{5351, "nat-pmp", kNatPmp},        // RFC 6886
-    Entry{5353, "mdns", kMdns},             // RFC 6762, RFC 6763
-    Entry{5683, "coap", kCoap},             // RFC 7252, RFC 6690
-    Entry{11211, "memcached", kMemcached},  // memcached protocol.txt
+    Entry{53, "dns", kDns, fixed_echo(0, 2, 0)},                 // RFC 1035 4.1.1: ID
+    Entry{67, "dhcp", kDhcp},                                    // RFC 2131, RFC 2132
+    Entry{69, "tftp", kTftp},                                    // RFC 1350
+    Entry{111, "rpcbind", kRpcbind, fixed_echo(0, 4, 0)},        // RFC 5531 9: xid
+    Entry{123, "ntp", kNtp, fixed_echo(40, 8, 24)},              // RFC 5905 8: origin = transmit
+    Entry{137, "netbios-ns", kNetbiosNs, fixed_echo(0, 2, 0)},   // RFC 1002 4.2.1.1: NAME_TRN_ID
+    Entry{161, "snmp", kSnmp, kSnmpEcho},                        // RFC 1157 4.1.2: request-id
+    Entry{500, "ike", kIke, fixed_echo(0, 8, 0)},                // RFC 7296 3.1: initiator's SPI
+    Entry{514, "syslog", {}},                                    // RFC 5426: deliberately empty
+    Entry{1900, "ssdp", kSsdp},                                  // UPnP Device Architecture 1.1
+    Entry{3478, "stun", kStun, fixed_echo(8, 12, 8)},            // RFC 8489 6: transaction ID
+    Entry{5060, "sip", kSip},                                    // RFC 3261
+    Entry{5351, "nat-pmp", kNatPmp},                             // RFC 6886
+    Entry{5353, "mdns", kMdns, fixed_echo(0, 2, 0)},             // RFC 6762 6.7: query ID
+    Entry{5683, "coap", kCoap, fixed_echo(2, 2, 2)},             // RFC 7252 4.4: Message ID
+    Entry{11211, "memcached", kMemcached, fixed_echo(0, 2, 0)},  // protocol.txt: request ID
 };
+
+constexpr bool echoes_fit() {
+  for (const Entry& e : kTable) {
+    if (e.echo.kind == Echo::Kind::none) continue;
+    if (e.echo.len == 0 || e.echo.len > 12 || e.echo.offset + e.echo.len > e.payload.size())
+      return false;
+  }
+  return true;
+}
+static_assert(echoes_fit(), "every echoed identifier lies inside its payload");
 
 constexpr bool strictly_sorted() {
   for (std::size_t i = 1; i < kTable.size(); ++i) {
@@ -583,6 +622,99 @@ constexpr const Entry* find(std::uint16_t port) {
 std::span<const std::uint8_t> udp_payload(std::uint16_t port) {
   const Entry* e = find(port);
   return e != nullptr ? e->payload : std::span<const std::uint8_t>{};
+}
+
+namespace {
+
+// The stamped identifier field of `e` for `cookie`, into `field` (e.len bytes).
+void stamp_field(const Entry& e, std::uint32_t cookie, Byte* field) {
+  for (std::size_t i = 0; i < e.echo.len; ++i) field[i] = e.payload[e.echo.offset + i];
+  const std::size_t n = e.echo.len < 4 ? e.echo.len : 4;
+  Byte* at = field + (e.echo.len - n);
+  for (std::size_t i = 0; i < n; ++i) at[i] = static_cast<Byte>(cookie >> (24 - 8 * i));
+}
+
+// BER (X.690 8.1.2-8.1.3): reads the tag and definite length at `i` and moves `i` to the
+// content. Single-byte tags, lengths in short form or long form of up to 2 bytes.
+bool ber_header(std::span<const Byte> b, std::size_t& i, Byte& tag, std::size_t& len) {
+  if (i + 2 > b.size()) return false;
+  tag = b[i++];
+  const Byte first = b[i++];
+  if (first < 0x80) {
+    len = first;
+  } else if (first == 0x81 || first == 0x82) {
+    const std::size_t n = first & 0x7fu;
+    if (i + n > b.size()) return false;
+    len = 0;
+    for (std::size_t k = 0; k < n; ++k) len = (len << 8) | b[i++];
+  } else {
+    return false;
+  }
+  return len <= b.size() - i;
+}
+
+// The content of an SNMP message's request-id: Message SEQUENCE { version INTEGER, community
+// OCTET STRING, PDU [0..8] { request-id INTEGER, ... } } (RFC 1157 4, RFC 3416 3).
+std::span<const Byte> snmp_request_id(std::span<const Byte> b) {
+  std::size_t i = 0;
+  Byte tag = 0;
+  std::size_t len = 0;
+  if (!ber_header(b, i, tag, len) || tag != 0x30) return {};
+  if (!ber_header(b, i, tag, len) || tag != 0x02) return {};
+  i += len;
+  if (!ber_header(b, i, tag, len) || tag != 0x04) return {};
+  i += len;
+  if (!ber_header(b, i, tag, len) || tag < 0xa0 || tag > 0xa8) return {};
+  if (!ber_header(b, i, tag, len) || tag != 0x02) return {};
+  return b.subspan(i, len);
+}
+
+}  // namespace
+
+std::span<const std::uint8_t> udp_payload_stamped(std::uint16_t port, std::uint32_t cookie,
+                                                  std::span<std::uint8_t> out) {
+  const Entry* e = find(port);
+  if (e == nullptr || e->payload.size() > out.size()) return {};
+  std::copy(e->payload.begin(), e->payload.end(), out.begin());
+  if (e->echo.kind != Echo::Kind::none) stamp_field(*e, cookie, out.data() + e->echo.offset);
+  return out.first(e->payload.size());
+}
+
+bool udp_reply_echoes(std::uint16_t port, std::uint32_t cookie,
+                      std::span<const std::uint8_t> reply) {
+  const Entry* e = find(port);
+  if (e == nullptr || e->echo.kind == Echo::Kind::none) return true;
+  std::array<Byte, 12> want{};
+  stamp_field(*e, cookie, want.data());
+  std::span<const Byte> got;
+  if (e->echo.kind == Echo::Kind::snmp_request_id) {
+    // The whole request-id: the fixed first byte and the 3 stamped ones.
+    const std::array<Byte, 4> id = {kSnmp[kSnmpRequestId], want[0], want[1], want[2]};
+    got = snmp_request_id(reply);
+    return got.size() == id.size() && std::equal(id.begin(), id.end(), got.begin());
+  }
+  if (reply.size() < e->echo.reply_offset + std::size_t{e->echo.len}) return false;
+  got = reply.subspan(e->echo.reply_offset, e->echo.len);
+  return std::equal(got.begin(), got.end(), want.begin());
+}
+
+std::size_t udp_echo_reply(std::uint16_t port, std::span<const std::uint8_t> request,
+                           std::span<std::uint8_t> out) {
+  if (request.size() > out.size()) return 0;
+  std::copy(request.begin(), request.end(), out.begin());
+  const Entry* e = find(port);
+  if (e != nullptr && e->echo.kind == Echo::Kind::fixed &&
+      request.size() >= e->echo.offset + std::size_t{e->echo.len} &&
+      request.size() >= e->echo.reply_offset + std::size_t{e->echo.len}) {
+    std::copy_n(request.begin() + e->echo.offset, e->echo.len, out.begin() + e->echo.reply_offset);
+  }
+  return request.size();
+}
+
+unsigned udp_echo_bits(std::uint16_t port) {
+  const Entry* e = find(port);
+  if (e == nullptr || e->echo.kind == Echo::Kind::none) return 0;
+  return 8u * (e->echo.len < 4 ? e->echo.len : 4u);
 }
 
 std::string_view udp_payload_protocol(std::uint16_t port) {
