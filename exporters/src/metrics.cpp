@@ -1,9 +1,7 @@
 #include "portvigil/exporters/metrics.hpp"
 
-#include <CivetServer.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -18,10 +16,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include <asio/connect.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-
+#include "http_server.hpp"
 #include "portvigil/common/version.hpp"
 
 namespace portvigil {
@@ -428,135 +423,64 @@ std::string AgentMetrics::render() const {
 
 namespace {
 
-// civetweb calls begin_request without a pointer to us; one server per process.
-std::atomic<const std::atomic<bool>*> g_ready{nullptr};
-
 constexpr const char* kLanding =
     "<!DOCTYPE html><html><head><title>portvigil</title></head><body>"
     "<h1>portvigil</h1><p>Continuous port-exposure monitoring agent.</p>"
     "<ul><li><a href=\"metrics\">Metrics</a></li><li><a href=\"-/healthy\">Health</a></li>"
     "<li><a href=\"-/ready\">Readiness</a></li></ul></body></html>\n";
 
-void reply(mg_connection* conn, int status, const char* reason, const char* type,
-           const std::string& body) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-            status, reason, type, body.size());
-  mg_write(conn, body.data(), body.size());
-}
-
-int begin_request(mg_connection* conn) {
-  const mg_request_info* info = mg_get_request_info(conn);
-  const std::string uri = info && info->local_uri ? info->local_uri : "";
-  if (uri == "/-/healthy") {
-    reply(conn, 200, "OK", "text/plain; charset=utf-8", "portvigil is healthy.\n");
-    return 200;
-  }
-  if (uri == "/-/ready") {
-    const auto* ready = g_ready.load();
-    if (ready && ready->load()) {
-      reply(conn, 200, "OK", "text/plain; charset=utf-8", "portvigil is ready.\n");
-      return 200;
-    }
-    reply(conn, 503, "Service Unavailable", "text/plain; charset=utf-8",
-          "portvigil is not ready.\n");
-    return 503;
-  }
-  if (uri == "/") {
-    reply(conn, 200, "OK", "text/html; charset=utf-8", kLanding);
-    return 200;
-  }
-  return 0;  // /metrics and everything else: prometheus-cpp (404 for unknown paths)
-}
-
 }  // namespace
 
 struct MetricsServer::Impl {
-  std::string listen_address;
   std::atomic<bool> ready{false};
-  CivetCallbacks callbacks{};
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string expected_authorization;  // "Basic base64(user:password)", "" without auth
+  std::unique_ptr<http::Server> server;
 };
 
 MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
     : impl_(std::make_unique<Impl>()) {
-  impl_->listen_address = options.listen_address;
-  impl_->callbacks.begin_request = begin_request;
-  g_ready = &impl_->ready;
+  if (!options.username.empty() && !options.password.empty()) {
+    impl_->expected_authorization =
+        "Basic " + http::base64(options.username + ":" + options.password);
+  }
+  auto handler = [impl = impl_.get(), &metrics](const http::Request& r) -> http::Response {
+    using http::Response;
+    if (r.path == "/-/healthy")
+      return {200, "OK", "text/plain; charset=utf-8", "portvigil is healthy.\n"};
+    if (r.path == "/-/ready") {
+      if (impl->ready) return {200, "OK", "text/plain; charset=utf-8", "portvigil is ready.\n"};
+      return {503, "Service Unavailable", "text/plain; charset=utf-8", "portvigil is not ready.\n"};
+    }
+    if (r.path == "/") return {200, "OK", "text/html; charset=utf-8", kLanding};
+    if (r.path == "/metrics") {
+      if (!impl->expected_authorization.empty() &&
+          !http::constant_time_equal(r.authorization, impl->expected_authorization)) {
+        return {401,
+                "Unauthorized",
+                "text/plain; charset=utf-8",
+                "Unauthorized\n",
+                {{"WWW-Authenticate", "Basic realm=\"portvigil\""}}};
+      }
+      return {200, "OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render()};
+    }
+    return {404, "Not Found", "text/plain; charset=utf-8", "Not Found\n"};
+  };
   try {
-    impl_->exposer = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", options.listen_address, "num_threads", "2"},
-        &impl_->callbacks);
+    impl_->server = std::make_unique<http::Server>(options.listen_address, std::move(handler));
   } catch (const std::exception& e) {
-    g_ready = nullptr;
     throw std::runtime_error("metrics endpoint: cannot listen on " + options.listen_address + ": " +
                              e.what());
   }
-  const auto& m = metrics.impl();
-  impl_->exposer->RegisterCollectable(m->registry);
-  impl_->exposer->RegisterCollectable(m);
-  if (!options.username.empty() && !options.password.empty()) {
-    impl_->exposer->RegisterAuth(
-        [user = options.username, pass = options.password](
-            const std::string& u, const std::string& p) { return u == user && p == pass; },
-        "portvigil");
-  }
 }
 
-namespace {
-
-// Where a client reaches a listener bound to `listen_address` ("HOST:PORT", "[V6]:PORT"):
-// the wildcard addresses are reached through loopback.
-asio::ip::address wake_address(const std::string& listen_address) {
-  std::string host = listen_address.substr(0, listen_address.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  asio::error_code ec;
-  const auto a = asio::ip::make_address(host, ec);
-  if (ec || a.is_unspecified()) {
-    return a.is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
-                     : asio::ip::address(asio::ip::address_v4::loopback());
-  }
-  return a;
-}
-
-}  // namespace
-
-// civetweb's master thread polls its listening sockets with a 2 s timeout and sees the
-// stop flag only when poll returns: a connection wakes it at once. Without this, SIGTERM
-// takes up to 2 s longer than the scan it interrupts.
-MetricsServer::~MetricsServer() {
-  std::atomic<bool> stopped{false};
-  std::thread waker;
-  try {
-    const auto address = wake_address(impl_->listen_address);
-    const auto ports = impl_->exposer->GetListeningPorts();
-    waker = std::thread([&stopped, address, ports] {
-      while (!stopped.load()) {
-        for (const int port : ports) {
-          asio::io_context io;
-          asio::ip::tcp::socket socket(io);
-          asio::error_code ec;
-          socket.connect({address, static_cast<std::uint16_t>(port)}, ec);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    });
-  } catch (const std::exception&) {
-    // No waker: the server still stops, within civetweb's poll timeout.
-  }
-  impl_->exposer.reset();
-  stopped = true;
-  if (waker.joinable()) waker.join();
-  g_ready = nullptr;
-}
+MetricsServer::~MetricsServer() = default;
 
 void MetricsServer::set_ready(bool ready) {
   impl_->ready = ready;
 }
 
 std::vector<int> MetricsServer::ports() const {
-  return impl_->exposer->GetListeningPorts();
+  return impl_->server->ports();
 }
 
 }  // namespace portvigil

@@ -1,0 +1,284 @@
+#include "http_server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <asio/bind_executor.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+#include <charconv>
+#include <list>
+#include <stdexcept>
+#include <string_view>
+#include <thread>
+
+namespace portvigil::http {
+
+Endpoint parse_listen_address(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throw std::invalid_argument("expected HOST:PORT or [V6]:PORT, got \"" + text + "\"");
+  }
+  std::string host = text.substr(0, colon);
+  const std::string port_text = text.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') {
+      throw std::invalid_argument("unbalanced brackets in \"" + text + "\"");
+    }
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    throw std::invalid_argument("an IPv6 address needs brackets: \"[" + host + "]:PORT\"");
+  }
+  asio::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) throw std::invalid_argument("\"" + host + "\" is not an IP address");
+  unsigned value = 0;
+  const auto [end, perr] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+  if (port_text.empty() || perr != std::errc{} || end != port_text.data() + port_text.size() ||
+      value > 65535) {
+    throw std::invalid_argument("port \"" + port_text + "\" is not a number 0-65535");
+  }
+  return {address.to_string(), static_cast<unsigned short>(value)};
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  // Every byte of the longer string is visited whatever the contents, so the time depends on
+  // the lengths only (the length of the expected secret is not the secret).
+  const std::size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(i < a.size() ? a[i] : 0);
+    const auto y = static_cast<unsigned char>(i < b.size() ? b[i] : 0);
+    diff = static_cast<unsigned char>(diff | (x ^ y));
+  }
+  return diff == 0;
+}
+
+std::string base64(const std::string& bytes) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::size_t left = std::min<std::size_t>(3, bytes.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k) {
+      v <<= 8;
+      if (k < left) v |= static_cast<unsigned char>(bytes[i + k]);
+    }
+    for (std::size_t k = 0; k < 4; ++k) {
+      out += k <= left ? kAlphabet[(v >> (18 - 6 * k)) & 0x3f] : '=';
+    }
+  }
+  return out;
+}
+
+namespace {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Parses the request head (everything before the blank line). Empty method: malformed.
+Request parse_head(std::string_view head) {
+  Request r;
+  const auto eol = head.find("\r\n");
+  const std::string_view line = head.substr(0, eol);
+  const auto sp1 = line.find(' ');
+  const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return r;
+  const std::string_view version = line.substr(sp2 + 1);
+  if (version != "HTTP/1.0" && version != "HTTP/1.1") return r;
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (target.empty() || target.front() != '/') return r;
+  target = target.substr(0, target.find('?'));
+  r.path = std::string(target);
+  std::string_view rest = eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
+  while (!rest.empty()) {
+    const auto end = rest.find("\r\n");
+    const std::string_view field = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 2);
+    const auto colon = field.find(':');
+    if (colon == std::string_view::npos) continue;
+    if (iequals(field.substr(0, colon), "Authorization")) {
+      r.authorization = std::string(trim(field.substr(colon + 1)));
+    }
+  }
+  r.method = std::string(line.substr(0, sp1));
+  return r;
+}
+
+std::string status_head(const Response& r, std::size_t length) {
+  std::string s = "HTTP/1.1 " + std::to_string(r.status) + " " + r.reason + "\r\n";
+  s += "Content-Type: " + r.content_type + "\r\n";
+  s += "Content-Length: " + std::to_string(length) + "\r\n";
+  s += "Cache-Control: no-store\r\nConnection: close\r\n";
+  for (const auto& [k, v] : r.headers) s += k + ": " + v + "\r\n";
+  return s + "\r\n";
+}
+
+}  // namespace
+
+struct Server::Impl {
+  struct Connection {
+    explicit Connection(asio::io_context& io) : socket(io), timer(io) {}
+    tcp::socket socket;
+    asio::steady_timer timer;
+    std::string buffer;  // the request head so far, then the response
+    bool closed = false;
+  };
+  using ConnectionList = std::list<std::shared_ptr<Connection>>;
+
+  Impl(Handler h, Limits l) : handler(std::move(h)), limits(l) {}
+
+  asio::io_context io;
+  std::vector<tcp::acceptor> acceptors;
+  Handler handler;
+  Limits limits;
+  ConnectionList connections;  // oldest first
+  std::thread thread;
+
+  void accept(tcp::acceptor& acceptor) {
+    auto c = std::make_shared<Connection>(io);
+    acceptor.async_accept(c->socket, [this, &acceptor, c](const asio::error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) start(c);
+      accept(acceptor);  // also after an error such as EMFILE: keep serving
+    });
+  }
+
+  void start(const std::shared_ptr<Connection>& c) {
+    // At the cap the oldest connection goes: a fresh scrape always gets in, and a flood
+    // only evicts itself.
+    while (connections.size() >= limits.max_connections && !connections.empty()) {
+      close(connections.front());
+    }
+    connections.push_back(c);
+    c->timer.expires_after(limits.deadline);
+    c->timer.async_wait([this, c](const asio::error_code& ec) {
+      if (!ec) close(c);
+    });
+    c->buffer.reserve(512);
+    read(c);
+  }
+
+  void read(const std::shared_ptr<Connection>& c) {
+    auto chunk = std::make_shared<std::array<char, 1024>>();
+    c->socket.async_read_some(
+        asio::buffer(*chunk), [this, c, chunk](const asio::error_code& ec, std::size_t n) {
+          if (ec || c->closed) return close(c);
+          const std::size_t scan_from = c->buffer.size() < 3 ? 0 : c->buffer.size() - 3;
+          c->buffer.append(chunk->data(), n);
+          const auto end = c->buffer.find("\r\n\r\n", scan_from);
+          if (end == std::string::npos) {
+            if (c->buffer.size() > limits.max_header_bytes) {
+              return respond(c, {431, "Request Header Fields Too Large",
+                                 "text/plain; charset=utf-8", "request head too large\n"});
+            }
+            return read(c);
+          }
+          const Request request = parse_head(std::string_view(c->buffer).substr(0, end));
+          if (request.method.empty()) {
+            return respond(c, {400, "Bad Request", "text/plain; charset=utf-8", "bad request\n"});
+          }
+          if (request.method != "GET" && request.method != "HEAD") {
+            return respond(c, {405,
+                               "Method Not Allowed",
+                               "text/plain; charset=utf-8",
+                               "only GET and HEAD\n",
+                               {{"Allow", "GET, HEAD"}}});
+          }
+          Response response;
+          try {
+            response = handler(request);
+          } catch (const std::exception& e) {
+            response = {500, "Internal Server Error", "text/plain; charset=utf-8",
+                        std::string(e.what()) + "\n"};
+          }
+          if (request.method == "HEAD") {
+            const std::size_t length = response.body.size();
+            c->buffer = status_head(response, length);
+          } else {
+            c->buffer = status_head(response, response.body.size()) + response.body;
+          }
+          write(c);
+        });
+  }
+
+  void respond(const std::shared_ptr<Connection>& c, const Response& r) {
+    c->buffer = status_head(r, r.body.size()) + r.body;
+    write(c);
+  }
+
+  void write(const std::shared_ptr<Connection>& c) {
+    asio::async_write(c->socket, asio::buffer(c->buffer),
+                      [this, c](const asio::error_code&, std::size_t) { close(c); });
+  }
+
+  void close(const std::shared_ptr<Connection>& c) {
+    if (c->closed) return;
+    c->closed = true;
+    asio::error_code ignored;
+    c->socket.shutdown(tcp::socket::shutdown_both, ignored);
+    c->socket.close(ignored);
+    c->timer.cancel();
+    connections.remove(c);
+  }
+};
+
+Server::Server(const std::string& listen_address, Handler handler, Limits limits)
+    : impl_(std::make_unique<Impl>(std::move(handler), limits)) {
+  try {
+    const Endpoint e = parse_listen_address(listen_address);
+    tcp::endpoint endpoint(asio::ip::make_address(e.address), e.port);
+    tcp::acceptor acceptor(impl_->io);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+    impl_->acceptors.push_back(std::move(acceptor));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(e.what());
+  }
+  for (auto& a : impl_->acceptors) impl_->accept(a);
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+Server::~Server() {
+  asio::post(impl_->io, [this] {
+    for (auto& a : impl_->acceptors) {
+      asio::error_code ignored;
+      a.close(ignored);
+    }
+    while (!impl_->connections.empty()) impl_->close(impl_->connections.front());
+    impl_->io.stop();
+  });
+  impl_->thread.join();
+}
+
+std::vector<int> Server::ports() const {
+  std::vector<int> out;
+  for (const auto& a : impl_->acceptors) {
+    asio::error_code ec;
+    const auto ep = a.local_endpoint(ec);
+    if (!ec) out.push_back(ep.port());
+  }
+  return out;
+}
+
+}  // namespace portvigil::http
