@@ -6,6 +6,9 @@ target_compile_features(portvigil_settings INTERFACE cxx_std_20)
 target_compile_options(portvigil_settings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
   $<$<BOOL:${PORTVIGIL_WERROR}>:-Werror>
+  # GCC 12.1/12.2 (Debian 12) report a false -Wrestrict inside std::string concatenation at
+  # -O2 and above (GCC bug 105329): with -Werror it broke Release builds. Off for GCC < 13.
+  $<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-restrict>
   -fstack-protector-strong)
 target_compile_definitions(portvigil_settings INTERFACE
   $<$<NOT:$<CONFIG:Debug>>:_FORTIFY_SOURCE=2>)

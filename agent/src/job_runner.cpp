@@ -272,8 +272,12 @@ class JobSink final : public ReportSink {
     const std::string key = host_key(h);
     refs[key] = HostRef{h.address, h.hostname};
     if (h.refused_by_scope) {
-      // Counted and reported once per run (run_job), not per address.
-      ++result_.targets_refused;
+      // Named in the log up to kNamedRefusals per run (a /16 out of scope must not write
+      // 65536 lines); run_job adds the count.
+      constexpr std::size_t kNamedRefusals = 10;
+      if (++result_.targets_refused <= kNamedRefusals) {
+        log_.warn("job " + job_.name + ": host " + h.address.to_string() + ": " + h.note);
+      }
       record(h, h.note, ScannedHost::Presence::unknown);
       return;
     }

@@ -765,7 +765,10 @@ TEST(AgentScope, OutOfScopeAddressIsNeverProbed) {
   ASSERT_TRUE(contains(resolve.out, "198.18.0.3")) << resolve.out;
 
   const OnceRun run = run_once(lab, good, private_hosts);
-  EXPECT_EQ(run.cmd.exit_code, 0) << run.cmd.describe();
+  // Job "named" scanned nothing (every address refused): a failed scan, so --once exits 1.
+  EXPECT_EQ(run.cmd.exit_code, 1) << run.cmd.describe();
+  EXPECT_TRUE(contains(run.cmd.err, "job named: scan 2 incomplete: nothing scanned: 2 of 2"))
+      << run.cmd.err;
   EXPECT_TRUE(run.events.empty()) << show(run.events);
   EXPECT_TRUE(contains(run.cmd.err, "job inscope: scan")) << run.cmd.err;
   for (const char* addr : {"198.18.0.3", "2001:db8::3"}) {
