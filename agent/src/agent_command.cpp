@@ -393,8 +393,15 @@ int run_agent_command(std::span<const std::string_view> argv) {
     (void)lock;  // held until exit
     auto store = Store::open(config->agent.state_dir + "/portvigil.db", Access::agent);
     EventLog events(config->agent.event_log, /*echo_stdout=*/true);
-    // A new or lost database numbers its events after the log's last one; a rotated or
-    // deleted log is not refilled with what was already published.
+    for (const auto& note : events.notes()) log.warn(note);
+    // A new or lost database numbers its events after the log's last one (an id read only
+    // from a line that is an event, at most 2^53); a rotated or deleted log is not refilled
+    // with what was already published.
+    if (store.repair_event_id_sequence(kMaxEventLineId)) {
+      log.warn(
+          "database: the event id sequence was beyond 2^53 (set from a garbage event log "
+          "line by an older version): set back to the last id in use");
+    }
     store.continue_event_ids_after(events.last_id());
     events.skip_to_if_empty(store.published_event_id());
     // A log that cannot be written (disk full) must not stop the scans: it is retried
