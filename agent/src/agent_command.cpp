@@ -2,8 +2,7 @@
 // time, signals stop (SIGTERM/SIGINT) or reload (SIGHUP) it.
 #include "agent_command.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <asio/io_context.hpp>
@@ -14,7 +13,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -26,6 +24,7 @@
 #include "notify.hpp"
 #include "portvigil/exporters/metrics.hpp"
 #include "schedule.hpp"
+#include "state_dir.hpp"
 
 namespace portvigil {
 namespace {
@@ -107,18 +106,6 @@ std::shared_ptr<const Config> load(const AgentArgs& args) {
   }
   if (args.listen_address) config->agent.web_listen_address = *args.listen_address;
   return config;
-}
-
-// One agent per state directory: a second would interleave scans and events.
-int lock_state_dir(const std::string& dir) {
-  const std::string path = dir + "/agent.lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    throw std::runtime_error("another portvigil agent is using " + dir);
-  }
-  return fd;
 }
 
 std::vector<Schedule::JobTiming> timings(const Config& c) {
@@ -388,7 +375,9 @@ int run_agent_command(std::span<const std::string_view> argv) {
   Logger log(config->agent.log_level);
   for (const auto& w : config->warnings) log.warn(w);
   try {
-    std::filesystem::create_directories(config->agent.state_dir);
+    // Everything the agent creates is private (state, event log, SQLite's -wal and -shm).
+    ::umask(0077);
+    prepare_state_dir(config->agent.state_dir);
     const int lock = lock_state_dir(config->agent.state_dir);
     (void)lock;  // held until exit
     auto store = Store::open(config->agent.state_dir + "/portvigil.db", Access::agent);

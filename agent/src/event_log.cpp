@@ -99,20 +99,35 @@ std::string event_json(const ChangeEvent& e) {
 }
 
 EventLog::EventLog(const std::string& path, bool echo_stdout) : path_(path), echo_(echo_stdout) {
-  fd_ = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  // Never through a symlink (one in the state directory would make root write, or cut, its
+  // target), never blocking on a fifo, and created private whatever the umask.
+  fd_ =
+      ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
   if (fd_ < 0) {
-    throw std::runtime_error("event log \"" + path +
-                             "\": cannot open for appending: " + std::strerror(errno));
+    const int err = errno;
+    throw std::runtime_error("event log \"" + path + "\": cannot open for appending: " +
+                             (err == ELOOP
+                                  ? std::string("it is a symbolic link; refusing to follow it (set "
+                                                "event-log to the file itself)")
+                                  : std::string(std::strerror(err))));
   }
-  // Only a regular file is read back: a character device such as /dev/null is written only.
-  struct stat st {};
-  if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) {
-    try {
-      recover();
-    } catch (...) {
-      ::close(fd_);
-      throw;
+  try {
+    // A regular file is read back (and repaired); a character device such as /dev/null is
+    // only written. Anything else (fifo, socket, block device) is refused.
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      throw std::runtime_error("event log \"" + path + "\": " + std::strerror(errno));
     }
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+      throw std::runtime_error("event log \"" + path +
+                               "\": not a regular file; expected a file for the event lines");
+    }
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags >= 0) (void)::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
+    if (S_ISREG(st.st_mode)) recover();
+  } catch (...) {
+    ::close(fd_);
+    throw;
   }
 }
 
@@ -158,7 +173,7 @@ void EventLog::recover() {
 void EventLog::set_aside(const EventLogScanner& scan) {
   const std::string corrupt = path_ + ".corrupt-" + stamp_now();
   const std::string temp = path_ + ".recover-" + std::to_string(::getpid());
-  const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) {
     throw std::runtime_error("event log \"" + path_ + "\": cannot create " + temp + ": " +
                              std::strerror(errno));
@@ -207,7 +222,7 @@ void EventLog::set_aside(const EventLogScanner& scan) {
     throw std::runtime_error("event log \"" + path_ + "\": cannot put " + temp +
                              " in its place: " + std::strerror(errno));
   }
-  const int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+  const int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     throw std::runtime_error("event log \"" + path_ + "\": cannot reopen: " + std::strerror(errno));
   }
