@@ -22,6 +22,7 @@
 #include "job_runner.hpp"
 #include "log.hpp"
 #include "notify.hpp"
+#include "portvigil/common/printable.hpp"
 #include "portvigil/exporters/metrics.hpp"
 #include "schedule.hpp"
 #include "state_dir.hpp"
@@ -369,7 +370,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
     }
     config = load(args);
   } catch (const InputError& e) {
-    std::cerr << "portvigil: " << e.what() << "\n";
+    std::cerr << "portvigil: " << printable(e.what()) << "\n";
     return 2;
   }
   Logger log(config->agent.log_level);

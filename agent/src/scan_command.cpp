@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 
+#include "portvigil/common/printable.hpp"
 #include "portvigil/common/version.hpp"
 #include "portvigil/config/cli.hpp"
 #include "portvigil/exporters/reports.hpp"
@@ -173,7 +174,7 @@ int run_scan_command(std::span<const std::string_view> argv) {
     if (args.out_grep)
       grep.sink = make_grepable_report(open_output(grep, *args.out_grep, "-oG"), topts);
   } catch (const InputError& e) {
-    std::cerr << "portvigil: " << e.what() << "\n";
+    std::cerr << "portvigil: " << printable(e.what()) << "\n";
     return 2;
   }
 
@@ -214,7 +215,7 @@ int run_scan_command(std::span<const std::string_view> argv) {
   ScanSummary summary = engine->run(plan.scan, tee, control);
   if (control.on_progress && tty && !args.stats_every) std::fputs("\r\x1b[K", stderr);
   tee.end(summary);
-  if (!summary.error.empty()) std::cerr << "portvigil: " << summary.error << "\n";
+  if (!summary.error.empty()) std::cerr << "portvigil: " << printable(summary.error) << "\n";
   for (auto* o : {&normal, &xml, &json, &grep}) {
     if (o->file) {
       o->file->flush();

@@ -10,7 +10,10 @@
 // job target is checked against the union of the authorized networks.
 #include "portvigil/config/agent_config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -25,6 +28,7 @@
 
 #include "config_syntax.hpp"
 #include "portvigil/common/port_knowledge.hpp"
+#include "portvigil/common/printable.hpp"
 #include "portvigil/config/cli.hpp"
 
 namespace portvigil {
@@ -937,6 +941,10 @@ bool JobConfig::expects_open(const asio::ip::address& address, std::string_view 
 }
 
 Config parse_config(std::string_view toml_text, std::string_view source_name) {
+  if (toml_text.size() > kMaxConfigBytes) {
+    throw InputError(std::string(source_name) + ": the configuration is larger than " +
+                     std::to_string(kMaxConfigBytes >> 20) + " MiB");
+  }
   toml::table root;
   try {
     root = toml::parse(toml_text, std::string_view(source_name));
@@ -951,16 +959,47 @@ Config parse_config(std::string_view toml_text, std::string_view source_name) {
 }
 
 Config load_config(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw InputError(path + ": is a directory, expected a TOML configuration file");
+  // Read with a bound: /dev/zero or a multi-gigabyte file must be an error, not bad_alloc.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw InputError(path + ": cannot open configuration file: " + std::strerror(errno));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open configuration file: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw InputError(path + ": cannot read configuration file");
-  return parse_config(text.str(), path);
+  std::string text;
+  try {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      throw InputError(path + ": cannot read configuration file: " + std::strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      throw InputError(path + ": is a directory, expected a TOML configuration file");
+    }
+    // A pipe (check-config <(...), /dev/stdin) is read up to the limit; devices are refused.
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+      throw InputError(path + ": not a regular file, expected a TOML configuration file");
+    }
+    const std::string too_big = path + ": the configuration file is larger than " +
+                                std::to_string(kMaxConfigBytes >> 20) +
+                                " MiB; expected a TOML configuration file";
+    if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes) {
+      throw InputError(too_big);
+    }
+    char buf[1 << 16];
+    while (true) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        throw InputError(path + ": cannot read configuration file: " + std::strerror(errno));
+      }
+      if (n == 0) break;
+      if (text.size() + static_cast<std::size_t>(n) > kMaxConfigBytes) throw InputError(too_big);
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  return parse_config(text, path);
 }
 
 std::span<const ConfigSectionKeys> config_keys() {
@@ -1023,7 +1062,7 @@ int check_config_command(std::span<const std::string_view> args) {
       break;
     }
     if (arg.size() > 1 && arg.front() == '-') {
-      std::cerr << "portvigil: check-config: unknown option \"" << arg
+      std::cerr << "portvigil: check-config: unknown option \"" << printable(arg)
                 << "\" (see portvigil check-config --help)\n";
       return 2;
     }
@@ -1036,14 +1075,16 @@ int check_config_command(std::span<const std::string_view> args) {
   }
   try {
     const auto config = load_config(std::string(files.front()));
-    for (const auto& w : config.warnings) std::cerr << "portvigil: warning: " << w << "\n";
+    for (const auto& w : config.warnings) {
+      std::cerr << "portvigil: warning: " << printable(w) << "\n";
+    }
     const auto jobs = config.jobs.size();
     const auto nets = config.authorization.size();
     std::cout << files.front() << ": OK (" << jobs << (jobs == 1 ? " job, " : " jobs, ") << nets
               << (nets == 1 ? " authorized network)" : " authorized networks)") << "\n";
     return 0;
   } catch (const InputError& e) {
-    std::cerr << "portvigil: " << e.what() << "\n";
+    std::cerr << "portvigil: " << printable(e.what()) << "\n";
     return 2;
   }
 }

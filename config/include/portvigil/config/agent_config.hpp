@@ -126,7 +126,11 @@ struct Config {
   std::vector<std::string> warnings;
 };
 
-// Reads and validates a file. Throws InputError (one line, FILE:LINE:COL where known).
+// The largest configuration accepted: 16 MiB.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
+// Reads and validates a file. Throws InputError (one line, FILE:LINE:COL where known), also
+// for a file larger than kMaxConfigBytes and for devices (/dev/zero); a pipe is read up to
+// the limit.
 [[nodiscard]] Config load_config(const std::string& path);
 // Validates TOML text; `source_name` is used in messages and Config::source.
 [[nodiscard]] Config parse_config(std::string_view toml_text, std::string_view source_name);
