@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 
 #include "portvigil/common/printable.hpp"
@@ -103,6 +104,15 @@ void build_plan(const ScanArgs& args, Plan& plan) {
       }
     }
   } else {
+    // A typo ("10.0.0.0/1", "localhost/0") must not start a scan of half the Internet.
+    constexpr std::uint64_t kMaxUnscoped = std::uint64_t{1} << 24;
+    if (const auto n = plan.targets.size_hint(); n > kMaxUnscoped) {
+      throw InputError("the targets name " +
+                       (n == std::numeric_limits<std::uint64_t>::max() ? std::string("2^64 or more")
+                                                                       : std::to_string(n)) +
+                       " addresses, more than 2^24 (16777216): give --scope NETWORKS to "
+                       "confirm that you may scan them");
+    }
     s.scope = plan.targets.covering_scope();
   }
   s.targets = &plan.targets;

@@ -51,8 +51,12 @@ constexpr std::array<std::string_view, 11> kAgentKeys{
     "state-dir",    "log-level",    "event-log",          "max-rate",
     "min-rate",     "max-retries",  "web-listen-address", "retention",
     "web-username", "web-password", "port-series-limit"};
-constexpr std::array<std::string_view, 4> kAuthorizationKeys{"networks", "owner", "ticket",
-                                                             "expires"};
+constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner", "ticket",
+                                                             "expires", "allow-large-scope"};
+// An authorization wider than this needs allow-large-scope = true (with owner, ticket and
+// expires): a typo such as "0.0.0.0/0" must not authorize the Internet.
+constexpr unsigned kLargeScopeV4 = 16;
+constexpr unsigned kLargeScopeV6 = 48;
 constexpr std::array<std::string_view, 20> kJobKeys{"name",
                                                     "targets",
                                                     "exclude",
@@ -488,11 +492,11 @@ class Loader {
   void read_authorization(const toml::table& root, Config& config) const {
     const auto* node = root.get("authorization");
     constexpr std::string_view what =
-        "[[authorization]] tables, each with networks = [\"198.18.0.0/15\", ...]";
+        "[[authorization]] tables, each with networks = [\"198.18.0.0/16\", ...]";
     if (!node) {
       fail(root.source(), "", "",
            "missing [[authorization]]: list the networks this agent may scan, e.g. "
-           "[[authorization]] networks = [\"198.18.0.0/15\"]");
+           "[[authorization]] networks = [\"198.18.0.0/16\"]");
     }
     std::vector<const toml::table*> entries;
     if (const auto* t = node->as_table()) {
@@ -533,16 +537,47 @@ class Loader {
         }
         base.expires_text = date_text(*n);
       }
+      if (const auto* n = get(s, "allow-large-scope")) {
+        if (!n->is_boolean()) expected(*n, s.name, "allow-large-scope", "true or false");
+        base.allow_large_scope = n->as_boolean()->get();
+        if (base.allow_large_scope) {
+          std::string missing;
+          for (const auto* key : {"owner", "ticket", "expires"}) {
+            const bool empty = std::string_view(key) == "owner"    ? base.owner.empty()
+                               : std::string_view(key) == "ticket" ? base.ticket.empty()
+                                                                   : !base.expires.has_value();
+            if (empty) missing += std::string(missing.empty() ? "" : ", ") + "\"" + key + "\"";
+          }
+          if (!missing.empty()) {
+            fail(n->source(), s.name, "allow-large-scope",
+                 "a large scope must say who approved it, under which ticket and until when: "
+                 "add " +
+                     missing + " to this [[authorization]] entry");
+          }
+        }
+      }
       const auto& networks =
-          require(s, "networks", "an array of CIDRs such as [\"198.18.0.0/15\"]");
+          require(s, "networks", "an array of CIDRs such as [\"198.18.0.0/16\"]");
       const auto items = string_array(networks, s, "networks",
-                                      "an array of CIDRs such as [\"198.18.0.0/15\"]", false);
+                                      "an array of CIDRs such as [\"198.18.0.0/16\"]", false);
       std::string cidrs;
       for (const auto* item : items) {
         AuthorizedNetwork net = base;
         net.network = checked(*item, s, "networks", [&] {
           return config_detail::parse_network(item->as_string()->get());
         });
+        const bool v6 = net.network.address.is_v6();
+        const unsigned limit = v6 ? kLargeScopeV6 : kLargeScopeV4;
+        // Loopback (inside 127.0.0.0/8, as in the built-in default) never leaves the host.
+        const bool loopback =
+            !v6 && net.network.prefix >= 8 && net.network.address.to_v4().to_bytes()[0] == 127;
+        if (net.network.prefix < limit && !loopback && !base.allow_large_scope) {
+          fail(item->source(), s.name, "networks",
+               display(item->as_string()->get()) + " is wider than /" + std::to_string(limit) +
+                   " (IPv" + (v6 ? "6" : "4") + ", " + net.network.to_string() +
+                   "); expected a smaller network, or allow-large-scope = true with owner, "
+                   "ticket and expires in this [[authorization]] entry");
+        }
         net.cidr = net.network.to_string();
         cidrs += (cidrs.empty() ? "" : ", ") + net.cidr;
         config.authorization.push_back(std::move(net));
@@ -667,6 +702,23 @@ class Loader {
           checked(*item, s, "targets", [&] { return config_detail::parse_target(text); });
       job.targets.push_back(text);
       if (shape.hostname) {
+        // "name/prefix" scans the block around whatever the name resolves to: it needs an
+        // authorized network at least that wide ("localhost/0" walked all of IPv4).
+        if (const auto p = shape.hostname_prefix) {
+          const bool fits = std::any_of(config.authorization.begin(), config.authorization.end(),
+                                        [&](const AuthorizedNetwork& a) {
+                                          return a.network.prefix <= *p &&
+                                                 (a.network.address.is_v6() || *p <= 32);
+                                        });
+          if (!fits) {
+            fail(item->source(), s.name, "targets",
+                 "target " + display(text) + " names a /" + std::to_string(*p) +
+                     " block around the address of " +
+                     display(std::string_view(text).substr(0, text.find('/'))) +
+                     ", wider than every authorized network (" + all.list() +
+                     "); expected a longer prefix or a wide enough [[authorization]]");
+          }
+        }
         job.hostname_targets.push_back(text);
         continue;
       }

@@ -91,7 +91,10 @@ INSTANTIATE_TEST_SUITE_P(
                  "--max-rtt-timeout"},
         BadInput{"UnknownOption", {"scan", "--bogus", "127.0.0.1"}, "--bogus"},
         BadInput{"NoTarget", {"scan"}, "target"},
-        BadInput{"NoTargetWithPorts", {"scan", "-p", "22"}, "target"}),
+        BadInput{"NoTargetWithPorts", {"scan", "-p", "22"}, "target"},
+        // More than 2^24 addresses need --scope: "localhost/0" walked all of IPv4.
+        BadInput{"HugeTargetsNeedScope", {"scan", "-p", "22", "localhost/7"}, "--scope"},
+        BadInput{"HugeV6TargetsNeedScope", {"scan", "-p", "22", "::1/64"}, "2^24"}),
     BadInputName);
 
 TEST(Cli, HelpListsEveryOption) {

@@ -134,7 +134,7 @@ CONFIG = {
                'targets = ["198.18.0.0/28"]\ninterval = "15m"\nexpected-open = ["22/tcp"]\n',
     "full": '[agent]\nstate-dir = "/var/lib/portvigil"\nlog-level = "info"\n'
             'web-listen-address = "127.0.0.1:10117"\nretention = "90d"\nmax-rate = 500\n\n'
-            '[[authorization]]\nnetworks = ["198.18.0.0/15", "2001:db8::/32"]\n'
+            '[[authorization]]\nnetworks = ["198.18.0.0/16", "2001:db8::/48"]\n'
             'owner = "netops"\nticket = "CHG-1"\nexpires = 2030-12-31\n\n'
             '[[authorization]]\nnetworks = ["10.0.0.0/8"]\nallow-large-scope = true\n'
             'owner = "netops"\nticket = "CHG-2"\nexpires = 2030-12-31T18:00:00Z\n\n'

@@ -46,8 +46,9 @@ struct AuthorizedNetwork {
   // First instant scanning is no longer allowed. A TOML date (2025-12-31) authorizes through
   // the end of that day UTC; a local date-time is read as UTC.
   std::optional<std::chrono::system_clock::time_point> expires;
-  std::string expires_text;  // as written, for messages; "" without expiry
-  std::string origin;        // "FILE:LINE:COL" of the entry, for the agent's messages
+  std::string expires_text;        // as written, for messages; "" without expiry
+  std::string origin;              // "FILE:LINE:COL" of the entry, for the agent's messages
+  bool allow_large_scope = false;  // may hold networks wider than /16 (IPv4) or /48 (IPv6)
   [[nodiscard]] bool active(std::chrono::system_clock::time_point now) const {
     return !expires || now < *expires;
   }
