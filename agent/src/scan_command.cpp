@@ -61,6 +61,14 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   if (plan.targets.empty()) {
     throw InputError("no targets given (a TARGET argument or -iL FILE is required)");
   }
+  {
+    // Cheap even when the exclusions cover billions of addresses: the cursor skips them whole.
+    Target first;
+    auto cursor = plan.targets.cursor();
+    if (!cursor.next(first)) {
+      throw InputError("no targets left: --exclude/--excludefile covers every target");
+    }
+  }
 
   auto& s = plan.scan;
   if (args.technique) {

@@ -94,7 +94,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"NoTargetWithPorts", {"scan", "-p", "22"}, "target"},
         // More than 2^24 addresses need --scope: "localhost/0" walked all of IPv4.
         BadInput{"HugeTargetsNeedScope", {"scan", "-p", "22", "localhost/7"}, "--scope"},
-        BadInput{"HugeV6TargetsNeedScope", {"scan", "-p", "22", "::1/64"}, "2^24"}),
+        BadInput{"HugeV6TargetsNeedScope", {"scan", "-p", "22", "::1/64"}, "2^24"},
+        // Excluding every target spun at 92% CPU for 10 minutes.
+        BadInput{"ExcludeEverything",
+                 {"scan", "-p", "22", "--scope", "2001:db8::/32", "2001:db8::/32", "--exclude",
+                  "2001:db8::/32"},
+                 "no targets left",
+                 true}),
     BadInputName);
 
 TEST(Cli, HelpListsEveryOption) {
