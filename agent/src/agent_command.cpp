@@ -105,7 +105,11 @@ std::shared_ptr<const Config> load(const AgentArgs& args) {
       config->agent.event_log = args.state_dir + "/events.jsonl";
     config->agent.state_dir = args.state_dir;
   }
-  if (args.listen_address) config->agent.web_listen_address = *args.listen_address;
+  if (args.listen_address) {
+    // Checked like the TOML key: "999.1.1.1:1" must not bind to whatever civetweb makes of it.
+    check_web_listen_address(*args.listen_address, "--web.listen-address");
+    config->agent.web_listen_address = *args.listen_address;
+  }
   return config;
 }
 

@@ -1054,6 +1054,14 @@ Config load_config(const std::string& path) {
   return parse_config(text, path);
 }
 
+void check_web_listen_address(std::string_view text, std::string_view what) {
+  try {
+    config_detail::check_listen_address(text);
+  } catch (const SyntaxProblem& p) {
+    throw InputError(std::string(what) + ": " + p.what());
+  }
+}
+
 std::span<const ConfigSectionKeys> config_keys() {
   return kDocumentedSections;
 }

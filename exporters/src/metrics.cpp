@@ -319,6 +319,19 @@ int begin_request(mg_connection* conn) {
 
 }  // namespace
 
+bool secret_equals(std::string_view given, std::string_view secret) {
+  // Every byte of the secret is looked at whatever `given` holds; only the length of
+  // `given` (the client's own input) shows in the time.
+  unsigned diff = given.size() == secret.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < secret.size(); ++i) {
+    const auto g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0u;
+    diff |= g ^ static_cast<unsigned char>(secret[i]);
+  }
+  // Keep the compiler from turning the loop into an early-exit comparison.
+  volatile unsigned sink = diff;
+  return sink == 0;
+}
+
 struct MetricsServer::Impl {
   std::atomic<bool> ready{false};
   CivetCallbacks callbacks{};
@@ -343,8 +356,14 @@ MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
   impl_->exposer->RegisterCollectable(m);
   if (!options.username.empty() && !options.password.empty()) {
     impl_->exposer->RegisterAuth(
-        [user = options.username, pass = options.password](
-            const std::string& u, const std::string& p) { return u == user && p == pass; },
+        [user = options.username, pass = options.password](const std::string& u,
+                                                           const std::string& p) {
+          // Both compared whole (no short-circuit): the time does not tell which one, or
+          // how much of it, was right.
+          const bool user_ok = secret_equals(u, user);
+          const bool pass_ok = secret_equals(p, pass);
+          return user_ok && pass_ok;
+        },
         "portvigil");
   }
 }

@@ -127,6 +127,10 @@ struct Config {
   std::vector<std::string> warnings;
 };
 
+// Checks a metrics listen address ("HOST:PORT", "[V6]:PORT", "" for none) as the
+// web-listen-address key is checked; throws InputError starting with `what` (the option).
+void check_web_listen_address(std::string_view text, std::string_view what);
+
 // The largest configuration accepted: 16 MiB.
 inline constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
 // Reads and validates a file. Throws InputError (one line, FILE:LINE:COL where known), also

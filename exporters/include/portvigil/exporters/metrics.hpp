@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "portvigil/common/scan_model.hpp"
@@ -66,6 +67,10 @@ class AgentMetrics {
  private:
   std::shared_ptr<Impl> impl_;  // shared: the HTTP server holds it weakly, as a Collectable
 };
+
+// Basic-auth credentials compared in constant time (for a given length of `given`): no
+// early exit at the first wrong byte.
+[[nodiscard]] bool secret_equals(std::string_view given, std::string_view secret);
 
 struct WebOptions {
   std::string listen_address = "127.0.0.1:10117";  // "HOST:PORT", "[V6]:PORT"; port 0 = any
