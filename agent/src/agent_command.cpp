@@ -2,8 +2,7 @@
 // time, signals stop (SIGTERM/SIGINT) or reload (SIGHUP) it.
 #include "agent_command.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <asio/io_context.hpp>
@@ -14,7 +13,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -25,8 +23,10 @@
 #include "job_runner.hpp"
 #include "log.hpp"
 #include "notify.hpp"
+#include "portvigil/common/printable.hpp"
 #include "portvigil/exporters/metrics.hpp"
 #include "schedule.hpp"
+#include "state_dir.hpp"
 
 namespace portvigil {
 namespace {
@@ -106,20 +106,12 @@ std::shared_ptr<const Config> load(const AgentArgs& args) {
       config->agent.event_log = args.state_dir + "/events.jsonl";
     config->agent.state_dir = args.state_dir;
   }
-  if (args.listen_address) config->agent.web_listen_address = *args.listen_address;
-  return config;
-}
-
-// One agent per state directory: a second would interleave scans and events.
-int lock_state_dir(const std::string& dir) {
-  const std::string path = dir + "/agent.lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    throw std::runtime_error("another portvigil agent is using " + dir);
+  if (args.listen_address) {
+    // Checked like the TOML key: "999.1.1.1:1" must not bind to whatever civetweb makes of it.
+    check_web_listen_address(*args.listen_address, "--web.listen-address");
+    config->agent.web_listen_address = *args.listen_address;
   }
-  return fd;
+  return config;
 }
 
 std::vector<Schedule::JobTiming> timings(const Config& c) {
@@ -441,19 +433,28 @@ int run_agent_command(std::span<const std::string_view> argv) {
     }
     config = load(args);
   } catch (const InputError& e) {
-    std::cerr << "portvigil: " << e.what() << "\n";
+    std::cerr << "portvigil: " << printable(e.what()) << "\n";
     return 2;
   }
   Logger log(config->agent.log_level);
   for (const auto& w : config->warnings) log.warn(w);
   try {
-    std::filesystem::create_directories(config->agent.state_dir);
+    // Everything the agent creates is private (state, event log, SQLite's -wal and -shm).
+    ::umask(0077);
+    prepare_state_dir(config->agent.state_dir);
     const int lock = lock_state_dir(config->agent.state_dir);
     (void)lock;  // held until exit
     auto store = Store::open(config->agent.state_dir + "/portvigil.db", Access::agent);
     EventLog events(config->agent.event_log, /*echo_stdout=*/true);
-    // A new or lost database numbers its events after the log's last one; a rotated or
-    // deleted log is not refilled with what was already published.
+    for (const auto& note : events.notes()) log.warn(note);
+    // A new or lost database numbers its events after the log's last one (an id read only
+    // from a line that is an event, at most 2^53); a rotated or deleted log is not refilled
+    // with what was already published.
+    if (store.repair_event_id_sequence(kMaxEventLineId)) {
+      log.warn(
+          "database: the event id sequence was beyond 2^53 (set from a garbage event log "
+          "line by an older version): set back to the last id in use");
+    }
     store.continue_event_ids_after(events.last_id());
     events.skip_to_if_empty(store.published_event_id());
     // A log that cannot be written (disk full) must not stop the scans: it is retried

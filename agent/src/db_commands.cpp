@@ -6,6 +6,7 @@
 
 #include "agent_command.hpp"
 #include "event_log.hpp"
+#include "portvigil/common/printable.hpp"
 #include "portvigil/config/agent_config.hpp"
 #include "portvigil/config/cli.hpp"
 #include "portvigil/storage/store.hpp"
@@ -154,10 +155,10 @@ int guarded(std::span<const std::string_view> args, const DbCommand& command, Fn
     }
     return fn(a);
   } catch (const InputError& e) {
-    std::cerr << "portvigil: " << e.what() << "\n";
+    std::cerr << "portvigil: " << printable(e.what()) << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "portvigil: " << e.what() << "\n";
+    std::cerr << "portvigil: " << printable(e.what()) << "\n";
     return 1;
   }
 }

@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <iostream>
 #include <stdexcept>
 
@@ -44,11 +44,39 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-// The "id" of a JSON line written by event_json(), or 0.
-std::int64_t id_of(const std::string& line) {
-  const auto pos = line.find("\"id\":");
-  if (pos == std::string::npos) return 0;
-  return std::strtoll(line.c_str() + pos + 5, nullptr, 10);
+// A line of the file for a message: at most 80 bytes, control bytes as \xNN.
+std::string shown(std::string_view line) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < line.size() && i < 80; ++i) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + (line.size() > 80 ? "\"..." : "\"");
+}
+
+std::string stamp_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+void write_whole(int fd, const char* data, std::size_t size, const std::string& what) {
+  for (std::size_t done = 0; done < size;) {
+    const ssize_t n = ::write(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw std::runtime_error(what + ": " + std::strerror(n == 0 ? EIO : errno));
+    done += static_cast<std::size_t>(n);
+  }
 }
 
 }  // namespace
@@ -83,33 +111,139 @@ std::string event_json(const ChangeEvent& e) {
 }
 
 EventLog::EventLog(const std::string& path, bool echo_stdout) : path_(path), echo_(echo_stdout) {
-  // Only a regular file is read back: a character device such as /dev/stdout is written only.
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-    std::ifstream in(path, std::ios::binary);
-    std::string line;
-    std::uintmax_t whole = 0;  // bytes in '\n'-terminated lines
-    bool torn = false;
-    while (std::getline(in, line)) {
-      // A last line without '\n' was torn by a crash mid-append: its event is committed
-      // in the database, so cut it off and let resume() write it whole.
-      if (in.eof()) {
-        torn = true;
-        break;
-      }
-      whole += line.size() + 1;
-      if (const auto id = id_of(line); id > last_id_) last_id_ = id;
+  // Never through a symlink (one in the state directory would make root write, or cut, its
+  // target), never blocking on a fifo, and created private whatever the umask.
+  fd_ =
+      ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    const int err = errno;
+    throw std::runtime_error("event log \"" + path + "\": cannot open for appending: " +
+                             (err == ELOOP
+                                  ? std::string("it is a symbolic link; refusing to follow it (set "
+                                                "event-log to the file itself)")
+                                  : std::string(std::strerror(err))));
+  }
+  try {
+    // A regular file is read back (and repaired); a character device such as /dev/null is
+    // only written. Anything else (fifo, socket, block device) is refused.
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      throw std::runtime_error("event log \"" + path + "\": " + std::strerror(errno));
     }
-    if (torn && ::truncate(path.c_str(), static_cast<off_t>(whole)) != 0) {
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
       throw std::runtime_error("event log \"" + path +
+                               "\": not a regular file; expected a file for the event lines");
+    }
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags >= 0) (void)::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
+    if (S_ISREG(st.st_mode)) recover();
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+}
+
+// Reads the file back. Only lines that are events (see event_log_line.hpp) count: the last
+// one's id becomes last_id(), which the agent hands to the database's id sequence. A torn
+// last line (crash mid-append) is cut off. Other lines are set aside: the file is renamed to
+// <path>.corrupt-<UTC time> and a copy of its event lines takes its place. A non-empty file
+// with no event line at all is not an event log, and is left alone.
+void EventLog::recover() {
+  EventLogScanner scan;
+  std::vector<char> buf(1 << 16);
+  for (off_t pos = 0;;) {
+    const ssize_t n = ::pread(fd_, buf.data(), buf.size(), pos);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      throw std::runtime_error("event log \"" + path_ + "\": cannot read: " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    scan.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    pos += n;
+  }
+  scan.finish();
+  last_id_ = scan.last_id();
+  if (scan.bad().empty()) {
+    // A torn last line's event is committed in the database: resume() writes it whole.
+    if (const auto torn = scan.torn();
+        torn && ::ftruncate(fd_, static_cast<off_t>(torn->offset)) != 0) {
+      throw std::runtime_error("event log \"" + path_ +
                                "\": cannot cut a partial last line: " + std::strerror(errno));
     }
+    return;
   }
-  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (fd_ < 0) {
-    throw std::runtime_error("event log \"" + path +
-                             "\": cannot open for appending: " + std::strerror(errno));
+  if (scan.events() == 0) {
+    throw std::runtime_error("event log \"" + path_ + "\": not an event log (" +
+                             std::to_string(scan.bad_lines()) +
+                             " lines, none of them an event; first: " + shown(scan.first_bad()) +
+                             "); refusing to write to it: point event-log at another file or "
+                             "move this one away");
   }
+  set_aside(scan);
+}
+
+void EventLog::set_aside(const EventLogScanner& scan) {
+  const std::string corrupt = path_ + ".corrupt-" + stamp_now();
+  const std::string temp = path_ + ".recover-" + std::to_string(::getpid());
+  const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    throw std::runtime_error("event log \"" + path_ + "\": cannot create " + temp + ": " +
+                             std::strerror(errno));
+  }
+  try {
+    // Copy every byte outside the bad ranges (and before a torn last line).
+    const std::uint64_t end = scan.torn() ? scan.torn()->offset : scan.size();
+    std::uint64_t pos = 0;
+    std::vector<char> buf(1 << 16);
+    auto copy = [&](std::uint64_t from, std::uint64_t to) {
+      while (from < to) {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), to - from));
+        const ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(from));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          throw std::runtime_error("event log \"" + path_ +
+                                   "\": cannot read: " + std::strerror(n == 0 ? EIO : errno));
+        }
+        write_whole(out, buf.data(), static_cast<std::size_t>(n),
+                    "event log \"" + path_ + "\": cannot write " + temp);
+        from += static_cast<std::uint64_t>(n);
+      }
+    };
+    for (const auto& r : scan.bad()) {
+      copy(pos, std::min(r.offset, end));
+      pos = r.offset + r.length;
+    }
+    copy(std::min(pos, end), end);
+    if (::fsync(out) != 0) {
+      throw std::runtime_error("event log \"" + path_ + "\": cannot sync " + temp + ": " +
+                               std::strerror(errno));
+    }
+    ::close(out);
+  } catch (...) {
+    ::close(out);
+    ::unlink(temp.c_str());
+    throw;
+  }
+  if (::rename(path_.c_str(), corrupt.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    throw std::runtime_error("event log \"" + path_ + "\": cannot move it to " + corrupt + ": " +
+                             std::strerror(err));
+  }
+  if (::rename(temp.c_str(), path_.c_str()) != 0) {
+    throw std::runtime_error("event log \"" + path_ + "\": cannot put " + temp +
+                             " in its place: " + std::strerror(errno));
+  }
+  const int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    throw std::runtime_error("event log \"" + path_ + "\": cannot reopen: " + std::strerror(errno));
+  }
+  ::close(fd_);
+  fd_ = fd;
+  notes_.push_back("event log \"" + path_ + "\": set aside " + std::to_string(scan.bad_lines()) +
+                   " lines that are not events in order (first: " + shown(scan.first_bad()) +
+                   "); the file as found is now " + corrupt + ", the event log keeps its " +
+                   std::to_string(scan.events()) + " events");
 }
 
 EventLog::~EventLog() {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "event_log_line.hpp"
 #include "portvigil/storage/store.hpp"
 
 namespace portvigil {
@@ -14,7 +15,9 @@ namespace portvigil {
 
 class EventLog {
  public:
-  // Opens (creating) `path` for appending; throws std::runtime_error naming the file.
+  // Opens (creating) `path` for appending and reads back its last event id; throws
+  // std::runtime_error naming the file. Lines that are not events are set aside (see
+  // recover()): notes() says so, for the agent's log.
   EventLog(const std::string& path, bool echo_stdout);
   ~EventLog();
   EventLog(const EventLog&) = delete;
@@ -32,12 +35,18 @@ class EventLog {
   // rewritten by resume()).
   void skip_to_if_empty(std::int64_t id);
   [[nodiscard]] std::int64_t last_id() const { return last_id_; }
+  // What opening the file repaired or set aside, one message each.
+  [[nodiscard]] const std::vector<std::string>& notes() const { return notes_; }
 
  private:
+  void recover();
+  void set_aside(const EventLogScanner& scan);
+
   std::string path_;
   int fd_ = -1;
   bool echo_;
   std::int64_t last_id_ = 0;
+  std::vector<std::string> notes_;
 };
 
 }  // namespace portvigil

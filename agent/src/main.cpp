@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "agent_command.hpp"
+#include "portvigil/common/printable.hpp"
 #include "portvigil/common/version.hpp"
 #include "portvigil/config/agent_config.hpp"
 #include "scan_command.hpp"
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   if (command == "history") return portvigil::run_history_command(rest);
   if (command == "baseline") return portvigil::run_baseline_command(rest);
   if (command == "status") return portvigil::run_status_command(rest);
-  std::cerr << "portvigil: unknown command \"" << command << "\" (see portvigil --help)\n";
+  std::cerr << "portvigil: unknown command \"" << portvigil::printable(command)
+            << "\" (see portvigil --help)\n";
   return 2;
 }

@@ -9,8 +9,10 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 
+#include "portvigil/common/printable.hpp"
 #include "portvigil/common/version.hpp"
 #include "portvigil/config/cli.hpp"
 #include "portvigil/exporters/reports.hpp"
@@ -65,6 +67,14 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   if (plan.targets.empty()) {
     throw InputError("no targets given (a TARGET argument or -iL FILE is required)");
   }
+  {
+    // Cheap even when the exclusions cover billions of addresses: the cursor skips them whole.
+    Target first;
+    auto cursor = plan.targets.cursor();
+    if (!cursor.next(first)) {
+      throw InputError("no targets left: --exclude/--excludefile covers every target");
+    }
+  }
 
   auto& s = plan.scan;
   if (args.technique) {
@@ -108,6 +118,15 @@ void build_plan(const ScanArgs& args, Plan& plan) {
       }
     }
   } else {
+    // A typo ("10.0.0.0/1", "localhost/0") must not start a scan of half the Internet.
+    constexpr std::uint64_t kMaxUnscoped = std::uint64_t{1} << 24;
+    if (const auto n = plan.targets.size_hint(); n > kMaxUnscoped) {
+      throw InputError("the targets name " +
+                       (n == std::numeric_limits<std::uint64_t>::max() ? std::string("2^64 or more")
+                                                                       : std::to_string(n)) +
+                       " addresses, more than 2^24 (16777216): give --scope NETWORKS to "
+                       "confirm that you may scan them");
+    }
     s.scope = plan.targets.covering_scope();
   }
   s.targets = &plan.targets;
@@ -179,7 +198,7 @@ int run_scan_command(std::span<const std::string_view> argv) {
     if (args.out_grep)
       grep.sink = make_grepable_report(open_output(grep, *args.out_grep, "-oG"), topts);
   } catch (const InputError& e) {
-    std::cerr << "portvigil: " << e.what() << "\n";
+    std::cerr << "portvigil: " << printable(e.what()) << "\n";
     return 2;
   }
 
@@ -220,7 +239,7 @@ int run_scan_command(std::span<const std::string_view> argv) {
   ScanSummary summary = engine->run(plan.scan, tee, control);
   if (control.on_progress && tty && !args.stats_every) std::fputs("\r\x1b[K", stderr);
   tee.end(summary);
-  if (!summary.error.empty()) std::cerr << "portvigil: " << summary.error << "\n";
+  if (!summary.error.empty()) std::cerr << "portvigil: " << printable(summary.error) << "\n";
   for (auto* o : {&normal, &xml, &json, &grep}) {
     if (o->file) {
       o->file->flush();

@@ -10,7 +10,10 @@
 // job target is checked against the union of the authorized networks.
 #include "portvigil/config/agent_config.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -25,6 +28,7 @@
 
 #include "config_syntax.hpp"
 #include "portvigil/common/port_knowledge.hpp"
+#include "portvigil/common/printable.hpp"
 #include "portvigil/config/cli.hpp"
 
 namespace portvigil {
@@ -47,8 +51,12 @@ constexpr std::array<std::string_view, 11> kAgentKeys{
     "state-dir",    "log-level",    "event-log",          "max-rate",
     "min-rate",     "max-retries",  "web-listen-address", "retention",
     "web-username", "web-password", "port-series-limit"};
-constexpr std::array<std::string_view, 4> kAuthorizationKeys{"networks", "owner", "ticket",
-                                                             "expires"};
+constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner", "ticket",
+                                                             "expires", "allow-large-scope"};
+// An authorization wider than this needs allow-large-scope = true (with owner, ticket and
+// expires): a typo such as "0.0.0.0/0" must not authorize the Internet.
+constexpr unsigned kLargeScopeV4 = 16;
+constexpr unsigned kLargeScopeV6 = 48;
 constexpr std::array<std::string_view, 21> kJobKeys{"name",
                                                     "targets",
                                                     "exclude",
@@ -485,11 +493,11 @@ class Loader {
   void read_authorization(const toml::table& root, Config& config) const {
     const auto* node = root.get("authorization");
     constexpr std::string_view what =
-        "[[authorization]] tables, each with networks = [\"198.18.0.0/15\", ...]";
+        "[[authorization]] tables, each with networks = [\"198.18.0.0/16\", ...]";
     if (!node) {
       fail(root.source(), "", "",
            "missing [[authorization]]: list the networks this agent may scan, e.g. "
-           "[[authorization]] networks = [\"198.18.0.0/15\"]");
+           "[[authorization]] networks = [\"198.18.0.0/16\"]");
     }
     std::vector<const toml::table*> entries;
     if (const auto* t = node->as_table()) {
@@ -530,16 +538,47 @@ class Loader {
         }
         base.expires_text = date_text(*n);
       }
+      if (const auto* n = get(s, "allow-large-scope")) {
+        if (!n->is_boolean()) expected(*n, s.name, "allow-large-scope", "true or false");
+        base.allow_large_scope = n->as_boolean()->get();
+        if (base.allow_large_scope) {
+          std::string missing;
+          for (const auto* key : {"owner", "ticket", "expires"}) {
+            const bool empty = std::string_view(key) == "owner"    ? base.owner.empty()
+                               : std::string_view(key) == "ticket" ? base.ticket.empty()
+                                                                   : !base.expires.has_value();
+            if (empty) missing += std::string(missing.empty() ? "" : ", ") + "\"" + key + "\"";
+          }
+          if (!missing.empty()) {
+            fail(n->source(), s.name, "allow-large-scope",
+                 "a large scope must say who approved it, under which ticket and until when: "
+                 "add " +
+                     missing + " to this [[authorization]] entry");
+          }
+        }
+      }
       const auto& networks =
-          require(s, "networks", "an array of CIDRs such as [\"198.18.0.0/15\"]");
+          require(s, "networks", "an array of CIDRs such as [\"198.18.0.0/16\"]");
       const auto items = string_array(networks, s, "networks",
-                                      "an array of CIDRs such as [\"198.18.0.0/15\"]", false);
+                                      "an array of CIDRs such as [\"198.18.0.0/16\"]", false);
       std::string cidrs;
       for (const auto* item : items) {
         AuthorizedNetwork net = base;
         net.network = checked(*item, s, "networks", [&] {
           return config_detail::parse_network(item->as_string()->get());
         });
+        const bool v6 = net.network.address.is_v6();
+        const unsigned limit = v6 ? kLargeScopeV6 : kLargeScopeV4;
+        // Loopback (inside 127.0.0.0/8, as in the built-in default) never leaves the host.
+        const bool loopback =
+            !v6 && net.network.prefix >= 8 && net.network.address.to_v4().to_bytes()[0] == 127;
+        if (net.network.prefix < limit && !loopback && !base.allow_large_scope) {
+          fail(item->source(), s.name, "networks",
+               display(item->as_string()->get()) + " is wider than /" + std::to_string(limit) +
+                   " (IPv" + (v6 ? "6" : "4") + ", " + net.network.to_string() +
+                   "); expected a smaller network, or allow-large-scope = true with owner, "
+                   "ticket and expires in this [[authorization]] entry");
+        }
         net.cidr = net.network.to_string();
         cidrs += (cidrs.empty() ? "" : ", ") + net.cidr;
         config.authorization.push_back(std::move(net));
@@ -664,6 +703,23 @@ class Loader {
           checked(*item, s, "targets", [&] { return config_detail::parse_target(text); });
       job.targets.push_back(text);
       if (shape.hostname) {
+        // "name/prefix" scans the block around whatever the name resolves to: it needs an
+        // authorized network at least that wide ("localhost/0" walked all of IPv4).
+        if (const auto p = shape.hostname_prefix) {
+          const bool fits = std::any_of(config.authorization.begin(), config.authorization.end(),
+                                        [&](const AuthorizedNetwork& a) {
+                                          return a.network.prefix <= *p &&
+                                                 (a.network.address.is_v6() || *p <= 32);
+                                        });
+          if (!fits) {
+            fail(item->source(), s.name, "targets",
+                 "target " + display(text) + " names a /" + std::to_string(*p) +
+                     " block around the address of " +
+                     display(std::string_view(text).substr(0, text.find('/'))) +
+                     ", wider than every authorized network (" + all.list() +
+                     "); expected a longer prefix or a wide enough [[authorization]]");
+          }
+        }
         job.hostname_targets.push_back(text);
         continue;
       }
@@ -945,6 +1001,10 @@ bool JobConfig::expects_open(const asio::ip::address& address, std::string_view 
 }
 
 Config parse_config(std::string_view toml_text, std::string_view source_name) {
+  if (toml_text.size() > kMaxConfigBytes) {
+    throw InputError(std::string(source_name) + ": the configuration is larger than " +
+                     std::to_string(kMaxConfigBytes >> 20) + " MiB");
+  }
   toml::table root;
   try {
     root = toml::parse(toml_text, std::string_view(source_name));
@@ -959,16 +1019,55 @@ Config parse_config(std::string_view toml_text, std::string_view source_name) {
 }
 
 Config load_config(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw InputError(path + ": is a directory, expected a TOML configuration file");
+  // Read with a bound: /dev/zero or a multi-gigabyte file must be an error, not bad_alloc.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw InputError(path + ": cannot open configuration file: " + std::strerror(errno));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open configuration file: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw InputError(path + ": cannot read configuration file");
-  return parse_config(text.str(), path);
+  std::string text;
+  try {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      throw InputError(path + ": cannot read configuration file: " + std::strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      throw InputError(path + ": is a directory, expected a TOML configuration file");
+    }
+    // A pipe (check-config <(...), /dev/stdin) is read up to the limit; devices are refused.
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+      throw InputError(path + ": not a regular file, expected a TOML configuration file");
+    }
+    const std::string too_big = path + ": the configuration file is larger than " +
+                                std::to_string(kMaxConfigBytes >> 20) +
+                                " MiB; expected a TOML configuration file";
+    if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes) {
+      throw InputError(too_big);
+    }
+    char buf[1 << 16];
+    while (true) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        throw InputError(path + ": cannot read configuration file: " + std::strerror(errno));
+      }
+      if (n == 0) break;
+      if (text.size() + static_cast<std::size_t>(n) > kMaxConfigBytes) throw InputError(too_big);
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  return parse_config(text, path);
+}
+
+void check_web_listen_address(std::string_view text, std::string_view what) {
+  try {
+    config_detail::check_listen_address(text);
+  } catch (const SyntaxProblem& p) {
+    throw InputError(std::string(what) + ": " + p.what());
+  }
 }
 
 std::span<const ConfigSectionKeys> config_keys() {
@@ -1031,7 +1130,7 @@ int check_config_command(std::span<const std::string_view> args) {
       break;
     }
     if (arg.size() > 1 && arg.front() == '-') {
-      std::cerr << "portvigil: check-config: unknown option \"" << arg
+      std::cerr << "portvigil: check-config: unknown option \"" << printable(arg)
                 << "\" (see portvigil check-config --help)\n";
       return 2;
     }
@@ -1044,14 +1143,16 @@ int check_config_command(std::span<const std::string_view> args) {
   }
   try {
     const auto config = load_config(std::string(files.front()));
-    for (const auto& w : config.warnings) std::cerr << "portvigil: warning: " << w << "\n";
+    for (const auto& w : config.warnings) {
+      std::cerr << "portvigil: warning: " << printable(w) << "\n";
+    }
     const auto jobs = config.jobs.size();
     const auto nets = config.authorization.size();
     std::cout << files.front() << ": OK (" << jobs << (jobs == 1 ? " job, " : " jobs, ") << nets
               << (nets == 1 ? " authorized network)" : " authorized networks)") << "\n";
     return 0;
   } catch (const InputError& e) {
-    std::cerr << "portvigil: " << e.what() << "\n";
+    std::cerr << "portvigil: " << printable(e.what()) << "\n";
     return 2;
   }
 }

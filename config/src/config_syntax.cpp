@@ -198,7 +198,7 @@ std::vector<Range> merge(std::vector<Range> ranges) {
 }
 
 IpNetwork parse_network(std::string_view text) {
-  const std::string what = "expected a network such as \"198.18.0.0/15\" or \"2001:db8::/32\"";
+  const std::string what = "expected a network such as \"198.18.0.0/16\" or \"2001:db8::/48\"";
   const auto slash = text.find('/');
   const std::string addr_text(text.substr(0, slash));
   asio::error_code ec;
@@ -218,6 +218,12 @@ IpNetwork parse_network(std::string_view text) {
                         display(fixed.to_string()));
   }
   net.address = addr;
+  // An IPv4-mapped block (::ffff:0:0/96 and inside it) is the IPv4 block it maps: the
+  // scanner sees IPv4 addresses, and "::ffff:0.0.0.0/96" is all of IPv4, not a small /96.
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped() && net.prefix >= 96) {
+    net.address = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    net.prefix -= 96;
+  }
   return net;
 }
 
@@ -256,7 +262,7 @@ TargetShape parse_target(std::string_view text) {
         "hostname, got " +
         display(text));
   }
-  if (has_prefix) (void)parse_prefix(expr, expr.substr(slash + 1), true);
+  if (has_prefix) shape.hostname_prefix = parse_prefix(expr, expr.substr(slash + 1), true);
   shape.hostname = true;
   return shape;
 }

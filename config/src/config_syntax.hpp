@@ -53,6 +53,7 @@ struct Range {
 // or the range of addresses it may touch (the bounding range for octet ranges).
 struct TargetShape {
   bool hostname = false;
+  std::optional<unsigned> hostname_prefix;  // "db.example/24": 24
   Range range;
 };
 [[nodiscard]] TargetShape parse_target(std::string_view text);

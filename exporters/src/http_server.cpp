@@ -44,19 +44,6 @@ Endpoint parse_listen_address(const std::string& text) {
   return {address.to_string(), static_cast<unsigned short>(value)};
 }
 
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  // Every byte of the longer string is visited whatever the contents, so the time depends on
-  // the lengths only (the length of the expected secret is not the secret).
-  const std::size_t n = std::max(a.size(), b.size());
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < n; ++i) {
-    const auto x = static_cast<unsigned char>(i < a.size() ? a[i] : 0);
-    const auto y = static_cast<unsigned char>(i < b.size() ? b[i] : 0);
-    diff = static_cast<unsigned char>(diff | (x ^ y));
-  }
-  return diff == 0;
-}
-
 std::string base64(const std::string& bytes) {
   static constexpr std::string_view kAlphabet =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

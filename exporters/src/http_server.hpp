@@ -67,8 +67,6 @@ struct Endpoint {
 };
 [[nodiscard]] Endpoint parse_listen_address(const std::string& text);
 
-// Equality of two secrets in time that depends only on their lengths.
-[[nodiscard]] bool constant_time_equal(const std::string& a, const std::string& b);
 [[nodiscard]] std::string base64(const std::string& bytes);
 
 }  // namespace portvigil::http

@@ -177,6 +177,7 @@ ScanSummary ConnectRun::run() {
   // About 64k (host, port) pairs per group: enough to keep a large window busy.
   const std::size_t group_size = engine::group_size(nports, std::size_t{1} << 16, 1024);
   auto cursor = plan_.targets->cursor();
+  cursor.set_stop(control_.stop);
   Target t;
   bool more = true;
   while (more && !stopping()) {

@@ -379,11 +379,62 @@ bool TargetSet::excluded(const asio::ip::address& a) const {
                      [&](const TargetSpec& s) { return spec_contains(s, a); });
 }
 
+// The last address of the stretch that starts at `a` (inside `x`) and stays inside `x`.
+static uint128 stretch_end(const TargetSpec& x, const asio::ip::address& a) {
+  if (x.kind == TargetSpec::Kind::range) return x.range.last;
+  // Octets: the trailing octets whose sets are full, then the run of allowed values of the
+  // first octet that is not full, starting at a's value.
+  const auto v = a.to_v4().to_uint();
+  int j = 3;
+  while (j >= 0 && x.octets[static_cast<std::size_t>(j)].all()) --j;
+  if (j < 0) return 0xffffffffULL;
+  const unsigned shift = static_cast<unsigned>(8 * (3 - j));
+  unsigned r = (v >> shift) & 0xff;
+  while (r < 256 && x.octets[static_cast<std::size_t>(j)].test(r)) ++r;
+  // a with octet j set to r (carrying into the octet above when r == 256) and zeros below.
+  const std::uint64_t next = (((std::uint64_t{v} >> shift >> 8) << 8) + r) << shift;
+  return static_cast<uint128>(next - 1);
+}
+
+std::optional<uint128> TargetSet::excluded_through(const asio::ip::address& a) const {
+  std::optional<uint128> last;
+  for (const auto& x : excludes_) {
+    if (!spec_contains(x, a)) continue;
+    const auto end = stretch_end(x, a);
+    if (!last || end > *last) last = end;
+  }
+  return last;
+}
+
 bool TargetSet::Cursor::next(Target& out) {
+  std::uint64_t skips = 0;
   while (step(out)) {
-    if (!set_->excluded(out.address)) return true;
+    const auto last = set_->excluded_through(out.address);
+    if (!last) return true;
+    skip_through(*last);
+    if ((++skips & 0x3ff) == 0 && stop_ && stop_->load(std::memory_order_relaxed)) return false;
   }
   return false;
+}
+
+// Moves past `last` (an address of the current spec's family) within the current spec.
+void TargetSet::Cursor::skip_through(uint128 last) {
+  if (spec_ >= set_->specs_.size() || spec_done_) return;
+  const TargetSpec& s = set_->specs_[spec_];
+  if (s.kind == TargetSpec::Kind::range) {
+    if (last >= s.range.last) {
+      spec_done_ = true;
+    } else if (last >= s.range.first && last - s.range.first + 1 > offset_) {
+      offset_ = last - s.range.first + 1;
+    }
+    return;
+  }
+  // Octet expressions: offset_ is the next candidate address.
+  if (last >= 0xffffffffULL) {
+    spec_done_ = true;
+  } else if (last + 1 > offset_) {
+    offset_ = last + 1;
+  }
 }
 
 // Advances to the next address of the current spec, moving on to the next spec when one

@@ -989,6 +989,20 @@ void Store::continue_event_ids_after(std::int64_t id) {
   tx.commit();
 }
 
+bool Store::repair_event_id_sequence(std::int64_t limit) {
+  Transaction tx(impl_->db, Transaction::Kind::write);
+  auto q = impl_->db.query(
+      "UPDATE sqlite_sequence SET seq = max("
+      "  (SELECT coalesce(max(id), 0) FROM events),"
+      "  (SELECT coalesce(min(max(value), ?1), 0) FROM agent_meta"
+      "     WHERE key = 'published_event_id')) "
+      "WHERE name = 'events' AND seq > ?1");
+  q.bind(1, limit).run();
+  const bool changed = impl_->db.changes() > 0;
+  tx.commit();
+  return changed;
+}
+
 std::int64_t Store::published_event_id() const {
   auto q = impl_->db.query("SELECT value FROM agent_meta WHERE key = 'published_event_id'");
   return q.step() ? q.int64(0) : 0;

@@ -23,7 +23,7 @@ struct JobText {
   int confirmations = 2;
   std::string extra;           // more job keys
   std::string authorization =  // whole [[authorization]] section(s)
-      "[[authorization]]\nnetworks = [\"198.18.0.0/15\"]\n";
+      "[[authorization]]\nnetworks = [\"198.18.0.0/16\"]\n";
 };
 
 Config make_config(const JobText& j) {
@@ -690,7 +690,7 @@ TEST_F(JobRunnerTest, ExpiredAuthorizationIsNotScanned) {
 
 TEST_F(JobRunnerTest, OnlyExpiredAuthorizationScansNothing) {
   JobText j;
-  j.authorization = "[[authorization]]\nnetworks = [\"198.18.0.0/15\"]\nexpires = 2001-01-01\n";
+  j.authorization = "[[authorization]]\nnetworks = [\"198.18.0.0/16\"]\nexpires = 2001-01-01\n";
   const auto config = make_config(j);
   net.set(22, FakeBehavior::open);
   const auto r = run(config);

@@ -68,4 +68,22 @@ TEST(AgentBinary, WebListenAddressFlagOverridesTheConfig) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
+// "999.1.1.1:1" was handed to civetweb, which bound 231.1.1.1:1; the flag is now checked
+// like the web-listen-address key: exit 2 before anything starts (timeout guards the old
+// behaviour, a running agent).
+TEST(AgentBinary, WebListenAddressFlagIsValidated) {
+  const auto dir =
+      std::filesystem::path(testing::TempDir()) / ("pv-web-bad-" + std::to_string(getpid()));
+  for (const char* bad : {"999.1.1.1:1", "127.0.0.1", "[::1]:70000", "::1:10117"}) {
+    const std::string out =
+        capture(std::string("timeout 20 ") + PORTVIGIL_BINARY + " agent --state-dir " +
+                dir.string() + " --web.listen-address '" + bad + "' 2>&1; echo rc=$?");
+    EXPECT_NE(out.find("portvigil: --web.listen-address: expected a listen address"),
+              std::string::npos)
+        << bad << ": " << out;
+    EXPECT_NE(out.find("rc=2"), std::string::npos) << bad << ": " << out;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace

@@ -91,7 +91,16 @@ INSTANTIATE_TEST_SUITE_P(
                  "--max-rtt-timeout"},
         BadInput{"UnknownOption", {"scan", "--bogus", "127.0.0.1"}, "--bogus"},
         BadInput{"NoTarget", {"scan"}, "target"},
-        BadInput{"NoTargetWithPorts", {"scan", "-p", "22"}, "target"}),
+        BadInput{"NoTargetWithPorts", {"scan", "-p", "22"}, "target"},
+        // More than 2^24 addresses need --scope: "localhost/0" walked all of IPv4.
+        BadInput{"HugeTargetsNeedScope", {"scan", "-p", "22", "localhost/7"}, "--scope"},
+        BadInput{"HugeV6TargetsNeedScope", {"scan", "-p", "22", "::1/64"}, "2^24"},
+        // Excluding every target spun at 92% CPU for 10 minutes.
+        BadInput{"ExcludeEverything",
+                 {"scan", "-p", "22", "--scope", "2001:db8::/32", "2001:db8::/32", "--exclude",
+                  "2001:db8::/32"},
+                 "no targets left",
+                 true}),
     BadInputName);
 
 TEST(Cli, HelpListsEveryOption) {

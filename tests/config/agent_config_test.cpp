@@ -401,19 +401,19 @@ const BadConfig kBadConfigs[] = {
     // [[authorization]].
     {"missing_authorization", "[[job]]\nname = \"web\"\n",
      "t.toml:1:1: missing [[authorization]]: list the networks this agent may scan, e.g. "
-     "[[authorization]] networks = [\"198.18.0.0/15\"]"},
+     "[[authorization]] networks = [\"198.18.0.0/16\"]"},
     {"authorization_missing_networks", "[[authorization]]\nowner = \"me\"\n",
      "t.toml:1:1: authorization #1: missing required key \"networks\" (an array of CIDRs such "
-     "as [\"198.18.0.0/15\"])"},
+     "as [\"198.18.0.0/16\"])"},
     {"authorization_networks_not_array", "[[authorization]]\nnetworks = \"198.18.0.0/24\"\n",
      "t.toml:2:12: authorization #1: key \"networks\": expected an array of CIDRs such as "
-     "[\"198.18.0.0/15\"], got \"198.18.0.0/24\" (string)"},
+     "[\"198.18.0.0/16\"], got \"198.18.0.0/24\" (string)"},
     {"authorization_prefix_33", "[[authorization]]\nnetworks = [\"198.18.0.0/33\"]\n",
      "t.toml:2:13: authorization #1: key \"networks\": \"198.18.0.0/33\": expected an IPv4 "
      "prefix length from 0 to 32, got \"33\""},
     {"authorization_bad_cidr", "[[authorization]]\nnetworks = [\"198.18.0/24\"]\n",
      "t.toml:2:13: authorization #1: key \"networks\": expected a network such as "
-     "\"198.18.0.0/15\" or \"2001:db8::/32\", got \"198.18.0/24\""},
+     "\"198.18.0.0/16\" or \"2001:db8::/48\", got \"198.18.0/24\""},
     {"authorization_host_bits", "[[authorization]]\nnetworks = [\"198.18.0.5/24\"]\n",
      "t.toml:2:13: authorization #1: key \"networks\": \"198.18.0.5/24\" has host bits set; "
      "expected the network address \"198.18.0.0/24\""},
@@ -511,7 +511,7 @@ const BadConfig kBadConfigs[] = {
      "[\"198.18.0.0/24\", \"db.example.net\"], got an empty array"},
     {"empty_file", "",
      "t.toml:1:1: missing [[authorization]]: list the networks this agent may scan, e.g. "
-     "[[authorization]] networks = [\"198.18.0.0/15\"]"},
+     "[[authorization]] networks = [\"198.18.0.0/16\"]"},
     {"target_not_a_string", kJob + "targets = [\"198.18.0.1\", 7]\n",
      "t.toml:5:26: job \"web\": key \"targets\": expected an array of targets such as "
      "[\"198.18.0.0/24\", \"db.example.net\"], got an element that is 7 (integer)"},
@@ -622,6 +622,85 @@ TEST(AgentConfig, ErrorsNameTheFile) {
   }();
   EXPECT_EQ(message.rfind("/etc/portvigil/portvigil.toml:2:13: [agent]: key \"log-level\":", 0), 0u)
       << message;
+}
+
+}  // namespace
+}  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+// ---- large scopes (issue #11) ---------------------------------------------------------------
+
+std::string with_auth(const std::string& auth, const std::string& target = "198.18.0.1") {
+  return "[[authorization]]\n" + auth + "\n[[job]]\nname = \"j\"\ntargets = [\"" + target +
+         "\"]\ninterval = \"1m\"\n";
+}
+
+TEST(LargeScope, WideNetworksNeedAllowLargeScope) {
+  for (const char* net : {"0.0.0.0/0", "::/0", "10.0.0.0/8", "198.0.0.0/15", "2001:db8::/32",
+                          "2001:db8::/47", "::ffff:0.0.0.0/96"}) {
+    const auto e =
+        error_of(with_auth("networks = [\"198.18.0.0/24\", \"" + std::string(net) + "\"]"));
+    EXPECT_NE(e.find("t.toml:2:30: authorization #1: key \"networks\": \"" + std::string(net) +
+                     "\" is wider than /"),
+              std::string::npos)
+        << net << ": " << e;
+    EXPECT_NE(e.find("allow-large-scope = true"), std::string::npos) << e;
+  }
+  // The limits themselves are fine.
+  EXPECT_EQ(error_of(with_auth("networks = [\"198.18.0.0/16\", \"2001:db8::/48\"]")), "");
+}
+
+TEST(LargeScope, AllowedWithOwnerTicketAndExpiry) {
+  const auto config = parse_config(with_auth("networks = [\"0.0.0.0/0\", \"::/0\"]\n"
+                                             "allow-large-scope = true\nowner = \"secops\"\n"
+                                             "ticket = \"CHG-9\"\nexpires = 2999-01-01"),
+                                   "t.toml");
+  ASSERT_EQ(config.authorization.size(), 2u);
+  EXPECT_TRUE(config.authorization[0].allow_large_scope);
+  const auto e = error_of(
+      with_auth("networks = [\"0.0.0.0/0\"]\nallow-large-scope = true\nowner = \"secops\""));
+  EXPECT_EQ(e,
+            "t.toml:3:21: authorization #1: key \"allow-large-scope\": a large scope must say "
+            "who approved it, under which ticket and until when: add \"ticket\", \"expires\" "
+            "to this [[authorization]] entry");
+  EXPECT_NE(error_of(with_auth("networks = [\"0.0.0.0/0\"]\nallow-large-scope = \"yes\""))
+                .find("expected true or false"),
+            std::string::npos);
+  // Another entry's permission does not carry over.
+  EXPECT_NE(error_of("[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\nallow-large-scope = "
+                     "true\nowner = \"a\"\nticket = \"b\"\nexpires = 2999-01-01\n"
+                     "[[authorization]]\nnetworks = [\"10.0.0.0/8\"]\n[[job]]\nname = \"j\"\n"
+                     "targets = [\"198.18.0.1\"]\ninterval = \"1m\"\n")
+                .find("\"10.0.0.0/8\" is wider than /16"),
+            std::string::npos);
+}
+
+TEST(LargeScope, MappedNetworksAreIpv4) {
+  const auto config =
+      parse_config(with_auth("networks = [\"::ffff:198.18.0.0/120\"]", "198.18.0.7"), "t.toml");
+  ASSERT_EQ(config.authorization.size(), 1u);
+  EXPECT_EQ(config.authorization[0].cidr, "198.18.0.0/24");
+  EXPECT_TRUE(config.authorization[0].network.contains(ip("198.18.0.7")));
+}
+
+// "localhost/0" passed and then walked all of IPv4.
+TEST(LargeScope, HostnameWithPrefixIsCheckedLikeABlock) {
+  const auto e = error_of(with_auth("networks = [\"127.0.0.0/8\"]", "localhost/0"));
+  // 127.0.0.0/8 itself is loopback, allowed without allow-large-scope.
+  EXPECT_EQ(error_of(with_auth("networks = [\"127.0.0.0/8\"]", "127.0.0.1")), "");
+  EXPECT_NE(e.find("target \"localhost/0\" names a /0 block around the address of "
+                   "\"localhost\", wider than every authorized network (127.0.0.0/8)"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(error_of(with_auth("networks = [\"198.18.0.0/16\"]", "db.example/64")), "");
+  EXPECT_EQ(error_of(with_auth("networks = [\"198.18.0.0/16\"]", "db.example/16")), "");
+  EXPECT_EQ(error_of(with_auth("networks = [\"198.18.0.0/16\"]", "db.example")), "");
+  EXPECT_EQ(error_of(with_auth("networks = [\"0.0.0.0/0\"]\nallow-large-scope = true\n"
+                               "owner = \"a\"\nticket = \"b\"\nexpires = 2999-01-01",
+                               "localhost/0")),
+            "");
 }
 
 }  // namespace

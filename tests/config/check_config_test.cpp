@@ -1,11 +1,13 @@
 // `portvigil check-config FILE`: exit 0 with "FILE: OK (...)" on stdout, or exit 2 with one
 // "portvigil: ..." line on stderr.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -103,6 +105,52 @@ TEST_F(CheckConfig, MissingFileExitsTwo) {
   EXPECT_EQ(o.status, 2);
   EXPECT_EQ(o.err, "portvigil: " + (dir_ / "absent.toml").string() +
                        ": cannot open configuration file: No such file or directory\n");
+}
+
+// check-config /dev/zero aborted on bad_alloc; a device is not a configuration file.
+TEST_F(CheckConfig, DeviceIsRefused) {
+  const auto o = run({"/dev/zero"});
+  EXPECT_EQ(o.status, 2);
+  EXPECT_EQ(o.err,
+            "portvigil: /dev/zero: not a regular file, expected a TOML configuration file\n");
+}
+
+TEST_F(CheckConfig, FileOver16MiBIsRefused) {
+  const auto path = write("huge.toml", std::string(kValid));
+  std::filesystem::resize_file(path, kMaxConfigBytes + 1);
+  const auto o = run({path});
+  EXPECT_EQ(o.status, 2);
+  EXPECT_EQ(o.err, "portvigil: " + path +
+                       ": the configuration file is larger than 16 MiB; expected a TOML "
+                       "configuration file\n");
+  std::filesystem::resize_file(path, kValid.size());
+  EXPECT_EQ(run({path}).status, 0);
+}
+
+TEST_F(CheckConfig, PipeIsReadUpToTheLimit) {
+  const auto fifo = (dir_ / "pipe.toml").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] {
+    std::ofstream out(fifo);
+    out << kValid;
+  });
+  const auto o = run({fifo});
+  writer.join();
+  EXPECT_EQ(o.status, 0) << o.err;
+}
+
+// Error text quotes the file: a 1 MB token and control bytes must not reach the terminal.
+TEST_F(CheckConfig, ErrorTextIsEscapedAndCut) {
+  const auto path = write("junk.toml", std::string(kValid) + "x = \"" + std::string(1 << 20, 'a') +
+                                           "\x1b[31m\"\n" + std::string(1 << 20, 'b') + "\n");
+  const auto o = run({path});
+  EXPECT_EQ(o.status, 2);
+  EXPECT_LT(o.err.size(), 2000u) << o.err.substr(0, 300);
+  EXPECT_EQ(o.err.find('\x1b'), std::string::npos);
+  EXPECT_EQ(o.err.find('\n'), o.err.size() - 1) << "one line";
+  const auto arg = run({std::string("--a\nportvigil: forged ") + std::string(5000, 'z')});
+  EXPECT_EQ(arg.err.find('\n'), arg.err.size() - 1) << arg.err;
+  EXPECT_LT(arg.err.size(), 400u);
 }
 
 TEST_F(CheckConfig, UsageErrorsExitTwo) {

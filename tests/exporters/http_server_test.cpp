@@ -156,10 +156,6 @@ TEST(HttpServer, CredentialHelpers) {
   EXPECT_EQ(http::base64("prom:s3cret"), "cHJvbTpzM2NyZXQ=");
   EXPECT_EQ(http::base64("ab"), "YWI=");
   EXPECT_EQ(http::base64(""), "");
-  EXPECT_TRUE(http::constant_time_equal("Basic abc", "Basic abc"));
-  EXPECT_FALSE(http::constant_time_equal("Basic abc", "Basic abd"));
-  EXPECT_FALSE(http::constant_time_equal("Basic abc", "Basic ab"));
-  EXPECT_FALSE(http::constant_time_equal("", "x"));
 }
 
 }  // namespace

@@ -26,6 +26,17 @@ JobSnapshot web_snapshot() {
   return s;
 }
 
+TEST(SecretEquals, ComparesWholeValues) {
+  EXPECT_TRUE(secret_equals("s3cret", "s3cret"));
+  EXPECT_TRUE(secret_equals("", ""));
+  EXPECT_FALSE(secret_equals("s3cre", "s3cret"));
+  EXPECT_FALSE(secret_equals("s3crets", "s3cret"));
+  EXPECT_FALSE(secret_equals("x3cret", "s3cret"));
+  EXPECT_FALSE(secret_equals("s3creT", "s3cret"));
+  EXPECT_FALSE(secret_equals(std::string_view("s3cret\0", 7), "s3cret"));
+  EXPECT_FALSE(secret_equals("", "s3cret"));
+}
+
 TEST(AgentMetrics, PerPortSeriesComeFromTheLatestSnapshot) {
   AgentMetrics m;
   m.set_job("web", Technique::syn, std::chrono::minutes(15));

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of fuzz_reply (corpus/reply/) and fuzz_specs (corpus/specs/).
+"""Writes the seed corpora of fuzz_reply (corpus/reply/), fuzz_specs (corpus/specs/),
+fuzz_event_log (corpus/event_log/) and fuzz_config (corpus/config/).
 
 The reply seeds are small valid frames of every link type the parser reads, carrying the
 replies a scan gets back (SYN/ACK, RST, UDP, ICMP and ICMPv6 unreachable quoting a probe,
@@ -116,9 +117,37 @@ SPECS = {
     "scope_list": "198.18.0.0/15, 2001:db8::/32",
 }
 
+EV = ('{"id":%d,"time":"2023-11-14T22:13:20.123Z","job":"web","host":"198.18.0.2",'
+      '"proto":"tcp","port":443,"from":"closed","to":"open","from_reason":"reset",'
+      '"to_reason":"syn-ack","expected":false,"scan_id":7}\n')
+EVENT_LOG = {
+    "events": EV % 1 + EV % 2 + EV % 3,
+    "torn": EV % 1 + (EV % 2)[:40],
+    "garbage_id": EV % 1 + '{"id":99999999999999999999}\n' + EV % 2,
+    "kinds": '{"id":4,"time":"2026-01-02T03:04:05.678Z","job":"web","host":"h",'
+             '"kind":"host-appeared","ports":[22,443],"note":{"a":[1,2.5e3,null,true]}}\n',
+    "escapes": '{"id":5,"time":"2026-01-02T03:04:05.678Z","job":"a\\"b","host":"x\\u000ay"}\n',
+}
+
+CONFIG = {
+    "minimal": '[[authorization]]\nnetworks = ["198.18.0.0/24"]\n\n[[job]]\nname = "web"\n'
+               'targets = ["198.18.0.0/28"]\ninterval = "15m"\nexpected-open = ["22/tcp"]\n',
+    "full": '[agent]\nstate-dir = "/var/lib/portvigil"\nlog-level = "info"\n'
+            'web-listen-address = "127.0.0.1:10117"\nretention = "90d"\nmax-rate = 500\n\n'
+            '[[authorization]]\nnetworks = ["198.18.0.0/16", "2001:db8::/48"]\n'
+            'owner = "netops"\nticket = "CHG-1"\nexpires = 2030-12-31\n\n'
+            '[[authorization]]\nnetworks = ["10.0.0.0/8"]\nallow-large-scope = true\n'
+            'owner = "netops"\nticket = "CHG-2"\nexpires = 2030-12-31T18:00:00Z\n\n'
+            '[[job]]\nname = "dmz"\ntargets = ["198.18.0.1-20", "2001:db8::/120", "db.example/30"]\n'
+            'exclude = ["198.18.0.7"]\nports = "T:22,80,443,8000-8100"\ntechnique = "syn"\n'
+            'interval = "15m"\njitter = "10%"\nexpected-open = { "*" = ["22/tcp"], '
+            '"198.18.0.9" = ["443/tcp"] }\n',
+}
+
 
 def main():
-    for sub, files in (("reply", REPLY), ("specs", SPECS)):
+    for sub, files in (("reply", REPLY), ("specs", SPECS), ("event_log", EVENT_LOG),
+                       ("config", CONFIG)):
         d = os.path.join(HERE, "corpus", sub)
         os.makedirs(d, exist_ok=True)
         for name, content in files.items():

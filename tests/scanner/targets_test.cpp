@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 
@@ -200,6 +202,62 @@ TEST(Scope, ContainsOnlyItsNetworks) {
   EXPECT_FALSE(cover.contains(asio::ip::make_address("198.18.0.4")));
   EXPECT_TRUE(cover.contains(asio::ip::make_address("2001:db8::5")));
   EXPECT_FALSE(cover.contains(asio::ip::make_address("2001:db8::6")));
+}
+
+// ---- exclusions are skipped whole (issue #11) ---------------------------------------------
+
+TargetSet set_of(std::initializer_list<const char*> targets,
+                 std::initializer_list<const char*> excludes) {
+  TargetSet set;
+  for (const auto* t : targets) set.add(t, kNoDns);
+  for (const auto* x : excludes) set.exclude(x, kNoDns);
+  return set;
+}
+
+// "2001:db8::/32 --exclude 2001:db8::/32" spun for 10 minutes, deaf to SIGINT.
+TEST(TargetExclusions, CoveringEverythingEndsAtOnce) {
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(all_targets(set_of({"2001:db8::/32"}, {"2001:db8::/32"})).empty());
+  EXPECT_TRUE(all_targets(set_of({"::/0"}, {"::/1", "8000::/1"})).empty());
+  EXPECT_TRUE(all_targets(set_of({"0.0.0.0/0"}, {"*.*.*.*"})).empty());
+  EXPECT_TRUE(all_targets(set_of({"10.0-255.*.*"}, {"10.0.0.0/8"})).empty());
+  EXPECT_TRUE(all_targets(set_of({"10.0.0.0/8"}, {"10.*.*.*"})).empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST(TargetExclusions, WholeRangesAreSkipped) {
+  EXPECT_EQ(all_targets(set_of({"10.0.0.0/8"}, {"10.0.0.0/9"}), 2),
+            (std::vector<std::string>{"10.128.0.0", "10.128.0.1"}));
+  EXPECT_EQ(all_targets(set_of({"2001:db8::/32"}, {"2001:db8::/33"}), 1),
+            (std::vector<std::string>{"2001:db8:8000::"}));
+  EXPECT_EQ(all_targets(set_of({"10.0.0.0/16"}, {"10.0.0-254.*"}), 2),
+            (std::vector<std::string>{"10.0.255.0", "10.0.255.1"}));
+  EXPECT_EQ(all_targets(set_of({"198.18.0.0/24"}, {"*.*.*.1-254"})),
+            (std::vector<std::string>{"198.18.0.0", "198.18.0.255"}));
+  EXPECT_EQ(all_targets(set_of({"10.0-255.*.*"}, {"10.0.0.0/9"}), 1),
+            (std::vector<std::string>{"10.128.0.0"}));
+  // An odd octet prefix carries correctly (10.1.255.x runs into 10.2.0.0).
+  EXPECT_EQ(all_targets(set_of({"10.1.255.250-255", "10.2.0.0-1"}, {"10.1.255.*"})),
+            (std::vector<std::string>{"10.2.0.0", "10.2.0.1"}));
+  EXPECT_EQ(all_targets(set_of({"10.1.0.0/16", "10.2.0.0/31"}, {"10.1.*.*", "10.2.0.0"})),
+            (std::vector<std::string>{"10.2.0.1"}));
+  // Overlapping exclusions of both kinds, and the next spec after an exhausted one.
+  EXPECT_EQ(all_targets(set_of({"198.18.0.0/24", "198.18.1.7"},
+                               {"198.18.0.0/25", "198.18.0.128-254", "198.18.0.100/32"})),
+            (std::vector<std::string>{"198.18.0.255", "198.18.1.7"}));
+}
+
+TEST(TargetExclusions, StopFlagEndsALongSkip) {
+  // Every /24 of 10.0-254 is excluded by two halves: 2^17 skips before 10.255.0.0.
+  const auto set = set_of({"10.0.0.0/8"}, {"10.0-254.*.0-127", "10.0-254.*.128-255"});
+  Target t;
+  auto free_run = set.cursor();
+  ASSERT_TRUE(free_run.next(t));
+  EXPECT_EQ(t.address.to_string(), "10.255.0.0");
+  std::atomic<bool> stop{true};
+  auto stopped = set.cursor();
+  stopped.set_stop(&stop);
+  EXPECT_FALSE(stopped.next(t));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -268,6 +269,22 @@ TEST_F(StoreTest, EventIdsContinueAfterTheEventLogsLastId) {
   ASSERT_EQ(more.size(), 2u);
   EXPECT_EQ(more[0].id, 44);
   EXPECT_EQ(store.events_after(41, 10).size(), 4u);
+}
+
+// An agent that trusted a garbage id in its event log left the sequence at INT64_MAX: every
+// later event insert failed. The repair sets it back to the ids in use.
+TEST_F(StoreTest, ExhaustedEventIdSequenceIsRepaired) {
+  scan({make_host("a", 1, 2, PortState::closed)}, 0);
+  const auto first = scan({make_host("a", 1, 2, PortState::open)}, 10);
+  ASSERT_EQ(first.size(), 2u);
+  store.set_published_event_id(first.back().id);
+  EXPECT_FALSE(store.repair_event_id_sequence(std::int64_t{1} << 53));  // nothing to do
+  store.continue_event_ids_after(std::numeric_limits<std::int64_t>::max());
+  EXPECT_THROW(scan({make_host("a", 1, 2, PortState::closed)}, 20), std::exception);
+  EXPECT_TRUE(store.repair_event_id_sequence(std::int64_t{1} << 53));
+  const auto next = scan({make_host("a", 1, 2, PortState::closed)}, 30);
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next[0].id, first.back().id + 1);
 }
 
 TEST_F(StoreTest, PublishedEventIdOnlyGrowsAndPersists) {

@@ -248,6 +248,7 @@ ScanSummary RawScan::run() {
   // Up to 1M pairs per group: a few bytes of state each, and the sender never idles.
   const std::size_t group_size = engine::group_size(ports_.size(), std::size_t{1} << 20, 4096);
   auto cursor = plan_.targets->cursor();
+  cursor.set_stop(control_.stop);
   Target t;
   bool more = true;
   while (more && !stopping() && summary_.error.empty()) {

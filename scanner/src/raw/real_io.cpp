@@ -11,9 +11,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "packet.hpp"
+#include "portvigil/common/unique_fd.hpp"
 #include "portvigil/scanner/packet_io.hpp"
 
 namespace portvigil {
@@ -25,8 +27,9 @@ std::runtime_error sys_error(const std::string& what) {
 
 // The local address the kernel would use toward `dst` (a connected UDP socket sends nothing).
 asio::ip::address route_source(const asio::ip::address& dst) {
-  const int fd = socket(dst.is_v6() ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) throw sys_error("socket");
+  const UniqueFd sock(socket(dst.is_v6() ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) throw sys_error("socket");
+  const int fd = sock.get();
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (dst.is_v4()) {
@@ -45,15 +48,13 @@ asio::ip::address route_source(const asio::ip::address& dst) {
     len = sizeof(sockaddr_in6);
   }
   if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    const int err = errno;
-    close(fd);
-    errno = err;
     throw sys_error("no route to " + dst.to_string());
   }
   sockaddr_storage local{};
   socklen_t llen = sizeof local;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
-  close(fd);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) != 0) {
+    throw sys_error("getsockname");
+  }
   if (local.ss_family == AF_INET) {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(&local);
     asio::ip::address_v4::bytes_type b;
@@ -90,49 +91,48 @@ std::string interface_of(const asio::ip::address& local) {
   return name;
 }
 
+// Every resource is owned by a member, so a constructor that throws part-way (no route, no
+// interface, pcap errors) releases what it had already opened.
 class RealPacketIo final : public PacketIo {
  public:
   explicit RealPacketIo(const IoRequest& req) : scope_(req.scope) {
-    fd4_ = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-    if (fd4_ < 0) {
+    fd4_.reset(socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+    if (!fd4_) {
       throw sys_error("raw socket (needs CAP_NET_RAW: run as root or setcap cap_net_raw+ep)");
     }
-    fd6_ = socket(AF_INET6, SOCK_RAW, IPPROTO_RAW);  // IPPROTO_RAW implies IPV6_HDRINCL
+    // IPPROTO_RAW implies IPV6_HDRINCL
+    fd6_.reset(socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
     const int sndbuf = 4 << 20;
-    setsockopt(fd4_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-    if (fd6_ >= 0) setsockopt(fd6_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    setsockopt(fd4_.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (fd6_) setsockopt(fd6_.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 
     const std::string iface =
         req.interface.empty() ? interface_of(route_source(req.first_target)) : req.interface;
     char errbuf[PCAP_ERRBUF_SIZE] = {};
-    pcap_ = pcap_create(iface.c_str(), errbuf);
+    pcap_.reset(pcap_create(iface.c_str(), errbuf));
     if (!pcap_) throw std::runtime_error("pcap_create(" + iface + "): " + errbuf);
-    pcap_set_snaplen(pcap_, 256);
-    pcap_set_promisc(pcap_, 0);
+    pcap_t* p = pcap_.get();
+    pcap_set_snaplen(p, 256);
+    pcap_set_promisc(p, 0);
     // Immediate mode: replies are delivered as they arrive, not when a ring block fills.
-    pcap_set_immediate_mode(pcap_, 1);
-    pcap_set_buffer_size(pcap_, static_cast<int>(req.capture_buffer_bytes));
-    const int rc = pcap_activate(pcap_);
-    if (rc < 0) {
-      const std::string msg = pcap_geterr(pcap_);
-      close_all();
-      throw std::runtime_error("pcap_activate(" + iface + "): " + msg);
+    pcap_set_immediate_mode(p, 1);
+    pcap_set_buffer_size(p, static_cast<int>(req.capture_buffer_bytes));
+    if (pcap_activate(p) < 0) {
+      throw std::runtime_error("pcap_activate(" + iface + "): " + pcap_geterr(p));
     }
-    pcap_setdirection(pcap_, PCAP_D_IN);
+    pcap_setdirection(p, PCAP_D_IN);
     bpf_program prog{};
-    if (pcap_compile(pcap_, &prog, req.capture_filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
-        pcap_setfilter(pcap_, &prog) != 0) {
-      const std::string msg = pcap_geterr(pcap_);
+    if (pcap_compile(p, &prog, req.capture_filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 ||
+        pcap_setfilter(p, &prog) != 0) {
+      const std::string msg = pcap_geterr(p);
       pcap_freecode(&prog);
-      close_all();
       throw std::runtime_error("capture filter \"" + req.capture_filter + "\": " + msg);
     }
     pcap_freecode(&prog);
-    pcap_setnonblock(pcap_, 1, errbuf);
-    fd_ = pcap_get_selectable_fd(pcap_);
-    dlt_ = pcap_datalink(pcap_);
+    pcap_setnonblock(p, 1, errbuf);
+    fd_ = pcap_get_selectable_fd(p);  // owned by pcap_
+    dlt_ = pcap_datalink(p);
   }
-  ~RealPacketIo() override { close_all(); }
 
   asio::ip::address source_for(const asio::ip::address& dst) override { return route_source(dst); }
 
@@ -143,7 +143,7 @@ class RealPacketIo final : public PacketIo {
     }
     sockaddr_storage ss{};
     socklen_t len = 0;
-    int fd = fd4_;
+    int fd = fd4_.get();
     if (dst.is_v4()) {
       auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
       sin->sin_family = AF_INET;
@@ -154,7 +154,7 @@ class RealPacketIo final : public PacketIo {
       sin6->sin6_family = AF_INET6;
       std::memcpy(&sin6->sin6_addr, dst.to_v6().to_bytes().data(), 16);
       len = sizeof(sockaddr_in6);
-      fd = fd6_;
+      fd = fd6_.get();
     }
     if (fd < 0) {
       ++stats_.send_errors;
@@ -173,7 +173,7 @@ class RealPacketIo final : public PacketIo {
     pollfd pfd{fd_, POLLIN, 0};
     if (poll(&pfd, 1, static_cast<int>(wait.count())) <= 0) return 0;
     const int n = pcap_dispatch(
-        pcap_, -1,
+        pcap_.get(), -1,
         [](u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
           reinterpret_cast<FrameSink*>(user)->frame({bytes, h->caplen});
         },
@@ -186,23 +186,20 @@ class RealPacketIo final : public PacketIo {
 
   IoStats stats() override {
     pcap_stat ps{};
-    if (pcap_ && pcap_stats(pcap_, &ps) == 0) stats_.capture_drops = ps.ps_drop + ps.ps_ifdrop;
+    if (pcap_ && pcap_stats(pcap_.get(), &ps) == 0)
+      stats_.capture_drops = ps.ps_drop + ps.ps_ifdrop;
     return stats_;
   }
 
  private:
-  void close_all() {
-    if (pcap_) pcap_close(pcap_);
-    pcap_ = nullptr;
-    if (fd4_ >= 0) close(fd4_);
-    if (fd6_ >= 0) close(fd6_);
-    fd4_ = fd6_ = -1;
-  }
+  struct PcapClose {
+    void operator()(pcap_t* p) const { pcap_close(p); }
+  };
 
   AuthorizedScope scope_;
-  int fd4_ = -1;
-  int fd6_ = -1;
-  pcap_t* pcap_ = nullptr;
+  UniqueFd fd4_;
+  UniqueFd fd6_;
+  std::unique_ptr<pcap_t, PcapClose> pcap_;
   int fd_ = -1;
   int dlt_ = 0;
   IoStats stats_;
@@ -217,10 +214,7 @@ IoFactory real_packet_io() {
 }
 
 bool have_raw_socket_privilege() {
-  const int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-  if (fd < 0) return false;
-  close(fd);
-  return true;
+  return UniqueFd(socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW)).valid();
 }
 
 }  // namespace portvigil

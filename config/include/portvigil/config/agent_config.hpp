@@ -46,8 +46,9 @@ struct AuthorizedNetwork {
   // First instant scanning is no longer allowed. A TOML date (2025-12-31) authorizes through
   // the end of that day UTC; a local date-time is read as UTC.
   std::optional<std::chrono::system_clock::time_point> expires;
-  std::string expires_text;  // as written, for messages; "" without expiry
-  std::string origin;        // "FILE:LINE:COL" of the entry, for the agent's messages
+  std::string expires_text;        // as written, for messages; "" without expiry
+  std::string origin;              // "FILE:LINE:COL" of the entry, for the agent's messages
+  bool allow_large_scope = false;  // may hold networks wider than /16 (IPv4) or /48 (IPv6)
   [[nodiscard]] bool active(std::chrono::system_clock::time_point now) const {
     return !expires || now < *expires;
   }
@@ -128,7 +129,15 @@ struct Config {
   std::vector<std::string> warnings;
 };
 
-// Reads and validates a file. Throws InputError (one line, FILE:LINE:COL where known).
+// Checks a metrics listen address ("HOST:PORT", "[V6]:PORT", "" for none) as the
+// web-listen-address key is checked; throws InputError starting with `what` (the option).
+void check_web_listen_address(std::string_view text, std::string_view what);
+
+// The largest configuration accepted: 16 MiB.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{16} << 20;
+// Reads and validates a file. Throws InputError (one line, FILE:LINE:COL where known), also
+// for a file larger than kMaxConfigBytes and for devices (/dev/zero); a pipe is read up to
+// the limit.
 [[nodiscard]] Config load_config(const std::string& path);
 // Validates TOML text; `source_name` is used in messages and Config::source.
 [[nodiscard]] Config parse_config(std::string_view toml_text, std::string_view source_name);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -96,6 +97,10 @@ class AgentMetrics {
  private:
   std::shared_ptr<Impl> impl_;  // shared: the HTTP server holds it weakly, as a Collectable
 };
+
+// Basic-auth credentials compared in constant time (for a given length of `given`): no
+// early exit at the first wrong byte.
+[[nodiscard]] bool secret_equals(std::string_view given, std::string_view secret);
 
 struct WebOptions {
   std::string listen_address = "127.0.0.1:10117";  // "HOST:PORT", "[V6]:PORT"; port 0 = any

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <bitset>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,16 +113,23 @@ class TargetSet {
   // Number of addresses before exclusions (saturates at 2^64-1).
   [[nodiscard]] std::uint64_t size_hint() const;
 
-  // Lazy iteration over every address, in the order given, skipping exclusions.
+  // Lazy iteration over every address, in the order given, skipping exclusions. An excluded
+  // stretch is skipped whole (to the end of the excluded range, or of the octet run), so the
+  // work does not grow with the number of excluded addresses.
   class Cursor {
    public:
     explicit Cursor(const TargetSet& set) : set_(&set) {}
-    // Fills `out` and returns true while there is another target.
+    // Fills `out` and returns true while there is another target; false also once `stop`
+    // (set_stop) is set.
     bool next(Target& out);
+    // A flag (SIGINT/SIGTERM) that ends the iteration, checked while skipping exclusions.
+    void set_stop(const std::atomic<bool>* stop) { stop_ = stop; }
 
    private:
     bool step(Target& out);
+    void skip_through(uint128 last);
     const TargetSet* set_;
+    const std::atomic<bool>* stop_ = nullptr;
     std::size_t spec_ = 0;
     uint128 offset_ = 0;  // position inside the current spec
     bool spec_done_ = false;
@@ -129,6 +138,8 @@ class TargetSet {
 
  private:
   [[nodiscard]] bool excluded(const asio::ip::address& a) const;
+  // When `a` is excluded: the last address of the excluded stretch that starts at `a`.
+  [[nodiscard]] std::optional<uint128> excluded_through(const asio::ip::address& a) const;
   std::vector<TargetSpec> specs_;
   std::vector<TargetSpec> excludes_;
 };

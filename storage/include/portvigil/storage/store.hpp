@@ -266,6 +266,11 @@ class Store {
   // database this makes the next id exceed `id` (the event log's last one), so consumers'
   // cursors and the log's de-duplication keep working. A no-op when ids are already higher.
   void continue_event_ids_after(std::int64_t id);
+  // Undoes a sequence pushed above `limit` (by an older agent that trusted a garbage "id" in
+  // its event log, which could exhaust it): sets it back to the highest id in use, or to the
+  // published mark if that is higher and within `limit`. Ids in use are never handed out
+  // again. Returns whether it changed anything.
+  bool repair_event_id_sequence(std::int64_t limit);
   // The highest event id the agent has written to its event log, 0 before the first. Kept
   // in the database so that a rotated or lost log file is not refilled with old events.
   [[nodiscard]] std::int64_t published_event_id() const;
