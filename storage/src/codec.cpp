@@ -118,10 +118,10 @@ std::string encode_port_list(const std::vector<std::pair<Proto, std::uint16_t>>&
 
 std::vector<std::pair<Proto, std::uint16_t>> decode_port_list(std::string_view text) {
   std::vector<std::pair<Proto, std::uint16_t>> out;
-  while (!text.empty()) {
+  if (text.empty()) return out;
+  while (true) {
     const auto comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
-    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
     const auto slash = item.find('/');
     std::uint32_t port = 0;
     const auto [end, ec] =
@@ -131,9 +131,11 @@ std::vector<std::pair<Proto, std::uint16_t>> decode_port_list(std::string_view t
     if (ec != std::errc{} || end != item.data() + slash || port > 65535 || !proto) {
       corrupt("port list item", item);
     }
-    out.emplace_back(*proto, static_cast<std::uint16_t>(port));
+    // corrupt() does not return; spelt out so that GCC sees proto is set (-Wmaybe-uninitialized).
+    out.emplace_back(proto ? *proto : Proto::tcp, static_cast<std::uint16_t>(port));
+    if (comma == std::string_view::npos) return out;
+    text = text.substr(comma + 1);  // "22/tcp," leaves an empty item: corrupt
   }
-  return out;
 }
 
 }  // namespace portvigil::storage_detail::codec

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of fuzz_reply (corpus/reply/), fuzz_specs (corpus/specs/),
-fuzz_event_log (corpus/event_log/) and fuzz_config (corpus/config/).
+fuzz_event_log (corpus/event_log/), fuzz_config (corpus/config/) and fuzz_pcap
+(corpus/pcap/: the reply frames inside capture files).
 
 The reply seeds are small valid frames of every link type the parser reads, carrying the
 replies a scan gets back (SYN/ACK, RST, UDP, ICMP and ICMPv6 unreachable quoting a probe,
@@ -145,9 +146,29 @@ CONFIG = {
 }
 
 
+# pcap seeds for fuzz_pcap: the reply frames in capture files of their link type (libpcap
+# DLT numbers: EN10MB 1, NULL 0, RAW 101 (Linux's 12 is read as RAW too), LINUX_SLL 113,
+# LINUX_SLL2 276).
+LINKTYPES = {"eth": 1, "null": 0, "raw": 101, "sll": 113, "sll2": 276}
+
+
+def pcap_file(linktype, frames):
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+    for i, frame in enumerate(frames):
+        out += struct.pack("<IIII", 1700000000 + i, 0, len(frame), len(frame)) + frame
+    return out
+
+
+def pcap_seeds():
+    by_type = {}
+    for name, frame in REPLY.items():
+        by_type.setdefault(name.split("_")[0], []).append(frame)
+    return {f"{kind}.pcap": pcap_file(LINKTYPES[kind], frames) for kind, frames in by_type.items()}
+
+
 def main():
     for sub, files in (("reply", REPLY), ("specs", SPECS), ("event_log", EVENT_LOG),
-                       ("config", CONFIG)):
+                       ("config", CONFIG), ("pcap", pcap_seeds())):
         d = os.path.join(HERE, "corpus", sub)
         os.makedirs(d, exist_ok=True)
         for name, content in files.items():

@@ -30,6 +30,20 @@ TEST(Codec, NamesRoundTrip) {
   EXPECT_THROW((void)port_from(70000), StorageError);
 }
 
+TEST(Codec, HostEventPortListsRoundTripAndRejectGarbage) {
+  const std::vector<std::pair<Proto, std::uint16_t>> ports{
+      {Proto::tcp, 22}, {Proto::tcp, 65535}, {Proto::udp, 0}};
+  EXPECT_EQ(encode_port_list(ports), "22/tcp,65535/tcp,0/udp");
+  EXPECT_EQ(decode_port_list(encode_port_list(ports)), ports);
+  EXPECT_TRUE(decode_port_list("").empty());
+  for (const char* bad :
+       {"22", "22/sctp", "x/tcp", "65536/tcp", "22/tcp,", ",22/tcp", "-1/tcp", "22 /tcp"}) {
+    EXPECT_THROW((void)decode_port_list(bad), StorageError) << bad;
+  }
+  EXPECT_EQ(event_kind_from("host-appeared"), EventKind::host_appeared);
+  EXPECT_THROW((void)event_kind_from("host-vanished"), StorageError);
+}
+
 TEST(Codec, TimesAreMilliseconds) {
   const auto t =
       std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'123'456));
