@@ -37,36 +37,16 @@ RULES="$ROOT/monitoring/alerts/portvigil.rules.yml"
 AM_EXAMPLE="$ROOT/monitoring/alertmanager.example.yml"
 readonly LAB RULES AM_EXAMPLE
 
-binary=${PORTVIGIL_BINARY:-$ROOT/build/agent/portvigil}
-listener=${PV_LAB_LISTENER:-}
-keep=${PORTVIGIL_E2E_KEEP:-0}
-while (($#)); do
-  case $1 in
-    --binary) binary=${2:?}; shift 2 ;;
-    --listener) listener=${2:?}; shift 2 ;;
-    --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,/^$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "alerting_e2e: unknown argument '$1'" >&2; exit 2 ;;
-  esac
-done
+E2E=alerting_e2e
+# shellcheck source=tests/e2e/e2e_lib.sh
+source "$HERE/e2e_lib.sh"
+e2e_args "$@"
 
 readonly AGENT_PORT=10117 PROM_PORT=9090 AM_PORT=9093 HOOK_PORT=9099 WAIT=60 BUDGET=280
 START=$SECONDS
 NAME="al$(($$ % 100000))"
 readonly NAME START
-E2E=alerting_e2e
-# shellcheck source=tests/e2e/e2e_lib.sh
-source "$HERE/e2e_lib.sh"
-
-((EUID == 0)) || skip_or_fail "needs root (network namespaces)"
-for tool in ip nft prometheus prometheus-alertmanager curl python3; do
-  command -v "$tool" >/dev/null || skip_or_fail "'$tool' not found (deps: iproute2 nftables prometheus prometheus-alertmanager curl python3)"
-done
-if [[ -z "$listener" ]]; then command -v g++ >/dev/null || skip_or_fail "no lab_listener and no g++"; fi
-unshare --net true 2>/dev/null || skip_or_fail "cannot create network namespaces here"
-[[ -x "$binary" ]] || { echo "alerting_e2e: FAIL: portvigil binary '$binary' not found (--binary)" >&2; exit 1; }
-binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
-[[ -n "$listener" ]] && listener=$(cd "$(dirname "$listener")" && pwd)/$(basename "$listener")
+e2e_require ip nft prometheus prometheus-alertmanager curl python3
 
 TMP=$(mktemp -d /tmp/portvigil-alerting.XXXXXX)
 chmod 755 "$TMP"
@@ -76,13 +56,7 @@ lab_up=0
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  for pid in $NEW_PID $AGENT_PID $PROM_PID $AM_PID $HOOK_PID; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in $NEW_PID $AGENT_PID $PROM_PID $AM_PID $HOOK_PID; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  e2e_stop $NEW_PID $AGENT_PID $PROM_PID $AM_PID $HOOK_PID
   ((lab_up)) && "$LAB" down --name "$NAME" --dir "$TMP/lab" >/dev/null 2>&1
   if ((rc != 0)); then
     for f in agent.log agent2.log prometheus.log alertmanager.log notifications.jsonl; do

@@ -81,3 +81,45 @@ alert_is() { # WANT(regex) NAME LABELS...
   shift
   [[ "$(alert_state "$@")" =~ ^($want)$ ]]
 }
+
+# e2e_args "$@": the options every e2e script takes. Sets binary, listener and keep.
+e2e_args() {
+  binary=${PORTVIGIL_BINARY:-$ROOT/build/agent/portvigil}
+  listener=${PV_LAB_LISTENER:-}
+  keep=${PORTVIGIL_E2E_KEEP:-0}
+  while (($#)); do
+    case $1 in
+      --binary) binary=${2:?}; shift 2 ;;
+      --listener) listener=${2:?}; shift 2 ;;
+      --keep) keep=1; shift ;;
+      -h | --help) sed -n '2,/^$/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+      *) echo "$E2E: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+  done
+}
+
+# e2e_require TOOL...: root, namespaces, the tools, a listener (or g++ to build one) and the
+# binary; skips (or fails under PORTVIGIL_REQUIRE_LAB=1) without them. Makes paths absolute.
+e2e_require() {
+  ((EUID == 0)) || skip_or_fail "needs root (network namespaces)"
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || skip_or_fail "'$tool' not found (needs: $*)"
+  done
+  if [[ -z "$listener" ]]; then command -v g++ >/dev/null || skip_or_fail "no lab_listener and no g++"; fi
+  unshare --net true 2>/dev/null || skip_or_fail "cannot create network namespaces here"
+  [[ -x "$binary" ]] || { echo "$E2E: FAIL: portvigil binary '$binary' not found (--binary)" >&2; exit 1; }
+  binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
+  [[ -n "$listener" ]] && listener=$(cd "$(dirname "$listener")" && pwd)/$(basename "$listener")
+  return 0
+}
+
+# e2e_stop PID...: SIGTERM, up to 5 s, then SIGKILL.
+e2e_stop() {
+  local pid
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+}
