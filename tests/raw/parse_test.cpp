@@ -34,14 +34,29 @@ namespace tf = portvigil::raw::tcp_flag;
 constexpr Technique kTechniques[] = {Technique::syn,  Technique::fin, Technique::null,
                                      Technique::xmas, Technique::ack, Technique::udp};
 
-// parse_ip (no dlt) or parse_frame on an exact-size heap copy of `bytes` (so ASan sees any read
-// past the end).
+// An exact-size heap copy of some bytes, so ASan sees any read past the end.
+class ExactBytes {
+ public:
+  explicit ExactBytes(std::span<const std::uint8_t> bytes)
+      : copy_(std::make_unique<std::uint8_t[]>(bytes.size())), size_(bytes.size()) {
+    if (!bytes.empty()) std::memcpy(copy_.get(), bytes.data(), bytes.size());
+  }
+  [[nodiscard]] std::span<const std::uint8_t> view() const { return {copy_.get(), size_}; }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> copy_;
+  std::size_t size_;
+};
+
+// parse_ip (no dlt) or parse_frame on an exact-size copy of `bytes`. The copy is gone on
+// return, and with it what out.payload viewed: use it only for the parsed values; a caller
+// that reads the payload (validate() of a UDP reply) parses an ExactBytes it keeps.
 bool parse_exact(std::span<const std::uint8_t> bytes, Reply& out,
                  std::optional<int> dlt = std::nullopt) {
-  auto copy = std::make_unique<std::uint8_t[]>(bytes.size());
-  if (!bytes.empty()) std::memcpy(copy.get(), bytes.data(), bytes.size());
-  const std::span<const std::uint8_t> view{copy.get(), bytes.size()};
-  return dlt ? parse_frame(view, *dlt, out) : parse_ip(view, out);
+  const ExactBytes copy(bytes);
+  const bool ok = dlt ? parse_frame(copy.view(), *dlt, out) : parse_ip(copy.view(), out);
+  out.payload = {};
+  return ok;
 }
 
 void expect_same(const Reply& a, const Reply& b) {
@@ -628,7 +643,8 @@ TEST(ParseHostile, RandomGarbageAndMutations) {
     const int dlt = mode == 2 ? ((b.size() > 0 && (b[0] >> 4) >= 4) ? kDltRaw : kDltEthernet)
                               : dlts[rng() % dlts.size()];
     Reply r;
-    if (parse_exact(b, r, dlt)) {
+    const ExactBytes exact(b);  // outlives r: validate() reads a UDP reply's payload
+    if (parse_frame(exact.view(), dlt, r)) {
       ++parsed;
       expect_sane(r);
       // The probes' checks run on anything that parses (they must not misbehave either).

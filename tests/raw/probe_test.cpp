@@ -472,9 +472,12 @@ TEST(ProbeSpoof, UdpRepliesNeedTheSourcePortAndTheEchoedIdentifier) {
     for (std::uint32_t p = 0; p < portvigil::raw::kUdpSourcePortSpan; ++p) {
       const auto port = static_cast<std::uint16_t>(kSportBase + p);
       Reply r;
-      ASSERT_TRUE(parse_ip(udp_packet(them, us, 53, port, good_dns), r));
+      // The packets outlive r: validate() reads the payload r views.
+      const Bytes good = udp_packet(them, us, 53, port, good_dns);
+      const Bytes bad = udp_packet(them, us, 53, port, bad_dns);
+      ASSERT_TRUE(parse_ip(good, r));
       taken_good += udp.validate(r, probe_key(v6, 53));
-      ASSERT_TRUE(parse_ip(udp_packet(them, us, 53, port, bad_dns), r));
+      ASSERT_TRUE(parse_ip(bad, r));
       taken_bad += udp.validate(r, probe_key(v6, 53));
     }
     EXPECT_EQ(taken_good, 1u);
