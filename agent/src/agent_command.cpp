@@ -199,10 +199,42 @@ void watch_accepted_ports(AgentMetrics& metrics, const std::string& db_path) {
   });
 }
 
+// Everything that needs the database once it opens: event ids that continue the log, events
+// a crash left unwritten, and the stored view in the metrics.
+void attach_store(Store& store, EventLog& events, const Config& config, AgentMetrics& metrics,
+                  Logger& log) {
+  // A new or lost database numbers its events after the log's last one (an id read only
+  // from a line that is an event, at most 2^53); a rotated or deleted log is not refilled
+  // with what was already published.
+  if (store.repair_event_id_sequence(kMaxEventLineId)) {
+    log.warn(
+        "database: the event id sequence was beyond 2^53 (set from a garbage event log "
+        "line by an older version): set back to the last id in use");
+  }
+  store.continue_event_ids_after(events.last_id());
+  events.skip_to_if_empty(store.published_event_id());
+  // A log that cannot be written (disk full) must not stop the scans: it is retried
+  // after every scan.
+  if (const auto n = publish_events(events, store, log); n > 0) {
+    log.warn("event log was missing " + std::to_string(n) +
+             " committed events (crash before the append): written now");
+  }
+  for (const auto& j : config.jobs) metrics.publish(stored_snapshot(j, store));
+}
+
+std::string database_path(const Config& config) {
+  return config.agent.state_dir + "/portvigil.db";
+}
+
+// How often a service whose database cannot be opened (disk full) tries again.
+constexpr std::chrono::seconds kDatabaseRetry{30};
+
 class Agent {
  public:
-  Agent(AgentArgs args, std::shared_ptr<const Config> config, Store store, EventLog& events,
-        Logger& log, AgentMetrics& metrics)
+  // Without a store (the database could not be opened because of the disk) the agent
+  // serves its metrics, retries every kDatabaseRetry and starts scanning once it opens.
+  Agent(AgentArgs args, std::shared_ptr<const Config> config, std::optional<Store> store,
+        std::string database_error, EventLog& events, Logger& log, AgentMetrics& metrics)
       : args_(std::move(args)),
         config_(std::move(config)),
         store_(std::move(store)),
@@ -211,7 +243,9 @@ class Agent {
         metrics_(metrics),
         timer_(io_),
         watchdog_(io_),
-        signals_(io_, SIGINT, SIGTERM, SIGHUP) {}
+        signals_(io_, SIGINT, SIGTERM, SIGHUP),
+        last_database_error_(std::move(database_error)),
+        last_database_log_(Schedule::Clock::now()) {}
 
   int run() {
     schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
@@ -286,10 +320,37 @@ class Agent {
     notify::ready(status_line());
   }
 
+  // Opens the database if it is not open yet; false while it still cannot be.
+  bool have_store() {
+    if (store_) return true;
+    try {
+      store_ = Store::open(database_path(*config_), Access::agent);
+      attach_store(*store_, events_, *config_, metrics_, log_);
+      metrics_.set_database_writable(true);
+      log_.info("database: " + database_path(*config_) + " is writable again: scans resume");
+      return true;
+    } catch (const StorageError& e) {
+      store_.reset();
+      metrics_.set_database_writable(false);
+      const auto now = Schedule::Clock::now();
+      if (e.what() != last_database_error_ ||
+          now - last_database_log_ >= std::chrono::minutes(10)) {
+        log_.error(std::string(e.what()) + " (scans wait; retrying every " +
+                   std::to_string(kDatabaseRetry.count()) + "s)");
+        last_database_error_ = e.what();
+        last_database_log_ = now;
+      }
+      return false;
+    }
+  }
+
   void arm() {
     if (stop_) return;
     const auto due = schedule_.next_due();
-    timer_.expires_at(due ? *due : Schedule::Clock::now() + std::chrono::hours(1));
+    // Jobs that fall due while the database cannot be opened wait for the next retry.
+    timer_.expires_at(!store_ ? Schedule::Clock::now() + kDatabaseRetry
+                      : due   ? *due
+                              : Schedule::Clock::now() + std::chrono::hours(1));
     timer_.async_wait([this](const asio::error_code& ec) {
       if (!ec) dispatch();
     });
@@ -297,7 +358,7 @@ class Agent {
 
   void dispatch() {
     if (stop_) return;
-    if (!running_) {
+    if (!running_ && have_store()) {
       if (auto name = schedule_.take_due(Schedule::Clock::now())) start(*name);
     }
     arm();
@@ -314,22 +375,29 @@ class Agent {
     worker_ = std::thread([this, config, job = &*it, started] {
       JobRunResult result;
       bool ok = true;
+      bool disk_failed = false;
       std::string failure;
       try {
-        result = run_job(*config, *job, store_, JobEnvironment{{}, &stop_, &log_});
+        result = run_job(*config, *job, *store_, JobEnvironment{{}, &stop_, &log_});
+      } catch (const StorageError& e) {
+        ok = false;
+        disk_failed = e.cause() == StorageError::Cause::disk;
+        failure = e.what();
       } catch (const std::exception& e) {
         ok = false;
         failure = e.what();
       }
-      asio::post(io_, [this, config, job, started, result = std::move(result), ok, failure] {
-        on_done(*job, started, result, ok, failure);
-      });
+      asio::post(io_, [this, config, job, started, result = std::move(result), ok, disk_failed,
+                       failure] { on_done(*job, started, result, ok, disk_failed, failure); });
     });
   }
 
   void on_done(const JobConfig& job, Schedule::Clock::time_point started,
-               const JobRunResult& result, bool ok, const std::string& failure) {
+               const JobRunResult& result, bool ok, bool disk_failed, const std::string& failure) {
     running_ = false;
+    // A scan that reached the database proves it writable; one that failed on the disk
+    // (full, I/O error) proves the opposite until a later scan commits.
+    if (ok || disk_failed) metrics_.set_database_writable(ok);
     const auto took = std::chrono::duration<double>(Schedule::Clock::now() - started);
     metrics_.record_scan(job.name, job.technique, ok && result.complete, took,
                          result.summary.counters);
@@ -345,7 +413,7 @@ class Agent {
                               result.hosts_gone_silent);
       }
       last_status_ = describe(job, result);
-      publish_events(events_, store_, log_);
+      publish_events(events_, *store_, log_);
     }
     schedule_.finished(job.name, started, Schedule::Clock::now(), ok && result.complete);
     notify::status(status_line());
@@ -360,6 +428,7 @@ class Agent {
 
   std::string status_line() const {
     return std::to_string(config_->jobs.size()) + " jobs" +
+           (store_ ? "" : "; the database cannot be opened (disk?): scans wait") +
            (last_status_.empty() ? std::string{} : "; last: " + last_status_);
   }
 
@@ -376,7 +445,7 @@ class Agent {
 
   void maybe_prune() {
     const auto now = std::chrono::system_clock::now();
-    if (now - last_prune_ < std::chrono::hours(1)) return;
+    if (!store_ || now - last_prune_ < std::chrono::hours(1)) return;
     last_prune_ = now;
     try {
       const auto keep = std::chrono::duration_cast<std::chrono::seconds>(config_->agent.retention);
@@ -384,7 +453,7 @@ class Agent {
       r.events = keep;
       r.scans = keep;
       r.transitions = keep;
-      const auto pruned = store_.prune(r, now);
+      const auto pruned = store_->prune(r, now);
       if (pruned.transitions + pruned.events + pruned.scans > 0) {
         log_.info("retention: pruned " + std::to_string(pruned.scans) + " scans, " +
                   std::to_string(pruned.transitions) + " transitions, " +
@@ -397,7 +466,7 @@ class Agent {
 
   AgentArgs args_;
   std::shared_ptr<const Config> config_;
-  Store store_;
+  std::optional<Store> store_;
   EventLog& events_;
   Logger& log_;
   AgentMetrics& metrics_;
@@ -411,6 +480,8 @@ class Agent {
   bool running_ = false;
   std::thread worker_;
   std::chrono::system_clock::time_point last_prune_{};
+  std::string last_database_error_;
+  Schedule::Clock::time_point last_database_log_{};
 };
 
 }  // namespace
@@ -444,33 +515,27 @@ int run_agent_command(std::span<const std::string_view> argv) {
     prepare_state_dir(config->agent.state_dir);
     const int lock = lock_state_dir(config->agent.state_dir);
     (void)lock;  // held until exit
-    auto store = Store::open(config->agent.state_dir + "/portvigil.db", Access::agent);
     EventLog events(config->agent.event_log, /*echo_stdout=*/true);
     for (const auto& note : events.notes()) log.warn(note);
-    // A new or lost database numbers its events after the log's last one (an id read only
-    // from a line that is an event, at most 2^53); a rotated or deleted log is not refilled
-    // with what was already published.
-    if (store.repair_event_id_sequence(kMaxEventLineId)) {
-      log.warn(
-          "database: the event id sequence was beyond 2^53 (set from a garbage event log "
-          "line by an older version): set back to the last id in use");
-    }
-    store.continue_event_ids_after(events.last_id());
-    events.skip_to_if_empty(store.published_event_id());
-    // A log that cannot be written (disk full) must not stop the scans: it is retried
-    // after every scan.
-    if (const auto n = publish_events(events, store, log); n > 0) {
-      log.warn("event log was missing " + std::to_string(n) +
-               " committed events (crash before the append): written now");
-    }
     AgentMetrics metrics(config->agent.port_series_limit);
-    for (const auto& j : config->jobs) {
-      metrics.set_job(j.name, j.technique, j.interval);
-      metrics.publish(stored_snapshot(j, store));
-    }
+    for (const auto& j : config->jobs) metrics.set_job(j.name, j.technique, j.interval);
     metrics.set_authorizations(authorizations(*config));
     metrics.record_reload(true);
-    watch_accepted_ports(metrics, config->agent.state_dir + "/portvigil.db");
+    // A database the disk cannot hold (full, I/O error) does not stop the service: it
+    // starts, reports portvigil_database_writable 0 and retries. --once has no later.
+    std::optional<Store> store;
+    std::string database_error;
+    try {
+      store = Store::open(database_path(*config), Access::agent);
+    } catch (const StorageError& e) {
+      if (args.once || e.cause() != StorageError::Cause::disk) throw;
+      database_error = e.what();
+      log.error(database_error + " (the agent starts; scans wait for the database, retried every " +
+                std::to_string(kDatabaseRetry.count()) + "s)");
+      metrics.set_database_writable(false);
+    }
+    if (store) attach_store(*store, events, *config, metrics, log);
+    watch_accepted_ports(metrics, database_path(*config));
     std::unique_ptr<MetricsServer> web;
     if (!args.once && !config->agent.web_listen_address.empty()) {
       web = std::make_unique<MetricsServer>(
@@ -489,16 +554,21 @@ int run_agent_command(std::span<const std::string_view> argv) {
       std::signal(SIGTERM, [](int) { stop = true; });
       bool all_complete = true;
       for (const auto& job : config->jobs) {
-        const auto r = run_job(*config, job, store, JobEnvironment{{}, &stop, &log});
+        const auto r = run_job(*config, job, *store, JobEnvironment{{}, &stop, &log});
         (r.complete ? log.info(describe(job, r)) : log.warn(describe(job, r)));
-        publish_events(events, store, log);
+        publish_events(events, *store, log);
         all_complete = all_complete && r.complete;
         if (stop) break;
       }
       return all_complete ? 0 : 1;
     }
-    Agent agent(args, config, std::move(store), events, log, metrics);
-    return agent.run();
+    Agent agent(args, config, std::move(store), std::move(database_error), events, log, metrics);
+    const int status = agent.run();
+    // The scrape hook's read-only connection closes first, so that the agent's own closes
+    // last and checkpoints the -wal file away (a reader cannot): a clean stop leaves one file.
+    web.reset();
+    metrics.set_scrape_hook({});
+    return status;
   } catch (const std::exception& e) {
     log.error(e.what());
     return 1;

@@ -198,6 +198,16 @@ constexpr DbCommand kStatus{"status",
                             0,
                             ""};
 
+// Reading must work when the disk is full (that is when an operator looks); the store then
+// reads without its write-ahead log and the warning says what may be missing.
+Store open_for_reading(const std::string& path) {
+  auto store = Store::open(path, Access::read_only);
+  if (const auto note = store.read_note()) {
+    std::cerr << "portvigil: warning: " << printable(*note) << "\n";
+  }
+  return store;
+}
+
 // One line's worth of an event after its time, job and host.
 std::string describe_event(const ChangeEvent& e) {
   if (e.kind == EventKind::port) {
@@ -222,7 +232,7 @@ std::string describe_event(const ChangeEvent& e) {
 
 int run_changes_command(std::span<const std::string_view> args) {
   return guarded(args, kChanges, [](const DbArgs& a) {
-    const auto store = Store::open(db_path(a), Access::read_only);
+    const auto store = open_for_reading(db_path(a));
     const auto since = std::chrono::system_clock::now() -
                        std::chrono::duration_cast<std::chrono::system_clock::duration>(a.since);
     const auto events = store.events_since(since, a.job);
@@ -245,7 +255,7 @@ int run_history_command(std::span<const std::string_view> args) {
     f.host = a.positional[0];
     f.job = a.job;
     if (a.positional.size() == 2) f.port = parse_port(a.positional[1], "PORT");
-    const auto store = Store::open(db_path(a), Access::read_only);
+    const auto store = open_for_reading(db_path(a));
     const auto rows = store.history(f);
     // Host events (appeared, gone silent) belong in a host's history too, in time order.
     std::vector<ChangeEvent> host_events;
@@ -297,7 +307,7 @@ int run_baseline_command(std::span<const std::string_view> args) {
 
 int run_status_command(std::span<const std::string_view> args) {
   return guarded(args, kStatus, [](const DbArgs& a) {
-    const auto store = Store::open(db_path(a), Access::read_only);
+    const auto store = open_for_reading(db_path(a));
     const auto scans = store.latest_scans();
     for (const auto& s : scans) {
       std::cout << s.job << "  scan " << s.id << "  " << name(s.status) << "  started "

@@ -132,6 +132,15 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                      .Help("Unix time of the last successful configuration (re)load.")
                      .Register(*registry)
                      .Add({});
+    database_writable = &BuildGauge()
+                             .Name("portvigil_database_writable")
+                             .Help(
+                                 "1 while the agent's database opens and takes writes; 0 while "
+                                 "it cannot (disk full, I/O error): scans wait or fail and no "
+                                 "events are produced.")
+                             .Register(*registry)
+                             .Add({});
+    database_writable->Set(1);
     BuildGauge()
         .Name("portvigil_build_info")
         .Help("Always 1; the version label says which portvigil is running.")
@@ -230,6 +239,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Counter>* drops;
   prometheus::Gauge* reload_ok;
   prometheus::Gauge* reload_ts;
+  prometheus::Gauge* database_writable;
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<const JobSnapshot>> snapshots;
 };
@@ -410,6 +420,10 @@ void AgentMetrics::set_authorizations(const std::vector<Authorization>& authoriz
 void AgentMetrics::record_reload(bool success) {
   impl_->reload_ok->Set(success ? 1 : 0);
   if (success) impl_->reload_ts->Set(unix_now());
+}
+
+void AgentMetrics::set_database_writable(bool writable) {
+  impl_->database_writable->Set(writable ? 1 : 0);
 }
 
 std::string AgentMetrics::render() const {

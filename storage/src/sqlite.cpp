@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cctype>
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -90,17 +91,62 @@ std::optional<std::int64_t> Query::optional_int64(int column) const {
   return int64(column);
 }
 
+namespace {
+
+// "file:" URI of a path (RFC 3986 percent-encoding of everything but unreserved bytes and
+// '/'), so that '?', '#' or '%' in a state directory cannot add URI parameters.
+std::string file_uri(const std::string& path) {
+  constexpr char kHex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (const char c : path) {
+    const auto b = static_cast<unsigned char>(c);
+    if (std::isalnum(b) != 0 || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+      uri += c;
+    } else {
+      uri += '%';
+      uri += kHex[b >> 4];
+      uri += kHex[b & 0xf];
+    }
+  }
+  return uri;
+}
+
+StorageError::Cause cause_of(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      return StorageError::Cause::disk;
+    default:
+      return StorageError::Cause::other;
+  }
+}
+
+}  // namespace
+
 Database::Database(const std::string& path, OpenMode mode) : path_(path) {
-  const int flags = (mode == OpenMode::read_only ? SQLITE_OPEN_READONLY
-                                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                    SQLITE_OPEN_NOMUTEX;
-  const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+  int flags = SQLITE_OPEN_NOMUTEX;
+  std::string name = path;
+  switch (mode) {
+    case OpenMode::read_write_create:
+      flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+      break;
+    case OpenMode::read_only:
+      flags |= SQLITE_OPEN_READONLY;
+      break;
+    case OpenMode::read_only_immutable:
+      flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+      name = file_uri(path) + "?mode=ro&immutable=1";
+      break;
+  }
+  const int rc = sqlite3_open_v2(name.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     // sqlite3_open_v2 hands back a handle even on failure; it carries the message.
     std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
     db_ = nullptr;
-    throw StorageError("portvigil storage: " + path + ": opening database: " + message);
+    throw StorageError("portvigil storage: " + path + ": opening database: " + message,
+                       cause_of(rc));
   }
   sqlite3_extended_result_codes(db_, 1);
 }
@@ -169,14 +215,16 @@ std::int64_t Database::changes() const {
 }
 
 void Database::fail(std::string_view what) const {
-  throw StorageError("portvigil storage: " + path_ + ": " + std::string(what) + ": " +
-                     sqlite3_errmsg(db_));
+  throw StorageError(
+      "portvigil storage: " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_),
+      cause_of(sqlite3_extended_errcode(db_)));
 }
 
 void Database::fail(std::string_view what, int rc) const {
   // sqlite3_errmsg() describes the most recent failure on this connection, which is rc's.
   throw StorageError("portvigil storage: " + path_ + ": " + std::string(what) + ": " +
-                     sqlite3_errmsg(db_) + " (" + sqlite3_errstr(rc) + ")");
+                         sqlite3_errmsg(db_) + " (" + sqlite3_errstr(rc) + ")",
+                     cause_of(rc));
 }
 
 Transaction::Transaction(Database& db, Kind kind) : db_(db) {

@@ -71,7 +71,10 @@ class Query {
   Statement& st_;
 };
 
-enum class OpenMode { read_write_create, read_only };
+// read_only_immutable: the file is opened with SQLite's immutable=1 URI parameter, so no
+// lock, -shm or -wal file is touched (commits still in the -wal file are not seen). The last
+// resort of a reader on a full disk.
+enum class OpenMode { read_write_create, read_only, read_only_immutable };
 
 class Database {
  public:

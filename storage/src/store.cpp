@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <set>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include "codec.hpp"
@@ -117,13 +119,12 @@ std::string_view name(ScanStatus status) {
 }
 
 struct Store::Impl {
-  Impl(const std::string& path, Access a)
-      : db(path, a == Access::read_only ? storage_detail::OpenMode::read_only
-                                        : storage_detail::OpenMode::read_write_create),
-        access(a) {}
+  Impl(const std::string& path, Access a, storage_detail::OpenMode mode)
+      : db(path, mode), access(a) {}
 
   Database db;
   Access access;
+  std::optional<std::string> read_note;
 
   std::optional<std::int64_t> find_job(std::string_view job) {
     auto q = db.query("SELECT id FROM jobs WHERE name = ?1");
@@ -551,24 +552,68 @@ Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
 Store::~Store() = default;
 
-Store Store::open(const std::string& path, Access access) {
-  auto impl = std::make_unique<Impl>(path, access);
-  Database& db = impl->db;
+namespace {
+
+// Foreign keys and the busy timeout, the same on every connection.
+void configure(Database& db) {
   db.busy_timeout(kBusyTimeoutMs);
   db.exec("PRAGMA foreign_keys = ON");
   if (db.pragma_int("PRAGMA foreign_keys") != 1) {
-    throw StorageError("portvigil storage: " + path + ": SQLite built without foreign keys");
+    throw StorageError("portvigil storage: " + db.path() + ": SQLite built without foreign keys");
   }
+}
+
+void require_latest_version(Database& db) {
+  const int version = storage_detail::user_version(db);
   const int latest = storage_detail::latest_version();
-  if (access == Access::read_only) {
-    const int version = storage_detail::user_version(db);
-    if (version != latest) {
-      throw StorageError("portvigil storage: " + path + ": schema version " +
-                         std::to_string(version) + ", expected " + std::to_string(latest) +
-                         " (open it once read-write to migrate)");
-    }
-    return Store(std::move(impl));
+  if (version != latest) {
+    throw StorageError("portvigil storage: " + db.path() + ": schema version " +
+                       std::to_string(version) + ", expected " + std::to_string(latest) +
+                       " (open it once read-write to migrate)");
   }
+}
+
+}  // namespace
+
+std::optional<std::string> Store::read_note() const {
+  return impl_->read_note;
+}
+
+Store Store::open(const std::string& path, Access access) {
+  if (access == Access::read_only) {
+    try {
+      auto impl = std::make_unique<Impl>(path, access, storage_detail::OpenMode::read_only);
+      configure(impl->db);
+      require_latest_version(impl->db);
+      return Store(std::move(impl));
+    } catch (const StorageError& e) {
+      // A WAL reader must map the -shm file, which a full disk cannot hold. Reading the
+      // file as immutable needs neither; only commits not yet checkpointed from the -wal
+      // file are missed, and the note says so.
+      if (e.cause() != StorageError::Cause::disk || path == ":memory:") throw;
+      std::unique_ptr<Impl> impl;
+      try {
+        impl = std::make_unique<Impl>(path, access, storage_detail::OpenMode::read_only_immutable);
+        configure(impl->db);
+        require_latest_version(impl->db);
+      } catch (const StorageError&) {
+        throw e;  // the first failure says what is wrong
+      }
+      std::error_code ec;
+      const auto wal_bytes = std::filesystem::file_size(path + "-wal", ec);
+      impl->read_note =
+          path +
+          ": read without the write-ahead log, because SQLite could not set "
+          "it up (disk full or failing)" +
+          (!ec && wal_bytes > 0 ? "; the latest commits (" + std::to_string(wal_bytes) +
+                                      " bytes in " + path + "-wal) are not shown"
+                                : std::string{});
+      return Store(std::move(impl));
+    }
+  }
+  auto impl = std::make_unique<Impl>(path, access, storage_detail::OpenMode::read_write_create);
+  Database& db = impl->db;
+  configure(db);
   if (storage_detail::user_version(db) == 0) {
     // Only takes effect before the first table exists; lets prune() give pages back.
     db.exec("PRAGMA auto_vacuum = INCREMENTAL");

@@ -158,6 +158,9 @@ TEST(AgentMetrics, ScansChangesAndReloads) {
                        "scan_job=\"web\",to=\"open\"} 1"));
   EXPECT_TRUE(has_line(text, "portvigil_host_events_total{kind=\"appeared\",scan_job=\"web\"} 1"));
   EXPECT_TRUE(has_line(text, "portvigil_config_last_reload_successful 0"));
+  EXPECT_TRUE(has_line(text, "portvigil_database_writable 1"));
+  m.set_database_writable(false);
+  EXPECT_TRUE(has_line(m.render(), "portvigil_database_writable 0"));
   EXPECT_NE(text.find("portvigil_build_info{version=\""), std::string::npos);
   EXPECT_NE(text.find("portvigil_last_scan_success_timestamp_seconds{scan_job=\"web\"} 1"),
             std::string::npos);  // a Unix time of this century starts with 1

@@ -58,6 +58,32 @@ TEST(StoreOpen, ErrorNamesThePathAndSqliteMessage) {
   }
 }
 
+TEST(StoreOpen, FileSystemFailuresAreDiskCauses) {
+  try {
+    (void)Store::open("/nonexistent-dir/sub/state.db");
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& e) {
+    EXPECT_EQ(e.cause(), StorageError::Cause::disk) << e.what();
+  }
+}
+
+// The full-disk fallback of readers: a path with URI syntax in it ('?', '#', '%') must name
+// the file, not add parameters. (The fallback itself runs in tests/e2e/disk_full_e2e.sh.)
+TEST(StoreOpen, ImmutableReadEscapesThePath) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.file("a?mode=rwc#x%41 b"));
+  const auto path = dir.file("a?mode=rwc#x%41 b/state.db");
+  {
+    Store s = Store::open(path);
+    (void)s.begin_scan("j", Technique::connect, test::at(0));
+  }
+  storage_detail::Database raw(path, storage_detail::OpenMode::read_only_immutable);
+  EXPECT_EQ(raw.pragma_int("SELECT count(*) FROM scans"), 1);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("a")));
+  Store ro = Store::open(path, Access::read_only);
+  EXPECT_FALSE(ro.read_note().has_value());  // a healthy disk reads normally
+}
+
 TEST(StoreOpen, ReadOnlyNeedsAnExistingCurrentFile) {
   TempDir dir;
   EXPECT_THROW((void)Store::open(dir.file("missing.db"), Access::read_only), StorageError);

@@ -86,6 +86,8 @@ class AgentMetrics {
   void set_authorizations(const std::vector<Authorization>& authorizations);
 
   void record_reload(bool success);
+  // portvigil_database_writable: false while the database cannot be opened or written.
+  void set_database_writable(bool writable);
 
   // The text a scrape of /metrics returns (Prometheus text format 0.0.4). For tests and
   // for `portvigil agent` debugging.

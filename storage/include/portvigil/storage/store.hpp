@@ -31,7 +31,16 @@ namespace portvigil {
 // Any failure of the database; the message names the file and carries SQLite's message.
 class StorageError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  // `disk`: the file system said no (full, I/O error, a file that cannot be created): the
+  // database itself is fine and the operation may succeed later. `other`: anything else
+  // (schema, corruption, a bug), which retrying does not fix.
+  enum class Cause : std::uint8_t { other, disk };
+  explicit StorageError(const std::string& what, Cause cause = Cause::other)
+      : std::runtime_error(what), cause_(cause) {}
+  [[nodiscard]] Cause cause() const { return cause_; }
+
+ private:
+  Cause cause_;
 };
 
 // Every field left empty matches everything. The `= {}` lets callers write designated
@@ -191,7 +200,9 @@ enum class Access : std::uint8_t {
   // Read-write for the CLI (accept, prune) while an agent may be running: creates and
   // migrates, but leaves running scans alone.
   tool,
-  // Never writes; the file must exist and have the current schema version.
+  // Never writes; the file must exist and have the current schema version. When the disk
+  // is full SQLite cannot create the -shm file a WAL reader needs: the file is then read
+  // as immutable (see read_note()).
   read_only,
 };
 
@@ -204,6 +215,10 @@ class Store {
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;
   ~Store();
+
+  // Set when a read_only store could only be opened as immutable (disk full or failing):
+  // what the reader should be told, e.g. that commits still in the -wal file are not shown.
+  [[nodiscard]] std::optional<std::string> read_note() const;
 
   // Records a 'running' scan; it becomes 'complete' only through commit_scan().
   std::int64_t begin_scan(std::string_view job, Technique technique,
