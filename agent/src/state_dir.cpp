@@ -57,6 +57,14 @@ void prepare_state_dir(const std::string& dir) {
   if (!S_ISDIR(st.st_mode)) {
     throw std::runtime_error("state directory " + dir + ": not a directory");
   }
+  // Its owner can chmod it and swap its files whatever the mode: only this user or root.
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    throw std::runtime_error("state directory " + dir + " belongs to user id " +
+                             std::to_string(st.st_uid) + ", not to the agent's user (id " +
+                             std::to_string(::geteuid()) +
+                             ") or root: that user could replace its files; expected it to be "
+                             "owned by the user the agent runs as (chown)");
+  }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     throw std::runtime_error("state directory " + dir + " is writable by " +
                              ((st.st_mode & S_IWOTH) ? "every user" : "its group") + " (mode " +

@@ -9,8 +9,9 @@ namespace portvigil {
 // Creates `dir` (mode 0700; missing parents as the umask allows) or checks the existing one,
 // and pre-creates the database file `dir`/portvigil.db with mode 0600 so that SQLite (which
 // gives its -wal and -shm files the database's mode) never makes a world-readable file.
-// Throws std::runtime_error naming the directory when it is not a directory, or when its
-// group or others may write to it (they could plant a symlink or swap the database).
+// Throws std::runtime_error naming the directory when it is not a directory, when its
+// group or others may write to it (they could plant a symlink or swap the database), or when
+// it belongs to a user other than the agent's or root (who could chmod it and do the same).
 void prepare_state_dir(const std::string& dir);
 
 // One agent per state directory: takes `dir`/agent.lock (mode 0600, not through a symlink)

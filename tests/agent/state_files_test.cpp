@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -131,6 +132,25 @@ TEST(StateDir, GroupOrWorldWritableIsRefused) {
   EXPECT_NE(what.find("writable by its group"), std::string::npos) << what;
   EXPECT_FALSE(std::filesystem::exists(state + "/portvigil.db"));
   ::chmod(state.c_str(), 0755);
+  EXPECT_NO_THROW(prepare_state_dir(state));
+}
+
+// Needs root to give the directory away; CI runs as root.
+TEST(StateDir, OwnedByAnotherUserIsRefused) {
+  if (::geteuid() != 0) {
+    const char* require = std::getenv("PORTVIGIL_REQUIRE_LAB");
+    if (require != nullptr && std::string(require) == "1") FAIL() << "needs root";
+    GTEST_SKIP() << "needs root to chown a directory to another user";
+  }
+  test::TempDir dir("owned");
+  const auto state = dir.file("state");
+  std::filesystem::create_directory(state);
+  ::chmod(state.c_str(), 0700);
+  ASSERT_EQ(::chown(state.c_str(), 4242, 4242), 0);
+  const auto what = error_of([&] { prepare_state_dir(state); });
+  EXPECT_NE(what.find("belongs to user id 4242"), std::string::npos) << what;
+  EXPECT_FALSE(std::filesystem::exists(state + "/portvigil.db"));
+  ASSERT_EQ(::chown(state.c_str(), 0, 0), 0);
   EXPECT_NO_THROW(prepare_state_dir(state));
 }
 
