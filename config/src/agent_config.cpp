@@ -36,7 +36,6 @@ namespace {
 
 using config_detail::display;
 using config_detail::SyntaxProblem;
-using config_detail::TargetShape;
 using Duration = std::chrono::duration<double>;
 
 constexpr std::string_view kBuiltinSource = "<built-in default>";
@@ -624,16 +623,16 @@ class Loader {
    public:
     Coverage(const std::vector<AuthorizedNetwork>& nets,
              std::optional<std::chrono::system_clock::time_point> now) {
-      std::vector<config_detail::Range> ranges;
+      std::vector<AddressRange> ranges;
       for (const auto& n : nets) {
         if (now && !n.active(*now)) continue;
-        ranges.push_back(config_detail::range_of(n.network));
+        ranges.push_back(n.network.range());
         if (!now) names_.push_back(n.cidr);
       }
-      merged_ = config_detail::merge(std::move(ranges));
+      merged_ = merge_ranges(std::move(ranges));
     }
-    [[nodiscard]] bool covers(const config_detail::Range& r) const {
-      return std::any_of(merged_.begin(), merged_.end(), [&](const config_detail::Range& m) {
+    [[nodiscard]] bool covers(const AddressRange& r) const {
+      return std::any_of(merged_.begin(), merged_.end(), [&](const AddressRange& m) {
         return m.v6 == r.v6 && m.first <= r.first && r.last <= m.last;
       });
     }
@@ -645,7 +644,7 @@ class Loader {
     }
 
    private:
-    std::vector<config_detail::Range> merged_;
+    std::vector<AddressRange> merged_;
     std::vector<std::string> names_;
   };
 
@@ -696,16 +695,16 @@ class Loader {
     constexpr std::string_view targets_what =
         "an array of targets such as [\"198.18.0.0/24\", \"db.example.net\"]";
     const auto& targets_node = require(s, "targets", targets_what);
-    std::vector<TargetShape> shapes;  // literal targets, for checking policy hosts
+    std::vector<grammar::TargetExpression> shapes;  // literal targets, for checking policy hosts
     for (const auto* item : string_array(targets_node, s, "targets", targets_what, false)) {
       const std::string& text = item->as_string()->get();
       const auto shape =
           checked(*item, s, "targets", [&] { return config_detail::parse_target(text); });
       job.targets.push_back(text);
-      if (shape.hostname) {
+      if (shape.kind == grammar::TargetExpression::Kind::hostname) {
         // "name/prefix" scans the block around whatever the name resolves to: it needs an
         // authorized network at least that wide ("localhost/0" walked all of IPv4).
-        if (const auto p = shape.hostname_prefix) {
+        if (const auto p = shape.prefix) {
           const bool fits = std::any_of(config.authorization.begin(), config.authorization.end(),
                                         [&](const AuthorizedNetwork& a) {
                                           return a.network.prefix <= *p &&
@@ -888,7 +887,7 @@ class Loader {
   }
 
   void read_policy(const toml::node& n, const Scope& s, JobConfig& job,
-                   const std::vector<TargetShape>& shapes) const {
+                   const std::vector<grammar::TargetExpression>& shapes) const {
     constexpr std::string_view key = "expected-open";
     constexpr std::string_view what =
         "an array of ports such as [\"22/tcp\", \"443/tcp\"] or a table of host = [ports]";
@@ -940,13 +939,15 @@ class Loader {
 
   // A policy host must name something the job scans, or the entry would be dead.
   static void check_policy_host(const std::string& host, const config_detail::PolicyHost& shape,
-                                const JobConfig& job, const std::vector<TargetShape>& shapes) {
+                                const JobConfig& job,
+                                const std::vector<grammar::TargetExpression>& shapes) {
     if (shape.network) {
       if (!job.hostname_targets.empty()) return;  // may be what a hostname resolves to
-      const auto r = config_detail::range_of(*shape.network);
-      const bool inside = std::any_of(shapes.begin(), shapes.end(), [&](const TargetShape& t) {
-        return t.range.v6 == r.v6 && t.range.first <= r.last && r.first <= t.range.last;
-      });
+      const auto r = shape.network->range();
+      const bool inside =
+          std::any_of(shapes.begin(), shapes.end(), [&](const grammar::TargetExpression& t) {
+            return t.range.v6 == r.v6 && t.range.first <= r.last && r.first <= t.range.last;
+          });
       if (!inside) throw SyntaxProblem("expected a host among the job's targets");
       return;
     }
@@ -973,17 +974,6 @@ class Loader {
 
 std::string_view name(LogLevel level) {
   return kLogLevelNames.at(static_cast<std::size_t>(level));
-}
-
-bool IpNetwork::contains(const asio::ip::address& a) const {
-  if (a.is_v6() != address.is_v6()) return false;
-  const auto r = config_detail::range_of(*this);
-  const auto v = config_detail::to_u128(a);
-  return r.first <= v && v <= r.last;
-}
-
-std::string IpNetwork::to_string() const {
-  return address.to_string() + "/" + std::to_string(prefix);
 }
 
 bool JobConfig::expects_open(const asio::ip::address& address, std::string_view hostname,

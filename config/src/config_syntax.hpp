@@ -1,8 +1,8 @@
 // Private to the config module: pure syntax checks for the values the agent configuration
 // holds as strings (networks, Nmap targets and port lists, policy ports, listen addresses).
-// They mirror the scanner's parsers closely enough to reject what the scanner would reject,
-// without linking the scanner. Each throws SyntaxProblem, a message without position; the
-// loader adds FILE:LINE:COL and the key.
+// Addresses, targets and port lists go through the shared grammar (portvigil/common/
+// grammar.hpp) that the scanner uses too, so the two cannot disagree. Each throws
+// SyntaxProblem, a message without position; the loader adds FILE:LINE:COL and the key.
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,7 @@
 
 #include <asio/ip/address.hpp>
 
+#include "portvigil/common/grammar.hpp"
 #include "portvigil/config/agent_config.hpp"
 
 namespace portvigil::config_detail {
@@ -27,36 +28,19 @@ class SyntaxProblem : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-__extension__ typedef unsigned __int128 u128;
-
-// An inclusive address range of one family; IPv4 in the low 32 bits.
-struct Range {
-  bool v6 = false;
-  u128 first = 0;
-  u128 last = 0;
-};
-
-// `text` in double quotes with ", \ and control characters escaped; long text is shortened.
-[[nodiscard]] std::string display(std::string_view text);
+// `text` in double quotes, escaped and cut: the shared grammar's quote_input.
+[[nodiscard]] inline std::string display(std::string_view text) {
+  return quote_input(text);
+}
 [[nodiscard]] bool iequals(std::string_view a, std::string_view b);
 
-[[nodiscard]] u128 to_u128(const asio::ip::address& a);
-[[nodiscard]] Range range_of(const IpNetwork& network);
-// Sorted, with overlapping and adjacent ranges of one family joined.
-[[nodiscard]] std::vector<Range> merge(std::vector<Range> ranges);
-
 // An authorization network: "198.18.0.0/15", "2001:db8::/32", or a bare address. Host bits
-// must be clear.
+// must be clear (grammar::parse_network with HostBits::reject).
 [[nodiscard]] IpNetwork parse_network(std::string_view text);
 
-// The shape of an Nmap target expression: a hostname (checked by the agent after resolving),
-// or the range of addresses it may touch (the bounding range for octet ranges).
-struct TargetShape {
-  bool hostname = false;
-  std::optional<unsigned> hostname_prefix;  // "db.example/24": 24
-  Range range;
-};
-[[nodiscard]] TargetShape parse_target(std::string_view text);
+// An Nmap target expression (grammar::parse_target): a hostname (checked by the agent after
+// resolving), or the range of addresses it may touch (the bounding range for octet ranges).
+[[nodiscard]] grammar::TargetExpression parse_target(std::string_view text);
 
 // A host key of a job's expected-open table: an address or CIDR, or a hostname.
 struct PolicyHost {

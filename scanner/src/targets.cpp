@@ -17,61 +17,8 @@
 namespace portvigil {
 namespace {
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// Parses a decimal number in [lo, hi]; `what` names the field for the message.
-unsigned long parse_number(std::string_view digits, unsigned long lo, unsigned long hi,
-                           const std::string& what, const std::string& context) {
-  if (digits.empty()) throw InputError(context + ": expected a number for " + what);
-  unsigned long value = 0;
-  const auto* end = digits.data() + digits.size();
-  auto [ptr, ec] = std::from_chars(digits.data(), end, value);
-  if (ec == std::errc::result_out_of_range ||
-      (ec == std::errc{} && ptr == end && (value < lo || value > hi))) {
-    throw InputError(context + ": " + what + " " + std::string(digits) + " is out of range " +
-                     std::to_string(lo) + "-" + std::to_string(hi));
-  }
-  if (ec != std::errc{} || ptr != end) {
-    throw InputError(context + ": " + quoted(digits) + " is not a valid " + what);
-  }
-  return value;
-}
-
-uint128 prefix_mask(unsigned prefix, unsigned bits) {
-  if (prefix == 0) return 0;
-  const uint128 all = bits == 128 ? ~uint128{0} : ((uint128{1} << bits) - 1);
-  return all & ~((uint128{1} << (bits - prefix)) - 1) & all;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  while (true) {
-    const auto pos = s.find(sep, start);
-    out.push_back(s.substr(start, pos == std::string_view::npos ? s.npos : pos - start));
-    if (pos == std::string_view::npos) break;
-    start = pos + 1;
-  }
-  return out;
-}
-
-bool looks_numeric_v4(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ',' || c == '*';
-  });
-}
+using grammar::split;
+using grammar::trim;
 
 asio::ip::address resolve(const std::string& host, const std::string& context) {
   addrinfo hints{};
@@ -98,92 +45,16 @@ asio::ip::address resolve(const std::string& host, const std::string& context) {
   return out;
 }
 
-TargetSpec parse_octets(std::string_view text, const std::string& context) {
-  TargetSpec spec;
-  spec.kind = TargetSpec::Kind::octets;
-  const auto parts = split(text, '.');
-  if (parts.size() != 4) {
-    throw InputError(context + ": expected 4 dot-separated octets, found " +
-                     std::to_string(parts.size()));
-  }
-  for (std::size_t i = 0; i < 4; ++i) {
-    if (parts[i].empty())
-      throw InputError(context + ": octet " + std::to_string(i + 1) + " is empty");
-    for (auto item : split(parts[i], ',')) {
-      if (item == "*") {
-        spec.octets[i].set();
-        continue;
-      }
-      const auto dash = item.find('-');
-      unsigned long lo = 0;
-      unsigned long hi = 255;
-      if (dash == std::string_view::npos) {
-        lo = hi = parse_number(item, 0, 255, "octet", context);
-      } else {
-        if (dash > 0) lo = parse_number(item.substr(0, dash), 0, 255, "octet", context);
-        if (dash + 1 < item.size())
-          hi = parse_number(item.substr(dash + 1), 0, 255, "octet", context);
-        if (lo > hi) {
-          throw InputError(context + ": octet range " + std::string(item) +
-                           " is reversed (start > end)");
-        }
-      }
-      for (auto v = lo; v <= hi; ++v) spec.octets[i].set(v);
-    }
-  }
-  return spec;
-}
-
 }  // namespace
 
 // ---- addresses ---------------------------------------------------------------------------
 
-uint128 to_uint128(const asio::ip::address& a) {
-  uint128 v = 0;
-  if (a.is_v4()) return a.to_v4().to_uint();
-  for (auto byte : a.to_v6().to_bytes()) v = (v << 8) | byte;
-  return v;
-}
-
-asio::ip::address from_uint128(uint128 value, bool v6) {
-  if (!v6) return asio::ip::address_v4(static_cast<std::uint32_t>(value));
-  asio::ip::address_v6::bytes_type b;
-  for (int i = 15; i >= 0; --i) {
-    b[static_cast<std::size_t>(i)] = static_cast<unsigned char>(value & 0xff);
-    value >>= 8;
-  }
-  return asio::ip::address_v6(b);
-}
-
-bool AddressRange::contains(const asio::ip::address& a) const {
-  if (a.is_v6() != v6) return false;
-  const auto v = to_uint128(a);
-  return v >= first && v <= last;
-}
-
 AddressRange parse_cidr(std::string_view text) {
-  if (text.find('\0') != std::string_view::npos) throw InputError("network: contains a NUL byte");
-  const std::string context = "network " + quoted(text);
-  text = trim(text);
-  const auto slash = text.find('/');
-  const std::string addr_text(text.substr(0, slash));
-  asio::error_code ec;
-  const auto addr = asio::ip::make_address(addr_text, ec);
-  if (ec) throw InputError(context + ": " + quoted(addr_text) + " is not an IPv4 or IPv6 address");
-  const unsigned bits = addr.is_v6() ? 128 : 32;
-  unsigned prefix = bits;
-  if (slash != std::string_view::npos) {
-    prefix = static_cast<unsigned>(
-        parse_number(text.substr(slash + 1), 0, bits,
-                     std::string("prefix length for IPv") + (addr.is_v6() ? "6" : "4"), context));
+  try {
+    return grammar::parse_network(trim(text), grammar::HostBits::reject).range();
+  } catch (const InputError& e) {
+    throw InputError(std::string("network: ") + e.what());
   }
-  AddressRange r;
-  r.v6 = addr.is_v6();
-  const uint128 mask = prefix_mask(prefix, bits);
-  const uint128 all = bits == 128 ? ~uint128{0} : ((uint128{1} << bits) - 1);
-  r.first = to_uint128(addr) & mask;
-  r.last = r.first | (all & ~mask);
-  return r;
 }
 
 AuthorizedScope AuthorizedScope::parse(std::string_view list) {
@@ -193,7 +64,7 @@ AuthorizedScope AuthorizedScope::parse(std::string_view list) {
     if (item.empty()) continue;
     scope.add(parse_cidr(item));
   }
-  if (scope.empty()) throw InputError("scope " + quoted(list) + ": no network given");
+  if (scope.empty()) throw InputError("scope " + quote_input(list) + ": no network given");
   return scope;
 }
 
@@ -205,57 +76,41 @@ bool AuthorizedScope::contains(const asio::ip::address& a) const {
 // ---- targets -----------------------------------------------------------------------------
 
 TargetSpec parse_target(std::string_view expression, const TargetParseOptions& options) {
-  expression = trim(expression);
-  if (expression.find('\0') != std::string_view::npos) {
-    throw InputError("target: contains a NUL byte");
-  }
-  const std::string context = "target " + quoted(expression);
-  if (expression.empty()) throw InputError("target: empty target expression");
-  const auto slash = expression.find('/');
-  const auto host = expression.substr(0, slash);
-  const bool has_prefix = slash != std::string_view::npos;
-
-  TargetSpec spec;
-  spec.text = std::string(expression);
-  asio::error_code ec;
-  auto addr = asio::ip::make_address(std::string(host), ec);
-  if (ec) {
-    if (host.find(':') != std::string_view::npos) {
-      throw InputError(context + ": " + quoted(host) + " is not a valid IPv6 address");
+  std::string context = "target";
+  try {
+    auto parsed = grammar::parse_target(expression);
+    TargetSpec spec;
+    spec.text = std::string(trim(expression));
+    context += " " + quote_input(spec.text);
+    switch (parsed.kind) {
+      case grammar::TargetExpression::Kind::range:
+        spec.range = parsed.range;
+        return spec;
+      case grammar::TargetExpression::Kind::octets:
+        spec.kind = TargetSpec::Kind::octets;
+        spec.octets = parsed.octets;
+        return spec;
+      case grammar::TargetExpression::Kind::hostname:
+        break;
     }
-    if (looks_numeric_v4(host)) {
-      auto octets = parse_octets(host, context);
-      if (has_prefix) {
-        throw InputError(context + ": a /prefix cannot be combined with an octet range");
-      }
-      octets.text = spec.text;
-      return octets;
-    }
-    // A hostname: letters, digits, '-', '.', '_' only.
-    const bool valid = std::all_of(host.begin(), host.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
-    });
-    if (!valid) throw InputError(context + ": not an address, network or hostname");
     if (!options.resolve_names) {
       throw InputError(context + ": is a hostname, but -n disables DNS resolution");
     }
-    addr = resolve(std::string(host), context);
-    spec.hostname = std::string(host);
+    const auto addr = resolve(parsed.hostname, context);
+    const unsigned bits = addr.is_v6() ? 128 : 32;
+    if (parsed.prefix && *parsed.prefix > bits) {
+      throw InputError(context + ": " + quote_input(parsed.hostname) + " resolves to " +
+                       addr.to_string() + "; expected a prefix length from 0 to " +
+                       std::to_string(bits));
+    }
+    spec.range = block_of(addr, parsed.prefix.value_or(bits));
+    // A name labels one address, not a block.
+    if (!parsed.prefix || *parsed.prefix == bits) spec.hostname = parsed.hostname;
+    return spec;
+  } catch (const InputError& e) {
+    if (std::string_view(e.what()).starts_with("target")) throw;
+    throw InputError("target: " + std::string(e.what()));
   }
-  const unsigned bits = addr.is_v6() ? 128 : 32;
-  unsigned prefix = bits;
-  if (has_prefix) {
-    prefix = static_cast<unsigned>(
-        parse_number(expression.substr(slash + 1), 0, bits,
-                     std::string("prefix length for IPv") + (addr.is_v6() ? "6" : "4"), context));
-  }
-  const uint128 mask = prefix_mask(prefix, bits);
-  const uint128 all = bits == 128 ? ~uint128{0} : ((uint128{1} << bits) - 1);
-  spec.range.v6 = addr.is_v6();
-  spec.range.first = to_uint128(addr) & mask;
-  spec.range.last = spec.range.first | (all & ~mask);
-  if (prefix != bits) spec.hostname.clear();  // a name labels one address, not a block
-  return spec;
 }
 
 bool spec_contains(const TargetSpec& spec, const asio::ip::address& a) {
@@ -293,7 +148,8 @@ template <typename Fn>
 void for_each_word_in_file(const std::string& path, const std::string& option, Fn&& fn) {
   std::ifstream in(path);
   if (!in) {
-    throw InputError(option + " " + quoted(path) + ": cannot open file: " + std::strerror(errno));
+    throw InputError(option + " " + quote_input(path) +
+                     ": cannot open file: " + std::strerror(errno));
   }
   std::string line;
   std::size_t line_no = 0;
@@ -311,7 +167,7 @@ void for_each_word_in_file(const std::string& path, const std::string& option, F
       i = j;
     }
   }
-  if (in.bad()) throw InputError(option + " " + quoted(path) + ": read error");
+  if (in.bad()) throw InputError(option + " " + quote_input(path) + ": read error");
 }
 }  // namespace
 
@@ -499,59 +355,23 @@ bool TargetSet::Cursor::step(Target& out) {
 // ---- ports -------------------------------------------------------------------------------
 
 PortList parse_ports(std::string_view spec, bool want_tcp, bool want_udp) {
-  const std::string context = "-p " + quoted(spec);
-  std::vector<bool> tcp(65536, false);
-  std::vector<bool> udp(65536, false);
-  bool cur_tcp = want_tcp;  // unqualified ports go to every protocol being scanned
-  bool cur_udp = want_udp;
-  bool any = false;
-  if (trim(spec).empty()) throw InputError("-p: empty port specification");
-  for (auto item : split(spec, ',')) {
-    item = trim(item);
-    if (item.empty()) throw InputError(context + ": empty item between commas");
-    // Nmap's qualifiers are sticky: they apply until the next one.
-    if (item.size() >= 2 && item[1] == ':') {
-      const char q = static_cast<char>(std::toupper(static_cast<unsigned char>(item[0])));
-      if (q == 'T') {
-        cur_tcp = true;
-        cur_udp = false;
-      } else if (q == 'U') {
-        cur_tcp = false;
-        cur_udp = true;
-      } else {
-        throw InputError(context + ": unknown protocol qualifier " + quoted(item.substr(0, 2)) +
-                         " (expected T: or U:)");
-      }
-      item = trim(item.substr(2));
-      if (item.empty()) throw InputError(context + ": qualifier without ports");
-    }
-    unsigned long lo = 0;
-    unsigned long hi = 0;
-    const auto dash = item.find('-');
-    if (dash == std::string_view::npos) {
-      lo = hi = parse_number(item, 0, 65535, "port", context);
-    } else {
-      lo = dash == 0 ? 1 : parse_number(item.substr(0, dash), 0, 65535, "port", context);
-      hi = dash + 1 == item.size() ? 65535
-                                   : parse_number(item.substr(dash + 1), 0, 65535, "port", context);
-      if (lo > hi) {
-        throw InputError(context + ": port range " + std::string(item) +
-                         " is reversed (start > end)");
-      }
-    }
-    for (auto p = lo; p <= hi; ++p) {
-      if (cur_tcp) tcp[p] = true;
-      if (cur_udp) udp[p] = true;
-    }
-    any = any || cur_tcp || cur_udp;
+  grammar::PortSelection selection;
+  try {
+    selection = grammar::parse_port_list(spec);
+  } catch (const InputError& e) {
+    throw InputError(std::string("-p: ") + e.what());
   }
   PortList out;
   for (std::size_t p = 0; p < 65536; ++p) {
-    if (tcp[p]) out.tcp.push_back(static_cast<std::uint16_t>(p));
-    if (udp[p]) out.udp.push_back(static_cast<std::uint16_t>(p));
+    if (selection.tcp[p] || (want_tcp && selection.unqualified[p])) {
+      out.tcp.push_back(static_cast<std::uint16_t>(p));
+    }
+    if (selection.udp[p] || (want_udp && selection.unqualified[p])) {
+      out.udp.push_back(static_cast<std::uint16_t>(p));
+    }
   }
   if (out.empty()) {
-    throw InputError(context + ": no ports for the selected scan type" +
+    throw InputError("-p " + quote_input(spec) + ": no ports for the selected scan type" +
                      std::string(want_tcp ? " (TCP)" : " (UDP)"));
   }
   return out;

@@ -52,21 +52,25 @@ TEST(Ports, QualifiersAreSticky) {
 }
 
 TEST(Ports, BadInputSaysWhatAndWhere) {
+  // The shared grammar's messages (the configuration says the same after FILE:LINE:COL).
   EXPECT_EQ(error_of([] { (void)parse_ports("70000", true, false); }),
-            "-p \"70000\": port 70000 is out of range 0-65535");
+            "-p: \"70000\": expected a port number from 0 to 65535 or a range such as "
+            "1000-2000, got \"70000\"");
   EXPECT_EQ(error_of([] { (void)parse_ports("5-3", true, false); }),
-            "-p \"5-3\": port range 5-3 is reversed (start > end)");
-  EXPECT_NE(error_of([] { (void)parse_ports("22,,80", true, false); }).find("empty item"),
+            "-p: \"5-3\": port range \"5-3\" is reversed; expected start <= end");
+  EXPECT_NE(error_of([] { (void)parse_ports("22,,80", true, false); }).find("between commas"),
             std::string::npos);
-  EXPECT_NE(
-      error_of([] { (void)parse_ports("abc", true, false); }).find("\"abc\" is not a valid port"),
-      std::string::npos);
+  EXPECT_NE(error_of([] { (void)parse_ports("abc", true, false); }).find("got \"abc\""),
+            std::string::npos);
   EXPECT_NE(error_of([] { (void)parse_ports("X:22", true, false); }).find("qualifier"),
             std::string::npos);
   EXPECT_NE(
-      error_of([] { (void)parse_ports("99999999999999999999", true, false); }).find("out of range"),
+      error_of([] { (void)parse_ports("99999999999999999999", true, false); }).find("0 to 65535"),
       std::string::npos);
-  EXPECT_NE(error_of([] { (void)parse_ports("", true, false); }).find("empty"), std::string::npos);
+  EXPECT_NE(error_of([] { (void)parse_ports("", true, false); }).find("expected a port list"),
+            std::string::npos);
+  EXPECT_EQ(error_of([] { (void)parse_ports(std::string_view("22\0,23", 6), true, false); }),
+            "-p: \"22\\x00,23\": expected text without NUL bytes");
 }
 
 TEST(Ports, TopPortsAndExclusion) {
@@ -133,12 +137,17 @@ TEST(Targets, ExclusionsAndLargeSetsAreLazy) {
 
 TEST(Targets, BadInputSaysWhatAndWhere) {
   EXPECT_EQ(error_of([] { (void)parse_target("300.1.1.1", kNoDns); }),
-            "target \"300.1.1.1\": octet 300 is out of range 0-255");
+            "target: \"300.1.1.1\": expected octets 0-255, ranges such as 1-20 or *, got \"300\"");
   EXPECT_EQ(error_of([] { (void)parse_target("198.18.0.0/33", kNoDns); }),
-            "target \"198.18.0.0/33\": prefix length for IPv4 33 is out of range 0-32");
+            "target: \"198.18.0.0/33\": expected an IPv4 prefix length from 0 to 32, got \"33\"");
   EXPECT_EQ(error_of([] { (void)parse_target("2001:db8::/129", kNoDns); }),
-            "target \"2001:db8::/129\": prefix length for IPv6 129 is out of range 0-128");
-  EXPECT_NE(error_of([] { (void)parse_target("2001:db8::zz", kNoDns); }).find("not a valid IPv6"),
+            "target: \"2001:db8::/129\": expected an IPv6 prefix length from 0 to 128, got "
+            "\"129\"");
+  EXPECT_NE(error_of([] {
+              (void)parse_target("2001:db8::zz", kNoDns);
+            }).find("expected an IPv6 address, got \"2001:db8::zz\""),
+            std::string::npos);
+  EXPECT_NE(error_of([] { (void)parse_target("fe80::1%eth0", kNoDns); }).find("zone id"),
             std::string::npos);
   EXPECT_NE(error_of([] { (void)parse_target("198.18.0", kNoDns); }).find("4 dot-separated"),
             std::string::npos);
@@ -146,13 +155,20 @@ TEST(Targets, BadInputSaysWhatAndWhere) {
             std::string::npos);
   EXPECT_EQ(error_of([] { (void)parse_target("localhost", kNoDns); }),
             "target \"localhost\": is a hostname, but -n disables DNS resolution");
-  EXPECT_NE(error_of([] { (void)parse_target("bad host!", kNoDns); }).find("not an address"),
+  EXPECT_NE(error_of([] { (void)parse_target("bad host!", kNoDns); }).find("expected an address"),
             std::string::npos);
+  EXPECT_NE(
+      error_of([] { (void)parse_target("-dash.example", kNoDns); }).find("expected an address"),
+      std::string::npos);
   // A -iL file can hold a NUL; the text after it must not be silently dropped.
   EXPECT_EQ(error_of([] { (void)parse_target(std::string_view("198.18.0.1\0evil", 15), kNoDns); }),
-            "target: contains a NUL byte");
+            "target: \"198.18.0.1\\x00evil\": expected text without NUL bytes");
   EXPECT_EQ(error_of([] { (void)parse_cidr(std::string_view("198.18.0.0/24\0x", 15)); }),
-            "network: contains a NUL byte");
+            "network: \"198.18.0.0/24\\x00x\": expected text without NUL bytes");
+  // --scope and authorizations name networks by their network address, as the config does.
+  EXPECT_EQ(error_of([] { (void)parse_cidr("198.18.0.5/24"); }),
+            "network: \"198.18.0.5/24\" has host bits set; expected the network address "
+            "\"198.18.0.0/24\"");
 }
 
 TEST(Targets, HostnamesResolveOnce) {
@@ -172,7 +188,9 @@ TEST(Targets, FilesNameTheLine) {
   TargetSet set;
   const auto msg = error_of([&] { set.add_file(path, kNoDns); });
   EXPECT_EQ(msg,
-            "-iL " + path + " line 4: target \"198.18.0.300\": octet 300 is out of range 0-255");
+            "-iL " + path +
+                " line 4: target: \"198.18.0.300\": expected octets 0-255, ranges such as 1-20 "
+                "or *, got \"300\"");
   TargetSet ok;
   {
     std::ofstream f(path);

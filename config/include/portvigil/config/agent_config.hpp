@@ -21,20 +21,13 @@
 #include <asio/ip/address.hpp>
 
 #include "portvigil/common/errors.hpp"
+#include "portvigil/common/grammar.hpp"
 #include "portvigil/common/scan_model.hpp"
 
 namespace portvigil {
 
 enum class LogLevel : std::uint8_t { error, warn, info, debug };
 [[nodiscard]] std::string_view name(LogLevel level);  // "error", "warn", "info", "debug"
-
-// An address block: `address` has its host bits cleared; a bare address has prefix 32/128.
-struct IpNetwork {
-  asio::ip::address address;
-  unsigned prefix = 0;
-  [[nodiscard]] bool contains(const asio::ip::address& a) const;
-  [[nodiscard]] std::string to_string() const;  // "198.18.0.0/15", "::1/128"
-};
 
 // One network of an [[authorization]] entry; an entry with N networks yields N of these,
 // sharing owner, ticket and expiry.

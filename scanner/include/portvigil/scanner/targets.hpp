@@ -1,6 +1,7 @@
-// What to scan: Nmap-syntax target and port specifications, and the authorized scope.
-// Parsers throw InputError with a one-line message naming the offending text; they are
-// meant for the edges (CLI, config). Target sets are iterated lazily, never materialised.
+// What to scan: target sets and port lists built from the shared grammar
+// (portvigil/common/grammar.hpp), and the authorized scope. Parsers throw InputError with a
+// one-line message naming the offending text; they are meant for the edges (CLI, config).
+// Target sets are iterated lazily, never materialised.
 #pragma once
 
 #include <array>
@@ -15,11 +16,10 @@
 #include <asio/ip/address.hpp>
 
 #include "portvigil/common/errors.hpp"
+#include "portvigil/common/grammar.hpp"
 #include "portvigil/common/scan_model.hpp"
 
 namespace portvigil {
-
-__extension__ typedef unsigned __int128 uint128;
 
 // ---- ports -------------------------------------------------------------------------------
 
@@ -32,8 +32,8 @@ struct PortList {
   }
 };
 
-// Nmap syntax: "22,80,1000-2000", "-" or "1-" or "-1024" open ranges, "T:22,U:53" with
-// sticky qualifiers. Unqualified ports go to every protocol in `default_protos`.
+// Nmap -p syntax (grammar::parse_port_list). Unqualified ports go to every protocol wanted;
+// ports after T: or U: to that protocol. Throws when no wanted protocol gets a port.
 [[nodiscard]] PortList parse_ports(std::string_view spec, bool want_tcp, bool want_udp);
 // The first `count` ranked ports (--top-ports N; -F is 100).
 [[nodiscard]] PortList top_ports(std::size_t count, bool want_tcp, bool want_udp);
@@ -44,19 +44,8 @@ void exclude_ports(PortList& ports, const PortList& excluded);
 
 // ---- addresses ---------------------------------------------------------------------------
 
-// An inclusive range of addresses of one family, as 128-bit integers (IPv4 in the low bits).
-struct AddressRange {
-  bool v6 = false;
-  uint128 first = 0;
-  uint128 last = 0;
-  [[nodiscard]] bool contains(const asio::ip::address& a) const;
-  [[nodiscard]] uint128 size() const { return last - first + 1; }  // 0 means 2^128
-};
-
-[[nodiscard]] uint128 to_uint128(const asio::ip::address& a);
-[[nodiscard]] asio::ip::address from_uint128(uint128 value, bool v6);
-
-// One CIDR block "198.18.0.0/15", "2001:db8::/32" or a bare address (/32 or /128).
+// One network for --scope and the agent's authorizations: "198.18.0.0/15", "2001:db8::/32"
+// or a bare address, host bits clear (grammar::parse_network with HostBits::reject).
 [[nodiscard]] AddressRange parse_cidr(std::string_view text);
 
 // The networks a scan may touch. Engines check it before every probe they send.
