@@ -64,12 +64,12 @@ bool host_answered(const HostResult& h) {
                      [](const PortResult& p) { return is_answer(p.reason); });
 }
 
-// Techniques to which a live host answers on every port it does not filter (open and
-// closed alike). For them, total silence means down. To FIN, NULL, Xmas and UDP an open
-// port is silent, so a host all of whose ports are open|filtered may well be up: it gets
-// a liveness check first (kLivenessPorts).
+// Total silence means down only for techniques a live host answers on every unfiltered
+// port (TechniqueInfo::silence_means_down). To FIN, NULL, Xmas and UDP an open port is
+// silent, so a host all of whose ports are open|filtered may well be up: it gets a liveness
+// check first (kLivenessPorts).
 bool silence_means_down(Technique t) {
-  return t == Technique::connect || t == Technique::syn || t == Technique::ack;
+  return technique_info(t).silence_means_down;
 }
 
 // Nmap's default host discovery also sends a TCP ACK to port 80: a live host answers RST
@@ -77,19 +77,13 @@ bool silence_means_down(Technique t) {
 constexpr std::array<std::uint16_t, 2> kLivenessPorts{80, 443};
 
 // Whether a re-probe by `confirm` can be expected to answer on a port in `p`'s state: the
-// canaries of confirm_changes() must be ports the confirm technique hears back from. FIN,
-// NULL and Xmas get no answer from an open port; every technique hears a closed port and an
-// ICMP error.
+// canaries of confirm_changes() must be ports the confirm technique hears back from. Every
+// technique hears a closed port and an ICMP error; some (FIN, NULL, Xmas) get no answer from
+// an open port (TechniqueInfo::open_port_answers).
 bool answers_to(Technique confirm, const PortResult& p) {
   if (!is_answer(p.reason)) return false;
-  switch (confirm) {
-    case Technique::fin:
-    case Technique::null:
-    case Technique::xmas:
-      return p.state == PortState::closed || p.state == PortState::filtered;
-    default:
-      return true;
-  }
+  return technique_info(confirm).open_port_answers || p.state == PortState::closed ||
+         p.state == PortState::filtered;
 }
 
 // What each state allows a port to really be. Techniques name the same truth differently

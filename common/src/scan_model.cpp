@@ -12,10 +12,52 @@ constexpr std::array<std::string_view, kReasonCount> kReasonNames{
     "unknown",         "syn-ack",        "reset",         "conn-refused",    "no-response",
     "host-unreach",    "net-unreach",    "proto-unreach", "port-unreach",    "admin-prohibited",
     "host-prohibited", "net-prohibited", "udp-response",  "local-prohibited"};
-constexpr std::array<std::string_view, 7> kTechniqueNames{"connect", "syn", "fin", "null",
-                                                          "xmas",    "ack", "udp"};
-constexpr std::array<std::string_view, 7> kTechniqueFlags{"-sT", "-sS", "-sF", "-sN",
-                                                          "-sX", "-sA", "-sU"};
+constexpr std::array<PortState, 3> kOpenClosedFiltered{PortState::open, PortState::closed,
+                                                       PortState::filtered};
+constexpr std::array<PortState, 3> kFinLike{PortState::closed, PortState::filtered,
+                                            PortState::open_filtered};
+constexpr std::array<PortState, 2> kAckStates{PortState::filtered, PortState::unfiltered};
+constexpr std::array<PortState, 4> kUdpStates{PortState::open, PortState::closed,
+                                              PortState::filtered, PortState::open_filtered};
+
+constexpr std::array<TechniqueInfo, 7> kTechniques{{
+    {Technique::connect, "connect", "-sT", "TCP connect scan; the default without CAP_NET_RAW",
+     Proto::tcp, false, PortState::filtered, true, true, kOpenClosedFiltered},
+    {Technique::syn, "syn", "-sS",
+     "TCP SYN (half-open) scan; the default when CAP_NET_RAW is available", Proto::tcp, true,
+     PortState::filtered, true, true, kOpenClosedFiltered},
+    {Technique::fin, "fin", "-sF", "TCP FIN scan (needs CAP_NET_RAW)", Proto::tcp, true,
+     PortState::open_filtered, false, false, kFinLike},
+    {Technique::null, "null", "-sN", "TCP NULL scan (needs CAP_NET_RAW)", Proto::tcp, true,
+     PortState::open_filtered, false, false, kFinLike},
+    {Technique::xmas, "xmas", "-sX", "TCP Xmas scan: FIN+PSH+URG (needs CAP_NET_RAW)", Proto::tcp,
+     true, PortState::open_filtered, false, false, kFinLike},
+    {Technique::ack, "ack", "-sA",
+     "TCP ACK scan: maps firewall rules, unfiltered/filtered (needs CAP_NET_RAW)", Proto::tcp, true,
+     PortState::filtered, true, true, kAckStates},
+    {Technique::udp, "udp", "-sU",
+     "UDP scan with protocol payloads for well-known ports (needs CAP_NET_RAW)", Proto::udp, true,
+     PortState::open_filtered, false, true, kUdpStates},
+}};
+
+// Row i describes Technique i, and every row's silence is a state it reports.
+constexpr bool table_is_consistent() {
+  for (std::size_t i = 0; i < kTechniques.size(); ++i) {
+    const auto& t = kTechniques[i];
+    if (static_cast<std::size_t>(t.technique) != i) return false;
+    if (std::find(t.reported.begin(), t.reported.end(), t.silence) == t.reported.end()) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(table_is_consistent());
+
+constexpr std::array<std::string_view, kTechniques.size()> kTechniqueNames = [] {
+  std::array<std::string_view, kTechniques.size()> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) names[i] = kTechniques[i].name;
+  return names;
+}();
 
 template <typename Enum, std::size_t N>
 std::optional<Enum> parse_name(const std::array<std::string_view, N>& names,
@@ -37,36 +79,29 @@ std::string_view name(PortState state) {
 std::string_view name(Reason reason) {
   return kReasonNames.at(static_cast<std::size_t>(reason));
 }
+const TechniqueInfo& technique_info(Technique t) {
+  return kTechniques.at(static_cast<std::size_t>(t));
+}
+std::span<const TechniqueInfo> all_techniques() {
+  return kTechniques;
+}
+std::span<const std::string_view> technique_names() {
+  return kTechniqueNames;
+}
+std::optional<Technique> parse_technique(std::string_view text) {
+  return parse_name<Technique>(kTechniqueNames, text);
+}
 std::string_view name(Technique t) {
-  return kTechniqueNames.at(static_cast<std::size_t>(t));
+  return technique_info(t).name;
 }
 std::string_view cli_flag(Technique t) {
-  return kTechniqueFlags.at(static_cast<std::size_t>(t));
+  return technique_info(t).cli_flag;
 }
 Proto proto_of(Technique t) {
-  return t == Technique::udp ? Proto::udp : Proto::tcp;
+  return technique_info(t).proto;
 }
-
 std::span<const PortState> reported_states(Technique t) {
-  using enum PortState;
-  static constexpr std::array<PortState, 3> kConnectSyn{open, closed, filtered};
-  static constexpr std::array<PortState, 3> kFinNullXmas{closed, filtered, open_filtered};
-  static constexpr std::array<PortState, 2> kAck{filtered, unfiltered};
-  static constexpr std::array<PortState, 4> kUdp{open, closed, filtered, open_filtered};
-  switch (t) {
-    case Technique::connect:
-    case Technique::syn:
-      return kConnectSyn;
-    case Technique::fin:
-    case Technique::null:
-    case Technique::xmas:
-      return kFinNullXmas;
-    case Technique::ack:
-      return kAck;
-    case Technique::udp:
-      return kUdp;
-  }
-  return {};
+  return technique_info(t).reported;
 }
 
 std::optional<Proto> parse_proto(std::string_view text) {

@@ -178,16 +178,6 @@ std::vector<std::pair<const toml::key*, const toml::node*>> in_order(const toml:
   return out;
 }
 
-std::optional<Technique> parse_technique(std::string_view text) {
-  for (std::size_t i = 0; i < 7; ++i) {
-    const auto t = static_cast<Technique>(i);
-    if (name(t) == text) return t;
-  }
-  return std::nullopt;
-}
-
-constexpr std::array<std::string_view, 7> kTechniqueNames{"connect", "syn", "fin", "null",
-                                                          "xmas",    "ack", "udp"};
 constexpr std::array<std::string_view, 4> kLogLevelNames{"error", "warn", "info", "debug"};
 
 std::string one_of(std::span<const std::string_view> names) {
@@ -378,9 +368,8 @@ class Loader {
     return duration_value(*n, s, key, example, min, min_text);
   }
 
-  template <std::size_t N>
   std::string enum_value(const toml::node& n, const Scope& s, std::string_view key,
-                         const std::array<std::string_view, N>& names) const {
+                         std::span<const std::string_view> names) const {
     const std::string what = one_of(names);
     if (!n.is_string()) expected(n, s.name, key, what);
     const std::string& text = n.as_string()->get();
@@ -678,12 +667,12 @@ class Loader {
 
     // Technique before ports and policy: they depend on its protocol.
     if (const auto* n = get(s, "technique")) {
-      job.technique = *parse_technique(enum_value(*n, s, "technique", kTechniqueNames));
+      job.technique = *parse_technique(enum_value(*n, s, "technique", technique_names()));
     }
     const Proto proto = proto_of(job.technique);
     if (const auto* n = get(s, "confirm-technique")) {
       job.confirm_technique =
-          *parse_technique(enum_value(*n, s, "confirm-technique", kTechniqueNames));
+          *parse_technique(enum_value(*n, s, "confirm-technique", technique_names()));
       if (proto_of(*job.confirm_technique) != proto) {
         expected(*n, s.name, "confirm-technique",
                  "a " + std::string(name(proto)) + " technique like technique " +
@@ -826,8 +815,8 @@ class Loader {
     }
     if (auto v = opt_int(s, "max-parallelism", 1, 1 << 20)) {
       job.max_parallelism = static_cast<std::size_t>(*v);
-      if (job.technique != Technique::connect &&
-          job.confirm_technique.value_or(job.technique) != Technique::connect) {
+      if (technique_info(job.technique).needs_raw_socket &&
+          technique_info(job.confirm_technique.value_or(job.technique)).needs_raw_socket) {
         warn(config, get(s, "max-parallelism")->source(), s.name, "max-parallelism",
              "has no effect: only the connect technique uses it (raw techniques are paced "
              "by max-rate)");

@@ -75,30 +75,9 @@ const std::vector<Option>& options() {
     auto technique = [](Technique k) {
       return [k](ScanArgs& a, std::string_view) { a.technique = k; };
     };
-    t.push_back({{"-sS"},
-                 "",
-                 "TCP SYN (half-open) scan; the default when CAP_NET_RAW is available",
-                 technique(Technique::syn)});
-    t.push_back({{"-sT"},
-                 "",
-                 "TCP connect scan; the default without CAP_NET_RAW",
-                 technique(Technique::connect)});
-    t.push_back({{"-sF"}, "", "TCP FIN scan (needs CAP_NET_RAW)", technique(Technique::fin)});
-    t.push_back({{"-sN"}, "", "TCP NULL scan (needs CAP_NET_RAW)", technique(Technique::null)});
-    t.push_back({{"-sX"},
-                 "",
-                 "TCP Xmas scan: FIN+PSH+URG (needs CAP_NET_RAW)",
-                 technique(Technique::xmas)});
-    t.push_back({{"-sA"},
-                 "",
-                 "TCP ACK scan: maps firewall rules, unfiltered/filtered (needs "
-                 "CAP_NET_RAW)",
-                 technique(Technique::ack)});
-    t.push_back({{"-sU"},
-                 "",
-                 "UDP scan with protocol payloads for well-known ports (needs "
-                 "CAP_NET_RAW)",
-                 technique(Technique::udp)});
+    for (const auto& info : all_techniques()) {
+      t.push_back({{info.cli_flag}, "", info.help, technique(info.technique)});
+    }
     t.push_back({{"-e"},
                  "IFACE",
                  "raw scans: capture on IFACE instead of the one routing to the first target",

@@ -190,7 +190,8 @@ ScanSummary ConnectRun::run() {
       h.result.ports.resize(nports);
       for (std::size_t i = 0; i < nports; ++i) {
         h.result.ports[i] =
-            PortResult{plan_.ports.tcp[i], Proto::tcp, PortState::filtered, Reason::no_response, 0};
+            PortResult{plan_.ports.tcp[i], Proto::tcp, technique_info(Technique::connect).silence,
+                       Reason::no_response, 0};
       }
       h.resolved.assign(nports, false);
       h.remaining = nports;
@@ -439,7 +440,7 @@ void ConnectRun::on_no_answer(Probe probe) {
     h.result.inconclusive = true;
     h.result.note = "loss too high to trust silence: unanswered ports may not be filtered";
   }
-  resolve(probe, PortState::filtered, Reason::no_response);
+  resolve(probe, technique_info(Technique::connect).silence, Reason::no_response);
 }
 
 void ConnectRun::finish_group() {

@@ -38,10 +38,7 @@ Reason reason_from(const std::string& text) {
 }
 
 Technique technique_from(const std::string& text) {
-  for (const Technique t : {Technique::connect, Technique::syn, Technique::fin, Technique::null,
-                            Technique::xmas, Technique::ack, Technique::udp}) {
-    if (name(t) == text) return t;
-  }
+  if (const auto t = parse_technique(text)) return *t;
   corrupt("technique", text);
 }
 

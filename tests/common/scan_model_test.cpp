@@ -104,6 +104,27 @@ TEST(ScanModelNames, TechniqueNamesFlagsAndProtocols) {
   EXPECT_EQ(flags.size(), kTechniqueCount);
 }
 
+// The descriptor table: what silence means and what a re-probe can prove, per technique
+// (Nmap's port-scanning techniques chapter).
+TEST(TechniqueTable, FactsPerTechnique) {
+  ASSERT_EQ(all_techniques().size(), kTechniqueCount);
+  for (const auto& info : all_techniques()) {
+    SCOPED_TRACE(std::string(info.name));
+    EXPECT_EQ(parse_technique(info.name), info.technique);
+    EXPECT_EQ(technique_names()[static_cast<std::size_t>(info.technique)], info.name);
+    EXPECT_EQ(info.needs_raw_socket, info.technique != Technique::connect);
+    const bool fin_like = info.technique == Technique::fin || info.technique == Technique::null ||
+                          info.technique == Technique::xmas;
+    EXPECT_EQ(info.open_port_answers, !fin_like);
+    const bool open_is_silent = fin_like || info.technique == Technique::udp;
+    EXPECT_EQ(info.silence, open_is_silent ? PortState::open_filtered : PortState::filtered);
+    EXPECT_EQ(info.silence_means_down, !open_is_silent);
+    EXPECT_FALSE(info.help.empty());
+  }
+  EXPECT_FALSE(parse_technique("SYN").has_value());
+  EXPECT_FALSE(parse_technique("").has_value());
+}
+
 // --- majority_state -------------------------------------------------------------------
 
 void add(HostResult& host, Proto proto, PortState state, Reason reason, std::size_t count) {

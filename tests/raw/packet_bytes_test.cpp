@@ -210,7 +210,7 @@ TEST(ProbeBytes, EveryTcpTechniqueBothFamilies) {
                      tcp});
     const auto* probe = probe_for(fx.technique);
     ASSERT_NE(probe, nullptr);
-    EXPECT_EQ(probe->proto, portvigil::Proto::tcp);
+    EXPECT_EQ(portvigil::proto_of(probe->technique), portvigil::Proto::tcp);
     EXPECT_EQ(probe->tcp_flags, fx.flags);
     const Bytes got = build_probe(*probe, fx.v6, 80);
     EXPECT_EQ(got, expected) << "got:\n" << hex(got) << "\nexpected:\n" << hex(expected);
@@ -241,7 +241,7 @@ const UdpFixture kUdpFixtures[] = {
 TEST(ProbeBytes, UdpBothFamiliesWithAndWithoutPayload) {
   const auto* probe = probe_for(Technique::udp);
   ASSERT_NE(probe, nullptr);
-  EXPECT_EQ(probe->proto, portvigil::Proto::udp);
+  EXPECT_EQ(portvigil::proto_of(probe->technique), portvigil::Proto::udp);
   for (const auto& fx : kUdpFixtures) {
     SCOPED_TRACE(std::string(fx.v6 ? "IPv6" : "IPv4") + " port " + std::to_string(fx.dport));
     const Bytes& payload = fx.dport == 53 ? kDnsQueryStamped : Bytes{};

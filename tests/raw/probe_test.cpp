@@ -42,7 +42,7 @@ enum class Kind {
   icmp_host,    // ICMP 3/1 host unreachable, from a router
   icmp6_port,   // ICMPv6 1/4 port unreachable, from the target
   icmp6_admin,  // ICMPv6 1/1 administratively prohibited, from a router
-  none,         // silence: probe.no_reply
+  none,         // silence: technique_info(t).silence
 };
 
 const char* kind_name(Kind k) {
@@ -214,7 +214,8 @@ TEST(ProbeTable, EveryTechniqueHasAProbe) {
     const Probe* p = probe_for(t);
     ASSERT_NE(p, nullptr) << portvigil::name(t);
     EXPECT_EQ(p->technique, t);
-    EXPECT_EQ(p->proto, t == Technique::udp ? portvigil::Proto::udp : portvigil::Proto::tcp);
+    EXPECT_EQ(portvigil::proto_of(p->technique),
+              t == Technique::udp ? portvigil::Proto::udp : portvigil::Proto::tcp);
   }
   EXPECT_EQ(probe_for(Technique::connect), nullptr);  // connect has its own engine
 }
@@ -237,7 +238,8 @@ TEST(ProbeTable, ClassifiesRepliesLikeNmap) {
                    (v6 ? " over IPv6" : " over IPv4"));
       const Probe& probe = *probe_for(row.technique);
       if (row.kind == Kind::none) {
-        EXPECT_EQ(obs_text(probe.no_reply.state, probe.no_reply.reason),
+        EXPECT_EQ(obs_text(portvigil::technique_info(row.technique).silence,
+                           portvigil::Reason::no_response),
                   obs_text(row.state, row.reason));
         continue;
       }

@@ -207,23 +207,15 @@ Observation classify_udp(const Reply& r) {
   return filtered_by(r);
 }
 
-constexpr Observation kSilentFiltered{PortState::filtered, Reason::no_response};
-constexpr Observation kSilentOpenFiltered{PortState::open_filtered, Reason::no_response};
-
 using namespace tcp_flag;
 constexpr Probe kProbes[] = {
-    {Technique::syn, Proto::tcp, syn, kSilentFiltered, build_tcp_t<syn>, validate_tcp_noack<1>,
-     classify_syn},
-    {Technique::fin, Proto::tcp, fin, kSilentOpenFiltered, build_tcp_t<fin>, validate_tcp_noack<1>,
+    {Technique::syn, syn, build_tcp_t<syn>, validate_tcp_noack<1>, classify_syn},
+    {Technique::fin, fin, build_tcp_t<fin>, validate_tcp_noack<1>, classify_fin_like},
+    {Technique::null, 0, build_tcp_t<0>, validate_tcp_noack<0>, classify_fin_like},
+    {Technique::xmas, fin | psh | urg, build_tcp_t<fin | psh | urg>, validate_tcp_noack<1>,
      classify_fin_like},
-    {Technique::null, Proto::tcp, 0, kSilentOpenFiltered, build_tcp_t<0>, validate_tcp_noack<0>,
-     classify_fin_like},
-    {Technique::xmas, Proto::tcp, fin | psh | urg, kSilentOpenFiltered,
-     build_tcp_t<fin | psh | urg>, validate_tcp_noack<1>, classify_fin_like},
-    {Technique::ack, Proto::tcp, ack, kSilentFiltered, build_tcp_t<ack>, validate_ack_probe,
-     classify_ack},
-    {Technique::udp, Proto::udp, 0, kSilentOpenFiltered, build_udp_probe, validate_udp,
-     classify_udp},
+    {Technique::ack, ack, build_tcp_t<ack>, validate_ack_probe, classify_ack},
+    {Technique::udp, 0, build_udp_probe, validate_udp, classify_udp},
 };
 
 }  // namespace
@@ -298,7 +290,7 @@ bool is_port_unreachable(const Reply& r) {
 
 std::string capture_filter(const Probe& probe, std::uint16_t sport_base) {
   const std::string icmp = "(icmp and icmp[0] == 3) or (icmp6 and ip6[40] == 1)";
-  if (probe.proto == Proto::udp) {
+  if (proto_of(probe.technique) == Proto::udp) {
     return "(udp and dst portrange " + std::to_string(sport_base) + "-" +
            std::to_string(sport_base + kUdpSourcePortSpan - 1u) + ") or " + icmp;
   }

@@ -54,11 +54,11 @@ inline constexpr std::uint32_t kUdpSourcePortSpan = 1u << kUdpSourcePortBits;  /
   return id == 0 ? 1 : id;
 }
 
+// The packet side of a technique; its facts (protocol, what silence means, ...) are in
+// technique_info(technique) (common/scan_model.hpp).
 struct Probe {
   Technique technique;
-  Proto proto;
   std::uint8_t tcp_flags;  // flags of the probe segment (TCP techniques)
-  Observation no_reply;    // what silence after every retransmission means
   // Builds the probe for one (target, port). Returns the packet length.
   std::size_t (*build)(const ProbeFields& base, std::uint32_t cookie, std::span<std::uint8_t> out,
                        std::uint16_t sport_base);

@@ -61,7 +61,7 @@ class RawScan : public FrameSink {
         plan_(plan),
         sink_(sink),
         control_(control),
-        ports_(plan.ports.of(probe.proto)) {
+        ports_(plan.ports.of(proto_of(probe.technique))) {
     std::random_device rd;
     if (options.cookie_seed) {
       std::mt19937_64 g(*options.cookie_seed);
@@ -74,10 +74,10 @@ class RawScan : public FrameSink {
     constexpr unsigned kUdpHighestBase = 65536u - raw::kUdpSourcePortSpan;
     if (options.source_port) {
       sport_base_ = options.source_port;
-      if (probe.proto == Proto::udp && sport_base_ > kUdpHighestBase) {
+      if (proto_of(probe.technique) == Proto::udp && sport_base_ > kUdpHighestBase) {
         sport_base_ = static_cast<std::uint16_t>(kUdpHighestBase);
       }
-    } else if (probe.proto == Proto::udp) {
+    } else if (proto_of(probe.technique) == Proto::udp) {
       std::uniform_int_distribution<unsigned> d(32768u / 256u, kUdpHighestBase / 256u);
       sport_base_ = static_cast<std::uint16_t>(d(rd) * 256u);
     } else {
@@ -610,11 +610,11 @@ void RawScan::emit_group() {
       const std::uint8_t a = answer_ ? answer_[h * nports + p].load() : 0;
       if (a != 0) {
         const auto o = decode(a);
-        r.ports.push_back({ports_[p], probe_.proto, o.state, o.reason, 0});
+        r.ports.push_back({ports_[p], proto_of(probe_.technique), o.state, o.reason, 0});
         any_answer = true;
       } else if (!cut_short) {
-        r.ports.push_back(
-            {ports_[p], probe_.proto, probe_.no_reply.state, probe_.no_reply.reason, 0});
+        r.ports.push_back({ports_[p], proto_of(probe_.technique),
+                           technique_info(probe_.technique).silence, Reason::no_response, 0});
       }
     }
     if (cut_short) {

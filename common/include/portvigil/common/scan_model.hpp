@@ -56,11 +56,35 @@ enum class Technique : std::uint8_t { connect, syn, fin, null, xmas, ack, udp };
 [[nodiscard]] std::string_view name(Technique technique);  // Nmap scaninfo type: "connect", "syn"
 [[nodiscard]] std::string_view cli_flag(Technique technique);  // "-sT"
 [[nodiscard]] Proto proto_of(Technique technique);
-// The states a technique can report for a port (connect and SYN: open, closed, filtered;
-// FIN/NULL/Xmas: open|filtered, closed, filtered; ACK: unfiltered, filtered; UDP: open,
-// open|filtered, closed, filtered), in PortState order. The agent pre-creates one change
-// counter per pair of them, so increase() sees every first change.
+// The states a technique can report for a port, in PortState order.
 [[nodiscard]] std::span<const PortState> reported_states(Technique technique);
+
+// The facts about one scan technique. They live in one table (scan_model.cpp) that the CLI,
+// the configuration, the storage codec, the agent and the engines all read, so adding a
+// technique is one row here plus its Probe (scanner/src/raw/probe.cpp).
+struct TechniqueInfo {
+  Technique technique;
+  std::string_view name;      // configuration and storage value, Nmap scaninfo type: "syn"
+  std::string_view cli_flag;  // "-sS"
+  std::string_view help;      // the CLI's description of the flag
+  Proto proto;
+  bool needs_raw_socket;  // CAP_NET_RAW (every technique but connect)
+  // What silence after every retransmission means (reason no-response).
+  PortState silence;
+  // A live host answers on every port it does not filter (open and closed alike), so total
+  // silence means down. False for FIN/NULL/Xmas and UDP, to which an open port is silent.
+  bool silence_means_down;
+  // A re-probe hears back from an open port (FIN/NULL/Xmas do not: open is their silence).
+  bool open_port_answers;
+  // connect and SYN: open, closed, filtered; FIN/NULL/Xmas: closed, filtered, open|filtered;
+  // ACK: filtered, unfiltered; UDP: open, closed, filtered, open|filtered. The agent
+  // pre-creates one change counter per pair of them, so increase() sees every first change.
+  std::span<const PortState> reported;
+};
+[[nodiscard]] const TechniqueInfo& technique_info(Technique technique);
+[[nodiscard]] std::span<const TechniqueInfo> all_techniques();      // in Technique order
+[[nodiscard]] std::span<const std::string_view> technique_names();  // "connect", "syn", ...
+[[nodiscard]] std::optional<Technique> parse_technique(std::string_view name);
 
 [[nodiscard]] std::optional<Proto> parse_proto(std::string_view text);
 [[nodiscard]] std::optional<PortState> parse_port_state(std::string_view text);
