@@ -122,6 +122,13 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                  .Name("portvigil_capture_drops_total")
                  .Help("Replies the packet capture buffer dropped (raw techniques), by job.")
                  .Register(*registry);
+    deferred = &BuildCounter()
+                    .Name("portvigil_probe_send_deferrals_total")
+                    .Help(
+                        "Probe sends the kernel refused at once (ENOBUFS: often an address "
+                        "whose neighbour does not resolve), by job; each is tried again by the "
+                        "next pass.")
+                    .Register(*registry);
     reload_ok = &BuildGauge()
                      .Name("portvigil_config_last_reload_successful")
                      .Help("1 if the last configuration (re)load succeeded.")
@@ -237,6 +244,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Counter>* replies;
   prometheus::Family<prometheus::Counter>* retransmissions;
   prometheus::Family<prometheus::Counter>* drops;
+  prometheus::Family<prometheus::Counter>* deferred;
   prometheus::Gauge* reload_ok;
   prometheus::Gauge* reload_ts;
   prometheus::Gauge* database_writable;
@@ -283,6 +291,7 @@ void AgentMetrics::set_job(const std::string& job, Technique technique,
   i.job_series(i.replies, job, {});
   i.job_series(i.retransmissions, job, {});
   i.job_series(i.drops, job, {});
+  i.job_series(i.deferred, job, {});
   // Every change the technique can report starts at 0: increase() over a window with N
   // changes then reads N, and the first change of a kind is not lost.
   const std::string proto{name(proto_of(technique))};
@@ -337,6 +346,7 @@ void AgentMetrics::record_scan(const std::string& job, Technique technique, bool
   i.job_series(i.replies, job, {}).Increment(static_cast<double>(counters.responses));
   i.job_series(i.retransmissions, job, {}).Increment(static_cast<double>(counters.retransmissions));
   i.job_series(i.drops, job, {}).Increment(static_cast<double>(counters.capture_drops));
+  i.job_series(i.deferred, job, {}).Increment(static_cast<double>(counters.send_deferred));
 }
 
 void AgentMetrics::record_hosts(const std::string& job, std::size_t down, std::size_t inconclusive,

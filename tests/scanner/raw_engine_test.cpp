@@ -115,6 +115,28 @@ TEST(RawEngine, SynScanMatchesNmapSemantics) {
   EXPECT_EQ(run.summary.hosts_up, 2u);
 }
 
+// An address whose neighbour does not resolve makes the kernel refuse every send (ENOBUFS).
+// The engine must not wait on it: the other hosts are scanned exactly, every refused send
+// is counted, and the host's note says its probes never left.
+TEST(RawEngine, RefusedSendsAreDeferredAndAccountedNeverWaitedOn) {
+  auto net = lab_network();
+  net.unresolved.push_back(asio::ip::make_address("198.18.0.9"));
+  const auto run = scan(Technique::syn, "22,23,80", net, {"198.18.0.2", "198.18.0.9"});
+  ASSERT_EQ(run.hosts.size(), 2u);
+  const auto& live = run.hosts[0];
+  const auto& unresolved = run.hosts[1];
+  EXPECT_FALSE(live.inconclusive) << live.note;
+  EXPECT_EQ(run.ports.at({"198.18.0.2", Proto::tcp, 22}).state, PortState::open);
+  EXPECT_EQ(run.ports.at({"198.18.0.2", Proto::tcp, 23}).state, PortState::closed);
+  EXPECT_NE(unresolved.note.find("3 of 3 probes could not be sent"), std::string::npos)
+      << unresolved.note;
+  EXPECT_FALSE(unresolved.inconclusive);  // it answered nothing: silent, not half-known
+  // Each pass (1 + 2 retries) counts one deferral per port (after one second chance).
+  EXPECT_EQ(run.summary.counters.send_deferred, 3u * 3u);
+  EXPECT_EQ(run.summary.counters.probes_sent, 3u);  // only the live host's, none lost
+  EXPECT_EQ(run.summary.hosts_up, 1u);
+}
+
 TEST(RawEngine, FinNullXmasScans) {
   for (auto t : {Technique::fin, Technique::null, Technique::xmas}) {
     SCOPED_TRACE(std::string(name(t)));

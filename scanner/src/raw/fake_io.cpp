@@ -3,6 +3,7 @@
 // ICMP rate limit like the kernel's.
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -44,6 +45,10 @@ class FakePacketIo final : public PacketIo {
     if (!scope_.contains(dst)) {
       ++stats_.refused_by_scope;
       return SendResult::refused_by_scope;
+    }
+    if (std::find(config_.unresolved.begin(), config_.unresolved.end(), dst) !=
+        config_.unresolved.end()) {
+      return SendResult::retry_later;
     }
     std::lock_guard lock(mu_);
     ++stats_.sent;

@@ -525,11 +525,18 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
   attempts_[pair].store(static_cast<std::uint8_t>(tries < 255 ? tries + 1 : 255),
                         std::memory_order_relaxed);
   sent_at_[pair].store(now_us(), std::memory_order_relaxed);
-  SendResult r;
-  int spins = 0;
-  while ((r = io_->send({packet_.data(), len}, host.target.address)) == SendResult::retry_later &&
-         spins++ < 1000) {
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  SendResult r = io_->send({packet_.data(), len}, host.target.address);
+  if (r == SendResult::retry_later) {
+    std::this_thread::yield();  // a momentarily full device queue: one second chance
+    r = io_->send({packet_.data(), len}, host.target.address);
+  }
+  if (r == SendResult::retry_later) {
+    // The kernel would not take it (ENOBUFS: usually the neighbour queue of an address that
+    // does not resolve). Waiting would stall every other host; the pair stays unanswered
+    // and unsent, the next pass tries again, and emit_group() reports what never left.
+    attempts_[pair].store(tries, std::memory_order_relaxed);
+    ++summary_.counters.send_deferred;
+    return;
   }
   if (r == SendResult::refused_by_scope) {
     host.authorized = false;  // never again for this host
@@ -616,6 +623,20 @@ void RawScan::emit_group() {
         r.ports.push_back({ports_[p], proto_of(probe_.technique),
                            technique_info(probe_.technique).silence, Reason::no_response, 0});
       }
+    }
+    // Probes the kernel never took (send_probe) are not silence: a host that answered
+    // others is inconclusive; one that answered nothing (its address did not resolve) keeps
+    // its silence, with the reason in its note.
+    std::size_t never_sent = 0;
+    for (std::size_t p = 0; p < nports && answer_; ++p) {
+      never_sent += answer_[h * nports + p].load() == 0 && attempts_[h * nports + p].load() == 0;
+    }
+    if (never_sent > 0 && !cut_short) {
+      r.inconclusive = any_answer;
+      r.note = std::to_string(never_sent) + " of " + std::to_string(nports) +
+               " probes could not be sent (the kernel refused them: ENOBUFS" +
+               (any_answer ? "), so those ports are not known"
+                           : "; an address whose neighbour does not resolve)");
     }
     if (cut_short) {
       r.complete = false;

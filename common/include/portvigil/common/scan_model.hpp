@@ -131,7 +131,11 @@ struct ScanCounters {
   std::uint64_t responses = 0;
   std::uint64_t refused_by_scope = 0;  // probes the engine would not send: outside scope
   std::uint64_t capture_drops = 0;     // replies the capture buffer lost (raw engine)
-  double effective_rate = 0;           // probes per second over the whole scan
+  // Sends the kernel would not take at once (ENOBUFS/EAGAIN: typically the neighbour queue
+  // of an address that does not resolve). The engine never waits on them: the probe is
+  // tried again by the next pass, and one never sent is reported in its host's note.
+  std::uint64_t send_deferred = 0;
+  double effective_rate = 0;  // probes per second over the whole scan
 };
 
 struct ScanInfo {

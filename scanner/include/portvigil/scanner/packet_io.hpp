@@ -96,6 +96,9 @@ struct FakeNetworkConfig {
   std::size_t icmp_burst = 50;
   std::uint64_t seed = 1;
   std::string record_pcap;  // when set, every reply frame is also written to this file
+  // Destinations whose every send returns retry_later, as the kernel does (ENOBUFS) once the
+  // neighbour queue of an address that does not resolve is full.
+  std::vector<asio::ip::address> unresolved;
 };
 
 struct FakeNetworkLog {
