@@ -2,6 +2,7 @@
 // level as an sd-daemon priority prefix when stderr is the journal, else as a word.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -13,8 +14,11 @@ namespace portvigil {
 class Logger {
  public:
   explicit Logger(LogLevel level = LogLevel::info);
-  void set_level(LogLevel level) { level_ = level; }
-  [[nodiscard]] bool enabled(LogLevel level) const { return level <= level_; }
+  // SIGHUP changes the level while the scan thread logs: an atomic, not a plain field.
+  void set_level(LogLevel level) { level_.store(level, std::memory_order_relaxed); }
+  [[nodiscard]] bool enabled(LogLevel level) const {
+    return level <= level_.load(std::memory_order_relaxed);
+  }
   void write(LogLevel level, const std::string& message);
 
   void error(const std::string& m) { write(LogLevel::error, m); }
@@ -23,7 +27,7 @@ class Logger {
   void debug(const std::string& m) { write(LogLevel::debug, m); }
 
  private:
-  LogLevel level_;
+  std::atomic<LogLevel> level_;
   bool journal_;
   std::mutex mu_;
 };

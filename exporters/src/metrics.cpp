@@ -18,6 +18,7 @@
 
 #include "http_server.hpp"
 #include "portvigil/common/version.hpp"
+#include "process_metrics.hpp"
 
 namespace portvigil {
 namespace {
@@ -215,7 +216,9 @@ struct AgentMetrics::Impl : prometheus::Collectable {
         "Per-port series left out by the series limit at the last scrape.",
         prometheus::MetricType::Gauge,
         {gauge_metric({}, static_cast<double>(dropped))}};
-    return {open, unexpected, ports, dropped_family};
+    std::vector<prometheus::MetricFamily> out{open, unexpected, ports, dropped_family};
+    for (auto& f : exporters_detail::process_metric_families()) out.push_back(std::move(f));
+    return out;
   }
 
   std::size_t series_limit;
