@@ -188,6 +188,12 @@ void watch_accepted_ports(AgentMetrics& metrics, const std::string& db_path) {
   metrics.set_scrape_hook([&metrics, reader, db_path] {
     try {
       if (!*reader) *reader = Store::open(db_path, Access::read_only);
+      if ((*reader)->read_note()) {
+        // Opened without the WAL (full disk): it would never see the agent's writes once
+        // space is back. Keep the scan-time view and open afresh next time.
+        reader->reset();
+        return;
+      }
       std::map<std::string, std::vector<std::tuple<std::string, Proto, std::uint16_t>>> by_job;
       for (const auto& k : (*reader)->accepted_ports({})) {
         by_job[k.job].emplace_back(k.host, k.proto, k.port);
@@ -325,6 +331,7 @@ class Agent {
     if (store_) return true;
     try {
       store_ = Store::open(database_path(*config_), Access::agent);
+      store_->check_writable();  // opening may succeed on a full disk; a write may not
       attach_store(*store_, events_, *config_, metrics_, log_);
       metrics_.set_database_writable(true);
       log_.info("database: " + database_path(*config_) + " is writable again: scans resume");
@@ -398,6 +405,13 @@ class Agent {
     // A scan that reached the database proves it writable; one that failed on the disk
     // (full, I/O error) proves the opposite until a later scan commits.
     if (ok || disk_failed) metrics_.set_database_writable(ok);
+    // The database is then reopened and write-checked every kDatabaseRetry (have_store),
+    // rather than waiting for this job's next turn, which may be a day away.
+    if (disk_failed) {
+      store_.reset();
+      last_database_error_ = failure;
+      last_database_log_ = Schedule::Clock::now();
+    }
     const auto took = std::chrono::duration<double>(Schedule::Clock::now() - started);
     metrics_.record_scan(job.name, job.technique, ok && result.complete, took,
                          result.summary.counters);
@@ -527,7 +541,9 @@ int run_agent_command(std::span<const std::string_view> argv) {
     std::string database_error;
     try {
       store = Store::open(database_path(*config), Access::agent);
+      store->check_writable();  // opening may succeed on a full disk; a write may not
     } catch (const StorageError& e) {
+      store.reset();
       if (args.once || e.cause() != StorageError::Cause::disk) throw;
       database_error = e.what();
       log.error(database_error + " (the agent starts; scans wait for the database, retried every " +

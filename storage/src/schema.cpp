@@ -191,6 +191,12 @@ int user_version(Database& db) {
   return static_cast<int>(db.pragma_int("PRAGMA user_version"));
 }
 
+void rewrite_user_version(Database& db) {
+  Transaction tx(db, Transaction::Kind::write);
+  db.exec("PRAGMA user_version = " + std::to_string(user_version(db)));
+  tx.commit();
+}
+
 void migrate(Database& db, std::span<const Migration> steps) {
   for (std::size_t i = 0; i < steps.size(); ++i) {
     if (steps[i].version != static_cast<int>(i) + 1) {

@@ -24,6 +24,10 @@ struct Migration {
 // Brings `db` to the last version of `steps`. Throws StorageError when the file is newer
 // than the steps (written by a newer portvigil) or a step fails; a failed step leaves the
 // file at the version it had.
+// Rewrites user_version with its current value inside a write transaction: a real write
+// (page 1 goes to the WAL) that changes nothing.
+void rewrite_user_version(Database& db);
+
 void migrate(Database& db, std::span<const Migration> steps = migrations());
 
 }  // namespace portvigil::storage_detail

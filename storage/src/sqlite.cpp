@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cctype>
+#include <cerrno>
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -97,7 +98,9 @@ namespace {
 // '/'), so that '?', '#' or '%' in a state directory cannot add URI parameters.
 std::string file_uri(const std::string& path) {
   constexpr char kHex[] = "0123456789ABCDEF";
-  std::string uri = "file:";
+  // "file://" + an absolute path: with "file:" alone a path starting "//" would read as an
+  // authority.
+  std::string uri = path.starts_with('/') ? "file://" : "file:";
   for (const char c : path) {
     const auto b = static_cast<unsigned char>(c);
     if (std::isalnum(b) != 0 || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
@@ -111,12 +114,17 @@ std::string file_uri(const std::string& path) {
   return uri;
 }
 
-StorageError::Cause cause_of(int rc) {
+// Only what the file system says about space and the device is a disk cause: a permission
+// problem (SQLITE_CANTOPEN with EACCES) is not fixed by waiting, and must not look like one.
+StorageError::Cause cause_of(int rc, int system_errno) {
   switch (rc & 0xff) {
     case SQLITE_FULL:
+      return StorageError::Cause::disk;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
-      return StorageError::Cause::disk;
+      return system_errno == ENOSPC || system_errno == EDQUOT || system_errno == EIO
+                 ? StorageError::Cause::disk
+                 : StorageError::Cause::other;
     default:
       return StorageError::Cause::other;
   }
@@ -143,10 +151,11 @@ Database::Database(const std::string& path, OpenMode mode) : path_(path) {
   if (rc != SQLITE_OK) {
     // sqlite3_open_v2 hands back a handle even on failure; it carries the message.
     std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    const int system_errno = db_ != nullptr ? sqlite3_system_errno(db_) : 0;
     sqlite3_close(db_);
     db_ = nullptr;
     throw StorageError("portvigil storage: " + path + ": opening database: " + message,
-                       cause_of(rc));
+                       cause_of(rc, system_errno));
   }
   sqlite3_extended_result_codes(db_, 1);
 }
@@ -217,14 +226,14 @@ std::int64_t Database::changes() const {
 void Database::fail(std::string_view what) const {
   throw StorageError(
       "portvigil storage: " + path_ + ": " + std::string(what) + ": " + sqlite3_errmsg(db_),
-      cause_of(sqlite3_extended_errcode(db_)));
+      cause_of(sqlite3_extended_errcode(db_), sqlite3_system_errno(db_)));
 }
 
 void Database::fail(std::string_view what, int rc) const {
   // sqlite3_errmsg() describes the most recent failure on this connection, which is rc's.
   throw StorageError("portvigil storage: " + path_ + ": " + std::string(what) + ": " +
                          sqlite3_errmsg(db_) + " (" + sqlite3_errstr(rc) + ")",
-                     cause_of(rc));
+                     cause_of(rc, sqlite3_system_errno(db_)));
 }
 
 Transaction::Transaction(Database& db, Kind kind) : db_(db) {

@@ -575,6 +575,10 @@ void require_latest_version(Database& db) {
 
 }  // namespace
 
+void Store::check_writable() {
+  storage_detail::rewrite_user_version(impl_->db);
+}
+
 std::optional<std::string> Store::read_note() const {
   return impl_->read_note;
 }
@@ -605,9 +609,11 @@ Store Store::open(const std::string& path, Access access) {
           path +
           ": read without the write-ahead log, because SQLite could not set "
           "it up (disk full or failing)" +
-          (!ec && wal_bytes > 0 ? "; the latest commits (" + std::to_string(wal_bytes) +
-                                      " bytes in " + path + "-wal) are not shown"
-                                : std::string{});
+          (!ec && wal_bytes > 0
+               ? "; the latest commits (" + std::to_string(wal_bytes) + " bytes in " + path +
+                     "-wal) are not shown, and a checkpoint the disk cut "
+                     "short may make what is shown inconsistent"
+               : std::string{});
       return Store(std::move(impl));
     }
   }

@@ -94,6 +94,12 @@ events_count() { grep -c '"kind":"port"' "$DIR/state/events.jsonl" 2>/dev/null |
 fill_disk() { dd if=/dev/zero of="$DIR/fill" bs=4k 2>/dev/null || true; }
 
 events_for() { grep -c "\"port\":$LISTEN_PORT,\"from\":\"$1\",\"to\":\"$2\"" "$DIR/state/events.jsonl" 2>/dev/null || true; }
+# has_event FROM TO: evaluated on every try of wait_for (a $(...) argument would be fixed)
+has_event() {
+  local n
+  n=$(events_for "$1" "$2")
+  ((${n:-0} >= 1))
+}
 open_listener() {
   python3 -c '
 import socket, sys, time
@@ -124,7 +130,7 @@ status_reads
 log "   space is back: the port that opened meanwhile is one event"
 rm -f "$DIR/fill"
 wait_for "portvigil_database_writable 1" writable_is 1
-wait_for "the open event" test "$(events_for closed open)" -ge 1
+wait_for "the open event" has_event closed open
 stop_agent
 
 log "2. an agent (re)started on a full disk starts and reports"
@@ -150,7 +156,7 @@ rm -f "$DIR/fill"
 WAIT=60
 wait_for "portvigil_database_writable 1" writable_is 1
 grep -q "is writable again: scans resume" "$OUT/agent.out" || fail "no recovery log line"
-wait_for "the close event" test "$(events_for open closed)" -ge 1
+wait_for "the close event" has_event open closed
 sleep 4 # more scans: no more events
 [[ $(events_count) == 2 ]] ||
   fail "expected exactly two events, got $(events_count): $(cat "$DIR/state/events.jsonl")"

@@ -58,13 +58,23 @@ TEST(StoreOpen, ErrorNamesThePathAndSqliteMessage) {
   }
 }
 
-TEST(StoreOpen, FileSystemFailuresAreDiskCauses) {
+// Only space and device errors are "disk": waiting does not fix a missing directory or a
+// permission problem, and the agent must not sit retrying one.
+TEST(StoreOpen, MissingDirectoryIsNotADiskCause) {
   try {
     (void)Store::open("/nonexistent-dir/sub/state.db");
     FAIL() << "expected StorageError";
   } catch (const StorageError& e) {
-    EXPECT_EQ(e.cause(), StorageError::Cause::disk) << e.what();
+    EXPECT_EQ(e.cause(), StorageError::Cause::other) << e.what();
   }
+}
+
+TEST(StoreOpen, CheckWritableWritesNothingVisible) {
+  TempDir dir;
+  Store s = Store::open(dir.file("w.db"));
+  const auto version = s.schema_version();
+  EXPECT_NO_THROW(s.check_writable());
+  EXPECT_EQ(s.schema_version(), version);
 }
 
 // The full-disk fallback of readers: a path with URI syntax in it ('?', '#', '%') must name

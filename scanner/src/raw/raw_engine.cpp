@@ -524,7 +524,8 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
   const auto tries = attempts_[pair].load(std::memory_order_relaxed);
   attempts_[pair].store(static_cast<std::uint8_t>(tries < 255 ? tries + 1 : 255),
                         std::memory_order_relaxed);
-  sent_at_[pair].store(now_us(), std::memory_order_relaxed);
+  // Stamped before the send: a reply may be captured before send() returns.
+  const auto previous_send = sent_at_[pair].exchange(now_us(), std::memory_order_relaxed);
   SendResult r = io_->send({packet_.data(), len}, host.target.address);
   if (r == SendResult::retry_later) {
     std::this_thread::yield();  // a momentarily full device queue: one second chance
@@ -535,6 +536,7 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
     // does not resolve). Waiting would stall every other host; the pair stays unanswered
     // and unsent, the next pass tries again, and emit_group() reports what never left.
     attempts_[pair].store(tries, std::memory_order_relaxed);
+    sent_at_[pair].store(previous_send, std::memory_order_relaxed);  // RTTs stay true
     ++summary_.counters.send_deferred;
     return;
   }
@@ -632,11 +634,14 @@ void RawScan::emit_group() {
       never_sent += answer_[h * nports + p].load() == 0 && attempts_[h * nports + p].load() == 0;
     }
     if (never_sent > 0 && !cut_short) {
-      r.inconclusive = any_answer;
+      // Nothing ever left for an address that never answered: its neighbour did not
+      // resolve. Anything less is a host with ports nobody probed.
+      const bool none_left = never_sent == nports && !any_answer;
+      r.inconclusive = !none_left;
       r.note = std::to_string(never_sent) + " of " + std::to_string(nports) +
                " probes could not be sent (the kernel refused them: ENOBUFS" +
-               (any_answer ? "), so those ports are not known"
-                           : "; an address whose neighbour does not resolve)");
+               (none_left ? "; an address whose neighbour does not resolve)"
+                          : "), so those ports are not known");
     }
     if (cut_short) {
       r.complete = false;

@@ -216,6 +216,11 @@ class Store {
   Store& operator=(Store&&) noexcept;
   ~Store();
 
+  // Commits one small write (the schema version, rewritten unchanged): throws StorageError
+  // with cause disk when the file system cannot take a write now (full, I/O error). The
+  // agent asks before it trusts a reopened database.
+  void check_writable();
+
   // Set when a read_only store could only be opened as immutable (disk full or failing):
   // what the reader should be told, e.g. that commits still in the -wal file are not shown.
   [[nodiscard]] std::optional<std::string> read_note() const;
