@@ -232,6 +232,14 @@ std::string database_path(const Config& config) {
   return config.agent.state_dir + "/portvigil.db";
 }
 
+// The agent's database, opened and proven writable: opening may succeed on a full disk, a
+// write may not. Throws StorageError.
+Store open_agent_store(const Config& config) {
+  auto store = Store::open(database_path(config), Access::agent);
+  store.check_writable();
+  return store;
+}
+
 // How often a service whose database cannot be opened (disk full) tries again.
 constexpr std::chrono::seconds kDatabaseRetry{30};
 
@@ -330,8 +338,7 @@ class Agent {
   bool have_store() {
     if (store_) return true;
     try {
-      store_ = Store::open(database_path(*config_), Access::agent);
-      store_->check_writable();  // opening may succeed on a full disk; a write may not
+      store_ = open_agent_store(*config_);
       attach_store(*store_, events_, *config_, metrics_, log_);
       metrics_.set_database_writable(true);
       log_.info("database: " + database_path(*config_) + " is writable again: scans resume");
@@ -540,10 +547,8 @@ int run_agent_command(std::span<const std::string_view> argv) {
     std::optional<Store> store;
     std::string database_error;
     try {
-      store = Store::open(database_path(*config), Access::agent);
-      store->check_writable();  // opening may succeed on a full disk; a write may not
+      store = open_agent_store(*config);
     } catch (const StorageError& e) {
-      store.reset();
       if (args.once || e.cause() != StorageError::Cause::disk) throw;
       database_error = e.what();
       log.error(database_error + " (the agent starts; scans wait for the database, retried every " +

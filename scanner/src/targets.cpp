@@ -76,41 +76,40 @@ bool AuthorizedScope::contains(const asio::ip::address& a) const {
 // ---- targets -----------------------------------------------------------------------------
 
 TargetSpec parse_target(std::string_view expression, const TargetParseOptions& options) {
-  std::string context = "target";
+  grammar::TargetExpression parsed;
   try {
-    auto parsed = grammar::parse_target(expression);
-    TargetSpec spec;
-    spec.text = std::string(trim(expression));
-    context += " " + quote_input(spec.text);
-    switch (parsed.kind) {
-      case grammar::TargetExpression::Kind::range:
-        spec.range = parsed.range;
-        return spec;
-      case grammar::TargetExpression::Kind::octets:
-        spec.kind = TargetSpec::Kind::octets;
-        spec.octets = parsed.octets;
-        return spec;
-      case grammar::TargetExpression::Kind::hostname:
-        break;
-    }
-    if (!options.resolve_names) {
-      throw InputError(context + ": is a hostname, but -n disables DNS resolution");
-    }
-    const auto addr = resolve(parsed.hostname, context);
-    const unsigned bits = addr.is_v6() ? 128 : 32;
-    if (parsed.prefix && *parsed.prefix > bits) {
-      throw InputError(context + ": " + quote_input(parsed.hostname) + " resolves to " +
-                       addr.to_string() + "; expected a prefix length from 0 to " +
-                       std::to_string(bits));
-    }
-    spec.range = block_of(addr, parsed.prefix.value_or(bits));
-    // A name labels one address, not a block.
-    if (!parsed.prefix || *parsed.prefix == bits) spec.hostname = parsed.hostname;
-    return spec;
+    parsed = grammar::parse_target(expression);
   } catch (const InputError& e) {
-    if (std::string_view(e.what()).starts_with("target")) throw;
     throw InputError("target: " + std::string(e.what()));
   }
+  TargetSpec spec;
+  spec.text = std::string(trim(expression));
+  switch (parsed.kind) {
+    case grammar::TargetExpression::Kind::range:
+      spec.range = parsed.range;
+      return spec;
+    case grammar::TargetExpression::Kind::octets:
+      spec.kind = TargetSpec::Kind::octets;
+      spec.octets = parsed.octets;
+      return spec;
+    case grammar::TargetExpression::Kind::hostname:
+      break;
+  }
+  const std::string context = "target " + quote_input(spec.text);
+  if (!options.resolve_names) {
+    throw InputError(context + ": is a hostname, but -n disables DNS resolution");
+  }
+  const auto addr = resolve(parsed.hostname, context);
+  const unsigned bits = addr.is_v6() ? 128 : 32;
+  if (parsed.prefix && *parsed.prefix > bits) {
+    throw InputError(context + ": " + quote_input(parsed.hostname) + " resolves to " +
+                     addr.to_string() + "; expected a prefix length from 0 to " +
+                     std::to_string(bits));
+  }
+  spec.range = block_of(addr, parsed.prefix.value_or(bits));
+  // A name labels one address, not a block.
+  if (!parsed.prefix || *parsed.prefix == bits) spec.hostname = parsed.hostname;
+  return spec;
 }
 
 bool spec_contains(const TargetSpec& spec, const asio::ip::address& a) {
