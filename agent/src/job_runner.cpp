@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace portvigil {
 namespace {
@@ -44,19 +45,8 @@ bool is_open(PortState s) {
   return s == PortState::open;
 }
 
-// A reply from the host itself (or a firewall that answers for it): anything but silence,
-// a router's "host/network unreachable", or our own firewall refusing to send.
 bool is_answer(Reason r) {
-  switch (r) {
-    case Reason::unknown:
-    case Reason::no_response:
-    case Reason::host_unreach:
-    case Reason::net_unreach:
-    case Reason::local_prohibited:
-      return false;
-    default:
-      return true;
-  }
+  return proves_host_up(r);
 }
 
 bool host_answered(const HostResult& h) {
@@ -288,6 +278,20 @@ class JobSink final : public ReportSink {
       }
       return;
     }
+    if (h.status == HostStatus::down) {
+      // Host discovery heard nothing and no baseline kept it (scan_even_if_silent): not
+      // one port was probed.
+      mark_down(h, "",
+                "no reply to host discovery (ICMP echo, TCP SYN 443, TCP ACK 80; "
+                "connect scans: connect to 80 and 443)");
+      return;
+    }
+    if (h.status == HostStatus::up && !host_answered(h)) {
+      // Discovery proved it up: silence on its ports is their state (filtered, or
+      // open|filtered), not absence.
+      compare(h);
+      return;
+    }
     if (!host_answered(h)) {
       // Not one reply: the host is down or cut off (nmap would call it down). Every port
       // "filtered" would be a flood of false events, and as a first scan a baseline that
@@ -321,9 +325,12 @@ class JobSink final : public ReportSink {
 
   // Recorded as a silent host: a known host is down (the store counts it and decides
   // when it has gone silent); an address that never answered is not a host at all.
-  void mark_down(const HostResult& h, const std::string& more) {
-    const std::string note = "down or unreachable, not compared: no reply to any of " +
-                             std::to_string(h.ports.size()) + " probed ports" + more;
+  void mark_down(const HostResult& h, const std::string& more, const std::string& what = {}) {
+    const std::string note =
+        "down or unreachable, not compared: " +
+        (what.empty() ? "no reply to any of " + std::to_string(h.ports.size()) + " probed ports"
+                      : what) +
+        more;
     if (store_.known_host(job_.name, host_key(h))) {
       skip(h, note, ScannedHost::Presence::silent);
     } else {
@@ -456,11 +463,25 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   plan.timing = job_timing(job);
   plan.command_line = "agent job " + job.name;
 
+  plan.discovery = job.host_discovery ? HostDiscovery::ping : HostDiscovery::skip;
+  // Discovery never hides a host the job tracks: hosts with a baseline are port-scanned
+  // whatever it hears, so their silence is judged as it always was.
+  std::set<std::string> tracked;
+  for (const auto& h : store.hosts(job.name)) tracked.insert(h.host);
+  plan.scan_even_if_silent = [&tracked](const Target& t) {
+    HostResult named;
+    named.address = t.address;
+    named.hostname = t.hostname;
+    return tracked.count(host_key(named)) > 0;
+  };
+
   JobSink sink(job, store, log, result);
   RunControl control;
   control.stop = env.stop;
   try {
-    result.summary = engine_for(job.technique, env)->run(plan, sink, control);
+    RawOptions raw;
+    raw.io = env.io;
+    result.summary = make_scan_engine(job.technique, raw)->run(plan, sink, control);
   } catch (const std::exception& e) {
     return fail(std::string("scan failed: ") + e.what());
   }

@@ -85,6 +85,9 @@ void build_plan(const ScanArgs& args, Plan& plan) {
     s.technique = Technique::connect;
     std::cerr << "portvigil: no CAP_NET_RAW: using a TCP connect scan (-sT) instead of -sS\n";
   }
+  s.discovery = args.skip_discovery   ? HostDiscovery::skip
+                : args.discovery_only ? HostDiscovery::only
+                                      : HostDiscovery::ping;
   const bool want_tcp = proto_of(s.technique) == Proto::tcp;
   const bool want_udp = !want_tcp;
   if (args.ports && args.top_ports) {
@@ -228,14 +231,9 @@ int run_scan_command(std::span<const std::string_view> argv) {
   info.udp_port_count = plan.scan.ports.udp.size();
 
   tee.begin(info);
-  std::unique_ptr<ScanEngine> engine;
-  if (plan.scan.technique == Technique::connect) {
-    engine = make_connect_engine();
-  } else {
-    RawOptions raw;
-    raw.interface = args.interface.value_or("");
-    engine = make_raw_engine(plan.scan.technique, raw);
-  }
+  RawOptions raw;
+  raw.interface = args.interface.value_or("");
+  const std::unique_ptr<ScanEngine> engine = make_scan_engine(plan.scan.technique, raw);
   ScanSummary summary = engine->run(plan.scan, tee, control);
   if (control.on_progress && tty && !args.stats_every) std::fputs("\r\x1b[K", stderr);
   tee.end(summary);

@@ -9,9 +9,10 @@ constexpr std::array<std::string_view, 2> kProtoNames{"tcp", "udp"};
 constexpr std::array<std::string_view, kPortStateCount> kStateNames{
     "open", "closed", "filtered", "unfiltered", "open|filtered", "closed|filtered"};
 constexpr std::array<std::string_view, kReasonCount> kReasonNames{
-    "unknown",         "syn-ack",        "reset",         "conn-refused",    "no-response",
-    "host-unreach",    "net-unreach",    "proto-unreach", "port-unreach",    "admin-prohibited",
-    "host-prohibited", "net-prohibited", "udp-response",  "local-prohibited"};
+    "unknown",      "syn-ack",          "reset",           "conn-refused",
+    "no-response",  "host-unreach",     "net-unreach",     "proto-unreach",
+    "port-unreach", "admin-prohibited", "host-prohibited", "net-prohibited",
+    "udp-response", "local-prohibited", "echo-reply",      "user-set"};
 constexpr std::array<PortState, 3> kOpenClosedFiltered{PortState::open, PortState::closed,
                                                        PortState::filtered};
 constexpr std::array<PortState, 3> kFinLike{PortState::closed, PortState::filtered,
@@ -102,6 +103,19 @@ Proto proto_of(Technique t) {
 }
 std::span<const PortState> reported_states(Technique t) {
   return technique_info(t).reported;
+}
+
+bool proves_host_up(Reason r) {
+  switch (r) {
+    case Reason::unknown:
+    case Reason::no_response:
+    case Reason::host_unreach:
+    case Reason::net_unreach:
+    case Reason::local_prohibited:
+      return false;
+    default:
+      return true;
+  }
 }
 
 std::optional<Proto> parse_proto(std::string_view text) {

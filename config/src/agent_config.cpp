@@ -56,7 +56,7 @@ constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner"
 // expires): a typo such as "0.0.0.0/0" must not authorize the Internet.
 constexpr unsigned kLargeScopeV4 = 16;
 constexpr unsigned kLargeScopeV6 = 48;
-constexpr std::array<std::string_view, 21> kJobKeys{"name",
+constexpr std::array<std::string_view, 22> kJobKeys{"name",
                                                     "targets",
                                                     "exclude",
                                                     "ports",
@@ -76,7 +76,8 @@ constexpr std::array<std::string_view, 21> kJobKeys{"name",
                                                     "initial-rtt-timeout",
                                                     "min-rtt-timeout",
                                                     "max-rtt-timeout",
-                                                    "host-silent-after"};
+                                                    "host-silent-after",
+                                                    "host-discovery"};
 
 struct Section {
   std::string_view header;  // how to write it: "[agent]"
@@ -823,6 +824,10 @@ class Loader {
       }
     }
     if (auto v = opt_int(s, "confirmations", 0, 10)) job.confirmations = static_cast<int>(*v);
+    if (const auto* n = get(s, "host-discovery")) {
+      if (!n->is_boolean()) expected(*n, s.name, "host-discovery", "true or false");
+      job.host_discovery = n->as_boolean()->get();
+    }
     // A known host silent this long gets one host-gone-silent event: by default two
     // intervals (two scans missed it) and at least 30 minutes.
     if (auto v = opt_duration(s, "host-silent-after", "1h", std::chrono::seconds(1), "1s")) {

@@ -78,6 +78,14 @@ const std::vector<Option>& options() {
     for (const auto& info : all_techniques()) {
       t.push_back({{info.cli_flag}, "", info.help, technique(info.technique)});
     }
+    t.push_back({{"-sn"},
+                 "",
+                 "host discovery only: list the hosts that are up, probe no ports",
+                 [](ScanArgs& a, std::string_view) { a.discovery_only = true; }});
+    t.push_back({{"-Pn"},
+                 "",
+                 "skip host discovery: port-scan every target as if it were up",
+                 [](ScanArgs& a, std::string_view) { a.skip_discovery = true; }});
     t.push_back({{"-e"},
                  "IFACE",
                  "raw scans: capture on IFACE instead of the one routing to the first target",
@@ -308,6 +316,11 @@ ScanArgs parse_scan_args(std::span<const std::string_view> args) {
     }
     match->apply(out, value);
   }
+  if (out.skip_discovery && out.discovery_only) {
+    throw InputError(
+        "-Pn and -sn cannot be combined: one skips host discovery, the other does "
+        "nothing else");
+  }
   return out;
 }
 
@@ -320,6 +333,10 @@ std::string scan_usage() {
         "(198.18.0.1-20, 198.18.0-1.*) or a hostname (resolved once; see -n). Only targets\n"
         "you are authorized to scan may be given; --scope states that authorization.\n"
         "Without -p, --top-ports or -F the 1000 most commonly exposed ports are scanned.\n"
+        "Hosts are discovered first, as Nmap does: raw techniques send an ICMP echo request,\n"
+        "a TCP SYN to 443 and a TCP ACK to 80; -sT connects to 80 and 443. Only hosts that\n"
+        "answer one of them are port-scanned; a host that drops all of them is reported down\n"
+        "even if other ports are open: use -Pn for such hosts.\n"
         "Raw techniques (-sS -sF -sN -sX -sA -sU) need CAP_NET_RAW: run as root, or grant it\n"
         "with: setcap cap_net_raw+ep $(command -v portvigil)\n"
         "\n"

@@ -22,6 +22,7 @@ class GrepableReport final : public ReportSink {
   }
 
   void host(const HostResult& host) override {
+    if (!report::listed(host)) return;
     const std::string prefix =
         "Host: " + report::address_text(host) + " (" + report::printable(host.hostname) + ")\t";
     if (!host.complete) {

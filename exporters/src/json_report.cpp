@@ -31,12 +31,14 @@ class JsonReport final : public ReportSink {
   }
 
   void host(const HostResult& host) override {
+    if (!report::listed(host)) return;
     if (!begun_) begin(ScanInfo{});
     out_ << (hosts_ == 0 ? "\n" : ",\n");
     ++hosts_;
     out_ << "    {\"address\": " << json_string(report::address_text(host))
          << ", \"family\": " << json_string(report::family(host))
          << ", \"hostname\": " << json_string(host.hostname)
+         << ", \"status_reason\": " << json_string(report::status_reason(host))
          << ", \"complete\": " << json_bool(host.complete)
          << ", \"inconclusive\": " << json_bool(host.inconclusive)
          << ", \"note\": " << json_string(host.note)

@@ -130,6 +130,13 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                         "whose neighbour does not resolve), by job; each is tried again by the "
                         "next pass.")
                     .Register(*registry);
+    refused_locally = &BuildCounter()
+                           .Name("portvigil_probe_sends_refused_locally_total")
+                           .Help(
+                               "Probe sends our own kernel refused for good, by job: an "
+                               "on-link address that failed to resolve (EHOSTUNREACH) or our "
+                               "firewall (EPERM); the port reads filtered.")
+                           .Register(*registry);
     reload_ok = &BuildGauge()
                      .Name("portvigil_config_last_reload_successful")
                      .Help("1 if the last configuration (re)load succeeded.")
@@ -248,6 +255,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Counter>* retransmissions;
   prometheus::Family<prometheus::Counter>* drops;
   prometheus::Family<prometheus::Counter>* deferred;
+  prometheus::Family<prometheus::Counter>* refused_locally;
   prometheus::Gauge* reload_ok;
   prometheus::Gauge* reload_ts;
   prometheus::Gauge* database_writable;
@@ -295,6 +303,7 @@ void AgentMetrics::set_job(const std::string& job, Technique technique,
   i.job_series(i.retransmissions, job, {});
   i.job_series(i.drops, job, {});
   i.job_series(i.deferred, job, {});
+  i.job_series(i.refused_locally, job, {});
   // Every change the technique can report starts at 0: increase() over a window with N
   // changes then reads N, and the first change of a kind is not lost.
   const std::string proto{name(proto_of(technique))};
@@ -350,6 +359,8 @@ void AgentMetrics::record_scan(const std::string& job, Technique technique, bool
   i.job_series(i.retransmissions, job, {}).Increment(static_cast<double>(counters.retransmissions));
   i.job_series(i.drops, job, {}).Increment(static_cast<double>(counters.capture_drops));
   i.job_series(i.deferred, job, {}).Increment(static_cast<double>(counters.send_deferred));
+  i.job_series(i.refused_locally, job, {})
+      .Increment(static_cast<double>(counters.send_refused_locally));
 }
 
 void AgentMetrics::record_hosts(const std::string& job, std::size_t down, std::size_t inconclusive,

@@ -47,6 +47,15 @@ using TimePoint = std::chrono::system_clock::time_point;
 [[nodiscard]] std::string_view family(const HostResult& host);  // "ipv4" / "ipv6"
 // "name (addr)" when the user gave a name, else "addr".
 [[nodiscard]] std::string host_label(const HostResult& host);
+// Reports list hosts that are up or were scanned without discovery, never down ones (Nmap
+// counts them in the summary line only).
+[[nodiscard]] inline bool listed(const HostResult& host) {
+  return host.status != HostStatus::down;
+}
+// Nmap's host status reason: what discovery heard, else "user-set" (-Pn).
+[[nodiscard]] inline std::string_view status_reason(const HostResult& host) {
+  return host.status == HostStatus::up ? name(host.status_reason) : "user-set";
+}
 
 // "1 IP address (1 host up) scanned in 1.23 seconds"
 [[nodiscard]] std::string done_summary(const ScanSummary& summary);

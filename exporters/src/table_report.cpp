@@ -51,8 +51,12 @@ class TableReport final : public ReportSink {
   }
 
   void host(const HostResult& host) override {
+    if (!report::listed(host)) return;
     const std::string label = report::printable(report::host_label(host));
     out_ << "portvigil scan report for " << label << '\n';
+    if (host.status == HostStatus::up) {
+      out_ << "Host is up, received " << name(host.status_reason) << ".\n";
+    }
     if (!host.complete) {
       out_ << "Warning: " << report::address_text(host) << " giving up on host: "
            << (host.note.empty() ? std::string{"scan incomplete"} : report::printable(host.note))

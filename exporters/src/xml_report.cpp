@@ -44,6 +44,7 @@ class XmlReport final : public ReportSink {
   }
 
   void host(const HostResult& host) override {
+    if (!report::listed(host)) return;
     const auto now = std::chrono::system_clock::now();
     const auto started =
         now - std::chrono::duration_cast<std::chrono::system_clock::duration>(host.elapsed);
@@ -53,7 +54,8 @@ class XmlReport final : public ReportSink {
       out_ << " timedout=\"true\" comment=\""
            << xml_escape(host.note.empty() ? std::string{"scan incomplete"} : host.note) << '"';
     }
-    out_ << "><status state=\"up\" reason=\"user-set\" reason_ttl=\"0\"/>\n"
+    out_ << "><status state=\"up\" reason=\"" << report::status_reason(host)
+         << "\" reason_ttl=\"0\"/>\n"
          << "<address addr=\"" << xml_escape(report::address_text(host)) << "\" addrtype=\""
          << report::family(host) << "\"/>\n<hostnames>\n";
     if (!host.hostname.empty()) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "portvigil/common/scan_model.hpp"
+#include "portvigil/scanner/engine.hpp"
 
 namespace portvigil::engine {
 
@@ -25,5 +26,9 @@ inline void finish_summary(ScanSummary& s, std::chrono::steady_clock::time_point
     s.counters.effective_rate = static_cast<double>(s.counters.probes_sent) / s.elapsed.count();
   }
 }
+
+// The raw engine driving the host-discovery probe (raw::ping_probe()) over plan.ports =
+// raw::ping_ports(): one engine core for discovery and port scans.
+[[nodiscard]] std::unique_ptr<ScanEngine> make_raw_ping_engine(RawOptions options);
 
 }  // namespace portvigil::engine

@@ -132,6 +132,25 @@ void TargetSet::add(std::string_view expression, const TargetParseOptions& optio
   }
 }
 
+void TargetSet::add_target(const Target& target) {
+  const bool v6 = target.address.is_v6();
+  const uint128 value = to_uint128(target.address);
+  if (!specs_.empty()) {
+    TargetSpec& last = specs_.back();
+    if (last.kind == TargetSpec::Kind::range && last.range.v6 == v6 && last.hostname.empty() &&
+        target.hostname.empty() && last.range.last + 1 == value && value != 0) {
+      last.range.last = value;
+      return;
+    }
+  }
+  TargetSpec spec;
+  spec.kind = TargetSpec::Kind::range;
+  spec.range = AddressRange{v6, value, value};
+  spec.hostname = target.hostname;
+  spec.text = target.hostname.empty() ? target.address.to_string() : target.hostname;
+  specs_.push_back(std::move(spec));
+}
+
 void TargetSet::exclude(std::string_view expression, const TargetParseOptions& options,
                         std::string_view where) {
   // Excluded hostnames are resolved too: excluding a name means excluding its address.

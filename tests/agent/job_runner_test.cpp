@@ -21,6 +21,9 @@ struct JobText {
   std::string ports = "20-30,80,443";
   std::string targets = "\"198.18.0.2\"";
   int confirmations = 2;
+  // Off by default here: these tests count engine runs (discovery is one more). The
+  // HostDiscovery tests below turn it on.
+  bool host_discovery = false;
   std::string extra;           // more job keys
   std::string authorization =  // whole [[authorization]] section(s)
       "[[authorization]]\nnetworks = [\"198.18.0.0/16\"]\n";
@@ -31,7 +34,8 @@ Config make_config(const JobText& j) {
       "[agent]\nlog-level = \"error\"\n\n" + j.authorization +
       "\n[[job]]\nname = \"fake\"\ntargets = [" + j.targets + "]\nports = \"" + j.ports +
       "\"\ntechnique = \"" + j.technique +
-      "\"\ninterval = \"1m\"\nconfirmations = " + std::to_string(j.confirmations) + "\n" + j.extra;
+      "\"\ninterval = \"1m\"\nconfirmations = " + std::to_string(j.confirmations) +
+      "\nhost-discovery = " + (j.host_discovery ? "true" : "false") + "\n" + j.extra;
   return parse_config(text, "job_runner_test.toml");
 }
 
@@ -907,6 +911,85 @@ TEST_F(JobRunnerTest, AKnownHostGoesSilentOnce) {
   const auto still = run(config);
   EXPECT_EQ(still.hosts_gone_silent, 1u);
   EXPECT_TRUE(still.events.empty());
+}
+
+}  // namespace
+}  // namespace portvigil
+
+// ---- host discovery (host-discovery = true, the default) ----------------------------------
+
+namespace portvigil {
+namespace {
+
+// A subnet job: only the one live host gets port probes; the unused addresses are neither
+// hosts nor down, and nothing pages.
+TEST_F(JobRunnerTest, DiscoverySkipsUnusedAddressesOfASubnet) {
+  JobText j;
+  j.host_discovery = true;
+  j.targets = "\"198.18.0.0/29\"";
+  const auto config = make_config(j);
+  net.set(80, FakeBehavior::open);
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete) << first.error;
+  EXPECT_EQ(first.addresses_unused, 7u);
+  EXPECT_EQ(first.hosts_down, 0u);
+  EXPECT_TRUE(first.events.empty());
+  ASSERT_TRUE(baseline_of(80).has_value());
+  EXPECT_EQ(baseline_of(80)->state, PortState::open);
+  // The unused addresses saw discovery probes only: 3 per pass, never 13 ports.
+  std::map<std::string, std::size_t> per_address;
+  for (const auto& a : net.log->probed) ++per_address[a.to_string()];
+  for (const auto& [address, n] : per_address) {
+    if (address != kHost) {
+      EXPECT_LE(n, 3u * 9u) << address;
+    }
+  }
+  EXPECT_GE(per_address[kHost], 13u);
+}
+
+// A tracked host that starts dropping every discovery probe is still port-scanned, so a port
+// opening behind a ping-dropping firewall is seen; when its ports fall silent too it is
+// down (not changed), as without discovery.
+TEST_F(JobRunnerTest, DiscoveryNeverHidesATrackedHost) {
+  JobText j;
+  j.host_discovery = true;
+  j.ports = "20-30";
+  const auto config = make_config(j);
+  ASSERT_TRUE(run(config).complete);
+  net.config.hosts[0].answers_ping = false;
+  net.set(80, FakeBehavior::drop);
+  net.set(443, FakeBehavior::drop);
+  net.set(22, FakeBehavior::open);
+  const auto opened = run(config);
+  ASSERT_TRUE(opened.complete) << opened.error;
+  ASSERT_EQ(opened.events.size(), 1u);
+  EXPECT_EQ(opened.events[0].change.port, 22);
+  EXPECT_EQ(opened.hosts_down, 0u);
+  // Now every port drops as well: down, no event, the baseline stays.
+  net.config.hosts[0].default_tcp = FakeBehavior::drop;
+  net.set(22, FakeBehavior::drop);
+  const auto down = run(config);
+  ASSERT_TRUE(down.complete) << down.error;
+  EXPECT_EQ(down.hosts_down, 1u);
+  EXPECT_TRUE(down.events.empty());
+  EXPECT_EQ(store.baseline("fake", kHost).scan_id, opened.scan_id);
+}
+
+// Discovery proved the host up: a FIN job's all-silent host is a host, compared (its ports
+// get their open|filtered baseline) rather than taken for an unused address.
+TEST_F(JobRunnerTest, DiscoveredHostSilentToFinIsCompared) {
+  JobText j;
+  j.host_discovery = true;
+  j.technique = "fin";
+  j.ports = "20-30";
+  const auto config = make_config(j);
+  net.config.hosts[0].default_tcp = FakeBehavior::open;  // open ports are silent to FIN
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete) << first.error;
+  EXPECT_EQ(first.hosts_down, 0u);
+  EXPECT_EQ(first.addresses_unused, 0u);
+  ASSERT_TRUE(baseline_of(22).has_value());
+  EXPECT_EQ(baseline_of(22)->state, PortState::open_filtered);
 }
 
 }  // namespace

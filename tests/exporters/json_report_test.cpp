@@ -73,7 +73,7 @@ TEST(JsonReport, MixedHostListsExactlyTheNonMajorityPorts) {
             "{\"port\": 80, \"proto\": \"tcp\", \"reason\": \"syn-ack\", \"service\": \"http\", "
             "\"state\": \"open\", \"ttl\": 64}, "
             "{\"port\": 443, \"proto\": \"tcp\", \"reason\": \"no-response\", \"service\": "
-            "\"https\", \"state\": \"filtered\", \"ttl\": 0}]}\n");
+            "\"https\", \"state\": \"filtered\", \"ttl\": 0}], \"status_reason\": \"user-set\"}\n");
 }
 
 TEST(JsonReport, Ipv6HostMajorityPerProtocolEvenBelowThreshold) {

@@ -552,14 +552,25 @@ TEST(ParseHostile, IcmpQuotingATruncatedProbe) {
   bad = probe;
   wr16(bad, 6, 0x0010);
   EXPECT_FALSE(parse_exact(unreachable(target_ip(false), scanner_ip(false), 3, bad), r));
-  // ICMP types other than destination unreachable are not replies.
+  // ICMP types other than destination unreachable and echo reply are not replies (an echo
+  // request is what we send).
   Bytes echo = unreachable(target_ip(false), scanner_ip(false), 0, probe);
-  echo[20] = 0;
+  echo[20] = 8;
   EXPECT_FALSE(parse_exact(echo, r));
   Bytes echo6 = unreachable(target_ip(true), scanner_ip(true), 0,
                             build_probe(*probe_for(Technique::syn), true, 80));
-  echo6[40] = 129;
+  echo6[40] = 128;
   EXPECT_FALSE(parse_exact(echo6, r));
+  // An echo reply with a nonzero code, or cut before its identifier, is not one either.
+  echo[20] = 0;
+  echo[21] = 1;
+  EXPECT_FALSE(parse_exact(echo, r));
+  echo[21] = 0;
+  EXPECT_TRUE(parse_exact(echo, r));
+  EXPECT_EQ(r.kind, Reply::Kind::echo_reply);
+  Bytes short_echo(echo.begin(), echo.begin() + 27);
+  short_echo[3] = 27;  // IPv4 total length
+  EXPECT_FALSE(parse_exact(short_echo, r));
   // ICMPv4 inside IPv6 / ICMPv6 inside IPv4 are not accepted.
   Bytes crossed = unreachable(target_ip(false), scanner_ip(false), 3, probe);
   crossed[9] = 58;

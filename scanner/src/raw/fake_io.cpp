@@ -50,6 +50,10 @@ class FakePacketIo final : public PacketIo {
         config_.unresolved.end()) {
       return SendResult::retry_later;
     }
+    if (std::find(config_.failed_neighbours.begin(), config_.failed_neighbours.end(), dst) !=
+        config_.failed_neighbours.end()) {
+      return SendResult::unreachable;
+    }
     std::lock_guard lock(mu_);
     ++stats_.sent;
     if (log_) log_->probed.push_back(dst);
@@ -113,7 +117,31 @@ class FakePacketIo final : public PacketIo {
     return true;
   }
 
+  // An ICMP/ICMPv6 echo request (no extension headers): answered like a Linux host does.
+  bool answer_echo(std::span<const std::uint8_t> probe) {
+    const std::size_t n = probe.size();
+    if (n < 1) return false;
+    const bool v6 = (probe[0] >> 4) == 6;
+    const std::size_t ip_len = v6 ? 40 : std::size_t{probe[0] & 0x0fu} * 4;
+    if (ip_len < 20 || n < ip_len + 8) return false;
+    const bool echo = v6 ? probe[6] == 58 && probe[40] == 128 : probe[9] == 1 && probe[ip_len] == 8;
+    if (!echo) return false;
+    raw::ProbeFields f;
+    f.src.v6 = f.dst.v6 = v6;
+    const std::size_t alen = v6 ? 16 : 4;
+    std::copy_n(probe.data() + (v6 ? 24 : 16), alen, f.src.bytes.begin());
+    std::copy_n(probe.data() + (v6 ? 8 : 12), alen, f.dst.bytes.begin());
+    const FakeHost* host = host_for(f.src);
+    if (!host || !host->answers_ping) return true;
+    const auto id = static_cast<std::uint16_t>((probe[ip_len + 4] << 8) | probe[ip_len + 5]);
+    const auto seq = static_cast<std::uint16_t>((probe[ip_len + 6] << 8) | probe[ip_len + 7]);
+    std::array<std::uint8_t, raw::kMaxProbeSize> out{};
+    queue_reply({out.data(), raw::build_echo(f, true, id, seq, out)});
+    return true;
+  }
+
   void answer(std::span<const std::uint8_t> probe) {
+    if (answer_echo(probe)) return;
     Reply p;
     if (!raw::parse_ip(probe, p)) return;
     const FakeHost* host = host_for(p.dst);

@@ -151,6 +151,25 @@ std::size_t build_udp(const ProbeFields& f, std::span<std::uint8_t> out) {
   return ip_len + udp_len;
 }
 
+std::size_t build_echo(const ProbeFields& f, bool reply, std::uint16_t id, std::uint16_t sequence,
+                       std::span<std::uint8_t> out) {
+  constexpr std::size_t icmp_len = 8;
+  const std::size_t ip_len = f.dst.v6 ? 40 : 20;
+  if (out.size() < ip_len + icmp_len) return 0;
+  std::uint8_t* p = out.data();
+  put_ip(f, f.dst.v6 ? kProtoIcmp6 : kProtoIcmp, icmp_len, p);
+  std::uint8_t* icmp = p + ip_len;
+  icmp[0] = f.dst.v6 ? (reply ? 129 : 128) : (reply ? 0 : 8);
+  icmp[1] = 0;
+  put16(icmp + 2, 0);
+  put16(icmp + 4, id);
+  put16(icmp + 6, sequence);
+  // ICMPv6 checksums cover a pseudo-header (RFC 4443 section 2.3); ICMPv4 ones do not.
+  const std::uint32_t initial = f.dst.v6 ? pseudo_sum(f.src, f.dst, kProtoIcmp6, icmp_len) : 0;
+  put16(icmp + 2, fold(sum_words({icmp, icmp_len}, initial)));
+  return ip_len + icmp_len;
+}
+
 namespace {
 
 // Reads the IP header at `p` (length n). Sets family/addresses/proto and the offset of the
@@ -275,6 +294,15 @@ bool parse_ip(std::span<const std::uint8_t> packet, Reply& out) {
     const std::size_t udp_len = get16(l4 + 4);
     const std::size_t end = udp_len >= 8 && udp_len <= len ? udp_len : len;
     out.payload = std::span<const std::uint8_t>(l4 + 8, end - 8);
+    return true;
+  }
+  // Echo reply (ICMP type 0 / ICMPv6 type 129): host discovery.
+  if (len >= 8 && ((proto == kProtoIcmp && !out.src.v6 && l4[0] == 0 && l4[1] == 0) ||
+                   (proto == kProtoIcmp6 && out.src.v6 && l4[0] == 129 && l4[1] == 0))) {
+    out.kind = Reply::Kind::echo_reply;
+    out.icmp_type = l4[0];
+    out.echo_id = get16(l4 + 4);
+    out.echo_sequence = get16(l4 + 6);
     return true;
   }
   // ICMP destination unreachable (type 3) / ICMPv6 destination unreachable (type 1).

@@ -52,6 +52,10 @@ struct ProbeFields {
 std::size_t build_tcp(const ProbeFields& f, std::span<std::uint8_t> out);
 // Builds a complete IPv4/IPv6 + UDP packet carrying f.udp_payload.
 std::size_t build_udp(const ProbeFields& f, std::span<std::uint8_t> out);
+// Builds an ICMP echo request (v4 type 8, v6 type 128) or, with `reply`, an echo reply (v4
+// type 0, v6 type 129) without data (RFC 792 / RFC 4443 section 4).
+std::size_t build_echo(const ProbeFields& f, bool reply, std::uint16_t id, std::uint16_t sequence,
+                       std::span<std::uint8_t> out);
 
 // RFC 1071 one's-complement sum helpers.
 [[nodiscard]] std::uint16_t internet_checksum(std::span<const std::uint8_t> data,
@@ -59,7 +63,9 @@ std::size_t build_udp(const ProbeFields& f, std::span<std::uint8_t> out);
 
 // What a captured reply says, reduced to what classification needs.
 struct Reply {
-  enum class Kind : std::uint8_t { tcp, udp, unreachable, other };
+  // echo_reply: ICMP type 0 / ICMPv6 type 129, with sport = dport = 0 (no ports) and the
+  // identifier and sequence number in echo_id / echo_sequence.
+  enum class Kind : std::uint8_t { tcp, udp, unreachable, echo_reply, other };
   Kind kind = Kind::other;
   IpAddr src;  // who sent the reply (the target, or a router for ICMP)
   IpAddr dst;
@@ -83,6 +89,8 @@ struct Reply {
   bool quoted_has_udp_header = false;
   std::uint16_t quoted_udp_len = 0;
   std::uint16_t quoted_udp_sum = 0;
+  std::uint16_t echo_id = 0;  // echo_reply only
+  std::uint16_t echo_sequence = 0;
   // udp only: the datagram's payload, a view into the parsed packet (valid while it is).
   std::span<const std::uint8_t> payload;
 };

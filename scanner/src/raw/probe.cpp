@@ -207,7 +207,49 @@ Observation classify_udp(const Reply& r) {
   return filtered_by(r);
 }
 
+// Host discovery (Nmap's default raw ping): "port" 0 stands for an ICMP echo request, 443 for
+// a TCP SYN and 80 for a TCP ACK. Any answer proves the host is up:
+//
+//  probe      reply                         proof                                  status
+//  echo       echo reply from the target    identifier and sequence == c's 32 bits  up
+//  SYN 443    SYN+ACK or RST+ACK            as -sS                                  up
+//  ACK 80     RST                           as -sA                                  up
+//  SYN, ACK   ICMP unreachable from the     as TCP above, and sent by the target   up
+//             target itself                 itself (a router's error says nothing
+//                                           about the host)
+constexpr std::uint16_t kPingSynPort = 443;
+constexpr std::uint16_t kPingAckPort = 80;
+
+std::size_t build_ping(const ProbeFields& base, std::uint32_t c, std::span<std::uint8_t> out,
+                       std::uint16_t sport_base) {
+  if (base.dport == kPingEchoPort) {
+    return build_echo(base, false, static_cast<std::uint16_t>(c >> 16),
+                      static_cast<std::uint16_t>(c), out);
+  }
+  const std::uint8_t flags = base.dport == kPingAckPort ? tcp_flag::ack : tcp_flag::syn;
+  return build_tcp_probe(flags, base, c, out, sport_base);
+}
+
+bool validate_ping(const Reply& r, const ProbeKey& k) {
+  if (k.dport == kPingEchoPort) {
+    return r.kind == Reply::Kind::echo_reply && r.src == k.dst && r.dst == k.src &&
+           r.echo_id == static_cast<std::uint16_t>(k.cookie >> 16) &&
+           r.echo_sequence == static_cast<std::uint16_t>(k.cookie);
+  }
+  if (r.kind == Reply::Kind::unreachable && !(r.src == k.dst)) return false;
+  return k.dport == kPingAckPort ? validate_ack_probe(r, k) : validate_tcp_noack<1>(r, k);
+}
+
+Observation classify_ping(const Reply& r) {
+  if (r.kind == Reply::Kind::echo_reply) return {PortState::open, Reason::echo_reply};
+  return classify_syn(r);
+}
+
 using namespace tcp_flag;
+// Its technique names the transport of its replies (one TCP source port) and what silence
+// means; the table row for -sS is not otherwise used.
+constexpr Probe kPingProbe{Technique::syn, syn, build_ping, validate_ping, classify_ping};
+
 constexpr Probe kProbes[] = {
     {Technique::syn, syn, build_tcp_t<syn>, validate_tcp_noack<1>, classify_syn},
     {Technique::fin, fin, build_tcp_t<fin>, validate_tcp_noack<1>, classify_fin_like},
@@ -243,6 +285,15 @@ const Probe* probe_for(Technique technique) {
     if (p.technique == technique) return &p;
   }
   return nullptr;
+}
+
+const Probe& ping_probe() {
+  return kPingProbe;
+}
+
+std::span<const std::uint16_t> ping_ports() {
+  static constexpr std::array<std::uint16_t, 3> kPorts{kPingEchoPort, kPingAckPort, kPingSynPort};
+  return kPorts;
 }
 
 Reason unreachable_reason(const Reply& r) {
@@ -289,7 +340,12 @@ bool is_port_unreachable(const Reply& r) {
 }
 
 std::string capture_filter(const Probe& probe, std::uint16_t sport_base) {
-  const std::string icmp = "(icmp and icmp[0] == 3) or (icmp6 and ip6[40] == 1)";
+  // Echo replies only for discovery. ip6[40] is the ICMPv6 type when no extension header
+  // comes first, as with every reply seen from Linux.
+  const std::string icmp = &probe == &kPingProbe
+                               ? "(icmp and (icmp[0] == 3 or icmp[0] == 0)) or "
+                                 "(icmp6 and (ip6[40] == 1 or ip6[40] == 129))"
+                               : "(icmp and icmp[0] == 3) or (icmp6 and ip6[40] == 1)";
   if (proto_of(probe.technique) == Proto::udp) {
     return "(udp and dst portrange " + std::to_string(sport_base) + "-" +
            std::to_string(sport_base + kUdpSourcePortSpan - 1u) + ") or " + icmp;

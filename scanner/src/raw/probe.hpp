@@ -72,6 +72,13 @@ struct Probe {
 // The explicit registry: one entry per technique except connect, which has its own engine.
 [[nodiscard]] const Probe* probe_for(Technique technique);
 
+// Host discovery as a probe: ping_ports() are its "ports", 0 (kPingEchoPort) an ICMP echo
+// request, 80 a TCP ACK and 443 a TCP SYN, as Nmap's default raw ping. A host is up when any
+// of them is answered (table in probe.cpp).
+inline constexpr std::uint16_t kPingEchoPort = 0;
+[[nodiscard]] const Probe& ping_probe();
+[[nodiscard]] std::span<const std::uint16_t> ping_ports();  // sorted
+
 // Maps an ICMP/ICMPv6 destination-unreachable code to Nmap's reason word.
 [[nodiscard]] Reason unreachable_reason(const Reply& reply);
 // True for ICMP port unreachable (v4 3/3, v6 1/4).

@@ -390,7 +390,8 @@ void RawScan::scan_group() {
   }
   // Out of passes while silence could still be loss: it is not proof.
   unsettled_ = !settled && unanswered_count() > 0;
-  if (!stopping()) probe_rate_limits();
+  // Discovery needs one answer per host, not a verdict on every probe it sent.
+  if (!stopping() && &probe_ != &raw::ping_probe()) probe_rate_limits();
   stop_rx = true;
   receiver.join();
   summary_.counters.responses += answered_.load();
@@ -540,6 +541,18 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
     ++summary_.counters.send_deferred;
     return;
   }
+  if (r == SendResult::unreachable || r == SendResult::prohibited) {
+    // The kernel answered for the network: the neighbour (or route) failed, or our own
+    // firewall refused the packet. That is the pair's answer; nothing left.
+    attempts_[pair].store(tries, std::memory_order_relaxed);
+    const raw::Observation o{PortState::filtered, r == SendResult::unreachable
+                                                      ? Reason::host_unreach
+                                                      : Reason::local_prohibited};
+    std::uint8_t expected = 0;
+    answer_[pair].compare_exchange_strong(expected, encode(o));
+    ++summary_.counters.send_refused_locally;
+    return;
+  }
   if (r == SendResult::refused_by_scope) {
     host.authorized = false;  // never again for this host
     ++summary_.counters.refused_by_scope;
@@ -620,7 +633,7 @@ void RawScan::emit_group() {
       if (a != 0) {
         const auto o = decode(a);
         r.ports.push_back({ports_[p], proto_of(probe_.technique), o.state, o.reason, 0});
-        any_answer = true;
+        any_answer = any_answer || proves_host_up(o.reason);
       } else if (!cut_short) {
         r.ports.push_back({ports_[p], proto_of(probe_.technique),
                            technique_info(probe_.technique).silence, Reason::no_response, 0});
@@ -636,7 +649,7 @@ void RawScan::emit_group() {
     if (never_sent > 0 && !cut_short) {
       // Nothing ever left for an address that never answered: its neighbour did not
       // resolve. Anything less is a host with ports nobody probed.
-      const bool none_left = never_sent == nports && !any_answer;
+      const bool none_left = !any_answer;
       r.inconclusive = !none_left;
       r.note = std::to_string(never_sent) + " of " + std::to_string(nports) +
                " probes could not be sent (the kernel refused them: ENOBUFS" +
@@ -689,6 +702,10 @@ class RawEngine final : public ScanEngine {
 };
 
 }  // namespace
+
+std::unique_ptr<ScanEngine> engine::make_raw_ping_engine(RawOptions options) {
+  return std::make_unique<RawEngine>(raw::ping_probe(), std::move(options));
+}
 
 std::unique_ptr<ScanEngine> make_raw_engine(Technique technique, RawOptions options) {
   const raw::Probe* probe = raw::probe_for(technique);

@@ -161,7 +161,22 @@ class RealPacketIo final : public PacketIo {
       return SendResult::failed;
     }
     if (sendto(fd, packet.data(), packet.size(), 0, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
-      if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR) return SendResult::retry_later;
+      switch (errno) {
+        case ENOBUFS:
+        case EAGAIN:
+        case EINTR:
+          return SendResult::retry_later;
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+        case EHOSTDOWN:
+        case ENETDOWN:
+          return SendResult::unreachable;
+        case EPERM:
+        case EACCES:
+          return SendResult::prohibited;
+        default:
+          break;
+      }
       ++stats_.send_errors;
       return SendResult::failed;
     }

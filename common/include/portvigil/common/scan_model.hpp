@@ -45,8 +45,10 @@ enum class Reason : std::uint8_t {
   net_prohibited,
   udp_response,
   local_prohibited,  // our own host's firewall refused to send (EPERM/EACCES)
+  echo_reply,        // host discovery: an ICMP/ICMPv6 echo reply
+  user_set,          // host discovery skipped (-Pn): the host is assumed up
 };
-inline constexpr std::size_t kReasonCount = 14;
+inline constexpr std::size_t kReasonCount = 16;
 
 enum class Technique : std::uint8_t { connect, syn, fin, null, xmas, ack, udp };
 
@@ -86,6 +88,12 @@ struct TechniqueInfo {
 [[nodiscard]] std::span<const std::string_view> technique_names();  // "connect", "syn", ...
 [[nodiscard]] std::optional<Technique> parse_technique(std::string_view name);
 
+// A reply from the host itself (or a firewall that answers for it) proves it is there:
+// anything but silence, a router's "host/network unreachable", or our own kernel refusing
+// to send (a failed neighbour, our firewall). Host discovery and the agent's down-host rule
+// both read it.
+[[nodiscard]] bool proves_host_up(Reason reason);
+
 [[nodiscard]] std::optional<Proto> parse_proto(std::string_view text);
 [[nodiscard]] std::optional<PortState> parse_port_state(std::string_view text);
 [[nodiscard]] std::optional<Reason> parse_reason(std::string_view text);
@@ -97,6 +105,11 @@ struct PortResult {
   Reason reason = Reason::unknown;
   std::uint8_t ttl = 0;  // reply TTL / hop limit when known, else 0
 };
+
+// Host discovery's verdict, Nmap's host status. `unknown` when discovery did not run (-Pn)
+// or heard nothing from a host that was port-scanned all the same (ScanPlan's
+// scan_even_if_silent: the agent's known hosts).
+enum class HostStatus : std::uint8_t { unknown, up, down };
 
 struct HostResult {
   asio::ip::address address;
@@ -110,6 +123,10 @@ struct HostResult {
   std::string note;               // why incomplete/inconclusive, e.g. "host timeout after 30s"
   bool refused_by_scope = false;  // not probed at all: no authorization covers the address
   std::chrono::duration<double> elapsed{0};
+  HostStatus status = HostStatus::unknown;
+  // Why: echo-reply, syn-ack, reset, ... for up; no-response for down. Down hosts have no
+  // ports: none were probed.
+  Reason status_reason = Reason::unknown;
 };
 
 // The state most of a host's ports are in for one protocol: Nmap hides those behind a
@@ -135,6 +152,10 @@ struct ScanCounters {
   // of an address that does not resolve). The engine never waits on them: the probe is
   // tried again by the next pass, and one never sent is reported in its host's note.
   std::uint64_t send_deferred = 0;
+  // Raw sends the kernel refused for good: EHOSTUNREACH and kin once an on-link address
+  // failed to resolve (the pair reads filtered, host-unreach), or EPERM/EACCES from our own
+  // firewall (filtered, local-prohibited).
+  std::uint64_t send_refused_locally = 0;
   double effective_rate = 0;  // probes per second over the whole scan
 };
 
@@ -152,7 +173,8 @@ struct ScanSummary {
   std::chrono::system_clock::time_point end;
   std::chrono::duration<double> elapsed{0};
   std::size_t hosts_total = 0;
-  std::size_t hosts_up = 0;  // hosts with at least one answered probe
+  // Hosts host discovery found up, or (without discovery) that answered at least one probe.
+  std::size_t hosts_up = 0;
   ScanCounters counters;
   bool interrupted = false;  // SIGINT/SIGTERM or --host-timeout cut the scan short
   std::string error;         // non-empty when the scan failed

@@ -100,6 +100,9 @@ struct JobConfig {
   std::optional<std::chrono::duration<double>> max_rtt_timeout;
   std::optional<std::size_t> max_parallelism;
   int confirmations = 2;  // re-probes that must agree before a change becomes an event
+  // Discover hosts before probing their ports (Nmap's default); hosts with a baseline are
+  // port-scanned whatever discovery hears. false = -Pn.
+  bool host_discovery = true;
   // A known host that answers nothing for this long gets one host-gone-silent event.
   std::chrono::duration<double> host_silent_after = std::chrono::minutes(30);
   bool has_policy = false;  // expected-open was given (an empty list expects nothing open)

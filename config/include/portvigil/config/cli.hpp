@@ -25,6 +25,8 @@ struct ScanArgs {
   std::optional<std::string> exclude_ports;
   std::optional<std::size_t> top_ports;  // --top-ports, -F = 100
   bool no_dns = false;                   // -n
+  bool skip_discovery = false;           // -Pn
+  bool discovery_only = false;           // -sn
   std::optional<std::string> interface;  // -e
   std::optional<std::string> scope;      // --scope
   std::optional<int> max_retries;

@@ -28,6 +28,13 @@ struct TimingOptions {
   std::size_t max_parallelism = 0;  // concurrent probes; 0 = automatic (fd limit based)
 };
 
+// Host discovery before the port scan, as Nmap does it.
+enum class HostDiscovery : std::uint8_t {
+  skip,  // -Pn: every target is port-scanned as if it were up
+  ping,  // discovery first; only hosts that answer it get port probes (the CLI's default)
+  only,  // -sn: discovery only, no port probes
+};
+
 struct ScanPlan {
   Technique technique = Technique::connect;
   const TargetSet* targets = nullptr;
@@ -35,6 +42,11 @@ struct ScanPlan {
   AuthorizedScope scope;  // probes outside it are never sent
   TimingOptions timing;
   std::string command_line;
+  // Honoured by engines from make_scan_engine(); the technique engines ignore it.
+  HostDiscovery discovery = HostDiscovery::skip;
+  // Targets port-scanned even when discovery hears nothing from them (the agent's hosts
+  // with a baseline: discovery must never hide a host it tracks). Empty: none.
+  std::function<bool(const Target&)> scan_even_if_silent;
 };
 
 struct Progress {
@@ -72,6 +84,14 @@ struct RawOptions {
 // The stateless raw-packet engine for -sS -sF -sN -sX -sA -sU (one Probe per technique).
 [[nodiscard]] std::unique_ptr<ScanEngine> make_raw_engine(Technique technique,
                                                           RawOptions options = {});
+
+// The engine for `technique` behind host discovery (ScanPlan::discovery). Discovery probes
+// are Nmap's: for connect (unprivileged) a connect() to ports 80 and 443; for the raw
+// techniques an ICMP echo request, a TCP SYN to 443 and a TCP ACK to 80, through the same
+// packet I/O. A host that answers any of them is up (HostResult::status); the others are
+// reported down, without ports, unless scan_even_if_silent keeps them.
+[[nodiscard]] std::unique_ptr<ScanEngine> make_scan_engine(Technique technique,
+                                                           RawOptions options = {});
 
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the resulting soft limit.
 std::size_t raise_fd_limit();

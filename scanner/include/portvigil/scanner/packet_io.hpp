@@ -27,7 +27,14 @@ struct IoStats {
   std::uint64_t refused_by_scope = 0;
 };
 
-enum class SendResult : std::uint8_t { sent, retry_later, failed, refused_by_scope };
+enum class SendResult : std::uint8_t {
+  sent,
+  retry_later,       // ENOBUFS/EAGAIN: the kernel's queue is full for now
+  failed,            // anything else: the scan fails
+  refused_by_scope,  // outside the authorized scope: never sent
+  unreachable,       // EHOSTUNREACH/ENETUNREACH/EHOSTDOWN/ENETDOWN: the neighbour or route failed
+  prohibited,        // EPERM/EACCES: our own host's firewall refused it
+};
 
 class FrameSink {
  public:
@@ -83,6 +90,7 @@ struct FakeHost {
   asio::ip::address address;
   FakeBehavior default_tcp = FakeBehavior::closed;
   FakeBehavior default_udp = FakeBehavior::closed;
+  bool answers_ping = true;  // ICMP echo requests get a reply
   std::map<std::pair<Proto, std::uint16_t>, FakeBehavior> ports;
 };
 
@@ -99,6 +107,9 @@ struct FakeNetworkConfig {
   // Destinations whose every send returns retry_later, as the kernel does (ENOBUFS) once the
   // neighbour queue of an address that does not resolve is full.
   std::vector<asio::ip::address> unresolved;
+  // Destinations whose every send returns unreachable, as the kernel does (EHOSTUNREACH)
+  // once it has given up resolving an on-link address.
+  std::vector<asio::ip::address> failed_neighbours;
 };
 
 struct FakeNetworkLog {

@@ -94,6 +94,9 @@ class TargetSet {
   void exclude(std::string_view expression, const TargetParseOptions& options,
                std::string_view where = {});
   void exclude_file(const std::string& path, const TargetParseOptions& options);  // --excludefile
+  // Appends one known target (no parsing, no DNS); the next address of the last range
+  // extends it, so a run of consecutive live hosts costs one spec.
+  void add_target(const Target& target);
 
   [[nodiscard]] bool empty() const { return specs_.empty(); }
   [[nodiscard]] const std::vector<TargetSpec>& specs() const { return specs_; }

@@ -1,0 +1,161 @@
+// The host-discovery probe: what it sends for each of its "ports" (ICMP echo, TCP ACK 80,
+// TCP SYN 443), which replies prove a host is up, and what a spoofer cannot make it believe.
+#include <gtest/gtest.h>
+#include <pcap/pcap.h>
+
+#include "raw/packet.hpp"
+#include "raw/probe.hpp"
+#include "raw_test_util.hpp"
+
+namespace {
+
+using namespace rawtest;
+using portvigil::PortState;
+using portvigil::Reason;
+using portvigil::raw::kPingEchoPort;
+using portvigil::raw::parse_ip;
+using portvigil::raw::ping_ports;
+using portvigil::raw::ping_probe;
+using portvigil::raw::Reply;
+namespace tf = portvigil::raw::tcp_flag;
+
+// An echo reply built by hand (RFC 792: type 0; RFC 4443: type 129), checksum included.
+Bytes echo_reply(const IpAddr& from, const IpAddr& to, std::uint16_t id, std::uint16_t seq,
+                 std::uint8_t type) {
+  Bytes icmp = {type, 0, 0, 0};
+  append16(icmp, id);
+  append16(icmp, seq);
+  const std::uint32_t initial = from.v6 ? ones_sum(pseudo_header(from, to, 58, icmp.size())) : 0;
+  wr16(icmp, 2, ref_checksum(icmp, initial));
+  return cat({ip_header(from, to, from.v6 ? 58 : 1, icmp.size()), icmp});
+}
+
+Reply parsed(const Bytes& b) {
+  Reply r;
+  EXPECT_TRUE(parse_ip(b, r));
+  return r;
+}
+
+TEST(PingProbe, PortsAreEchoAck80AndSyn443) {
+  const auto ports = ping_ports();
+  ASSERT_EQ(ports.size(), 3u);
+  EXPECT_EQ(ports[0], kPingEchoPort);
+  EXPECT_EQ(ports[1], 80);
+  EXPECT_EQ(ports[2], 443);
+}
+
+TEST(PingProbe, EchoRequestCarriesTheCookieAndAValidChecksum) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    const Bytes b = build_probe(ping_probe(), v6, kPingEchoPort);
+    const std::size_t ip = v6 ? 40 : 20;
+    ASSERT_EQ(b.size(), ip + 8);
+    EXPECT_EQ(b[v6 ? 6 : 9], v6 ? 58 : 1);
+    EXPECT_EQ(b[ip], v6 ? 128 : 8);
+    EXPECT_EQ(b[ip + 1], 0);
+    EXPECT_EQ(rd16(b, ip + 4), kCookie >> 16);
+    EXPECT_EQ(rd16(b, ip + 6), kCookie & 0xffff);
+    const Bytes icmp(b.begin() + static_cast<long>(ip), b.end());
+    const std::uint32_t initial =
+        v6 ? ones_sum(pseudo_header(scanner_ip(v6), target_ip(v6), 58, icmp.size())) : 0;
+    EXPECT_EQ(fold16(ones_sum(icmp, initial)), 0xffff) << hex(b);
+  }
+}
+
+TEST(PingProbe, TcpProbesAreAckTo80AndSynTo443) {
+  for (bool v6 : {false, true}) {
+    const std::size_t ip = v6 ? 40 : 20;
+    const Bytes ack = build_probe(ping_probe(), v6, 80);
+    EXPECT_EQ(ack[ip + 13], tf::ack);
+    EXPECT_EQ(rd16(ack, ip + 2), 80);
+    const Bytes syn = build_probe(ping_probe(), v6, 443);
+    EXPECT_EQ(syn[ip + 13], tf::syn);
+    EXPECT_EQ(rd16(syn, ip + 2), 443);
+  }
+}
+
+TEST(PingProbe, EveryOwnAnswerProvesTheHostUp) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    const IpAddr us = scanner_ip(v6);
+    const IpAddr them = target_ip(v6);
+    const auto& p = ping_probe();
+    // Echo reply with the cookie in identifier and sequence.
+    Reply r = parsed(echo_reply(them, us, kCookie >> 16, kCookie & 0xffff, v6 ? 129 : 0));
+    ASSERT_EQ(r.kind, Reply::Kind::echo_reply);
+    EXPECT_EQ(r.sport, 0);
+    EXPECT_TRUE(p.validate(r, probe_key(v6, kPingEchoPort)));
+    EXPECT_EQ(p.classify(r).reason, Reason::echo_reply);
+    // RST to the ACK (seq = the probe's ack = cookie).
+    r = parsed(tcp_packet(them, us, 80, kSportBase, kCookie, 0, tf::rst));
+    EXPECT_TRUE(p.validate(r, probe_key(v6, 80)));
+    EXPECT_EQ(p.classify(r).reason, Reason::reset);
+    // SYN/ACK or RST/ACK to the SYN (ack = cookie + 1).
+    r = parsed(tcp_packet(them, us, 443, kSportBase, 7, kCookie + 1, tf::syn | tf::ack));
+    EXPECT_TRUE(p.validate(r, probe_key(v6, 443)));
+    EXPECT_EQ(p.classify(r).reason, Reason::syn_ack);
+    r = parsed(tcp_packet(them, us, 443, kSportBase, 0, kCookie + 1, tf::rst | tf::ack));
+    EXPECT_TRUE(p.validate(r, probe_key(v6, 443)));
+    // An ICMP error from the target itself quoting our SYN: the host is there.
+    r = parsed(unreachable(them, us, v6 ? 4 : 3, build_probe(p, v6, 443)));
+    EXPECT_TRUE(p.validate(r, probe_key(v6, 443)));
+  }
+}
+
+TEST(PingProbe, SpoofedOrForeignRepliesProveNothing) {
+  for (bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    const IpAddr us = scanner_ip(v6);
+    const IpAddr them = target_ip(v6);
+    const auto& p = ping_probe();
+    const std::uint8_t type = v6 ? 129 : 0;
+    // Wrong identifier or sequence: a blind spoofer's guess, or another ping's reply.
+    Reply r = parsed(echo_reply(them, us, (kCookie >> 16) ^ 1, kCookie & 0xffff, type));
+    EXPECT_FALSE(p.validate(r, probe_key(v6, kPingEchoPort)));
+    r = parsed(echo_reply(them, us, kCookie >> 16, (kCookie & 0xffff) ^ 0x100, type));
+    EXPECT_FALSE(p.validate(r, probe_key(v6, kPingEchoPort)));
+    // The right echo from another address (a router, a neighbour) is not the target's.
+    r = parsed(echo_reply(router_ip(v6), us, kCookie >> 16, kCookie & 0xffff, type));
+    EXPECT_FALSE(p.validate(r, probe_key(v6, kPingEchoPort)));
+    // An echo reply is no answer to the TCP probes, nor a TCP reply to the echo.
+    r = parsed(echo_reply(them, us, kCookie >> 16, kCookie & 0xffff, type));
+    EXPECT_FALSE(p.validate(r, probe_key(v6, 80)));
+    r = parsed(tcp_packet(them, us, 80, kSportBase, kCookie, 0, tf::rst));
+    EXPECT_FALSE(p.validate(r, probe_key(v6, kPingEchoPort)));
+    // RSTs without the cookie.
+    r = parsed(tcp_packet(them, us, 80, kSportBase, kCookie + 1, 0, tf::rst));
+    EXPECT_FALSE(p.validate(r, probe_key(v6, 80)));
+    r = parsed(tcp_packet(them, us, 443, kSportBase, 0, 0, tf::rst));
+    EXPECT_FALSE(p.validate(r, probe_key(v6, 443)));
+    // A router's unreachable says the path failed, not that the host is up.
+    r = parsed(unreachable(router_ip(v6), us, 1, build_probe(p, v6, 443)));
+    EXPECT_FALSE(p.validate(r, probe_key(v6, 443)));
+  }
+}
+
+TEST(PingProbe, CaptureFilterTakesEchoRepliesAndTcpToOurPort) {
+  pcap_t* pcap = pcap_open_dead(DLT_EN10MB, 65535);
+  ASSERT_NE(pcap, nullptr);
+  bpf_program prog{};
+  const std::string text = portvigil::raw::capture_filter(ping_probe(), kSportBase);
+  ASSERT_EQ(pcap_compile(pcap, &prog, text.c_str(), 1, PCAP_NETMASK_UNKNOWN), 0) << text;
+  auto accepts = [&](const Bytes& ip) {
+    const Bytes frame = ethernet(ip);
+    pcap_pkthdr hdr{};
+    hdr.caplen = hdr.len = static_cast<bpf_u_int32>(frame.size());
+    return pcap_offline_filter(&prog, &hdr, frame.data()) != 0;
+  };
+  for (bool v6 : {false, true}) {
+    const IpAddr us = scanner_ip(v6);
+    const IpAddr them = target_ip(v6);
+    EXPECT_TRUE(accepts(echo_reply(them, us, 1, 2, v6 ? 129 : 0)));
+    EXPECT_FALSE(accepts(echo_reply(them, us, 1, 2, v6 ? 128 : 8)));  // our own request
+    EXPECT_TRUE(accepts(tcp_packet(them, us, 80, kSportBase, 1, 0, tf::rst)));
+    EXPECT_FALSE(accepts(tcp_packet(them, us, 80, kSportBase + 1, 1, 0, tf::rst)));
+    EXPECT_TRUE(accepts(unreachable(them, us, v6 ? 4 : 3, build_probe(ping_probe(), v6, 443))));
+  }
+  pcap_freecode(&prog);
+  pcap_close(pcap);
+}
+
+}  // namespace
