@@ -760,4 +760,92 @@ INSTANTIATE_TEST_SUITE_P(Lab, RawSpoofed,
                            return std::string(p.param.name);
                          });
 
+// ---------------------------------------------------------------------------------------------
+// 6. Subnets: host discovery before the port scan. The lab's /24 and a /120 of its /64 hold a
+// few live addresses on the target's veth and many unused ones on-link: only the live ones
+// are listed, each agrees with the truth port by port, the whole report agrees with nmap's
+// (ndiff), and a host that drops ICMP echo is still found through TCP.
+
+constexpr const char* kSubnetPorts = "1-100,443";
+
+TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
+  PV_REQUIRE_LAB();
+  for (const char* tool : {"nmap", "ndiff"})
+    if (!pvlab::have_tool(tool)) PV_SKIP_OR_FAIL(std::string(tool) + " is not installed");
+  LabConfig config;
+  config.tcp_open = "22,80,443";
+  std::vector<std::string> live4 = {"198.18.0.2"};
+  for (int i = 3; i <= 12; ++i) config.extra_targets.push_back("198.18.0." + std::to_string(i));
+  live4.insert(live4.end(), config.extra_targets.begin(), config.extra_targets.end());
+  const std::vector<std::string> live6 = {"2001:db8::2", "2001:db8::3", "2001:db8::4"};
+  config.extra_targets.insert(config.extra_targets.end(), {"2001:db8::3", "2001:db8::4"});
+  Lab lab(config);
+  PV_REQUIRE_LAB_UP(lab);
+  // 198.18.0.5 and 2001:db8::4 drop ICMP echo requests: only their TCP answers can find them.
+  const std::string target_ns = "pv-" + lab.name() + "-tgt";
+  const CmdResult nft = pvlab::run(
+      {"ip", "netns", "exec", target_ns, "sh", "-c",
+       "nft add rule inet pvlab input ip daddr 198.18.0.5 icmp type echo-request drop && "
+       "nft add rule inet pvlab input ip6 daddr 2001:db8::4 icmpv6 type echo-request drop"},
+      30s);
+  ASSERT_EQ(nft.exit_code, 0) << nft.describe();
+  const CmdResult ping = lab.exec({"ping", "-c1", "-W1", "198.18.0.5"}, 30s);
+  EXPECT_NE(ping.exit_code, 0) << "198.18.0.5 still answers ping: the test would prove nothing";
+
+  const std::vector<int> ports = expand_ports(kSubnetPorts);
+  auto check_hosts = [&](const ScanRun& r, const std::vector<std::string>& live) {
+    ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
+    ASSERT_TRUE(r.report.has_value());
+    std::set<std::string> listed;
+    for (const auto& h : r.report->hosts) listed.insert(h.address);
+    EXPECT_EQ(listed, std::set<std::string>(live.begin(), live.end()))
+        << "the listed hosts must be exactly the live addresses";
+    for (const auto& a : live) {
+      const pvlab::HostReport* h = r.report->host(a);
+      if (h == nullptr) continue;  // already failed above
+      std::vector<std::string> lines;
+      EXPECT_EQ(pvlab::compare_with_truth(lab.truth(), *h, "tcp", &lines, &ports), 0u)
+          << a << ":\n"
+          << pvlab::indent_lines(lines);
+    }
+  };
+
+  // IPv4: the /24 less the scanner, with nmap as the referee.
+  const std::string pv_xml = lab.path("portvigil.xml");
+  const ScanRun r4 = pvlab::scan_in_lab(
+      lab,
+      {"-sS", "-p", kSubnetPorts, "-n", "--exclude", "198.18.0.1", "198.18.0.0/24", "-oX", pv_xml},
+      lab.path("v4.json"));
+  check_hosts(r4, live4);
+  EXPECT_NE(r4.cmd.out.find("255 IP addresses (11 hosts up)"), std::string::npos) << r4.cmd.out;
+  const std::string json4 = pvlab::read_file(lab.path("v4.json"));
+  EXPECT_NE(json4.find(R"("address": "198.18.0.5", "family": "ipv4", "hostname": "", )"
+                       R"("status_reason": "reset")"),
+            std::string::npos)
+      << "198.18.0.5 drops pings: its TCP ACK to port 80 must be what found it";
+  const std::string nmap_xml = lab.path("nmap.xml");
+  const CmdResult n = lab.exec({"nmap", "-sS", "-T4", "-p", kSubnetPorts, "-n", "--exclude",
+                                "198.18.0.1", "198.18.0.0/24", "-oX", nmap_xml},
+                               600s);
+  ASSERT_EQ(n.exit_code, 0) << "nmap: " << n.describe();
+  std::printf("IPv4 /24: portvigil %.2f s\n", r4.seconds);
+  expect_ndiff_agrees(nmap_xml, pv_xml);
+
+  // IPv6: a /120 less the scanner, discovered by echo (and TCP for ::4).
+  const ScanRun r6 = pvlab::scan_in_lab(
+      lab, {"-sS", "-p", kSubnetPorts, "-n", "--exclude", "2001:db8::1", "2001:db8::/120"},
+      lab.path("v6.json"));
+  check_hosts(r6, live6);
+  EXPECT_NE(r6.cmd.out.find("255 IP addresses (3 hosts up)"), std::string::npos) << r6.cmd.out;
+  std::printf("IPv6 /120: portvigil %.2f s\n", r6.seconds);
+
+  // -sn lists the same live hosts and probes no port; -Pn lists every address.
+  const CmdResult sn = lab.exec(
+      {pvlab::portvigil_binary(), "scan", "-sn", "-n", "--exclude", "198.18.0.1", "198.18.0.0/24"},
+      120s);
+  EXPECT_EQ(sn.exit_code, 0) << sn.describe();
+  EXPECT_NE(sn.out.find("255 IP addresses (11 hosts up)"), std::string::npos) << sn.out;
+  EXPECT_EQ(sn.out.find("PORT"), std::string::npos) << "-sn must not list ports:\n" << sn.out;
+}
+
 }  // namespace
