@@ -15,6 +15,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "engine_common.hpp"
+#include "silence_policy.hpp"
 #include "portvigil/scanner/engine.hpp"
 
 namespace portvigil {
@@ -410,19 +411,16 @@ void ConnectRun::on_timeout(Slot& slot, std::uint64_t gen, const asio::error_cod
 }
 
 // No answer within the timeout: retransmit while attempts remain, then call it filtered.
-// Attempts a probe gets before its silence is believed: --max-retries + 1, or more when
-// answers show loss. With a per-attempt miss rate m, k silent attempts leave
-// ports * m^k expected wrong "filtered" ports, which must stay below kTolerableWrong.
+// How many attempts a probe gets before its silence is believed is the shared silence
+// policy's (silence_policy.hpp), with this host's port count as the silent population.
 int ConnectRun::attempts_for(const HostState& h) const {
-  constexpr double kTolerableWrong = 0.1;
-  constexpr int kMaxExtraAttempts = 6;
-  const int base = plan_.timing.max_retries + 1;
-  if (plan_.timing.max_retries == 0 || answered_attempts_ == 0 || missed_attempts_ == 0)
-    return base;
-  const double m = static_cast<double>(missed_attempts_) / static_cast<double>(answered_attempts_);
-  const double ports = static_cast<double>(std::max<std::size_t>(h.result.ports.size(), 1));
-  const int needed = static_cast<int>(std::ceil(std::log(kTolerableWrong / ports) / std::log(m)));
-  return std::clamp(needed, base, base + kMaxExtraAttempts);
+  const int max_retries = plan_.timing.max_retries;
+  if (max_retries == 0) return 1;
+  const engine::LossEvidence loss{answered_attempts_, missed_attempts_};
+  const int least = engine::min_attempts(loss, max_retries);
+  if (missed_attempts_ == 0) return least;
+  return std::clamp(engine::loss_rounds(loss, h.result.ports.size()), least,
+                    engine::max_attempts(max_retries));
 }
 
 void ConnectRun::on_no_answer(Probe probe) {
@@ -434,7 +432,7 @@ void ConnectRun::on_no_answer(Probe probe) {
     retries_->push(probe);
     return;
   }
-  if (allowed == plan_.timing.max_retries + 1 + 6 && missed_attempts_ > 0 &&
+  if (allowed == engine::max_attempts(plan_.timing.max_retries) && missed_attempts_ > 0 &&
       !h.result.inconclusive) {
     // Even the extra attempts cannot make silence trustworthy at this loss rate.
     h.result.inconclusive = true;

@@ -20,6 +20,7 @@
 #include "packet.hpp"
 #include "portvigil/scanner/engine.hpp"
 #include "probe.hpp"
+#include "silence_policy.hpp"
 
 namespace portvigil {
 namespace {
@@ -30,7 +31,6 @@ constexpr std::chrono::duration<double> kStopLatency{0.05};
 using Clock = std::chrono::steady_clock;
 using raw::IpAddr;
 
-constexpr int kMaxExtraPasses = 6;
 constexpr double kMinAdaptiveRate = 500;
 
 std::uint8_t encode(raw::Observation o) {
@@ -118,7 +118,6 @@ class RawScan : public FrameSink {
   void check_host_timeouts();
   void emit_group();
   std::size_t unanswered_count() const;
-  double miss_rate() const;
   int find_host(const IpAddr& ip) const;
   std::uint32_t now_us() const {
     return static_cast<std::uint32_t>(
@@ -338,14 +337,12 @@ void RawScan::scan_group() {
       io->receive(std::chrono::milliseconds(5), *this);
   });
 
-  // Passes: the first, then retransmissions of whatever is still silent. Silence is
-  // believed once enough consecutive passes drew nothing new that a port which does answer
-  // would almost surely have answered: with a per-transmission miss rate m (measured from
-  // the answers that needed retransmissions), k quiet passes leave silent * m^k expected
-  // wrong ports, which must fall below kTolerableWrong. Loss also halves the rate.
-  constexpr double kTolerableWrong = 0.1;
-  const int base_passes = 1 + plan_.timing.max_retries;
-  const int pass_limit = base_passes + kMaxExtraPasses;
+  // Passes: the first, then retransmissions of whatever is still silent, until the silence
+  // policy (silence_policy.hpp) believes the silence: at least min_attempts passes, and as
+  // many consecutive retransmission passes that drew nothing new as the measured loss calls
+  // for. Loss also halves the rate.
+  const int max_retries = plan_.timing.max_retries;
+  const int pass_limit = engine::max_attempts(max_retries);
   std::uint64_t drops_before = io_->stats().capture_drops;
   int quiet_streak = 0;  // consecutive retransmission passes that drew nothing new
   bool settled = false;
@@ -356,20 +353,10 @@ void RawScan::scan_group() {
       break;
     }
     if (stopping()) break;
-    if (pass >= base_passes) {
+    const engine::LossEvidence loss{answered_sends_.load(), missed_sends_.load()};
+    if (pass >= engine::min_attempts(loss, max_retries)) {
       // --max-retries 0 asks for one transmission and nothing more.
-      if (plan_.timing.max_retries == 0) {
-        settled = true;
-        break;
-      }
-      const double m = miss_rate();
-      const int needed =
-          m > 0
-              ? std::max(
-                    1, static_cast<int>(std::ceil(
-                           std::log(kTolerableWrong / static_cast<double>(silent)) / std::log(m))))
-              : 1;
-      if (quiet_streak >= needed) {
+      if (max_retries == 0 || quiet_streak >= engine::loss_rounds(loss, silent)) {
         settled = true;
         break;
       }
@@ -434,11 +421,6 @@ void RawScan::probe_rate_limits() {
   }
   wait_for_replies();
   for (const std::size_t h : suspects) rate_limited_[h] = errors_[h].load() > errors_before[h];
-}
-
-double RawScan::miss_rate() const {
-  const auto sends = answered_sends_.load();
-  return sends == 0 ? 0.0 : static_cast<double>(missed_sends_.load()) / static_cast<double>(sends);
 }
 
 std::size_t RawScan::unanswered_count() const {
