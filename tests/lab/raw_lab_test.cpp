@@ -848,4 +848,40 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
   EXPECT_EQ(sn.out.find("PORT"), std::string::npos) << "-sn must not list ports:\n" << sn.out;
 }
 
+// The short version of bench/subnet_bench.sh --case 16: an AnyIP block where every address is
+// live, scanned whole. Every address is listed with the truth on every port; -sn finds them
+// all. Larger blocks are the benchmark's.
+TEST(RawSubnet, AnyIpBlockIsScannedWhole) {
+  PV_REQUIRE_LAB();
+  LabConfig config;
+  config.tcp_open = "22,80,443";
+  Lab lab(config);
+  PV_REQUIRE_LAB_UP(lab);
+  const CmdResult routes = pvlab::run(
+      {"sh", "-c",
+       "ip -n pv-" + lab.name() + "-tgt route add local 198.19.0.0/22 dev lo && ip -n pv-" +
+           lab.name() + "-scan route add 198.19.0.0/22 via 198.18.0.2"},
+      30s);
+  ASSERT_EQ(routes.exit_code, 0) << routes.describe();
+  const std::string ports = "21-25,80,443,3389,8080,8443";
+  const std::vector<int> list = expand_ports(ports);
+  const ScanRun r =
+      pvlab::scan_in_lab(lab, {"-sS", "-p", ports, "-n", "198.19.0.0/22"}, lab.path("anyip.json"));
+  ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
+  ASSERT_TRUE(r.report.has_value());
+  EXPECT_EQ(r.report->hosts.size(), 1024u);
+  std::size_t wrong = 0;
+  std::vector<std::string> lines;
+  for (const auto& h : r.report->hosts) {
+    wrong += pvlab::compare_with_truth(lab.truth(), h, "tcp", &lines, &list, 5);
+  }
+  EXPECT_EQ(wrong, 0u) << pvlab::indent_lines(lines);
+  EXPECT_NE(r.cmd.out.find("1024 IP addresses (1024 hosts up)"), std::string::npos) << r.cmd.out;
+  std::printf("AnyIP /22 x %zu ports: %.2f s\n", list.size(), r.seconds);
+  const CmdResult sn =
+      lab.exec({pvlab::portvigil_binary(), "scan", "-sn", "-n", "198.19.0.0/22"}, 120s);
+  EXPECT_EQ(sn.exit_code, 0) << sn.describe();
+  EXPECT_NE(sn.out.find("1024 IP addresses (1024 hosts up)"), std::string::npos) << sn.out;
+}
+
 }  // namespace
