@@ -286,12 +286,6 @@ class JobSink final : public ReportSink {
                 "connect scans: connect to 80 and 443)");
       return;
     }
-    if (h.status == HostStatus::up && !host_answered(h)) {
-      // Discovery proved it up: silence on its ports is their state (filtered, or
-      // open|filtered), not absence.
-      compare(h);
-      return;
-    }
     if (!host_answered(h)) {
       // Not one reply: the host is down or cut off (nmap would call it down). Every port
       // "filtered" would be a flood of false events, and as a first scan a baseline that
@@ -464,10 +458,11 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   plan.command_line = "agent job " + job.name;
 
   plan.discovery = job.host_discovery ? HostDiscovery::ping : HostDiscovery::skip;
-  // Discovery never hides a host the job tracks: hosts with a baseline are port-scanned
-  // whatever it hears, so their silence is judged as it always was.
+  // Discovery never hides a host the job knows (one that answered a scan before, with or
+  // without a baseline): it is port-scanned whatever discovery hears, so its silence is
+  // judged as it always was (mark_down, host-gone-silent).
   std::set<std::string> tracked;
-  for (const auto& h : store.hosts(job.name)) tracked.insert(h.host);
+  for (auto& h : store.known_hosts(job.name)) tracked.insert(std::move(h));
   plan.scan_even_if_silent = [&tracked](const Target& t) {
     HostResult named;
     named.address = t.address;

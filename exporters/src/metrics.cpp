@@ -134,8 +134,8 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                            .Name("portvigil_probe_sends_refused_locally_total")
                            .Help(
                                "Probe sends our own kernel refused for good, by job: an "
-                               "on-link address that failed to resolve (EHOSTUNREACH) or our "
-                               "firewall (EPERM); the port reads filtered.")
+                               "on-link address that failed to resolve (EHOSTUNREACH); the "
+                               "port reads filtered (host-unreach).")
                            .Register(*registry);
     reload_ok = &BuildGauge()
                      .Name("portvigil_config_last_reload_successful")

@@ -15,8 +15,8 @@
 #include <asio/steady_timer.hpp>
 
 #include "engine_common.hpp"
-#include "silence_policy.hpp"
 #include "portvigil/scanner/engine.hpp"
+#include "silence_policy.hpp"
 
 namespace portvigil {
 
@@ -538,7 +538,11 @@ void ConnectRun::emit_group() {
       }
       h.result.ports.swap(kept);
     }
-    if (h.answered) ++summary_.hosts_up;
+    // Up only on proof from the host itself: a router's or our own kernel's refusal is not.
+    if (std::any_of(h.result.ports.begin(), h.result.ports.end(),
+                    [](const PortResult& p) { return proves_host_up(p.reason); })) {
+      ++summary_.hosts_up;
+    }
     sink_.host(h.result);
   }
 }

@@ -33,12 +33,12 @@ class DiscoverySink final : public ReportSink {
       out_.host(h);
       return;
     }
+    // The first proof in probe order (echo, ACK 80, SYN 443), except that an ARP reply wins,
+    // as in Nmap's reports: on the local link it is what every host answers.
     Reason why = Reason::unknown;
     for (const auto& p : h.ports) {
-      if (proves_host_up(p.reason)) {
-        why = p.reason;
-        break;
-      }
+      if (!proves_host_up(p.reason)) continue;
+      if (why == Reason::unknown || p.reason == Reason::arp_response) why = p.reason;
     }
     HostResult r;
     r.address = h.address;
@@ -140,15 +140,29 @@ class DiscoveringEngine final : public ScanEngine {
     DiscoverySink found(plan, sink);
     ScanSummary total = discovery_->run(ping, found, control);
     total.hosts_up = found.up;
-    if (plan.discovery == HostDiscovery::only || total.interrupted || !total.error.empty() ||
-        found.to_scan.empty()) {
+    StatusSink stamped(std::move(found.reasons), sink);
+    if (plan.discovery == HostDiscovery::only || found.to_scan.empty()) {
+      engine::finish_summary(total, started, false);
+      return total;
+    }
+    if (total.interrupted || !total.error.empty()) {
+      // Hosts found up and never port-scanned are still reported, as not scanned.
+      auto cursor = found.to_scan.cursor();
+      Target t;
+      while (cursor.next(t)) {
+        HostResult r;
+        r.address = t.address;
+        r.hostname = t.hostname;
+        r.complete = false;
+        r.note = "scan interrupted before its ports were probed";
+        stamped.host(r);
+      }
       engine::finish_summary(total, started, false);
       return total;
     }
     ScanPlan scan = plan;
     scan.targets = &found.to_scan;
     scan.discovery = HostDiscovery::skip;
-    StatusSink stamped(std::move(found.reasons), sink);
     const ScanSummary ports = ports_->run(scan, stamped, control);
     total.hosts_up += stamped.silent_but_up;
     add_counters(total.counters, ports.counters);

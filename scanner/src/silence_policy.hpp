@@ -25,9 +25,9 @@ struct LossEvidence {
   std::uint64_t answered_sends = 0;  // transmissions of probes that were answered
   std::uint64_t missed_sends = 0;    // of those, the ones that drew nothing (loss)
   [[nodiscard]] double miss_rate() const {
-    return answered_sends == 0 ? 0.0
-                               : static_cast<double>(missed_sends) /
-                                     static_cast<double>(answered_sends);
+    return answered_sends == 0
+               ? 0.0
+               : static_cast<double>(missed_sends) / static_cast<double>(answered_sends);
   }
 };
 

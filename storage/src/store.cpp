@@ -712,6 +712,16 @@ bool Store::known_host(std::string_view job, std::string_view host) const {
   return q.step();
 }
 
+std::vector<std::string> Store::known_hosts(std::string_view job) const {
+  auto q = impl_->db.query(
+      "SELECT h.name FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 "
+      "AND (h.seen_ms IS NOT NULL OR h.state_ms IS NOT NULL) ORDER BY h.name");
+  q.bind(1, job);
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
 HostSnapshot Store::baseline(std::string_view job, std::string_view host) const {
   Transaction tx(impl_->db, Transaction::Kind::read);  // one snapshot across the 3 reads
   const auto id = impl_->find_host(job, host);

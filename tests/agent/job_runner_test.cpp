@@ -975,8 +975,9 @@ TEST_F(JobRunnerTest, DiscoveryNeverHidesATrackedHost) {
   EXPECT_EQ(store.baseline("fake", kHost).scan_id, opened.scan_id);
 }
 
-// Discovery proved the host up: a FIN job's all-silent host is a host, compared (its ports
-// get their open|filtered baseline) rather than taken for an unused address.
+// A FIN job's host whose ports are all open (silent to FIN) answers discovery, gets its port
+// scan, and after the ACK liveness check (discovery's answer may be minutes old) its
+// open|filtered baseline: a host, not an unused address.
 TEST_F(JobRunnerTest, DiscoveredHostSilentToFinIsCompared) {
   JobText j;
   j.host_discovery = true;

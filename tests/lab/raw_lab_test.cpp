@@ -775,18 +775,21 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
   LabConfig config;
   config.tcp_open = "22,80,443";
   std::vector<std::string> live4 = {"198.18.0.2"};
-  for (int i = 3; i <= 12; ++i) config.extra_targets.push_back("198.18.0." + std::to_string(i));
+  for (int i = 3; i <= 13; ++i) config.extra_targets.push_back("198.18.0." + std::to_string(i));
   live4.insert(live4.end(), config.extra_targets.begin(), config.extra_targets.end());
   const std::vector<std::string> live6 = {"2001:db8::2", "2001:db8::3", "2001:db8::4"};
   config.extra_targets.insert(config.extra_targets.end(), {"2001:db8::3", "2001:db8::4"});
   Lab lab(config);
   PV_REQUIRE_LAB_UP(lab);
-  // 198.18.0.5 and 2001:db8::4 drop ICMP echo requests: only their TCP answers can find them.
+  // 198.18.0.5 and 2001:db8::4 drop ICMP echo requests: ARP finds the first, only TCP the
+  // second.
+  // 198.18.0.13 drops every IP packet: only ARP can find it, and all its ports are filtered.
   const std::string target_ns = "pv-" + lab.name() + "-tgt";
   const CmdResult nft = pvlab::run(
       {"ip", "netns", "exec", target_ns, "sh", "-c",
        "nft add rule inet pvlab input ip daddr 198.18.0.5 icmp type echo-request drop && "
-       "nft add rule inet pvlab input ip6 daddr 2001:db8::4 icmpv6 type echo-request drop"},
+       "nft add rule inet pvlab input ip6 daddr 2001:db8::4 icmpv6 type echo-request drop && "
+       "nft insert rule inet pvlab input ip daddr 198.18.0.13 drop"},
       30s);
   ASSERT_EQ(nft.exit_code, 0) << nft.describe();
   const CmdResult ping = lab.exec({"ping", "-c1", "-W1", "198.18.0.5"}, 30s);
@@ -803,6 +806,10 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
     for (const auto& a : live) {
       const pvlab::HostReport* h = r.report->host(a);
       if (h == nullptr) continue;  // already failed above
+      if (a == "198.18.0.13") {
+        for (int p : ports) EXPECT_EQ(h->state("tcp", p), "filtered") << a << " port " << p;
+        continue;
+      }
       std::vector<std::string> lines;
       EXPECT_EQ(pvlab::compare_with_truth(lab.truth(), *h, "tcp", &lines, &ports), 0u)
           << a << ":\n"
@@ -817,12 +824,16 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
       {"-sS", "-p", kSubnetPorts, "-n", "--exclude", "198.18.0.1", "198.18.0.0/24", "-oX", pv_xml},
       lab.path("v4.json"));
   check_hosts(r4, live4);
-  EXPECT_NE(r4.cmd.out.find("255 IP addresses (11 hosts up)"), std::string::npos) << r4.cmd.out;
+  EXPECT_NE(r4.cmd.out.find("255 IP addresses (12 hosts up)"), std::string::npos) << r4.cmd.out;
   const std::string json4 = pvlab::read_file(lab.path("v4.json"));
-  EXPECT_NE(json4.find(R"("address": "198.18.0.5", "family": "ipv4", "hostname": "", )"
-                       R"("status_reason": "reset")"),
+  EXPECT_NE(json4.find(R"("address": "198.18.0.13", "family": "ipv4", "hostname": "", )"
+                       R"("status_reason": "arp-response")"),
             std::string::npos)
-      << "198.18.0.5 drops pings: its TCP ACK to port 80 must be what found it";
+      << "198.18.0.13 drops every IP packet: ARP must be what found it";
+  EXPECT_NE(json4.find(R"("address": "198.18.0.2", "family": "ipv4", "hostname": "", )"
+                       R"("status_reason": "arp-response")"),
+            std::string::npos)
+      << "on-link IPv4 hosts answer ARP first";
   const std::string nmap_xml = lab.path("nmap.xml");
   const CmdResult n = lab.exec({"nmap", "-sS", "-T4", "-p", kSubnetPorts, "-n", "--exclude",
                                 "198.18.0.1", "198.18.0.0/24", "-oX", nmap_xml},
@@ -837,6 +848,12 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
       lab.path("v6.json"));
   check_hosts(r6, live6);
   EXPECT_NE(r6.cmd.out.find("255 IP addresses (3 hosts up)"), std::string::npos) << r6.cmd.out;
+  const std::string json6 = pvlab::read_file(lab.path("v6.json"));
+  EXPECT_NE(json6.find(R"("address": "2001:db8::4", "family": "ipv6", "hostname": "", )"
+                       R"("status_reason": "reset")"),
+            std::string::npos)
+      << "2001:db8::4 drops pings (and IPv6 has no ARP): its TCP ACK to port 80 must be what "
+         "found it";
   std::printf("IPv6 /120: portvigil %.2f s\n", r6.seconds);
 
   // -sn lists the same live hosts and probes no port; -Pn lists every address.
@@ -844,7 +861,7 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
       {pvlab::portvigil_binary(), "scan", "-sn", "-n", "--exclude", "198.18.0.1", "198.18.0.0/24"},
       120s);
   EXPECT_EQ(sn.exit_code, 0) << sn.describe();
-  EXPECT_NE(sn.out.find("255 IP addresses (11 hosts up)"), std::string::npos) << sn.out;
+  EXPECT_NE(sn.out.find("255 IP addresses (12 hosts up)"), std::string::npos) << sn.out;
   EXPECT_EQ(sn.out.find("PORT"), std::string::npos) << "-sn must not list ports:\n" << sn.out;
 }
 

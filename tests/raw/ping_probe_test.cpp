@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
 
+#include <algorithm>
+#include <memory>
+
 #include "raw/packet.hpp"
 #include "raw/probe.hpp"
 #include "raw_test_util.hpp"
@@ -36,12 +39,14 @@ Reply parsed(const Bytes& b) {
   return r;
 }
 
-TEST(PingProbe, PortsAreEchoAck80AndSyn443) {
+TEST(PingProbe, PortsAreEchoArpAck80AndSyn443) {
   const auto ports = ping_ports();
-  ASSERT_EQ(ports.size(), 3u);
+  ASSERT_EQ(ports.size(), 4u);
   EXPECT_EQ(ports[0], kPingEchoPort);
-  EXPECT_EQ(ports[1], 80);
-  EXPECT_EQ(ports[2], 443);
+  EXPECT_EQ(ports[1], portvigil::raw::kArpPseudoPort);
+  EXPECT_EQ(ports[2], 80);
+  EXPECT_EQ(ports[3], 443);
+  EXPECT_TRUE(ping_probe().arp);
 }
 
 TEST(PingProbe, EchoRequestCarriesTheCookieAndAValidChecksum) {
@@ -156,6 +161,110 @@ TEST(PingProbe, CaptureFilterTakesEchoRepliesAndTcpToOurPort) {
   }
   pcap_freecode(&prog);
   pcap_close(pcap);
+}
+
+}  // namespace
+
+namespace {
+
+using portvigil::raw::build_arp_reply;
+using portvigil::raw::build_arp_request;
+using portvigil::raw::kArpPseudoPort;
+using portvigil::raw::MacAddress;
+using portvigil::raw::parse_frame;
+
+constexpr MacAddress kUs{0x02, 0, 0, 0, 0, 1};
+constexpr MacAddress kThem{0x02, 0, 0, 0, 0, 2};
+
+TEST(PingArp, RequestIsABroadcastAskingForTheTarget) {
+  std::array<std::uint8_t, 64> buf{};
+  const std::size_t n = build_arp_request(kUs, scanner_ip(false), target_ip(false), buf);
+  ASSERT_EQ(n, 42u);
+  const Bytes f(buf.begin(), buf.begin() + 42);
+  EXPECT_EQ(hex(std::span(f).first(6)), "ff ff ff ff ff ff");
+  EXPECT_EQ(rd16(f, 12), 0x0806);
+  EXPECT_EQ(rd16(f, 14), 1);       // Ethernet
+  EXPECT_EQ(rd16(f, 16), 0x0800);  // IPv4
+  EXPECT_EQ(rd16(f, 20), 1);       // request
+  EXPECT_TRUE(std::equal(f.begin() + 28, f.begin() + 32, scanner_ip(false).bytes.begin()));
+  EXPECT_TRUE(std::equal(f.begin() + 38, f.begin() + 42, target_ip(false).bytes.begin()));
+  // No ARP for IPv6, nor into a short buffer.
+  EXPECT_EQ(build_arp_request(kUs, scanner_ip(true), target_ip(true), buf), 0u);
+  std::array<std::uint8_t, 41> small{};
+  EXPECT_EQ(build_arp_request(kUs, scanner_ip(false), target_ip(false), small), 0u);
+}
+
+TEST(PingArp, ReplyFromTheAskedAddressProvesItUp) {
+  std::array<std::uint8_t, 64> buf{};
+  const std::size_t n = build_arp_reply(kThem, target_ip(false), kUs, scanner_ip(false), buf);
+  const Bytes f(buf.begin(), buf.begin() + static_cast<long>(n));
+  Reply r;
+  ASSERT_TRUE(parse_frame(f, portvigil::raw::kDltEthernet, r));
+  EXPECT_EQ(r.kind, Reply::Kind::arp_reply);
+  EXPECT_EQ(r.sport, kArpPseudoPort);
+  EXPECT_EQ(r.arp_mac, kThem);
+  const auto& p = ping_probe();
+  EXPECT_TRUE(p.validate(r, probe_key(false, kArpPseudoPort)));
+  EXPECT_EQ(p.classify(r).reason, Reason::arp_response);
+  // It answers only the ARP "port"; a reply for another address or to another asker is not
+  // an answer to us.
+  EXPECT_FALSE(p.validate(r, probe_key(false, 80)));
+  std::array<std::uint8_t, 64> other{};
+  build_arp_reply(kThem, router_ip(false), kUs, scanner_ip(false), other);
+  ASSERT_TRUE(
+      parse_frame(Bytes(other.begin(), other.begin() + 42), portvigil::raw::kDltEthernet, r));
+  EXPECT_FALSE(p.validate(r, probe_key(false, kArpPseudoPort)));
+  build_arp_reply(kThem, target_ip(false), kUs, router_ip(false), other);
+  ASSERT_TRUE(
+      parse_frame(Bytes(other.begin(), other.begin() + 42), portvigil::raw::kDltEthernet, r));
+  EXPECT_FALSE(p.validate(r, probe_key(false, kArpPseudoPort)));
+}
+
+TEST(PingArp, HostileArpFramesAreRefused) {
+  std::array<std::uint8_t, 64> buf{};
+  build_arp_reply(kThem, target_ip(false), kUs, scanner_ip(false), buf);
+  const Bytes good(buf.begin(), buf.begin() + 42);
+  Reply r;
+  // Every truncation: never a read past the end (ASan), never a reply.
+  for (std::size_t len = 0; len < good.size(); ++len) {
+    const auto copy = std::make_unique<std::uint8_t[]>(len + 1);
+    std::copy_n(good.begin(), len, copy.get());
+    EXPECT_FALSE(parse_frame({copy.get(), len}, portvigil::raw::kDltEthernet, r)) << len;
+  }
+  // A request, another hardware or protocol type, other address lengths.
+  for (auto [at, value] : std::initializer_list<std::pair<std::size_t, std::uint8_t>>{
+           {21, 1}, {15, 6}, {17, 0xdd}, {18, 8}, {19, 16}}) {
+    Bytes bad = good;
+    bad[at] = value;
+    EXPECT_FALSE(parse_frame(bad, portvigil::raw::kDltEthernet, r)) << at;
+  }
+  // ARP only on Ethernet: the same bytes on a raw-IP link are nothing.
+  EXPECT_FALSE(parse_frame(std::span(good).subspan(14), portvigil::raw::kDltRaw2, r));
+  // Behind an 802.1Q tag it is still read.
+  Bytes tagged(good.begin(), good.begin() + 12);
+  tagged.insert(tagged.end(), {0x81, 0x00, 0x00, 0x05});
+  tagged.insert(tagged.end(), good.begin() + 12, good.end());
+  EXPECT_TRUE(parse_frame(tagged, portvigil::raw::kDltEthernet, r));
+}
+
+TEST(PingArp, CaptureFilterTakesArpAndCompilesOnEveryLinkType) {
+  const std::string text = portvigil::raw::capture_filter(ping_probe(), kSportBase);
+  for (int dlt : {DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL, DLT_NULL}) {
+    pcap_t* pcap = pcap_open_dead(dlt, 65535);
+    ASSERT_NE(pcap, nullptr);
+    bpf_program prog{};
+    EXPECT_EQ(pcap_compile(pcap, &prog, text.c_str(), 1, PCAP_NETMASK_UNKNOWN), 0)
+        << dlt << ": " << pcap_geterr(pcap);
+    if (dlt == DLT_EN10MB) {
+      std::array<std::uint8_t, 64> buf{};
+      build_arp_reply(kThem, target_ip(false), kUs, scanner_ip(false), buf);
+      pcap_pkthdr hdr{};
+      hdr.caplen = hdr.len = 42;
+      EXPECT_NE(pcap_offline_filter(&prog, &hdr, buf.data()), 0);
+    }
+    pcap_freecode(&prog);
+    pcap_close(pcap);
+  }
 }
 
 }  // namespace

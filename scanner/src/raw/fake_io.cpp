@@ -19,6 +19,9 @@ namespace {
 using raw::IpAddr;
 using raw::Reply;
 
+constexpr raw::MacAddress kOurMac{0x02, 0, 0, 0, 0, 0x01};
+constexpr raw::MacAddress kHostMac{0x02, 0, 0, 0, 0, 0x02};
+
 class FakePacketIo final : public PacketIo {
  public:
   FakePacketIo(FakeNetworkConfig config, std::shared_ptr<FakeNetworkLog> log, AuthorizedScope scope)
@@ -28,7 +31,7 @@ class FakePacketIo final : public PacketIo {
         rng_(config_.seed),
         icmp_tokens_(static_cast<double>(config_.icmp_burst)) {
     if (!config_.record_pcap.empty()) {
-      dead_ = pcap_open_dead(DLT_RAW, 65535);
+      dead_ = pcap_open_dead(ethernet() ? DLT_EN10MB : DLT_RAW, 65535);
       dumper_ = pcap_dump_open(dead_, config_.record_pcap.c_str());
     }
   }
@@ -77,7 +80,43 @@ class FakePacketIo final : public PacketIo {
     return ready.size();
   }
 
-  int datalink() const override { return raw::kDltRaw2; }
+  int datalink() const override { return ethernet() ? raw::kDltEthernet : raw::kDltRaw2; }
+
+  std::optional<LinkInfo> link() override {
+    if (!ethernet()) return std::nullopt;
+    return LinkInfo{kOurMac, config_.ethernet_on_link};
+  }
+
+  // ARP requests from host discovery: every fake host on the link answers for its address.
+  SendResult send_frame(std::span<const std::uint8_t> frame,
+                        const asio::ip::address& about) override {
+    if (!scope_.contains(about)) {
+      ++stats_.refused_by_scope;
+      return SendResult::refused_by_scope;
+    }
+    std::lock_guard lock(mu_);
+    ++stats_.sent;
+    if (log_) log_->probed.push_back(about);
+    if (!ethernet() || frame.size() < 42 || frame[12] != 0x08 || frame[13] != 0x06 ||
+        frame[20] != 0 || frame[21] != 1) {
+      return SendResult::sent;  // not an ARP request: nobody answers
+    }
+    if (lost(config_.probe_loss)) return SendResult::sent;
+    IpAddr asker;
+    IpAddr asked;
+    std::copy_n(frame.data() + 28, 4, asker.bytes.begin());
+    std::copy_n(frame.data() + 38, 4, asked.bytes.begin());
+    const FakeHost* host = host_for(asked);
+    if (!host || !host->answers_arp ||
+        !LinkInfo{kOurMac, config_.ethernet_on_link}.reaches(raw::to_asio(asked))) {
+      return SendResult::sent;
+    }
+    std::array<std::uint8_t, 64> out{};
+    const std::size_t n = raw::build_arp_reply(kHostMac, asked, kOurMac, asker, out);
+    if (lost(config_.reply_loss)) return SendResult::sent;
+    queue_.emplace_back(out.begin(), out.begin() + static_cast<long>(n));
+    return SendResult::sent;
+  }
   IoStats stats() override {
     std::lock_guard lock(mu_);
     return stats_;
@@ -93,13 +132,27 @@ class FakePacketIo final : public PacketIo {
     return nullptr;
   }
 
+  bool ethernet() const { return !config_.ethernet_on_link.empty(); }
+
   void queue_reply(std::span<const std::uint8_t> bytes) {
     if (lost(config_.reply_loss)) return;
-    queue_.emplace_back(bytes.begin(), bytes.end());
+    if (ethernet()) {  // Ethernet II from the host's MAC to ours
+      std::vector<std::uint8_t> frame(14 + bytes.size());
+      std::copy(kOurMac.begin(), kOurMac.end(), frame.begin());
+      std::copy(kHostMac.begin(), kHostMac.end(), frame.begin() + 6);
+      const bool v6 = !bytes.empty() && (bytes[0] >> 4) == 6;
+      frame[12] = v6 ? 0x86 : 0x08;
+      frame[13] = v6 ? 0xdd : 0x00;
+      std::copy(bytes.begin(), bytes.end(), frame.begin() + 14);
+      queue_.push_back(std::move(frame));
+    } else {
+      queue_.emplace_back(bytes.begin(), bytes.end());
+    }
     if (dumper_) {
       pcap_pkthdr h{};
-      h.caplen = h.len = static_cast<bpf_u_int32>(bytes.size());
-      pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, bytes.data());
+      const auto& frame = queue_.back();
+      h.caplen = h.len = static_cast<bpf_u_int32>(frame.size());
+      pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, frame.data());
     }
   }
 

@@ -315,6 +315,59 @@ bool parse_ip(std::span<const std::uint8_t> packet, Reply& out) {
   return parse_quoted(l4 + 8, len - 8, out);
 }
 
+namespace {
+
+// RFC 826 over Ethernet/IPv4 only: htype 1, ptype 0x0800, hlen 6, plen 4, operation 2.
+bool parse_arp(std::span<const std::uint8_t> arp, Reply& out) {
+  out = Reply{};
+  if (arp.size() < 28) return false;
+  const std::uint8_t* a = arp.data();
+  if (get16(a) != 1 || get16(a + 2) != 0x0800 || a[4] != 6 || a[5] != 4 || get16(a + 6) != 2) {
+    return false;
+  }
+  out.kind = Reply::Kind::arp_reply;
+  std::memcpy(out.arp_mac.data(), a + 8, 6);
+  std::memcpy(out.src.bytes.data(), a + 14, 4);
+  std::memcpy(out.dst.bytes.data(), a + 24, 4);
+  out.sport = out.dport = kArpPseudoPort;
+  return true;
+}
+
+std::size_t put_arp(std::uint16_t operation, const MacAddress& eth_dst, const MacAddress& sha,
+                    const IpAddr& spa, const MacAddress& tha, const IpAddr& tpa,
+                    std::span<std::uint8_t> out) {
+  if (out.size() < 42 || spa.v6 || tpa.v6) return 0;
+  std::uint8_t* p = out.data();
+  std::memcpy(p, eth_dst.data(), 6);
+  std::memcpy(p + 6, sha.data(), 6);
+  put16(p + 12, 0x0806);
+  std::uint8_t* a = p + 14;
+  put16(a, 1);
+  put16(a + 2, 0x0800);
+  a[4] = 6;
+  a[5] = 4;
+  put16(a + 6, operation);
+  std::memcpy(a + 8, sha.data(), 6);
+  std::memcpy(a + 14, spa.bytes.data(), 4);
+  std::memcpy(a + 18, tha.data(), 6);
+  std::memcpy(a + 24, tpa.bytes.data(), 4);
+  return 42;
+}
+
+}  // namespace
+
+std::size_t build_arp_request(const MacAddress& our_mac, const IpAddr& our_ip, const IpAddr& target,
+                              std::span<std::uint8_t> out) {
+  constexpr MacAddress kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  return put_arp(1, kBroadcast, our_mac, our_ip, MacAddress{}, target, out);
+}
+
+std::size_t build_arp_reply(const MacAddress& from_mac, const IpAddr& from,
+                            const MacAddress& to_mac, const IpAddr& to,
+                            std::span<std::uint8_t> out) {
+  return put_arp(2, to_mac, from_mac, from, to_mac, to, out);
+}
+
 bool parse_frame(std::span<const std::uint8_t> frame, int datalink, Reply& out) {
   std::size_t off = 0;
   std::uint16_t ethertype = 0;
@@ -331,6 +384,7 @@ bool parse_frame(std::span<const std::uint8_t> frame, int datalink, Reply& out) 
         ethertype = get16(p + off + 2);
         off += 4;
       }
+      if (ethertype == 0x0806) return parse_arp(frame.subspan(off), out);
       if (ethertype != 0x0800 && ethertype != 0x86dd) return false;
       break;
     case kDltLinuxSll:

@@ -65,7 +65,9 @@ std::size_t build_echo(const ProbeFields& f, bool reply, std::uint16_t id, std::
 struct Reply {
   // echo_reply: ICMP type 0 / ICMPv6 type 129, with sport = dport = 0 (no ports) and the
   // identifier and sequence number in echo_id / echo_sequence.
-  enum class Kind : std::uint8_t { tcp, udp, unreachable, echo_reply, other };
+  // arp_reply: an ARP reply (Ethernet only); src = the sender's IPv4 address, dst = the
+  // address it answers, sport = dport = kArpPseudoPort, the sender's MAC in arp_mac.
+  enum class Kind : std::uint8_t { tcp, udp, unreachable, echo_reply, arp_reply, other };
   Kind kind = Kind::other;
   IpAddr src;  // who sent the reply (the target, or a router for ICMP)
   IpAddr dst;
@@ -89,7 +91,8 @@ struct Reply {
   bool quoted_has_udp_header = false;
   std::uint16_t quoted_udp_len = 0;
   std::uint16_t quoted_udp_sum = 0;
-  std::uint16_t echo_id = 0;  // echo_reply only
+  std::array<std::uint8_t, 6> arp_mac{};  // arp_reply only
+  std::uint16_t echo_id = 0;              // echo_reply only
   std::uint16_t echo_sequence = 0;
   // udp only: the datagram's payload, a view into the parsed packet (valid while it is).
   std::span<const std::uint8_t> payload;
@@ -107,8 +110,22 @@ inline constexpr int kDltRaw2 = 101;  // LINKTYPE_RAW
 inline constexpr int kDltLinuxSll = 113;
 inline constexpr int kDltLinuxSll2 = 276;
 
-// Strips the link layer and parses the IP packet inside.
+// Strips the link layer and parses the IP packet inside (or, on Ethernet, an ARP reply).
 bool parse_frame(std::span<const std::uint8_t> frame, int datalink, Reply& out);
+
+// The "port" an ARP reply is filed under (host discovery's ARP request, probe.hpp).
+inline constexpr std::uint16_t kArpPseudoPort = 1;
+using MacAddress = std::array<std::uint8_t, 6>;
+// Builds a broadcast Ethernet frame with an ARP request (RFC 826) from `our_mac`/`our_ip`
+// asking for `target`. Returns the length (42), or 0 when `out` is too small or an address
+// is not IPv4.
+std::size_t build_arp_request(const MacAddress& our_mac, const IpAddr& our_ip, const IpAddr& target,
+                              std::span<std::uint8_t> out);
+// The ARP reply `from` (owning `from_mac`) would send to that request: tests and the fake
+// network.
+std::size_t build_arp_reply(const MacAddress& from_mac, const IpAddr& from,
+                            const MacAddress& to_mac, const IpAddr& to,
+                            std::span<std::uint8_t> out);
 
 }  // namespace portvigil::raw
 

@@ -67,14 +67,18 @@ struct Probe {
   bool (*validate)(const Reply& reply, const ProbeKey& key);
   // What a validated reply means.
   Observation (*classify)(const Reply& reply);
+  // Host discovery only: the "port" kArpPseudoPort is an ARP request, sent as an Ethernet
+  // frame to on-link IPv4 targets (build() does not make it).
+  bool arp = false;
 };
 
 // The explicit registry: one entry per technique except connect, which has its own engine.
 [[nodiscard]] const Probe* probe_for(Technique technique);
 
 // Host discovery as a probe: ping_ports() are its "ports", 0 (kPingEchoPort) an ICMP echo
-// request, 80 a TCP ACK and 443 a TCP SYN, as Nmap's default raw ping. A host is up when any
-// of them is answered (table in probe.cpp).
+// request, 1 (kArpPseudoPort) an ARP request for on-link IPv4 targets, 80 a TCP ACK and 443
+// a TCP SYN, as Nmap's default raw ping. A host is up when any of them is answered (table in
+// probe.cpp).
 inline constexpr std::uint16_t kPingEchoPort = 0;
 [[nodiscard]] const Probe& ping_probe();
 [[nodiscard]] std::span<const std::uint16_t> ping_ports();  // sorted

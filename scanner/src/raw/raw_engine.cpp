@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -33,13 +34,17 @@ using raw::IpAddr;
 
 constexpr double kMinAdaptiveRate = 500;
 
+// A pair's answer in one byte: 0 = none yet, else state * kReasonSlots + reason + 1.
+constexpr unsigned kReasonSlots = 32;
+static_assert(kReasonCount <= kReasonSlots && kPortStateCount * kReasonSlots <= 255,
+              "a pair's answer must fit one byte");
 std::uint8_t encode(raw::Observation o) {
-  return static_cast<std::uint8_t>(static_cast<unsigned>(o.state) * 16u +
+  return static_cast<std::uint8_t>(static_cast<unsigned>(o.state) * kReasonSlots +
                                    static_cast<unsigned>(o.reason) + 1u);
 }
 raw::Observation decode(std::uint8_t v) {
   --v;
-  return {static_cast<PortState>(v / 16), static_cast<Reason>(v % 16)};
+  return {static_cast<PortState>(v / kReasonSlots), static_cast<Reason>(v % kReasonSlots)};
 }
 
 struct HostEntry {
@@ -136,6 +141,7 @@ class RawScan : public FrameSink {
   std::vector<std::uint32_t> port_order_;
   std::unique_ptr<PacketIo> io_;
   int datalink_ = 0;
+  std::optional<LinkInfo> link_;  // discovery: the Ethernet link ARP can ask on
   IpAddr src4_;
   IpAddr src6_;
   bool have_src4_ = false;
@@ -153,6 +159,8 @@ class RawScan : public FrameSink {
   std::unique_ptr<std::atomic<std::uint32_t>[]> late_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> errors_;
   std::vector<bool> rate_limited_;  // a delayed re-probe of silent ports drew errors
+  // Per host, sender-owned: pairs the kernel refused for good (a failed neighbour).
+  std::vector<std::uint32_t> refused_locally_;
 
   // Shared with the receiver.
   std::atomic<std::uint64_t> answered_{0};
@@ -282,6 +290,7 @@ void RawScan::scan_group() {
   late_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
   errors_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
   rate_limited_.assign(hosts_.size(), false);
+  refused_locally_.assign(hosts_.size(), 0);
   answered_ = 0;
   late_total_ = 0;
   missed_sends_ = 0;
@@ -310,6 +319,7 @@ void RawScan::scan_group() {
         return;
       }
       datalink_ = io_->datalink();
+      if (probe_.arp) link_ = io_->link();
     }
     IpAddr& src = h.ip.v6 ? src6_ : src4_;
     bool& have = h.ip.v6 ? have_src6_ : have_src4_;
@@ -493,6 +503,15 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
     host.started = true;
     host.start = Clock::now();
   }
+  // Discovery's ARP request goes only to IPv4 targets on the capture interface's Ethernet
+  // link; for any other target it has nothing to ask, and the pair is settled at once with
+  // no evidence either way.
+  const bool arp = probe_.arp && ports_[pi] == raw::kArpPseudoPort;
+  if (arp && !(link_ && link_->reaches(host.target.address))) {
+    std::uint8_t expected = 0;
+    answer_[pair].compare_exchange_strong(expected, encode({PortState::filtered, Reason::unknown}));
+    return;
+  }
   if (!pace()) {
     interrupted_ = true;
     return;
@@ -503,16 +522,22 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
   f.dport = ports_[pi];
   f.ip_id = static_cast<std::uint16_t>(pair * 2654435761u >> 16);
   const std::uint32_t c = raw::cookie(key_, host.src, host.ip, f.dport);
-  const std::size_t len = probe_.build(f, c, packet_, sport_base_);
+  const std::size_t len = arp ? raw::build_arp_request(link_->mac, host.src, host.ip, packet_)
+                              : probe_.build(f, c, packet_, sport_base_);
+  auto send = [&] {
+    const std::span<const std::uint8_t> bytes{packet_.data(), len};
+    return arp ? io_->send_frame(bytes, host.target.address)
+               : io_->send(bytes, host.target.address);
+  };
   const auto tries = attempts_[pair].load(std::memory_order_relaxed);
   attempts_[pair].store(static_cast<std::uint8_t>(tries < 255 ? tries + 1 : 255),
                         std::memory_order_relaxed);
   // Stamped before the send: a reply may be captured before send() returns.
   const auto previous_send = sent_at_[pair].exchange(now_us(), std::memory_order_relaxed);
-  SendResult r = io_->send({packet_.data(), len}, host.target.address);
+  SendResult r = send();
   if (r == SendResult::retry_later) {
     std::this_thread::yield();  // a momentarily full device queue: one second chance
-    r = io_->send({packet_.data(), len}, host.target.address);
+    r = send();
   }
   if (r == SendResult::retry_later) {
     // The kernel would not take it (ENOBUFS: usually the neighbour queue of an address that
@@ -523,15 +548,15 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
     ++summary_.counters.send_deferred;
     return;
   }
-  if (r == SendResult::unreachable || r == SendResult::prohibited) {
-    // The kernel answered for the network: the neighbour (or route) failed, or our own
-    // firewall refused the packet. That is the pair's answer; nothing left.
+  if (r == SendResult::unreachable) {
+    // The kernel gave up resolving this on-link address (EHOSTUNREACH): that is the pair's
+    // answer, as a router's host-unreachable would be; nothing left.
     attempts_[pair].store(tries, std::memory_order_relaxed);
-    const raw::Observation o{PortState::filtered, r == SendResult::unreachable
-                                                      ? Reason::host_unreach
-                                                      : Reason::local_prohibited};
     std::uint8_t expected = 0;
-    answer_[pair].compare_exchange_strong(expected, encode(o));
+    if (answer_[pair].compare_exchange_strong(
+            expected, encode({PortState::filtered, Reason::host_unreach}))) {
+      ++refused_locally_[h];
+    }
     ++summary_.counters.send_refused_locally;
     return;
   }
@@ -631,7 +656,8 @@ void RawScan::emit_group() {
     if (never_sent > 0 && !cut_short) {
       // Nothing ever left for an address that never answered: its neighbour did not
       // resolve. Anything less is a host with ports nobody probed.
-      const bool none_left = !any_answer;
+      const std::size_t refused = refused_locally_.size() > h ? refused_locally_[h] : 0;
+      const bool none_left = !any_answer && never_sent + refused == nports;
       r.inconclusive = !none_left;
       r.note = std::to_string(never_sent) + " of " + std::to_string(nports) +
                " probes could not be sent (the kernel refused them: ENOBUFS" +

@@ -5,15 +5,16 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
-#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <thread>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include "packet.hpp"
 #include "portvigil/common/unique_fd.hpp"
@@ -107,8 +108,8 @@ class RealPacketIo final : public PacketIo {
     setsockopt(fd4_.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     if (fd6_) setsockopt(fd6_.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 
-    const std::string iface =
-        req.interface.empty() ? interface_of(route_source(req.first_target)) : req.interface;
+    iface_ = req.interface.empty() ? interface_of(route_source(req.first_target)) : req.interface;
+    const std::string& iface = iface_;
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     pcap_.reset(pcap_create(iface.c_str(), errbuf));
     if (!pcap_) throw std::runtime_error("pcap_create(" + iface + "): " + errbuf);
@@ -131,7 +132,6 @@ class RealPacketIo final : public PacketIo {
     }
     pcap_freecode(&prog);
     pcap_setnonblock(p, 1, errbuf);
-    fd_ = pcap_get_selectable_fd(p);  // owned by pcap_
     dlt_ = pcap_datalink(p);
   }
 
@@ -167,15 +167,10 @@ class RealPacketIo final : public PacketIo {
         case EAGAIN:
         case EINTR:
           return SendResult::retry_later;
-        case EHOSTUNREACH:
-        case ENETUNREACH:
-        case EHOSTDOWN:
-        case ENETDOWN:
+        case EHOSTUNREACH:  // the neighbour of an on-link address failed to resolve
+        case EACCES:        // a broadcast address (a subnet's last): no host to probe
           return SendResult::unreachable;
-        case EPERM:
-        case EACCES:
-          return SendResult::prohibited;
-        default:
+        default:  // our own network is broken (ENETDOWN, a firewall's EPERM): fail the scan
           break;
       }
       ++stats_.send_errors;
@@ -202,6 +197,50 @@ class RealPacketIo final : public PacketIo {
 
   int datalink() const override { return dlt_; }
 
+  std::optional<LinkInfo> link() override {
+    if (dlt_ != DLT_EN10MB || !fd4_) return std::nullopt;
+    ifreq ifr{};
+    if (iface_.size() >= sizeof ifr.ifr_name) return std::nullopt;
+    std::memcpy(ifr.ifr_name, iface_.c_str(), iface_.size() + 1);
+    if (ioctl(fd4_.get(), SIOCGIFHWADDR, &ifr) != 0) return std::nullopt;
+    LinkInfo info;
+    std::memcpy(info.mac.data(), ifr.ifr_hwaddr.sa_data, 6);
+    // Loopback is "Ethernet" with an all-zero address: nothing to ARP there.
+    if (std::all_of(info.mac.begin(), info.mac.end(), [](std::uint8_t b) { return b == 0; })) {
+      return std::nullopt;
+    }
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return std::nullopt;
+    for (auto* i = list; i; i = i->ifa_next) {
+      if (!i->ifa_addr || !i->ifa_netmask || i->ifa_addr->sa_family != AF_INET) continue;
+      if (iface_ != i->ifa_name) continue;
+      const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      const auto* m = reinterpret_cast<const sockaddr_in*>(i->ifa_netmask);
+      const auto prefix = static_cast<unsigned>(__builtin_popcount(m->sin_addr.s_addr));
+      asio::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &a->sin_addr, 4);
+      info.on_link.push_back(block_of(asio::ip::address_v4(b), prefix));
+    }
+    freeifaddrs(list);
+    if (info.on_link.empty()) return std::nullopt;
+    return info;
+  }
+
+  SendResult send_frame(std::span<const std::uint8_t> frame,
+                        const asio::ip::address& about) override {
+    if (!scope_.contains(about)) {
+      ++stats_.refused_by_scope;
+      return SendResult::refused_by_scope;
+    }
+    if (pcap_inject(pcap_.get(), frame.data(), frame.size()) < 0) {
+      if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR) return SendResult::retry_later;
+      ++stats_.send_errors;
+      return SendResult::failed;
+    }
+    ++stats_.sent;
+    return SendResult::sent;
+  }
+
   IoStats stats() override {
     pcap_stat ps{};
     if (pcap_ && pcap_stats(pcap_.get(), &ps) == 0)
@@ -226,10 +265,10 @@ class RealPacketIo final : public PacketIo {
   };
 
   AuthorizedScope scope_;
+  std::string iface_;
   UniqueFd fd4_;
   UniqueFd fd6_;
   std::unique_ptr<pcap_t, PcapClose> pcap_;
-  int fd_ = -1;
   int dlt_ = 0;
   IoStats stats_;
 };

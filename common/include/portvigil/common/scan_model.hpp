@@ -47,8 +47,9 @@ enum class Reason : std::uint8_t {
   local_prohibited,  // our own host's firewall refused to send (EPERM/EACCES)
   echo_reply,        // host discovery: an ICMP/ICMPv6 echo reply
   user_set,          // host discovery skipped (-Pn): the host is assumed up
+  arp_response,      // host discovery: an ARP reply (on-link IPv4)
 };
-inline constexpr std::size_t kReasonCount = 16;
+inline constexpr std::size_t kReasonCount = 17;
 
 enum class Technique : std::uint8_t { connect, syn, fin, null, xmas, ack, udp };
 
@@ -152,9 +153,8 @@ struct ScanCounters {
   // of an address that does not resolve). The engine never waits on them: the probe is
   // tried again by the next pass, and one never sent is reported in its host's note.
   std::uint64_t send_deferred = 0;
-  // Raw sends the kernel refused for good: EHOSTUNREACH and kin once an on-link address
-  // failed to resolve (the pair reads filtered, host-unreach), or EPERM/EACCES from our own
-  // firewall (filtered, local-prohibited).
+  // Raw sends the kernel refused for good: EHOSTUNREACH once an on-link address failed to
+  // resolve (the pair reads filtered, host-unreach, as from a router).
   std::uint64_t send_refused_locally = 0;
   double effective_rate = 0;  // probes per second over the whole scan
 };

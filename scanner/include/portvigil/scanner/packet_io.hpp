@@ -3,11 +3,14 @@
 // file replayed through the classifier.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,8 +35,18 @@ enum class SendResult : std::uint8_t {
   retry_later,       // ENOBUFS/EAGAIN: the kernel's queue is full for now
   failed,            // anything else: the scan fails
   refused_by_scope,  // outside the authorized scope: never sent
-  unreachable,       // EHOSTUNREACH/ENETUNREACH/EHOSTDOWN/ENETDOWN: the neighbour or route failed
-  prohibited,        // EPERM/EACCES: our own host's firewall refused it
+  unreachable,       // EHOSTUNREACH (the neighbour of an on-link address failed to resolve),
+                     // EACCES (a broadcast address): no host answers there
+};
+
+// The Ethernet link the capture interface is on, for ARP host discovery.
+struct LinkInfo {
+  std::array<std::uint8_t, 6> mac{};  // the interface's own
+  std::vector<AddressRange> on_link;  // its IPv4 prefixes: targets ARP can reach
+  [[nodiscard]] bool reaches(const asio::ip::address& a) const {
+    return a.is_v4() && std::any_of(on_link.begin(), on_link.end(),
+                                    [&a](const AddressRange& r) { return r.contains(a); });
+  }
 };
 
 class FrameSink {
@@ -56,6 +69,14 @@ class PacketIo {
   virtual std::size_t receive(std::chrono::milliseconds wait, FrameSink& sink) = 0;
   virtual int datalink() const = 0;  // DLT_* of the frames given to the sink
   virtual IoStats stats() = 0;
+  // The Ethernet link for ARP, when the capture interface is Ethernet with a MAC address.
+  [[nodiscard]] virtual std::optional<LinkInfo> link() { return std::nullopt; }
+  // Sends one complete link-layer frame (an ARP request) on the capture interface; `about`
+  // is the address it asks for, checked against the scope like every send.
+  virtual SendResult send_frame(std::span<const std::uint8_t> /*frame*/,
+                                const asio::ip::address& /*about*/) {
+    return SendResult::failed;
+  }
 };
 
 struct IoRequest {
@@ -91,6 +112,7 @@ struct FakeHost {
   FakeBehavior default_tcp = FakeBehavior::closed;
   FakeBehavior default_udp = FakeBehavior::closed;
   bool answers_ping = true;  // ICMP echo requests get a reply
+  bool answers_arp = true;   // on an Ethernet fake network
   std::map<std::pair<Proto, std::uint16_t>, FakeBehavior> ports;
 };
 
@@ -110,6 +132,9 @@ struct FakeNetworkConfig {
   // Destinations whose every send returns unreachable, as the kernel does (EHOSTUNREACH)
   // once it has given up resolving an on-link address.
   std::vector<asio::ip::address> failed_neighbours;
+  // An Ethernet link (frames with Ethernet headers, ARP answered by every host of `hosts`
+  // whose address is in one of these prefixes); empty: raw IP frames, no ARP.
+  std::vector<AddressRange> ethernet_on_link;
 };
 
 struct FakeNetworkLog {

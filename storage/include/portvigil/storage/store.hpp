@@ -273,6 +273,8 @@ class Store {
   };
   // The hosts of `job` that have a baseline, by name.
   [[nodiscard]] std::vector<StoredHost> hosts(std::string_view job) const;
+  // The names of every host known_host() is true for.
+  [[nodiscard]] std::vector<std::string> known_hosts(std::string_view job) const;
 
   // Events with time >= since, oldest first.
   [[nodiscard]] std::vector<ChangeEvent> events_since(
