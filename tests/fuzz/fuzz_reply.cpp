@@ -1,7 +1,8 @@
 // libFuzzer target for the reply parser (scanner/src/raw/packet.cpp) and the probes' reply
 // checks (probe.cpp, with the UDP payload echo checks of udp_payloads.cpp): the bytes are read as a
 // captured frame of every link type we support, and every reply that parses goes through every
-// probe's validate() and classify(). See docs/fuzzing.md.
+// probe's validate() and classify(), the host-discovery probe's (echo, ARP) included. See
+// docs/fuzzing.md.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -53,6 +54,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_reply(r, frame);
     (void)raw::unreachable_reason(r);
     (void)raw::is_port_unreachable(r);
+    if (r.kind == raw::Reply::Kind::echo_reply) check(r.icmp_type == (r.src.v6 ? 129 : 0));
+    if (r.kind == raw::Reply::Kind::arp_reply) check(dlt == raw::kDltEthernet && !r.src.v6);
+    // The host-discovery probe too, on each of its "ports", with the echo's identifier and
+    // sequence as the cookie so its accepting path is reached.
+    const auto& ping = raw::ping_probe();
+    const std::uint32_t echo_c = (std::uint32_t{r.echo_id} << 16) | r.echo_sequence;
+    for (std::uint16_t port : raw::ping_ports()) {
+      for (std::uint32_t c : {kCookie, echo_c, r.ack - 1, r.seq}) {
+        const raw::ProbeKey key{r.dst, r.src, port, c, r.dport};
+        if (ping.validate(r, key)) (void)ping.classify(r);
+      }
+    }
     for (Technique t : kTechniques) {
       const raw::Probe* probe = raw::probe_for(t);
       check(probe != nullptr);
