@@ -12,7 +12,7 @@ constexpr std::array<std::string_view, kReasonCount> kReasonNames{
     "unknown",         "syn-ack",        "reset",         "conn-refused",     "no-response",
     "host-unreach",    "net-unreach",    "proto-unreach", "port-unreach",     "admin-prohibited",
     "host-prohibited", "net-prohibited", "udp-response",  "local-prohibited", "echo-reply",
-    "user-set",        "arp-response"};
+    "user-set",        "arp-response",   "nd-response"};
 constexpr std::array<PortState, 3> kOpenClosedFiltered{PortState::open, PortState::closed,
                                                        PortState::filtered};
 constexpr std::array<PortState, 3> kFinLike{PortState::closed, PortState::filtered,

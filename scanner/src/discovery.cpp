@@ -33,12 +33,13 @@ class DiscoverySink final : public ReportSink {
       out_.host(h);
       return;
     }
-    // The first proof in probe order (echo, ACK 80, SYN 443), except that an ARP reply wins,
-    // as in Nmap's reports: on the local link it is what every host answers.
+    // The first proof in probe order (echo, ACK 80, SYN 443), except that a neighbour
+    // answer (ARP, ND) wins, as in Nmap's reports: on the local link every host gives it.
     Reason why = Reason::unknown;
     for (const auto& p : h.ports) {
       if (!proves_host_up(p.reason)) continue;
-      if (why == Reason::unknown || p.reason == Reason::arp_response) why = p.reason;
+      const bool neighbor = p.reason == Reason::arp_response || p.reason == Reason::nd_response;
+      if (why == Reason::unknown || neighbor) why = p.reason;
     }
     HostResult r;
     r.address = h.address;

@@ -56,6 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)raw::is_port_unreachable(r);
     if (r.kind == raw::Reply::Kind::echo_reply) check(r.icmp_type == (r.src.v6 ? 129 : 0));
     if (r.kind == raw::Reply::Kind::arp_reply) check(dlt == raw::kDltEthernet && !r.src.v6);
+    if (r.kind == raw::Reply::Kind::nd_advert) check(r.src.v6 && r.ttl == 255);
     // The host-discovery probe too, on each of its "ports", with the echo's identifier and
     // sequence as the cookie so its accepting path is reached.
     const auto& ping = raw::ping_probe();

@@ -777,19 +777,23 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
   std::vector<std::string> live4 = {"198.18.0.2"};
   for (int i = 3; i <= 13; ++i) config.extra_targets.push_back("198.18.0." + std::to_string(i));
   live4.insert(live4.end(), config.extra_targets.begin(), config.extra_targets.end());
-  const std::vector<std::string> live6 = {"2001:db8::2", "2001:db8::3", "2001:db8::4"};
-  config.extra_targets.insert(config.extra_targets.end(), {"2001:db8::3", "2001:db8::4"});
+  const std::vector<std::string> live6 = {"2001:db8::2", "2001:db8::3", "2001:db8::4",
+                                          "2001:db8::5"};
+  config.extra_targets.insert(config.extra_targets.end(),
+                              {"2001:db8::3", "2001:db8::4", "2001:db8::5"});
   Lab lab(config);
   PV_REQUIRE_LAB_UP(lab);
-  // 198.18.0.5 and 2001:db8::4 drop ICMP echo requests: ARP finds the first, only TCP the
-  // second.
-  // 198.18.0.13 drops every IP packet: only ARP can find it, and all its ports are filtered.
+  // 198.18.0.5 and 2001:db8::4 drop ICMP echo requests. 198.18.0.13 and 2001:db8::5 drop
+  // every packet to their address: only ARP or neighbour discovery (whose solicitations go
+  // to a multicast group) can find them, and all their ports are filtered.
+  const std::set<std::string> walled = {"198.18.0.13", "2001:db8::5"};
   const std::string target_ns = "pv-" + lab.name() + "-tgt";
   const CmdResult nft = pvlab::run(
       {"ip", "netns", "exec", target_ns, "sh", "-c",
        "nft add rule inet pvlab input ip daddr 198.18.0.5 icmp type echo-request drop && "
        "nft add rule inet pvlab input ip6 daddr 2001:db8::4 icmpv6 type echo-request drop && "
-       "nft insert rule inet pvlab input ip daddr 198.18.0.13 drop"},
+       "nft insert rule inet pvlab input ip daddr 198.18.0.13 drop && "
+       "nft insert rule inet pvlab input ip6 daddr 2001:db8::5 drop"},
       30s);
   ASSERT_EQ(nft.exit_code, 0) << nft.describe();
   const CmdResult ping = lab.exec({"ping", "-c1", "-W1", "198.18.0.5"}, 30s);
@@ -806,7 +810,7 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
     for (const auto& a : live) {
       const pvlab::HostReport* h = r.report->host(a);
       if (h == nullptr) continue;  // already failed above
-      if (a == "198.18.0.13") {
+      if (walled.count(a) > 0) {
         for (int p : ports) EXPECT_EQ(h->state("tcp", p), "filtered") << a << " port " << p;
         continue;
       }
@@ -842,18 +846,17 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
   std::printf("IPv4 /24: portvigil %.2f s\n", r4.seconds);
   expect_ndiff_agrees(nmap_xml, pv_xml);
 
-  // IPv6: a /120 less the scanner, discovered by echo (and TCP for ::4).
+  // IPv6: a /120 less the scanner, discovered by neighbour solicitation.
   const ScanRun r6 = pvlab::scan_in_lab(
       lab, {"-sS", "-p", kSubnetPorts, "-n", "--exclude", "2001:db8::1", "2001:db8::/120"},
       lab.path("v6.json"));
   check_hosts(r6, live6);
-  EXPECT_NE(r6.cmd.out.find("255 IP addresses (3 hosts up)"), std::string::npos) << r6.cmd.out;
+  EXPECT_NE(r6.cmd.out.find("255 IP addresses (4 hosts up)"), std::string::npos) << r6.cmd.out;
   const std::string json6 = pvlab::read_file(lab.path("v6.json"));
-  EXPECT_NE(json6.find(R"("address": "2001:db8::4", "family": "ipv6", "hostname": "", )"
-                       R"("status_reason": "reset")"),
+  EXPECT_NE(json6.find(R"("address": "2001:db8::5", "family": "ipv6", "hostname": "", )"
+                       R"("status_reason": "nd-response")"),
             std::string::npos)
-      << "2001:db8::4 drops pings (and IPv6 has no ARP): its TCP ACK to port 80 must be what "
-         "found it";
+      << "2001:db8::5 drops every packet to its address: neighbour discovery must find it";
   std::printf("IPv6 /120: portvigil %.2f s\n", r6.seconds);
 
   // -sn lists the same live hosts and probes no port; -Pn lists every address.
@@ -867,7 +870,8 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
 
 // The short version of bench/subnet_bench.sh --case 16: an AnyIP block where every address is
 // live, scanned whole. Every address is listed with the truth on every port; -sn finds them
-// all. Larger blocks are the benchmark's.
+// all, by TCP alone (the block is routed, not on-link, and drops ICMP echo). Larger blocks
+// are the benchmark's.
 TEST(RawSubnet, AnyIpBlockIsScannedWhole) {
   PV_REQUIRE_LAB();
   LabConfig config;
@@ -877,7 +881,10 @@ TEST(RawSubnet, AnyIpBlockIsScannedWhole) {
   const CmdResult routes = pvlab::run(
       {"sh", "-c",
        "ip -n pv-" + lab.name() + "-tgt route add local 198.19.0.0/22 dev lo && ip -n pv-" +
-           lab.name() + "-scan route add 198.19.0.0/22 via 198.18.0.2"},
+           lab.name() + "-scan route add 198.19.0.0/22 via 198.18.0.2 && ip netns exec pv-" +
+           lab.name() +
+           "-tgt nft add rule inet pvlab input ip daddr 198.19.0.0/22 icmp type echo-request "
+           "drop"},
       30s);
   ASSERT_EQ(routes.exit_code, 0) << routes.describe();
   const std::string ports = "21-25,80,443,3389,8080,8443";
@@ -895,10 +902,17 @@ TEST(RawSubnet, AnyIpBlockIsScannedWhole) {
   EXPECT_EQ(wrong, 0u) << pvlab::indent_lines(lines);
   EXPECT_NE(r.cmd.out.find("1024 IP addresses (1024 hosts up)"), std::string::npos) << r.cmd.out;
   std::printf("AnyIP /22 x %zu ports: %.2f s\n", list.size(), r.seconds);
+  // Off the link (routed) and dropping ICMP echo: every host is found by its TCP answers.
   const CmdResult sn =
       lab.exec({pvlab::portvigil_binary(), "scan", "-sn", "-n", "198.19.0.0/22"}, 120s);
   EXPECT_EQ(sn.exit_code, 0) << sn.describe();
   EXPECT_NE(sn.out.find("1024 IP addresses (1024 hosts up)"), std::string::npos) << sn.out;
+  std::size_t by_reset = 0;
+  for (std::size_t at = 0;
+       (at = sn.out.find("Host is up, received reset.", at)) != std::string::npos; ++at) {
+    ++by_reset;
+  }
+  EXPECT_EQ(by_reset, 1024u) << "hosts that drop ICMP echo must be found by the TCP ACK's reset";
 }
 
 }  // namespace

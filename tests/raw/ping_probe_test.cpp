@@ -43,10 +43,10 @@ TEST(PingProbe, PortsAreEchoArpAck80AndSyn443) {
   const auto ports = ping_ports();
   ASSERT_EQ(ports.size(), 4u);
   EXPECT_EQ(ports[0], kPingEchoPort);
-  EXPECT_EQ(ports[1], portvigil::raw::kArpPseudoPort);
+  EXPECT_EQ(ports[1], portvigil::raw::kNeighborPort);
   EXPECT_EQ(ports[2], 80);
   EXPECT_EQ(ports[3], 443);
-  EXPECT_TRUE(ping_probe().arp);
+  EXPECT_TRUE(ping_probe().neighbor);
 }
 
 TEST(PingProbe, EchoRequestCarriesTheCookieAndAValidChecksum) {
@@ -169,7 +169,7 @@ namespace {
 
 using portvigil::raw::build_arp_reply;
 using portvigil::raw::build_arp_request;
-using portvigil::raw::kArpPseudoPort;
+using portvigil::raw::kNeighborPort;
 using portvigil::raw::MacAddress;
 using portvigil::raw::parse_frame;
 
@@ -201,10 +201,10 @@ TEST(PingArp, ReplyFromTheAskedAddressProvesItUp) {
   Reply r;
   ASSERT_TRUE(parse_frame(f, portvigil::raw::kDltEthernet, r));
   EXPECT_EQ(r.kind, Reply::Kind::arp_reply);
-  EXPECT_EQ(r.sport, kArpPseudoPort);
+  EXPECT_EQ(r.sport, kNeighborPort);
   EXPECT_EQ(r.arp_mac, kThem);
   const auto& p = ping_probe();
-  EXPECT_TRUE(p.validate(r, probe_key(false, kArpPseudoPort)));
+  EXPECT_TRUE(p.validate(r, probe_key(false, kNeighborPort)));
   EXPECT_EQ(p.classify(r).reason, Reason::arp_response);
   // It answers only the ARP "port"; a reply for another address or to another asker is not
   // an answer to us.
@@ -213,11 +213,11 @@ TEST(PingArp, ReplyFromTheAskedAddressProvesItUp) {
   build_arp_reply(kThem, router_ip(false), kUs, scanner_ip(false), other);
   ASSERT_TRUE(
       parse_frame(Bytes(other.begin(), other.begin() + 42), portvigil::raw::kDltEthernet, r));
-  EXPECT_FALSE(p.validate(r, probe_key(false, kArpPseudoPort)));
+  EXPECT_FALSE(p.validate(r, probe_key(false, kNeighborPort)));
   build_arp_reply(kThem, target_ip(false), kUs, router_ip(false), other);
   ASSERT_TRUE(
       parse_frame(Bytes(other.begin(), other.begin() + 42), portvigil::raw::kDltEthernet, r));
-  EXPECT_FALSE(p.validate(r, probe_key(false, kArpPseudoPort)));
+  EXPECT_FALSE(p.validate(r, probe_key(false, kNeighborPort)));
 }
 
 TEST(PingArp, HostileArpFramesAreRefused) {
@@ -247,6 +247,82 @@ TEST(PingArp, HostileArpFramesAreRefused) {
   EXPECT_TRUE(parse_frame(tagged, portvigil::raw::kDltEthernet, r));
 }
 
+TEST(PingNd, SolicitationGoesToTheSolicitedNodeGroupWithHopLimit255) {
+  std::array<std::uint8_t, 128> buf{};
+  const std::size_t n =
+      portvigil::raw::build_neighbor_solicitation(kUs, scanner_ip(true), target_ip(true), buf);
+  ASSERT_EQ(n, 86u);
+  const Bytes f(buf.begin(), buf.begin() + 86);
+  const IpAddr t = target_ip(true);
+  // 33:33:ff + the target's last three bytes; ff02::1:ffXX:XXXX.
+  EXPECT_EQ(f[0], 0x33);
+  EXPECT_EQ(f[1], 0x33);
+  EXPECT_EQ(f[2], 0xff);
+  EXPECT_TRUE(std::equal(f.begin() + 3, f.begin() + 6, t.bytes.begin() + 13));
+  EXPECT_EQ(rd16(f, 12), 0x86dd);
+  EXPECT_EQ(f[20], 58);   // ICMPv6
+  EXPECT_EQ(f[21], 255);  // hop limit
+  const Bytes group = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff};
+  EXPECT_TRUE(std::equal(group.begin(), group.end(), f.begin() + 38));
+  EXPECT_TRUE(std::equal(f.begin() + 51, f.begin() + 54, t.bytes.begin() + 13));
+  EXPECT_EQ(f[54], 135);
+  EXPECT_TRUE(std::equal(f.begin() + 62, f.begin() + 78, t.bytes.begin()));  // target
+  EXPECT_EQ(f[78], 1);                                                       // source LL option
+  EXPECT_TRUE(std::equal(f.begin() + 80, f.begin() + 86, kUs.begin()));
+  // A valid ICMPv6 checksum over the pseudo-header.
+  IpAddr dst;
+  dst.v6 = true;
+  std::copy(f.begin() + 38, f.begin() + 54, dst.bytes.begin());
+  const Bytes icmp(f.begin() + 54, f.end());
+  EXPECT_EQ(fold16(ones_sum(icmp, ones_sum(pseudo_header(scanner_ip(true), dst, 58, 32)))), 0xffff);
+  EXPECT_EQ(
+      portvigil::raw::build_neighbor_solicitation(kUs, scanner_ip(false), target_ip(false), buf),
+      0u);
+}
+
+TEST(PingNd, SolicitedAdvertisementOnTheLinkProvesItUp) {
+  std::array<std::uint8_t, 128> buf{};
+  const std::size_t n = portvigil::raw::build_neighbor_advertisement(kThem, target_ip(true), kUs,
+                                                                     scanner_ip(true), buf);
+  Bytes f(buf.begin(), buf.begin() + static_cast<long>(n));
+  Reply r;
+  ASSERT_TRUE(parse_frame(f, portvigil::raw::kDltEthernet, r));
+  EXPECT_EQ(r.kind, Reply::Kind::nd_advert);
+  EXPECT_EQ(r.src, target_ip(true));
+  EXPECT_EQ(r.sport, kNeighborPort);
+  const auto& p = ping_probe();
+  EXPECT_TRUE(p.validate(r, probe_key(true, kNeighborPort)));
+  EXPECT_EQ(p.classify(r).reason, Reason::nd_response);
+  EXPECT_FALSE(p.validate(r, probe_key(false, kNeighborPort)));  // not an ARP reply
+  // Forwarded by a router (hop limit below 255), or unsolicited: not an answer.
+  Bytes routed = f;
+  routed[21] = 254;
+  EXPECT_FALSE(parse_frame(routed, portvigil::raw::kDltEthernet, r));
+  Bytes unsolicited = f;
+  unsolicited[58] &= static_cast<std::uint8_t>(~0x40);
+  EXPECT_FALSE(parse_frame(unsolicited, portvigil::raw::kDltEthernet, r));
+  // For another address than asked.
+  {
+    const std::size_t m = portvigil::raw::build_neighbor_advertisement(kThem, router_ip(true), kUs,
+                                                                       scanner_ip(true), buf);
+    ASSERT_TRUE(parse_frame(Bytes(buf.begin(), buf.begin() + static_cast<long>(m)),
+                            portvigil::raw::kDltEthernet, r));
+    EXPECT_FALSE(p.validate(r, probe_key(true, kNeighborPort)));
+  }
+  // Every truncation of the frame: never a read past the end (ASan), and no answer before
+  // the target address is complete (byte 78; the link-layer option after it is optional).
+  for (std::size_t len = 14; len < f.size(); ++len) {
+    const auto copy = std::make_unique<std::uint8_t[]>(len);
+    std::copy_n(f.begin(), len, copy.get());
+    Reply t;
+    const bool parsed = parse_frame({copy.get(), len}, portvigil::raw::kDltEthernet, t);
+    EXPECT_EQ(parsed && t.kind == Reply::Kind::nd_advert, len >= 78) << len;
+    if (parsed && len >= 78) {
+      EXPECT_EQ(t.src, target_ip(true)) << len;
+    }
+  }
+}
+
 TEST(PingArp, CaptureFilterTakesArpAndCompilesOnEveryLinkType) {
   const std::string text = portvigil::raw::capture_filter(ping_probe(), kSportBase);
   for (int dlt : {DLT_EN10MB, DLT_RAW, DLT_LINUX_SLL, DLT_NULL}) {
@@ -256,10 +332,14 @@ TEST(PingArp, CaptureFilterTakesArpAndCompilesOnEveryLinkType) {
     EXPECT_EQ(pcap_compile(pcap, &prog, text.c_str(), 1, PCAP_NETMASK_UNKNOWN), 0)
         << dlt << ": " << pcap_geterr(pcap);
     if (dlt == DLT_EN10MB) {
-      std::array<std::uint8_t, 64> buf{};
+      std::array<std::uint8_t, 128> buf{};
       build_arp_reply(kThem, target_ip(false), kUs, scanner_ip(false), buf);
       pcap_pkthdr hdr{};
       hdr.caplen = hdr.len = 42;
+      EXPECT_NE(pcap_offline_filter(&prog, &hdr, buf.data()), 0);
+      const std::size_t n = portvigil::raw::build_neighbor_advertisement(
+          kThem, target_ip(true), kUs, scanner_ip(true), buf);
+      hdr.caplen = hdr.len = static_cast<bpf_u_int32>(n);
       EXPECT_NE(pcap_offline_filter(&prog, &hdr, buf.data()), 0);
     }
     pcap_freecode(&prog);

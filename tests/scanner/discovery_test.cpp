@@ -197,11 +197,12 @@ TEST(HostDiscovery, OutOfScopeTargetsAreReportedOnceAndNeverProbed) {
   EXPECT_EQ(summary.hosts_up, 1u);
 }
 
-// On an Ethernet link ARP finds an on-link IPv4 host that filters every IP probe; off the
-// link (and over IPv6) such a host stays down, as the README's false negatives say.
-TEST(HostDiscovery, ArpFindsOnLinkHostsThatFilterEverything) {
+// On an Ethernet link ARP (IPv4) and neighbour solicitation (IPv6) find an on-link host that
+// filters every IP probe; off the link such a host stays down, as the README's false
+// negatives say.
+TEST(HostDiscovery, NeighbourDiscoveryFindsOnLinkHostsThatFilterEverything) {
   FakeNetworkConfig net;
-  net.ethernet_on_link = {parse_cidr("198.18.0.0/24")};
+  net.ethernet_on_link = {parse_cidr("198.18.0.0/24"), parse_cidr("2001:db8::/64")};
   FakeHost walled = host("198.18.0.6", false);
   walled.default_tcp = FakeBehavior::drop;
   walled.ports[{Proto::tcp, 22}] = FakeBehavior::drop;
@@ -209,12 +210,15 @@ TEST(HostDiscovery, ArpFindsOnLinkHostsThatFilterEverything) {
   remote.address = asio::ip::make_address("198.18.1.6");
   FakeHost walled6 = walled;
   walled6.address = asio::ip::make_address("2001:db8::6");
+  FakeHost remote6 = walled;
+  remote6.address = asio::ip::make_address("2001:db8:1::6");
   FakeHost open = host("198.18.0.7");
   FakeHost silent_arp = host("198.18.0.8");
   silent_arp.answers_arp = false;  // found by its IP answers all the same
-  net.hosts = {walled, remote, walled6, open, silent_arp};
+  net.hosts = {walled, remote, walled6, remote6, open, silent_arp};
   Result r;
-  scan(r, net, HostDiscovery::only, {"198.18.0.6-8", "198.18.1.6", "2001:db8::6", "198.18.0.20"});
+  scan(r, net, HostDiscovery::only,
+       {"198.18.0.6-8", "198.18.1.6", "2001:db8::6", "2001:db8:1::6", "198.18.0.20"});
   ASSERT_TRUE(r.summary.error.empty()) << r.summary.error;
   EXPECT_EQ(r.sink.hosts.at("198.18.0.6").status, HostStatus::up);
   EXPECT_EQ(r.sink.hosts.at("198.18.0.6").status_reason, Reason::arp_response);
@@ -222,9 +226,11 @@ TEST(HostDiscovery, ArpFindsOnLinkHostsThatFilterEverything) {
   EXPECT_EQ(r.sink.hosts.at("198.18.0.8").status, HostStatus::up);
   EXPECT_EQ(r.sink.hosts.at("198.18.0.8").status_reason, Reason::echo_reply);
   EXPECT_EQ(r.sink.hosts.at("198.18.1.6").status, HostStatus::down);
-  EXPECT_EQ(r.sink.hosts.at("2001:db8::6").status, HostStatus::down);
+  EXPECT_EQ(r.sink.hosts.at("2001:db8::6").status, HostStatus::up);
+  EXPECT_EQ(r.sink.hosts.at("2001:db8::6").status_reason, Reason::nd_response);
+  EXPECT_EQ(r.sink.hosts.at("2001:db8:1::6").status, HostStatus::down);
   EXPECT_EQ(r.sink.hosts.at("198.18.0.20").status, HostStatus::down);  // nobody there
-  EXPECT_EQ(r.summary.hosts_up, 3u);
+  EXPECT_EQ(r.summary.hosts_up, 4u);
   // The port scan after ARP discovery reads the Ethernet frames as well.
   Result ports;
   scan(ports, net, HostDiscovery::ping, {"198.18.0.7"}, "20-25");

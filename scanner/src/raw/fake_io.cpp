@@ -97,22 +97,28 @@ class FakePacketIo final : public PacketIo {
     std::lock_guard lock(mu_);
     ++stats_.sent;
     if (log_) log_->probed.push_back(about);
-    if (!ethernet() || frame.size() < 42 || frame[12] != 0x08 || frame[13] != 0x06 ||
-        frame[20] != 0 || frame[21] != 1) {
-      return SendResult::sent;  // not an ARP request: nobody answers
-    }
+    // An ARP request (asker's IPv4 at 28, asked at 38) or an IPv6 neighbour solicitation
+    // (ICMPv6 135: asker = IPv6 source at 22, asked = its target at 62).
+    const bool arp = frame.size() >= 42 && frame[12] == 0x08 && frame[13] == 0x06 &&
+                     frame[20] == 0 && frame[21] == 1;
+    const bool ns = frame.size() >= 86 && frame[12] == 0x86 && frame[13] == 0xdd &&
+                    frame[20] == 58 && frame[54] == 135;
+    if (!ethernet() || (!arp && !ns)) return SendResult::sent;  // nobody answers
     if (lost(config_.probe_loss)) return SendResult::sent;
     IpAddr asker;
     IpAddr asked;
-    std::copy_n(frame.data() + 28, 4, asker.bytes.begin());
-    std::copy_n(frame.data() + 38, 4, asked.bytes.begin());
+    asker.v6 = asked.v6 = ns;
+    std::copy_n(frame.data() + (ns ? 22 : 28), ns ? 16 : 4, asker.bytes.begin());
+    std::copy_n(frame.data() + (ns ? 62 : 38), ns ? 16 : 4, asked.bytes.begin());
     const FakeHost* host = host_for(asked);
     if (!host || !host->answers_arp ||
         !LinkInfo{kOurMac, config_.ethernet_on_link}.reaches(raw::to_asio(asked))) {
       return SendResult::sent;
     }
-    std::array<std::uint8_t, 64> out{};
-    const std::size_t n = raw::build_arp_reply(kHostMac, asked, kOurMac, asker, out);
+    std::array<std::uint8_t, 128> out{};
+    const std::size_t n =
+        ns ? raw::build_neighbor_advertisement(kHostMac, asked, kOurMac, asker, out)
+           : raw::build_arp_reply(kHostMac, asked, kOurMac, asker, out);
     if (lost(config_.reply_loss)) return SendResult::sent;
     queue_.emplace_back(out.begin(), out.begin() + static_cast<long>(n));
     return SendResult::sent;

@@ -296,6 +296,16 @@ bool parse_ip(std::span<const std::uint8_t> packet, Reply& out) {
     out.payload = std::span<const std::uint8_t>(l4 + 8, end - 8);
     return true;
   }
+  // Solicited neighbour advertisement (ICMPv6 type 136): host discovery on an IPv6 link.
+  // Only with hop limit 255, which no router forwards (RFC 4861 7.1.2).
+  if (proto == kProtoIcmp6 && out.src.v6 && len >= 24 && l4[0] == 136 && l4[1] == 0) {
+    if (out.ttl != 255 || (l4[4] & 0x40) == 0) return false;  // not on-link, or unsolicited
+    out.kind = Reply::Kind::nd_advert;
+    out.icmp_type = l4[0];
+    std::memcpy(out.src.bytes.data(), l4 + 8, 16);  // the address it answers for
+    out.sport = out.dport = kNeighborPort;
+    return true;
+  }
   // Echo reply (ICMP type 0 / ICMPv6 type 129): host discovery.
   if (len >= 8 && ((proto == kProtoIcmp && !out.src.v6 && l4[0] == 0 && l4[1] == 0) ||
                    (proto == kProtoIcmp6 && out.src.v6 && l4[0] == 129 && l4[1] == 0))) {
@@ -329,7 +339,7 @@ bool parse_arp(std::span<const std::uint8_t> arp, Reply& out) {
   std::memcpy(out.arp_mac.data(), a + 8, 6);
   std::memcpy(out.src.bytes.data(), a + 14, 4);
   std::memcpy(out.dst.bytes.data(), a + 24, 4);
-  out.sport = out.dport = kArpPseudoPort;
+  out.sport = out.dport = kNeighborPort;
   return true;
 }
 
@@ -360,6 +370,73 @@ std::size_t build_arp_request(const MacAddress& our_mac, const IpAddr& our_ip, c
                               std::span<std::uint8_t> out) {
   constexpr MacAddress kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   return put_arp(1, kBroadcast, our_mac, our_ip, MacAddress{}, target, out);
+}
+
+namespace {
+
+// Ethernet + IPv6 (hop limit 255) + an ICMPv6 neighbour message of type 135 or 136 for
+// `target`, with a link-layer address option of `option_type` carrying `src_mac`.
+std::size_t put_neighbor_message(std::uint8_t type, std::uint8_t flags, const MacAddress& eth_dst,
+                                 const MacAddress& src_mac, const IpAddr& src, const IpAddr& dst,
+                                 const IpAddr& target, std::uint8_t option_type,
+                                 std::span<std::uint8_t> out) {
+  constexpr std::size_t kIcmpLen = 32;  // header 8, target 16, option 8
+  if (out.size() < 14 + 40 + kIcmpLen || !src.v6 || !dst.v6 || !target.v6) return 0;
+  std::uint8_t* p = out.data();
+  std::memcpy(p, eth_dst.data(), 6);
+  std::memcpy(p + 6, src_mac.data(), 6);
+  put16(p + 12, 0x86dd);
+  ProbeFields f;
+  f.src = src;
+  f.dst = dst;
+  f.ttl = 255;
+  put_ip(f, kProtoIcmp6, kIcmpLen, p + 14);
+  std::uint8_t* icmp = p + 54;
+  icmp[0] = type;
+  icmp[1] = 0;
+  put16(icmp + 2, 0);
+  put32(icmp + 4, std::uint32_t{flags} << 24);
+  std::memcpy(icmp + 8, target.bytes.data(), 16);
+  icmp[24] = option_type;
+  icmp[25] = 1;  // length in units of 8 bytes
+  std::memcpy(icmp + 26, src_mac.data(), 6);
+  put16(icmp + 2, fold(sum_words({icmp, kIcmpLen}, pseudo_sum(src, dst, kProtoIcmp6, kIcmpLen))));
+  return 14 + 40 + kIcmpLen;
+}
+
+}  // namespace
+
+std::size_t build_neighbor_solicitation(const MacAddress& our_mac, const IpAddr& our_ip,
+                                        const IpAddr& target, std::span<std::uint8_t> out) {
+  // Solicited-node multicast ff02::1:ffXX:XXXX and its MAC 33:33:ff:XX:XX:XX (RFC 4291 2.7.1,
+  // RFC 2464 7).
+  IpAddr group;
+  group.v6 = true;
+  group.bytes = {0xff,
+                 0x02,
+                 0,
+                 0,
+                 0,
+                 0,
+                 0,
+                 0,
+                 0,
+                 0,
+                 0,
+                 0x01,
+                 0xff,
+                 target.bytes[13],
+                 target.bytes[14],
+                 target.bytes[15]};
+  const MacAddress mac{0x33, 0x33, 0xff, target.bytes[13], target.bytes[14], target.bytes[15]};
+  return put_neighbor_message(135, 0, mac, our_mac, our_ip, group, target, 1, out);
+}
+
+std::size_t build_neighbor_advertisement(const MacAddress& from_mac, const IpAddr& from,
+                                         const MacAddress& to_mac, const IpAddr& to,
+                                         std::span<std::uint8_t> out) {
+  // Solicited and Override (RFC 4861 4.4), target link-layer address option (type 2).
+  return put_neighbor_message(136, 0x60, to_mac, from_mac, from, to, from, 2, out);
 }
 
 std::size_t build_arp_reply(const MacAddress& from_mac, const IpAddr& from,

@@ -66,8 +66,11 @@ struct Reply {
   // echo_reply: ICMP type 0 / ICMPv6 type 129, with sport = dport = 0 (no ports) and the
   // identifier and sequence number in echo_id / echo_sequence.
   // arp_reply: an ARP reply (Ethernet only); src = the sender's IPv4 address, dst = the
-  // address it answers, sport = dport = kArpPseudoPort, the sender's MAC in arp_mac.
-  enum class Kind : std::uint8_t { tcp, udp, unreachable, echo_reply, arp_reply, other };
+  // address it answers, sport = dport = kNeighborPort, the sender's MAC in arp_mac.
+  // nd_advert: an ICMPv6 neighbour advertisement (RFC 4861 4.4) with the Solicited flag and
+  // hop limit 255 (so it was sent on our link); src = its target address (the address it
+  // speaks for), dst = the IPv6 destination, sport = dport = kNeighborPort.
+  enum class Kind : std::uint8_t { tcp, udp, unreachable, echo_reply, arp_reply, nd_advert, other };
   Kind kind = Kind::other;
   IpAddr src;  // who sent the reply (the target, or a router for ICMP)
   IpAddr dst;
@@ -113,14 +116,26 @@ inline constexpr int kDltLinuxSll2 = 276;
 // Strips the link layer and parses the IP packet inside (or, on Ethernet, an ARP reply).
 bool parse_frame(std::span<const std::uint8_t> frame, int datalink, Reply& out);
 
-// The "port" an ARP reply is filed under (host discovery's ARP request, probe.hpp).
-inline constexpr std::uint16_t kArpPseudoPort = 1;
+// The "port" host discovery's neighbour probe (an ARP request, or for IPv6 a neighbour
+// solicitation) and its reply are filed under (probe.hpp).
+inline constexpr std::uint16_t kNeighborPort = 1;
 using MacAddress = std::array<std::uint8_t, 6>;
 // Builds a broadcast Ethernet frame with an ARP request (RFC 826) from `our_mac`/`our_ip`
 // asking for `target`. Returns the length (42), or 0 when `out` is too small or an address
 // is not IPv4.
 std::size_t build_arp_request(const MacAddress& our_mac, const IpAddr& our_ip, const IpAddr& target,
                               std::span<std::uint8_t> out);
+// An Ethernet frame with an ICMPv6 neighbour solicitation (RFC 4861 4.3) from `our_mac` /
+// `our_ip` for `target`, sent to its solicited-node multicast address (hop limit 255, with
+// our link-layer address option). Returns the length (86), or 0 when `out` is too small or
+// an address is not IPv6.
+std::size_t build_neighbor_solicitation(const MacAddress& our_mac, const IpAddr& our_ip,
+                                        const IpAddr& target, std::span<std::uint8_t> out);
+// The solicited neighbour advertisement `from` (owning `from_mac`) sends back: tests and the
+// fake network.
+std::size_t build_neighbor_advertisement(const MacAddress& from_mac, const IpAddr& from,
+                                         const MacAddress& to_mac, const IpAddr& to,
+                                         std::span<std::uint8_t> out);
 // The ARP reply `from` (owning `from_mac`) would send to that request: tests and the fake
 // network.
 std::size_t build_arp_reply(const MacAddress& from_mac, const IpAddr& from,

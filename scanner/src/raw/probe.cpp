@@ -221,12 +221,15 @@ Observation classify_udp(const Reply& r) {
 //                                           carries no secret, so anyone on the link
 //                                           can forge it (as anyone there can
 //                                           answer for any address anyway)
+//  NS (IPv6)  solicited neighbour           for the asked address, to ours, hop      up
+//             advertisement                 limit 255 (sent on our link); no secret
+//                                           either
 constexpr std::uint16_t kPingSynPort = 443;
 constexpr std::uint16_t kPingAckPort = 80;
 
 std::size_t build_ping(const ProbeFields& base, std::uint32_t c, std::span<std::uint8_t> out,
                        std::uint16_t sport_base) {
-  if (base.dport == kArpPseudoPort) return 0;  // a frame: the engine builds it
+  if (base.dport == kNeighborPort) return 0;  // a link-layer frame: the engine builds it
   if (base.dport == kPingEchoPort) {
     return build_echo(base, false, static_cast<std::uint16_t>(c >> 16),
                       static_cast<std::uint16_t>(c), out);
@@ -236,8 +239,9 @@ std::size_t build_ping(const ProbeFields& base, std::uint32_t c, std::span<std::
 }
 
 bool validate_ping(const Reply& r, const ProbeKey& k) {
-  if (k.dport == kArpPseudoPort) {
-    return r.kind == Reply::Kind::arp_reply && r.src == k.dst && r.dst == k.src;
+  if (k.dport == kNeighborPort) {
+    const auto kind = k.dst.v6 ? Reply::Kind::nd_advert : Reply::Kind::arp_reply;
+    return r.kind == kind && r.src == k.dst && r.dst == k.src;
   }
   if (k.dport == kPingEchoPort) {
     return r.kind == Reply::Kind::echo_reply && r.src == k.dst && r.dst == k.src &&
@@ -251,13 +255,15 @@ bool validate_ping(const Reply& r, const ProbeKey& k) {
 Observation classify_ping(const Reply& r) {
   if (r.kind == Reply::Kind::echo_reply) return {PortState::open, Reason::echo_reply};
   if (r.kind == Reply::Kind::arp_reply) return {PortState::open, Reason::arp_response};
+  if (r.kind == Reply::Kind::nd_advert) return {PortState::open, Reason::nd_response};
   return classify_syn(r);
 }
 
 using namespace tcp_flag;
 // Its technique names the transport of its replies (one TCP source port) and what silence
 // means; the table row for -sS is not otherwise used.
-constexpr Probe kPingProbe{Technique::syn, syn, build_ping, validate_ping, classify_ping, true};
+constexpr Probe kPingProbe{Technique::syn,   syn, build_ping, validate_ping, classify_ping,
+                           /*neighbor=*/true};
 
 constexpr Probe kProbes[] = {
     {Technique::syn, syn, build_tcp_t<syn>, validate_tcp_noack<1>, classify_syn},
@@ -301,7 +307,7 @@ const Probe& ping_probe() {
 }
 
 std::span<const std::uint16_t> ping_ports() {
-  static constexpr std::array<std::uint16_t, 4> kPorts{kPingEchoPort, kArpPseudoPort, kPingAckPort,
+  static constexpr std::array<std::uint16_t, 4> kPorts{kPingEchoPort, kNeighborPort, kPingAckPort,
                                                        kPingSynPort};
   return kPorts;
 }
@@ -354,7 +360,8 @@ std::string capture_filter(const Probe& probe, std::uint16_t sport_base) {
   // comes first, as with every reply seen from Linux.
   const std::string icmp = &probe == &kPingProbe
                                ? "arp or (icmp and (icmp[0] == 3 or icmp[0] == 0)) or "
-                                 "(icmp6 and (ip6[40] == 1 or ip6[40] == 129))"
+                                 "(icmp6 and (ip6[40] == 1 or ip6[40] == 129 or "
+                                 "ip6[40] == 136))"
                                : "(icmp and icmp[0] == 3) or (icmp6 and ip6[40] == 1)";
   if (proto_of(probe.technique) == Proto::udp) {
     return "(udp and dst portrange " + std::to_string(sport_base) + "-" +

@@ -67,18 +67,19 @@ struct Probe {
   bool (*validate)(const Reply& reply, const ProbeKey& key);
   // What a validated reply means.
   Observation (*classify)(const Reply& reply);
-  // Host discovery only: the "port" kArpPseudoPort is an ARP request, sent as an Ethernet
-  // frame to on-link IPv4 targets (build() does not make it).
-  bool arp = false;
+  // Host discovery only: the "port" kNeighborPort is an ARP request (IPv4) or a neighbour
+  // solicitation (IPv6), sent as an Ethernet frame to on-link targets (build() does not
+  // make it).
+  bool neighbor = false;
 };
 
 // The explicit registry: one entry per technique except connect, which has its own engine.
 [[nodiscard]] const Probe* probe_for(Technique technique);
 
 // Host discovery as a probe: ping_ports() are its "ports", 0 (kPingEchoPort) an ICMP echo
-// request, 1 (kArpPseudoPort) an ARP request for on-link IPv4 targets, 80 a TCP ACK and 443
-// a TCP SYN, as Nmap's default raw ping. A host is up when any of them is answered (table in
-// probe.cpp).
+// request, 1 (kNeighborPort) an ARP request or IPv6 neighbour solicitation for on-link
+// targets, 80 a TCP ACK and 443 a TCP SYN, as Nmap's default raw ping. A host is up when any of
+// them is answered (table in probe.cpp).
 inline constexpr std::uint16_t kPingEchoPort = 0;
 [[nodiscard]] const Probe& ping_probe();
 [[nodiscard]] std::span<const std::uint16_t> ping_ports();  // sorted

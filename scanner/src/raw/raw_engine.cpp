@@ -141,7 +141,7 @@ class RawScan : public FrameSink {
   std::vector<std::uint32_t> port_order_;
   std::unique_ptr<PacketIo> io_;
   int datalink_ = 0;
-  std::optional<LinkInfo> link_;  // discovery: the Ethernet link ARP can ask on
+  std::optional<LinkInfo> link_;  // discovery: the Ethernet link neighbours are asked on
   IpAddr src4_;
   IpAddr src6_;
   bool have_src4_ = false;
@@ -319,7 +319,7 @@ void RawScan::scan_group() {
         return;
       }
       datalink_ = io_->datalink();
-      if (probe_.arp) link_ = io_->link();
+      if (probe_.neighbor) link_ = io_->link();
     }
     IpAddr& src = h.ip.v6 ? src6_ : src4_;
     bool& have = h.ip.v6 ? have_src6_ : have_src4_;
@@ -503,11 +503,11 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
     host.started = true;
     host.start = Clock::now();
   }
-  // Discovery's ARP request goes only to IPv4 targets on the capture interface's Ethernet
-  // link; for any other target it has nothing to ask, and the pair is settled at once with
-  // no evidence either way.
-  const bool arp = probe_.arp && ports_[pi] == raw::kArpPseudoPort;
-  if (arp && !(link_ && link_->reaches(host.target.address))) {
+  // Discovery's neighbour probe (ARP, IPv6 neighbour solicitation) goes only to targets on
+  // the capture interface's Ethernet link; for any other target it has nothing to ask, and
+  // the pair is settled at once with no evidence either way.
+  const bool frame = probe_.neighbor && ports_[pi] == raw::kNeighborPort;
+  if (frame && !(link_ && link_->reaches(host.target.address))) {
     std::uint8_t expected = 0;
     answer_[pair].compare_exchange_strong(expected, encode({PortState::filtered, Reason::unknown}));
     return;
@@ -522,12 +522,14 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
   f.dport = ports_[pi];
   f.ip_id = static_cast<std::uint16_t>(pair * 2654435761u >> 16);
   const std::uint32_t c = raw::cookie(key_, host.src, host.ip, f.dport);
-  const std::size_t len = arp ? raw::build_arp_request(link_->mac, host.src, host.ip, packet_)
-                              : probe_.build(f, c, packet_, sport_base_);
+  const std::size_t len =
+      !frame       ? probe_.build(f, c, packet_, sport_base_)
+      : host.ip.v6 ? raw::build_neighbor_solicitation(link_->mac, host.src, host.ip, packet_)
+                   : raw::build_arp_request(link_->mac, host.src, host.ip, packet_);
   auto send = [&] {
     const std::span<const std::uint8_t> bytes{packet_.data(), len};
-    return arp ? io_->send_frame(bytes, host.target.address)
-               : io_->send(bytes, host.target.address);
+    return frame ? io_->send_frame(bytes, host.target.address)
+                 : io_->send(bytes, host.target.address);
   };
   const auto tries = attempts_[pair].load(std::memory_order_relaxed);
   attempts_[pair].store(static_cast<std::uint8_t>(tries < 255 ? tries + 1 : 255),

@@ -212,14 +212,27 @@ class RealPacketIo final : public PacketIo {
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) != 0) return std::nullopt;
     for (auto* i = list; i; i = i->ifa_next) {
-      if (!i->ifa_addr || !i->ifa_netmask || i->ifa_addr->sa_family != AF_INET) continue;
-      if (iface_ != i->ifa_name) continue;
-      const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
-      const auto* m = reinterpret_cast<const sockaddr_in*>(i->ifa_netmask);
-      const auto prefix = static_cast<unsigned>(__builtin_popcount(m->sin_addr.s_addr));
-      asio::ip::address_v4::bytes_type b;
-      std::memcpy(b.data(), &a->sin_addr, 4);
-      info.on_link.push_back(block_of(asio::ip::address_v4(b), prefix));
+      if (!i->ifa_addr || !i->ifa_netmask || iface_ != i->ifa_name) continue;
+      if (i->ifa_addr->sa_family == AF_INET) {
+        const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+        const auto* m = reinterpret_cast<const sockaddr_in*>(i->ifa_netmask);
+        const auto prefix = static_cast<unsigned>(__builtin_popcount(m->sin_addr.s_addr));
+        asio::ip::address_v4::bytes_type b;
+        std::memcpy(b.data(), &a->sin_addr, 4);
+        info.on_link.push_back(block_of(asio::ip::address_v4(b), prefix));
+      } else if (i->ifa_addr->sa_family == AF_INET6) {
+        const auto* a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+        const auto* m = reinterpret_cast<const sockaddr_in6*>(i->ifa_netmask);
+        asio::ip::address_v6::bytes_type b;
+        std::memcpy(b.data(), &a->sin6_addr, 16);
+        const asio::ip::address_v6 address(b);
+        if (address.is_link_local()) continue;  // targets never carry a zone
+        unsigned prefix = 0;
+        for (std::size_t k = 0; k < 16; ++k) {
+          prefix += static_cast<unsigned>(__builtin_popcount(m->sin6_addr.s6_addr[k]));
+        }
+        info.on_link.push_back(block_of(address, prefix));
+      }
     }
     freeifaddrs(list);
     if (info.on_link.empty()) return std::nullopt;

@@ -48,8 +48,9 @@ enum class Reason : std::uint8_t {
   echo_reply,        // host discovery: an ICMP/ICMPv6 echo reply
   user_set,          // host discovery skipped (-Pn): the host is assumed up
   arp_response,      // host discovery: an ARP reply (on-link IPv4)
+  nd_response,       // host discovery: a neighbour advertisement (on-link IPv6)
 };
-inline constexpr std::size_t kReasonCount = 17;
+inline constexpr std::size_t kReasonCount = 18;
 
 enum class Technique : std::uint8_t { connect, syn, fin, null, xmas, ack, udp };
 

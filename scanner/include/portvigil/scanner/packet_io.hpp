@@ -39,13 +39,13 @@ enum class SendResult : std::uint8_t {
                      // EACCES (a broadcast address): no host answers there
 };
 
-// The Ethernet link the capture interface is on, for ARP host discovery.
+// The Ethernet link the capture interface is on, for neighbour discovery (ARP, IPv6 ND).
 struct LinkInfo {
   std::array<std::uint8_t, 6> mac{};  // the interface's own
-  std::vector<AddressRange> on_link;  // its IPv4 prefixes: targets ARP can reach
+  std::vector<AddressRange> on_link;  // its IPv4 and IPv6 prefixes: targets on the link
   [[nodiscard]] bool reaches(const asio::ip::address& a) const {
-    return a.is_v4() && std::any_of(on_link.begin(), on_link.end(),
-                                    [&a](const AddressRange& r) { return r.contains(a); });
+    return std::any_of(on_link.begin(), on_link.end(),
+                       [&a](const AddressRange& r) { return r.contains(a); });
   }
 };
 
@@ -69,9 +69,11 @@ class PacketIo {
   virtual std::size_t receive(std::chrono::milliseconds wait, FrameSink& sink) = 0;
   virtual int datalink() const = 0;  // DLT_* of the frames given to the sink
   virtual IoStats stats() = 0;
-  // The Ethernet link for ARP, when the capture interface is Ethernet with a MAC address.
+  // The Ethernet link for neighbour discovery, when the capture interface is Ethernet with
+  // a MAC address.
   [[nodiscard]] virtual std::optional<LinkInfo> link() { return std::nullopt; }
-  // Sends one complete link-layer frame (an ARP request) on the capture interface; `about`
+  // Sends one complete link-layer frame (ARP, neighbour solicitation) on the capture
+  // interface; `about`
   // is the address it asks for, checked against the scope like every send.
   virtual SendResult send_frame(std::span<const std::uint8_t> /*frame*/,
                                 const asio::ip::address& /*about*/) {
@@ -112,7 +114,7 @@ struct FakeHost {
   FakeBehavior default_tcp = FakeBehavior::closed;
   FakeBehavior default_udp = FakeBehavior::closed;
   bool answers_ping = true;  // ICMP echo requests get a reply
-  bool answers_arp = true;   // on an Ethernet fake network
+  bool answers_arp = true;   // ARP and IPv6 neighbour solicitation, on an Ethernet network
   std::map<std::pair<Proto, std::uint16_t>, FakeBehavior> ports;
 };
 
@@ -132,8 +134,9 @@ struct FakeNetworkConfig {
   // Destinations whose every send returns unreachable, as the kernel does (EHOSTUNREACH)
   // once it has given up resolving an on-link address.
   std::vector<asio::ip::address> failed_neighbours;
-  // An Ethernet link (frames with Ethernet headers, ARP answered by every host of `hosts`
-  // whose address is in one of these prefixes); empty: raw IP frames, no ARP.
+  // An Ethernet link (frames with Ethernet headers; ARP and neighbour solicitations answered
+  // by every host of `hosts` whose address is in one of these prefixes); empty: raw IP
+  // frames, no neighbour discovery.
   std::vector<AddressRange> ethernet_on_link;
 };
 
