@@ -45,13 +45,9 @@ bool is_open(PortState s) {
   return s == PortState::open;
 }
 
-bool is_answer(Reason r) {
-  return proves_host_up(r);
-}
-
 bool host_answered(const HostResult& h) {
   return std::any_of(h.ports.begin(), h.ports.end(),
-                     [](const PortResult& p) { return is_answer(p.reason); });
+                     [](const PortResult& p) { return proves_host_up(p.reason); });
 }
 
 // Total silence means down only for techniques a live host answers on every unfiltered
@@ -71,7 +67,7 @@ constexpr std::array<std::uint16_t, 2> kLivenessPorts{80, 443};
 // technique hears a closed port and an ICMP error; some (FIN, NULL, Xmas) get no answer from
 // an open port (TechniqueInfo::open_port_answers).
 bool answers_to(Technique confirm, const PortResult& p) {
-  if (!is_answer(p.reason)) return false;
+  if (!proves_host_up(p.reason)) return false;
   return technique_info(confirm).open_port_answers || p.state == PortState::closed ||
          p.state == PortState::filtered;
 }
@@ -177,7 +173,7 @@ std::size_t confirm_changes(const JobConfig& job, const AuthorizedScope& scope, 
     if (seen && !canaries.empty() &&
         std::none_of(canaries.begin(), canaries.end(), [&](const auto& k) {
           const PortResult* p = find_port(*seen, k.first, k.second);
-          return p && is_answer(p->reason);
+          return p && proves_host_up(p->reason);
         })) {
       seen.reset();  // the host went quiet: nothing it did not say can be confirmed
     }

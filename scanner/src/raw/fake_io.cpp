@@ -87,7 +87,8 @@ class FakePacketIo final : public PacketIo {
     return LinkInfo{kOurMac, config_.ethernet_on_link};
   }
 
-  // ARP requests from host discovery: every fake host on the link answers for its address.
+  // ARP requests and neighbour solicitations from host discovery: every fake host on the
+  // link answers for its address.
   SendResult send_frame(std::span<const std::uint8_t> frame,
                         const asio::ip::address& about) override {
     if (!scope_.contains(about)) {
@@ -111,16 +112,14 @@ class FakePacketIo final : public PacketIo {
     std::copy_n(frame.data() + (ns ? 22 : 28), ns ? 16 : 4, asker.bytes.begin());
     std::copy_n(frame.data() + (ns ? 62 : 38), ns ? 16 : 4, asked.bytes.begin());
     const FakeHost* host = host_for(asked);
-    if (!host || !host->answers_arp ||
-        !LinkInfo{kOurMac, config_.ethernet_on_link}.reaches(raw::to_asio(asked))) {
+    if (!host || !host->answers_arp || !link()->reaches(raw::to_asio(asked))) {
       return SendResult::sent;
     }
     std::array<std::uint8_t, 128> out{};
     const std::size_t n =
         ns ? raw::build_neighbor_advertisement(kHostMac, asked, kOurMac, asker, out)
            : raw::build_arp_reply(kHostMac, asked, kOurMac, asker, out);
-    if (lost(config_.reply_loss)) return SendResult::sent;
-    queue_.emplace_back(out.begin(), out.begin() + static_cast<long>(n));
+    queue_frame(std::vector<std::uint8_t>(out.begin(), out.begin() + static_cast<long>(n)));
     return SendResult::sent;
   }
   IoStats stats() override {
@@ -140,25 +139,29 @@ class FakePacketIo final : public PacketIo {
 
   bool ethernet() const { return !config_.ethernet_on_link.empty(); }
 
+  // An IP packet from a host, framed for the link.
   void queue_reply(std::span<const std::uint8_t> bytes) {
+    if (!ethernet()) return queue_frame(std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+    // Ethernet II from the host's MAC to ours.
+    std::vector<std::uint8_t> frame(14 + bytes.size());
+    std::copy(kOurMac.begin(), kOurMac.end(), frame.begin());
+    std::copy(kHostMac.begin(), kHostMac.end(), frame.begin() + 6);
+    const bool v6 = !bytes.empty() && (bytes[0] >> 4) == 6;
+    frame[12] = v6 ? 0x86 : 0x08;
+    frame[13] = v6 ? 0xdd : 0x00;
+    std::copy(bytes.begin(), bytes.end(), frame.begin() + 14);
+    queue_frame(std::move(frame));
+  }
+
+  // A complete link-layer frame: lost at the reply loss rate, else queued (and recorded).
+  void queue_frame(std::vector<std::uint8_t> frame) {
     if (lost(config_.reply_loss)) return;
-    if (ethernet()) {  // Ethernet II from the host's MAC to ours
-      std::vector<std::uint8_t> frame(14 + bytes.size());
-      std::copy(kOurMac.begin(), kOurMac.end(), frame.begin());
-      std::copy(kHostMac.begin(), kHostMac.end(), frame.begin() + 6);
-      const bool v6 = !bytes.empty() && (bytes[0] >> 4) == 6;
-      frame[12] = v6 ? 0x86 : 0x08;
-      frame[13] = v6 ? 0xdd : 0x00;
-      std::copy(bytes.begin(), bytes.end(), frame.begin() + 14);
-      queue_.push_back(std::move(frame));
-    } else {
-      queue_.emplace_back(bytes.begin(), bytes.end());
-    }
+    queue_.push_back(std::move(frame));
     if (dumper_) {
       pcap_pkthdr h{};
-      const auto& frame = queue_.back();
-      h.caplen = h.len = static_cast<bpf_u_int32>(frame.size());
-      pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, frame.data());
+      const auto& queued = queue_.back();
+      h.caplen = h.len = static_cast<bpf_u_int32>(queued.size());
+      pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, queued.data());
     }
   }
 
