@@ -15,7 +15,11 @@
 #include <asio/steady_timer.hpp>
 
 #include "engine_common.hpp"
+#include "host_notes.hpp"
+#include "pacer.hpp"
 #include "portvigil/scanner/engine.hpp"
+#include "progress_meter.hpp"
+#include "rtt_estimator.hpp"
 #include "silence_policy.hpp"
 
 namespace portvigil {
@@ -52,10 +56,7 @@ struct HostState {
   bool answered = false;
   bool started = false;
   Clock::time_point start;
-  // RFC 6298 smoothed RTT, as Nmap keeps per host.
-  double srtt = 0;
-  double rttvar = 0;
-  bool has_rtt = false;
+  engine::RttEstimator rtt;  // this host's; ConnectRun::group_rtt_ stands in before its first
 };
 
 // Fixed-capacity FIFO for probes waiting to be retransmitted.
@@ -85,7 +86,16 @@ class ProbeRing {
 class ConnectRun {
  public:
   ConnectRun(const ScanPlan& plan, ReportSink& sink, const RunControl& control)
-      : plan_(plan), sink_(sink), control_(control), tick_(io_), pace_(io_) {
+      : plan_(plan),
+        sink_(sink),
+        control_(control),
+        tick_(io_),
+        pace_(io_),
+        // A fixed cap: the probe window, not the rate, adapts a connect scan.
+        pacer_(plan.timing.max_rate, plan.timing.max_rate, plan.timing.max_rate,
+               std::chrono::milliseconds(10), Clock::now()),
+        timeouts_(engine::TimeoutBounds::of(plan.timing)),
+        progress_(control) {
     const std::size_t fd_limit = raise_fd_limit();
     const std::size_t fd_budget = fd_limit > 128 ? fd_limit - 100 : 16;
     std::size_t window = plan.timing.max_parallelism ? plan.timing.max_parallelism : 4096;
@@ -102,7 +112,6 @@ class ConnectRun {
     std::iota(port_order_.begin(), port_order_.end(), 0u);
     // Nmap randomises port order too: sequential sweeps trip simple IDS thresholds.
     std::shuffle(port_order_.begin(), port_order_.end(), std::mt19937_64(std::random_device{}()));
-    tokens_ = 1;
   }
 
   ScanSummary run();
@@ -155,11 +164,11 @@ class ConnectRun {
   std::uint64_t fresh_total_ = 0;
   std::size_t hosts_remaining_ = 0;
   std::size_t in_flight_ = 0;
-  double tokens_ = 0;
-  Clock::time_point last_refill_ = Clock::now();
+  engine::Pacer pacer_;
+  engine::TimeoutBounds timeouts_;
+  engine::RttEstimator group_rtt_;  // every host's samples, for hosts without their own yet
   Clock::time_point started_ = Clock::now();
-  Clock::time_point last_progress_ = Clock::now();
-  std::uint64_t sent_at_last_progress_ = 0;
+  engine::ProgressMeter progress_;
   std::uint64_t probes_done_ = 0;
   std::uint64_t probes_total_ = 0;
   std::uint64_t hosts_done_ = 0;
@@ -175,6 +184,7 @@ ScanSummary ConnectRun::run() {
   summary_.hosts_total = 0;
   const std::size_t nports = plan_.ports.tcp.size();
   probes_total_ = plan_.targets->size_hint() * nports;
+  progress_.start(started_, probes_total_);
   // About 64k (host, port) pairs per group: enough to keep a large window busy.
   const std::size_t group_size = engine::group_size(nports, std::size_t{1} << 16, 1024);
   auto cursor = plan_.targets->cursor();
@@ -214,7 +224,7 @@ void ConnectRun::run_group() {
     if (!h.authorized) {
       // The scope check lives here, where probes are made, not only in the CLI.
       h.result.complete = false;
-      h.result.note = "not scanned: outside the authorized scope";
+      h.result.note = engine::note::kOutOfScope;
       h.result.refused_by_scope = true;
       h.result.ports.clear();
       h.remaining = 0;
@@ -245,7 +255,7 @@ void ConnectRun::fill() {
     if (!take_token()) return;
     Probe p;
     if (!next_probe(p)) {
-      tokens_ += 1;  // nothing to send: give the token back
+      pacer_.give_back();  // nothing to send
       return;
     }
     Slot* slot = free_slots_.back();
@@ -273,20 +283,10 @@ bool ConnectRun::next_probe(Probe& out) {
 }
 
 bool ConnectRun::take_token() {
-  if (plan_.timing.max_rate <= 0) return true;
-  const auto now = Clock::now();
-  const double burst = std::max(1.0, plan_.timing.max_rate / 100.0);
-  tokens_ = std::min(burst, tokens_ + std::chrono::duration<double>(now - last_refill_).count() *
-                                          plan_.timing.max_rate);
-  last_refill_ = now;
-  if (tokens_ >= 1) {
-    tokens_ -= 1;
-    return true;
-  }
+  if (pacer_.try_take(Clock::now())) return true;
   if (!pace_armed_) {
     pace_armed_ = true;
-    const auto wait = std::chrono::duration<double>((1 - tokens_) / plan_.timing.max_rate);
-    pace_.expires_after(std::chrono::duration_cast<Clock::duration>(wait));
+    pace_.expires_after(std::chrono::duration_cast<Clock::duration>(pacer_.until_next()));
     pace_.async_wait([this](const asio::error_code& ec) {
       pace_armed_ = false;
       if (!ec) fill();
@@ -296,9 +296,7 @@ bool ConnectRun::take_token() {
 }
 
 double ConnectRun::timeout_for(const HostState& h) const {
-  const auto& t = plan_.timing;
-  if (!h.has_rtt) return t.initial_rtt_timeout.count();
-  return std::clamp(h.srtt + 4 * h.rttvar, t.min_rtt_timeout.count(), t.max_rtt_timeout.count());
+  return engine::probe_timeout(h.rtt, group_rtt_, timeouts_);
 }
 
 void ConnectRun::launch(Slot& slot, const Probe& probe) {
@@ -387,13 +385,9 @@ void ConnectRun::on_connect(Slot& slot, std::uint64_t gen, const asio::error_cod
     ++summary_.counters.responses;
     answered_attempts_ += probe.attempt + 1u;
     missed_attempts_ += probe.attempt;
-    if (!h.has_rtt) {
-      h.srtt = rtt;
-      h.rttvar = rtt / 2;
-      h.has_rtt = true;
-    } else {
-      h.rttvar = 0.75 * h.rttvar + 0.25 * std::abs(h.srtt - rtt);
-      h.srtt = 0.875 * h.srtt + 0.125 * rtt;
+    if (probe.attempt == 0) {  // Karn: a retransmitted probe's answer has no clear RTT
+      h.rtt.sample(rtt);
+      group_rtt_.sample(rtt);
     }
     resolve(probe, state, reason);
   } else if (!answered) {
@@ -436,7 +430,7 @@ void ConnectRun::on_no_answer(Probe probe) {
       !h.result.inconclusive) {
     // Even the extra attempts cannot make silence trustworthy at this loss rate.
     h.result.inconclusive = true;
-    h.result.note = "loss too high to trust silence: unanswered ports may not be filtered";
+    h.result.note = engine::note::kLossTooHigh;
   }
   resolve(probe, technique_info(Technique::connect).silence, Reason::no_response);
 }
@@ -474,10 +468,7 @@ void ConnectRun::check_host_timeouts(Clock::time_point now) {
     h.timed_out = true;
     h.result.complete = false;
     h.result.elapsed = now - h.start;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "host timeout after %.1fs: %zu of %zu ports unanswered", limit,
-                  h.remaining, h.result.ports.size());
-    h.result.note = buf;
+    h.result.note = engine::note::host_timeout(limit, h.remaining, h.result.ports.size());
     probes_done_ += h.remaining;
     h.remaining = 0;
     --hosts_remaining_;
@@ -495,28 +486,14 @@ void ConnectRun::on_tick() {
     for (auto& h : group_) {
       if (h.remaining == 0) continue;
       h.result.complete = false;
-      h.result.note = "interrupted: " + std::to_string(h.remaining) + " ports unanswered";
+      h.result.note = engine::note::interrupted(h.remaining, h.result.ports.size());
       h.remaining = 0;
     }
     hosts_remaining_ = 0;
     finish_group();
     return;
   }
-  if (control_.on_progress && control_.progress_every.count() > 0 &&
-      now - last_progress_ >= control_.progress_every) {
-    Progress p;
-    p.probes_done = probes_done_;
-    p.probes_total = probes_total_;
-    p.hosts_done = hosts_done_;
-    p.elapsed = now - started_;
-    const double dt = std::chrono::duration<double>(now - last_progress_).count();
-    p.rate = dt > 0
-                 ? static_cast<double>(summary_.counters.probes_sent - sent_at_last_progress_) / dt
-                 : 0;
-    sent_at_last_progress_ = summary_.counters.probes_sent;
-    last_progress_ = now;
-    control_.on_progress(p);
-  }
+  progress_.maybe_report(now, probes_done_, hosts_done_, summary_.counters.probes_sent);
   if (group_done()) {
     finish_group();
     return;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine_common.hpp"
+#include "host_notes.hpp"
 #include "portvigil/scanner/engine.hpp"
 #include "raw/probe.hpp"
 
@@ -155,7 +156,7 @@ class DiscoveringEngine final : public ScanEngine {
         r.address = t.address;
         r.hostname = t.hostname;
         r.complete = false;
-        r.note = "scan interrupted before its ports were probed";
+        r.note = engine::note::kInterruptedAfterDiscovery;
         stamped.host(r);
       }
       engine::finish_summary(total, started, false);

@@ -557,16 +557,26 @@ TEST(RawEngineSpoofed, ForgedUdpRepliesChangeOnlyPortsWithoutAnIdentifier) {
 namespace portvigil {
 namespace {
 
-// A stop request (SIGTERM, Ctrl-C) ends the scan promptly at any rate: at 1 probe/s the
-// sender must not sit in its pacer (it once checked the stop flag every 256 probes).
-TEST(RawEngine, StopIsSeenPromptlyAtOneProbePerSecond) {
+TargetSet one_target(const char* address) {
   TargetSet set;
-  set.add("198.18.0.2", kNoDns);
+  set.add(address, kNoDns);
+  return set;
+}
+
+ScanPlan syn_plan(const TargetSet& set, const char* ports) {
   ScanPlan plan;
   plan.technique = Technique::syn;
   plan.targets = &set;
-  plan.ports = parse_ports("1-1000", true, false);
+  plan.ports = parse_ports(ports, true, false);
   plan.scope = set.covering_scope();
+  return plan;
+}
+
+// A stop request (SIGTERM, Ctrl-C) ends the scan promptly at any rate: at 1 probe/s the
+// sender must not sit in its pacer (it once checked the stop flag every 256 probes).
+TEST(RawEngine, StopIsSeenPromptlyAtOneProbePerSecond) {
+  const TargetSet set = one_target("198.18.0.2");
+  ScanPlan plan = syn_plan(set, "1-1000");
   plan.timing.max_rate = 1;
   RawOptions options;
   options.io = fake_packet_io(lab_network(), nullptr);
@@ -589,6 +599,41 @@ TEST(RawEngine, StopIsSeenPromptlyAtOneProbePerSecond) {
       << std::chrono::duration<double>(took).count() << " s";
   ASSERT_EQ(sink.hosts.size(), 1u);
   EXPECT_FALSE(sink.hosts[0].complete) << "an interrupted host must not look complete";
+}
+
+// Without --max-rate the rate starts at RawOptions::initial_rate and grows while the pacer is
+// what holds the sender back and nothing is lost (engine_core_test.cpp pins the arithmetic).
+TEST(RawEngine, RateGrowsFromItsStartWhileNothingIsLost) {
+  RawOptions options;
+  options.initial_rate = 2000;
+  options.max_adaptive_rate = 200000;
+  const auto run =
+      scan(Technique::syn, "1-4000", lab_network(), {"198.18.0.2"}, nullptr, {}, options);
+  ASSERT_EQ(run.hosts.size(), 1u);
+  EXPECT_TRUE(run.hosts[0].complete) << run.hosts[0].note;
+  EXPECT_EQ(run.ports.at({"198.18.0.2", Proto::tcp, 22}).state, PortState::open);
+  EXPECT_GE(run.summary.counters.probes_sent, 4000u);
+  // At a fixed 2000 probes/s the first pass alone would take 2 s.
+  EXPECT_GT(run.summary.counters.effective_rate, 4000) << run.summary.elapsed.count() << " s";
+}
+
+// --max-rate is a cap: adaptation never passes it (the rate over the whole scan, waits
+// included, stays at or under it).
+TEST(RawEngine, MaxRateIsACapAdaptationNeverPasses) {
+  const TargetSet set = one_target("198.18.0.2");
+  ScanPlan plan = syn_plan(set, "1-600");
+  plan.timing.max_rate = 2000;
+  plan.timing.min_rtt_timeout = std::chrono::milliseconds(20);
+  plan.timing.initial_rtt_timeout = std::chrono::milliseconds(50);
+  RawOptions options;
+  options.io = fake_packet_io(lab_network(), nullptr);
+  CollectSink sink;
+  const auto summary = make_raw_engine(Technique::syn, options)->run(plan, sink, RunControl{});
+  ASSERT_EQ(sink.hosts.size(), 1u);
+  EXPECT_TRUE(sink.hosts[0].complete);
+  EXPECT_GE(summary.counters.probes_sent, 600u);
+  EXPECT_LE(summary.counters.effective_rate, 2000.0);
+  EXPECT_GE(summary.elapsed.count(), 0.29);  // 600 probes less the 1 ms burst, at 2000/s
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // per-probe state exists beyond a few bytes per pair, so nothing is allocated per packet.
 //
 // Accuracy rule: silence is believed only after enough consecutive retransmission passes
-// drew nothing new for the measured loss rate (see scan_group); loss halves the rate. A host
+// drew nothing new for the measured loss rate (see scan_group). The rate adapts (adapt_rate):
+// it grows while the pacer holds the sender back and nothing is lost, and halves on loss. A host
 // that may be rate limiting its error replies is re-probed after the limiter refills
 // (probe_rate_limits). When silence cannot be trusted the host is marked inconclusive
 // instead of reporting guesses.
@@ -18,9 +19,13 @@
 #include <thread>
 
 #include "engine_common.hpp"
+#include "host_notes.hpp"
+#include "pacer.hpp"
 #include "packet.hpp"
 #include "portvigil/scanner/engine.hpp"
 #include "probe.hpp"
+#include "progress_meter.hpp"
+#include "rtt_estimator.hpp"
 #include "silence_policy.hpp"
 
 namespace portvigil {
@@ -33,6 +38,8 @@ using Clock = std::chrono::steady_clock;
 using raw::IpAddr;
 
 constexpr double kMinAdaptiveRate = 500;
+// How often the sender weighs the loss signals and adapts its rate.
+constexpr std::chrono::milliseconds kRateWindow{20};
 
 // A pair's answer in one byte: 0 = none yet, else state * kReasonSlots + reason + 1.
 constexpr unsigned kReasonSlots = 32;
@@ -66,7 +73,10 @@ class RawScan : public FrameSink {
         plan_(plan),
         sink_(sink),
         control_(control),
-        ports_(plan.ports.of(proto_of(probe.technique))) {
+        ports_(plan.ports.of(proto_of(probe.technique))),
+        pacer_(make_pacer(plan.timing, options)),
+        timeouts_(engine::TimeoutBounds::of(plan.timing)),
+        progress_(control) {
     std::random_device rd;
     if (options.cookie_seed) {
       std::mt19937_64 g(*options.cookie_seed);
@@ -94,9 +104,18 @@ class RawScan : public FrameSink {
     port_order_.resize(ports_.size());
     std::iota(port_order_.begin(), port_order_.end(), 0u);
     std::shuffle(port_order_.begin(), port_order_.end(), std::mt19937_64(rd()));
-    rate_ = plan.timing.max_rate > 0 ? plan.timing.max_rate : options.initial_rate;
-    if (plan.timing.min_rate > 0) rate_ = std::max(rate_, plan.timing.min_rate);
-    timeout_us_.store(to_timeout_us(plan.timing.initial_rtt_timeout.count() * 1e6));
+    group_timeout_us_.store(to_timeout_us(timeouts_.initial * 1e6));
+  }
+
+  // --max-rate is where the rate starts and a cap it never passes; without it the rate starts
+  // at RawOptions::initial_rate and may grow to RawOptions::max_adaptive_rate. Loss never
+  // takes it below --min-rate (or kMinAdaptiveRate).
+  static engine::Pacer make_pacer(const TimingOptions& t, const RawOptions& o) {
+    double start = t.max_rate > 0 ? t.max_rate : o.initial_rate;
+    if (t.min_rate > 0) start = std::max(start, t.min_rate);
+    const double ceiling = t.max_rate > 0 ? start : std::max(start, o.max_adaptive_rate);
+    return engine::Pacer(start, std::max(kMinAdaptiveRate, t.min_rate), ceiling,
+                         std::chrono::milliseconds(1), Clock::now());
   }
 
   // Timeouts are kept as 32-bit microseconds: clamp, so no input can overflow them.
@@ -114,6 +133,12 @@ class RawScan : public FrameSink {
   bool stopping() const { return control_.stop && control_.stop->load(std::memory_order_relaxed); }
   void scan_group();
   void send_pass();
+  void adapt_rate(Clock::time_point now);
+  // Records a pair's first answer; false when it already had one.
+  bool settle(std::size_t pair, std::size_t host, raw::Observation o);
+  std::size_t unanswered(std::size_t host) const {
+    return ports_.size() - settled_[host].load(std::memory_order_relaxed);
+  }
   void send_probe(std::size_t host, std::size_t port_index);
   void probe_rate_limits();
   void wait_for_replies();
@@ -158,7 +183,12 @@ class RawScan : public FrameSink {
   // replies (RST, ICMP unreachable). The sender snapshots late_ before each pass.
   std::unique_ptr<std::atomic<std::uint32_t>[]> late_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> errors_;
-  std::vector<bool> rate_limited_;  // a delayed re-probe of silent ports drew errors
+  std::unique_ptr<std::atomic<std::uint32_t>[]> settled_;  // pairs with an answer, per host
+  // Per host, published by the receiver: its own probe timeout in us, 0 until it has an RTT
+  // sample (the group's stands in).
+  std::unique_ptr<std::atomic<std::uint32_t>[]> host_timeout_us_;
+  std::vector<engine::RttEstimator> host_rtt_;  // receiver-owned
+  std::vector<bool> rate_limited_;              // a delayed re-probe of silent ports drew errors
   // Per host, sender-owned: pairs the kernel refused for good (a failed neighbour).
   std::vector<std::uint32_t> refused_locally_;
 
@@ -169,18 +199,19 @@ class RawScan : public FrameSink {
   // that were answered: their ratio estimates the per-transmission miss rate.
   std::atomic<std::uint64_t> missed_sends_{0};
   std::atomic<std::uint64_t> answered_sends_{0};
-  std::atomic<std::uint32_t> timeout_us_{0};
-  double srtt_us_ = 0;  // receiver-owned
-  double rttvar_us_ = 0;
-  bool have_rtt_ = false;
+  std::atomic<std::uint32_t> group_timeout_us_{0};
+  engine::RttEstimator group_rtt_;  // receiver-owned, every host's samples
 
-  // Sender pacing.
-  double rate_ = 0;
-  double tokens_ = 0;
-  Clock::time_point last_refill_;
+  // Sender pacing and its loss signals at the start of the current rate window.
+  engine::Pacer pacer_;
+  engine::TimeoutBounds timeouts_;
+  Clock::time_point window_start_ = Clock::now();
+  bool window_paced_ = false;  // the pacer held the sender back in this window
+  std::uint64_t window_drops_ = 0;
+  std::uint64_t window_deferred_ = 0;
+  std::uint64_t window_late_ = 0;
   Clock::time_point started_ = Clock::now();
-  Clock::time_point last_progress_ = Clock::now();
-  std::uint64_t sent_at_last_progress_ = 0;
+  engine::ProgressMeter progress_;
   std::uint64_t done_before_group_ = 0;
   std::uint64_t probes_total_ = 0;
   std::uint64_t hosts_done_ = 0;
@@ -217,8 +248,7 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
   const raw::Observation o = probe_.classify(r);
   const std::size_t pair =
       static_cast<std::size_t>(h) * ports_.size() + static_cast<std::size_t>(pi);
-  std::uint8_t expected = 0;
-  if (!answer_[pair].compare_exchange_strong(expected, encode(o))) return;  // first answer wins
+  if (!settle(pair, static_cast<std::size_t>(h), o)) return;  // first answer wins
   answered_.fetch_add(1, std::memory_order_relaxed);
   const std::uint8_t tries = attempts_[pair].load(std::memory_order_relaxed);
   if (r.kind == raw::Reply::Kind::unreachable || (r.flags & raw::tcp_flag::rst)) {
@@ -231,27 +261,30 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
     late_[static_cast<std::size_t>(h)].fetch_add(1, std::memory_order_relaxed);
   } else if (tries == 1) {
     // Karn's rule: only unambiguous (first transmission) samples feed the RTT estimate.
-    const double rtt =
-        static_cast<double>(now_us() - sent_at_[pair].load(std::memory_order_relaxed));
-    if (!have_rtt_) {
-      srtt_us_ = rtt;
-      rttvar_us_ = rtt / 2;
-      have_rtt_ = true;
-    } else {
-      rttvar_us_ = 0.75 * rttvar_us_ + 0.25 * std::abs(srtt_us_ - rtt);
-      srtt_us_ = 0.875 * srtt_us_ + 0.125 * rtt;
-    }
-    const auto& t = plan_.timing;
-    const double to = std::clamp(srtt_us_ + 4 * rttvar_us_, t.min_rtt_timeout.count() * 1e6,
-                                 t.max_rtt_timeout.count() * 1e6);
-    timeout_us_.store(to_timeout_us(to), std::memory_order_relaxed);
+    // Unsigned: a stamp from before the 32-bit microsecond clock wrapped still subtracts right.
+    const double rtt_s =
+        static_cast<double>(now_us() - sent_at_[pair].load(std::memory_order_relaxed)) * 1e-6;
+    auto& host_rtt = host_rtt_[static_cast<std::size_t>(h)];
+    host_rtt.sample(rtt_s);
+    group_rtt_.sample(rtt_s);
+    host_timeout_us_[static_cast<std::size_t>(h)].store(
+        to_timeout_us(host_rtt.timeout(timeouts_) * 1e6), std::memory_order_relaxed);
+    group_timeout_us_.store(to_timeout_us(group_rtt_.timeout(timeouts_) * 1e6),
+                            std::memory_order_relaxed);
   }
+}
+
+bool RawScan::settle(std::size_t pair, std::size_t host, raw::Observation o) {
+  std::uint8_t expected = 0;
+  if (!answer_[pair].compare_exchange_strong(expected, encode(o))) return false;
+  settled_[host].fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 ScanSummary RawScan::run() {
   started_ = Clock::now();
-  last_refill_ = started_;
   probes_total_ = plan_.targets->size_hint() * ports_.size();
+  progress_.start(started_, probes_total_);
   // Up to 1M pairs per group: a few bytes of state each, and the sender never idles.
   const std::size_t group_size = engine::group_size(ports_.size(), std::size_t{1} << 20, 4096);
   auto cursor = plan_.targets->cursor();
@@ -289,6 +322,9 @@ void RawScan::scan_group() {
   sent_at_ = std::make_unique<std::atomic<std::uint32_t>[]>(pairs_);
   late_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
   errors_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
+  settled_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
+  host_timeout_us_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
+  host_rtt_.assign(hosts_.size(), engine::RttEstimator{});
   rate_limited_.assign(hosts_.size(), false);
   refused_locally_.assign(hosts_.size(), 0);
   answered_ = 0;
@@ -381,9 +417,9 @@ void RawScan::scan_group() {
     const bool dropped = drops_now > drops_before;
     drops_before = drops_now;
     if (pass > 0) quiet_streak = (drew_new || dropped) ? 0 : quiet_streak + 1;
-    if ((pass > 0 && drew_new) || dropped) {
-      rate_ = std::max({rate_ / 2, kMinAdaptiveRate, plan_.timing.min_rate});
-    }
+    // Answers that needed this retransmission pass: the earlier passes lost probes. One
+    // halving per pass, however many such answers came (adapt_rate never grows on them).
+    if (pass > 0 && drew_new) pacer_.back_off();
   }
   // Out of passes while silence could still be loss: it is not proof.
   unsettled_ = !settled && unanswered_count() > 0;
@@ -408,8 +444,7 @@ void RawScan::probe_rate_limits() {
     const auto& host = hosts_[h];
     if (!host.authorized || host.timed_out) continue;
     errors_before[h] = errors_[h].load();
-    std::size_t silent = 0;
-    for (std::size_t p = 0; p < nports; ++p) silent += answer_[h * nports + p].load() == 0;
+    const std::size_t silent = unanswered(h);
     if (errors_before[h] > 0 && errors_before[h] <= kFewErrors && silent > errors_before[h]) {
       suspects.push_back(h);
     }
@@ -435,37 +470,51 @@ void RawScan::probe_rate_limits() {
 
 std::size_t RawScan::unanswered_count() const {
   std::size_t n = 0;
-  const std::size_t nports = ports_.size();
   for (std::size_t h = 0; h < hosts_.size(); ++h) {
-    if (!hosts_[h].authorized || hosts_[h].timed_out) continue;
-    for (std::size_t p = 0; p < nports; ++p) {
-      if (answer_[h * nports + p].load(std::memory_order_relaxed) == 0) ++n;
-    }
+    if (hosts_[h].authorized && !hosts_[h].timed_out) n += unanswered(h);
   }
   return n;
 }
 
 bool RawScan::pace() {
-  if (rate_ <= 0) return !stopping();
-  while (true) {
-    const auto now = Clock::now();
-    tokens_ = std::min(std::max(1.0, rate_ / 1000.0),
-                       tokens_ + std::chrono::duration<double>(now - last_refill_).count() * rate_);
-    last_refill_ = now;
-    if (tokens_ >= 1) {
-      tokens_ -= 1;
-      return true;
-    }
+  if (pacer_.unlimited()) return !stopping();
+  const auto now = Clock::now();
+  if (now - window_start_ >= kRateWindow) adapt_rate(now);
+  while (!pacer_.try_take(Clock::now())) {
+    window_paced_ = true;
     // At a low rate the wait is long: sleep in short slices so SIGTERM is seen within
     // kStopLatency, whatever max-rate is.
     if (stopping()) return false;
-    const double wait_s = std::min((1 - tokens_) / rate_, kStopLatency.count());
+    const double wait_s = std::min(pacer_.until_next().count(), kStopLatency.count());
     if (wait_s > 200e-6) {
       std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
     } else {
       std::this_thread::yield();
     }
   }
+  return true;
+}
+
+// Once per kRateWindow of sending: replies lost on our side (capture drops) halve the rate at
+// once; a window the pacer held the sender back in, with no drop, no deferred send and no
+// answer that needed a retransmission, raises it. A sender held back by the CPU rather than
+// the pacer has no evidence that more would get through, so the rate stays. Deferred sends
+// (ENOBUFS) only stop growth: most come from one unresolved neighbour's full queue, which a
+// lower rate would not help, and halving on them would starve every live host of a -Pn sweep.
+void RawScan::adapt_rate(Clock::time_point now) {
+  const std::uint64_t drops = io_->stats().capture_drops;
+  const std::uint64_t deferred = summary_.counters.send_deferred;
+  const std::uint64_t late = late_total_.load(std::memory_order_relaxed);
+  if (drops > window_drops_) {
+    pacer_.back_off();
+  } else if (window_paced_ && late == window_late_ && deferred == window_deferred_) {
+    pacer_.speed_up();
+  }
+  window_start_ = now;
+  window_paced_ = false;
+  window_drops_ = drops;
+  window_deferred_ = deferred;
+  window_late_ = late;
 }
 
 // One pass over every unanswered pair, port-major so consecutive probes go to different
@@ -508,8 +557,7 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
   // the pair is settled at once with no evidence either way.
   const bool frame = probe_.neighbor && ports_[pi] == raw::kNeighborPort;
   if (frame && !(link_ && link_->reaches(host.target.address))) {
-    std::uint8_t expected = 0;
-    answer_[pair].compare_exchange_strong(expected, encode({PortState::filtered, Reason::unknown}));
+    settle(pair, h, {PortState::filtered, Reason::unknown});
     return;
   }
   if (!pace()) {
@@ -554,11 +602,7 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
     // The kernel gave up resolving this on-link address (EHOSTUNREACH): that is the pair's
     // answer, as a router's host-unreachable would be; nothing left.
     attempts_[pair].store(tries, std::memory_order_relaxed);
-    std::uint8_t expected = 0;
-    if (answer_[pair].compare_exchange_strong(
-            expected, encode({PortState::filtered, Reason::host_unreach}))) {
-      ++refused_locally_[h];
-    }
+    if (settle(pair, h, {PortState::filtered, Reason::host_unreach})) ++refused_locally_[h];
     ++summary_.counters.send_refused_locally;
     return;
   }
@@ -575,9 +619,17 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
   if (tries > 0) ++summary_.counters.retransmissions;
 }
 
+// Waits for the slowest host still owing answers: its own timeout, or the group's when it
+// has no RTT sample yet.
 void RawScan::wait_for_replies() {
-  const auto deadline =
-      Clock::now() + std::chrono::microseconds(timeout_us_.load(std::memory_order_relaxed));
+  const std::uint32_t group_us = group_timeout_us_.load(std::memory_order_relaxed);
+  std::uint32_t wait_us = 0;
+  for (std::size_t h = 0; h < hosts_.size(); ++h) {
+    if (!hosts_[h].authorized || hosts_[h].timed_out || unanswered(h) == 0) continue;
+    const std::uint32_t own = host_timeout_us_[h].load(std::memory_order_relaxed);
+    wait_us = std::max(wait_us, own != 0 ? own : group_us);
+  }
+  const auto deadline = Clock::now() + std::chrono::microseconds(wait_us);
   while (Clock::now() < deadline) {
     if (stopping()) {
       interrupted_ = true;
@@ -602,20 +654,9 @@ void RawScan::check_host_timeouts() {
 }
 
 void RawScan::maybe_progress() {
-  if (!control_.on_progress || control_.progress_every.count() <= 0) return;
-  const auto now = Clock::now();
-  if (now - last_progress_ < control_.progress_every) return;
-  Progress p;
-  p.probes_done = done_before_group_ + answered_.load(std::memory_order_relaxed);
-  p.probes_total = probes_total_;
-  p.hosts_done = hosts_done_;
-  p.elapsed = now - started_;
-  const double dt = std::chrono::duration<double>(now - last_progress_).count();
-  p.rate =
-      dt > 0 ? static_cast<double>(summary_.counters.probes_sent - sent_at_last_progress_) / dt : 0;
-  sent_at_last_progress_ = summary_.counters.probes_sent;
-  last_progress_ = now;
-  control_.on_progress(p);
+  progress_.maybe_report(Clock::now(),
+                         done_before_group_ + answered_.load(std::memory_order_relaxed),
+                         hosts_done_, summary_.counters.probes_sent);
 }
 
 void RawScan::emit_group() {
@@ -628,7 +669,7 @@ void RawScan::emit_group() {
     r.elapsed = host.started ? Clock::now() - host.start : Clock::duration{};
     if (!host.authorized) {
       r.complete = false;
-      r.note = "not scanned: outside the authorized scope";
+      r.note = engine::note::kOutOfScope;
       r.refused_by_scope = true;
       ++hosts_done_;
       sink_.host(r);
@@ -668,8 +709,10 @@ void RawScan::emit_group() {
     }
     if (cut_short) {
       r.complete = false;
-      r.note = host.timed_out ? "host timeout: unanswered ports are not reported"
-                              : "scan interrupted: unanswered ports are not reported";
+      const std::size_t silent = answer_ ? unanswered(h) : nports;
+      r.note = host.timed_out
+                   ? engine::note::host_timeout(plan_.timing.host_timeout.count(), silent, nports)
+                   : engine::note::interrupted(silent, nports);
     }
     const std::uint32_t late = late_ ? late_[h].load() : 0;
     const bool unsettled = unsettled_ && late > 0;

@@ -78,7 +78,10 @@ struct RawOptions {
   std::string interface;  // -e; empty: chosen by route lookup toward the first target
   std::optional<std::uint64_t> cookie_seed;  // fixed reply-validation key (replays, tests)
   std::uint16_t source_port = 0;             // 0: random
-  double initial_rate = 100000;  // probes/s when --max-rate is not given; adapted down on loss
+  // Without --max-rate the rate starts at initial_rate and adapts: it grows toward
+  // max_adaptive_rate while nothing is lost and halves on loss. --max-rate replaces both.
+  double initial_rate = 100000;
+  double max_adaptive_rate = 1000000;
 };
 
 // The stateless raw-packet engine for -sS -sF -sN -sX -sA -sU (one Probe per technique).

@@ -1,0 +1,65 @@
+// Round-trip times and the probe timeout they give: one estimator for both engines, kept per
+// host and per group as Nmap does. A host's timeout comes from its own samples once it has
+// some, from its group's before (a host's first probes would otherwise wait the initial
+// timeout even when its neighbours have long shown what the path costs).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "portvigil/scanner/engine.hpp"
+
+namespace portvigil::engine {
+
+// --initial-rtt-timeout, --min-rtt-timeout, --max-rtt-timeout in seconds.
+struct TimeoutBounds {
+  double initial = 0.5;
+  double min = 0.1;
+  double max = 1.25;
+  [[nodiscard]] static TimeoutBounds of(const TimingOptions& t) {
+    return {t.initial_rtt_timeout.count(), t.min_rtt_timeout.count(), t.max_rtt_timeout.count()};
+  }
+};
+
+// RFC 6298 smoothed round-trip time (alpha 1/8, beta 1/4). Feed it only unambiguous samples
+// (Karn: answers to a probe's first transmission).
+class RttEstimator {
+ public:
+  // A sample that is not a finite, non-negative time (a clock that went backwards, a stamp
+  // torn by a race) is dropped rather than poisoning the estimate.
+  void sample(double rtt_s) {
+    if (!std::isfinite(rtt_s) || rtt_s < 0) return;
+    if (samples_ == 0) {
+      srtt_ = rtt_s;
+      rttvar_ = rtt_s / 2;
+    } else {
+      rttvar_ = 0.75 * rttvar_ + 0.25 * std::abs(srtt_ - rtt_s);
+      srtt_ = 0.875 * srtt_ + 0.125 * rtt_s;
+    }
+    ++samples_;
+  }
+  [[nodiscard]] bool has_sample() const { return samples_ > 0; }
+  [[nodiscard]] std::uint64_t samples() const { return samples_; }
+  [[nodiscard]] double srtt() const { return srtt_; }
+  [[nodiscard]] double rttvar() const { return rttvar_; }
+  // srtt + 4 rttvar within the bounds; the initial timeout before the first sample.
+  [[nodiscard]] double timeout(const TimeoutBounds& b) const {
+    if (samples_ == 0) return b.initial;
+    return std::clamp(srtt_ + 4 * rttvar_, b.min, std::max(b.min, b.max));
+  }
+
+ private:
+  double srtt_ = 0;
+  double rttvar_ = 0;
+  std::uint64_t samples_ = 0;
+};
+
+// How long to wait for an answer from one host: its own estimate, else its group's, else the
+// initial timeout.
+[[nodiscard]] inline double probe_timeout(const RttEstimator& host, const RttEstimator& group,
+                                          const TimeoutBounds& b) {
+  return host.has_sample() ? host.timeout(b) : group.timeout(b);
+}
+
+}  // namespace portvigil::engine
