@@ -385,10 +385,10 @@ void ConnectRun::on_connect(Slot& slot, std::uint64_t gen, const asio::error_cod
     ++summary_.counters.responses;
     answered_attempts_ += probe.attempt + 1u;
     missed_attempts_ += probe.attempt;
-    if (probe.attempt == 0) {  // Karn: a retransmitted probe's answer has no clear RTT
-      h.rtt.sample(rtt);
-      group_rtt_.sample(rtt);
-    }
+    // Every attempt is a socket of its own, timed from its own connect(): no retransmission
+    // ambiguity (Karn's rule) to avoid.
+    h.rtt.sample(rtt);
+    group_rtt_.sample(rtt);
     resolve(probe, state, reason);
   } else if (!answered) {
     on_no_answer(probe);  // the kernel gave up before our timer did

@@ -1,7 +1,7 @@
 // Round-trip times and the probe timeout they give: one estimator for both engines, kept per
 // host and per group as Nmap does. A host's timeout comes from its own samples once it has
-// some, from its group's before (a host's first probes would otherwise wait the initial
-// timeout even when its neighbours have long shown what the path costs).
+// some; before that, from the initial timeout, or its group's when the group has shown
+// that the path is slower than that.
 #pragma once
 
 #include <algorithm>
@@ -55,11 +55,13 @@ class RttEstimator {
   std::uint64_t samples_ = 0;
 };
 
-// How long to wait for an answer from one host: its own estimate, else its group's, else the
-// initial timeout.
+// How long to wait before giving up on one probe to a host: its own estimate, else the
+// longer of the initial timeout and its group's. Never shorter than the initial timeout for
+// a host that has not answered yet: fast neighbours must not make a slower host time out
+// on every attempt and so never get a sample of its own.
 [[nodiscard]] inline double probe_timeout(const RttEstimator& host, const RttEstimator& group,
                                           const TimeoutBounds& b) {
-  return host.has_sample() ? host.timeout(b) : group.timeout(b);
+  return host.has_sample() ? host.timeout(b) : std::max(group.timeout(b), b.initial);
 }
 
 }  // namespace portvigil::engine

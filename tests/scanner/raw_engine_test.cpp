@@ -601,22 +601,6 @@ TEST(RawEngine, StopIsSeenPromptlyAtOneProbePerSecond) {
   EXPECT_FALSE(sink.hosts[0].complete) << "an interrupted host must not look complete";
 }
 
-// Without --max-rate the rate starts at RawOptions::initial_rate and grows while the pacer is
-// what holds the sender back and nothing is lost (engine_core_test.cpp pins the arithmetic).
-TEST(RawEngine, RateGrowsFromItsStartWhileNothingIsLost) {
-  RawOptions options;
-  options.initial_rate = 2000;
-  options.max_adaptive_rate = 200000;
-  const auto run =
-      scan(Technique::syn, "1-4000", lab_network(), {"198.18.0.2"}, nullptr, {}, options);
-  ASSERT_EQ(run.hosts.size(), 1u);
-  EXPECT_TRUE(run.hosts[0].complete) << run.hosts[0].note;
-  EXPECT_EQ(run.ports.at({"198.18.0.2", Proto::tcp, 22}).state, PortState::open);
-  EXPECT_GE(run.summary.counters.probes_sent, 4000u);
-  // At a fixed 2000 probes/s the first pass alone would take 2 s.
-  EXPECT_GT(run.summary.counters.effective_rate, 4000) << run.summary.elapsed.count() << " s";
-}
-
 // --max-rate is a cap: adaptation never passes it (the rate over the whole scan, waits
 // included, stays at or under it).
 TEST(RawEngine, MaxRateIsACapAdaptationNeverPasses) {
@@ -634,6 +618,60 @@ TEST(RawEngine, MaxRateIsACapAdaptationNeverPasses) {
   EXPECT_GE(summary.counters.probes_sent, 600u);
   EXPECT_LE(summary.counters.effective_rate, 2000.0);
   EXPECT_GE(summary.elapsed.count(), 0.29);  // 600 probes less the 1 ms burst, at 2000/s
+}
+
+struct PlanRun {
+  std::vector<HostResult> hosts;
+  ScanSummary summary;
+};
+
+PlanRun run_plan(ScanPlan plan, FakeNetworkConfig net, RawOptions options) {
+  plan.timing.min_rtt_timeout = std::chrono::milliseconds(20);
+  plan.timing.initial_rtt_timeout = std::chrono::milliseconds(50);
+  plan.timing.max_rtt_timeout = std::chrono::milliseconds(50);
+  options.io = fake_packet_io(std::move(net), nullptr);
+  CollectSink sink;
+  PlanRun run;
+  run.summary = make_raw_engine(plan.technique, options)->run(plan, sink, RunControl{});
+  run.hosts = sink.hosts;
+  return run;
+}
+
+// Without --max-rate the rate starts at RawOptions::initial_rate and grows while the pacer is
+// what holds the sender back, probes draw answers and nothing is lost (engine_core_test.cpp
+// pins the arithmetic).
+TEST(RawEngine, RateGrowsFromItsStartWhileAnswersKeepUp) {
+  const TargetSet set = one_target("198.18.0.2");
+  RawOptions options;
+  options.initial_rate = 2000;
+  options.max_adaptive_rate = 200000;
+  const auto run = run_plan(syn_plan(set, "1-4000"), lab_network(), options);
+  ASSERT_EQ(run.hosts.size(), 1u);
+  EXPECT_TRUE(run.hosts[0].complete) << run.hosts[0].note;
+  EXPECT_GE(run.summary.counters.probes_sent, 4000u);
+  // At a fixed 2000 probes/s the first pass alone would take 2 s.
+  EXPECT_GT(run.summary.counters.effective_rate, 4000) << run.summary.elapsed.count() << " s";
+}
+
+// Probes that draw nothing are no evidence that more would get through: on a host that
+// drops everything the rate stays where it started.
+TEST(RawEngine, RateDoesNotGrowWhenNothingAnswers) {
+  const TargetSet set = one_target("198.18.0.2");
+  FakeNetworkConfig net;
+  FakeHost wall;
+  wall.address = asio::ip::make_address("198.18.0.2");
+  wall.default_tcp = FakeBehavior::drop;
+  net.hosts.push_back(wall);
+  RawOptions options;
+  options.initial_rate = 2000;
+  options.max_adaptive_rate = 200000;
+  ScanPlan plan = syn_plan(set, "1-600");
+  plan.timing.max_retries = 0;
+  const auto run = run_plan(plan, net, options);
+  ASSERT_EQ(run.hosts.size(), 1u);
+  EXPECT_EQ(run.summary.counters.probes_sent, 600u);
+  EXPECT_LE(run.summary.counters.effective_rate, 2000.0);
+  EXPECT_GE(run.summary.elapsed.count(), 0.29);  // 600 probes less the 1 ms burst, at 2000/s
 }
 
 }  // namespace

@@ -38,8 +38,11 @@ using Clock = std::chrono::steady_clock;
 using raw::IpAddr;
 
 constexpr double kMinAdaptiveRate = 500;
-// How often the sender weighs the loss signals and adapts its rate.
+// How often (at least) the sender weighs the loss signals and adapts its rate; never more
+// often than twice the smoothed RTT, so that a window's answers are mostly to its own probes.
 constexpr std::chrono::milliseconds kRateWindow{20};
+// Probes a window needs before its share of answered probes says anything.
+constexpr std::uint64_t kShareSample = 64;
 
 // A pair's answer in one byte: 0 = none yet, else state * kReasonSlots + reason + 1.
 constexpr unsigned kReasonSlots = 32;
@@ -200,16 +203,22 @@ class RawScan : public FrameSink {
   std::atomic<std::uint64_t> missed_sends_{0};
   std::atomic<std::uint64_t> answered_sends_{0};
   std::atomic<std::uint32_t> group_timeout_us_{0};
-  engine::RttEstimator group_rtt_;  // receiver-owned, every host's samples
+  std::atomic<std::uint32_t> group_srtt_us_{0};
+  std::atomic<std::uint64_t> rx_drops_{0};  // published by the receiver, which owns the capture
+  engine::RttEstimator group_rtt_;          // receiver-owned, every host's samples
 
   // Sender pacing and its loss signals at the start of the current rate window.
   engine::Pacer pacer_;
   engine::TimeoutBounds timeouts_;
   Clock::time_point window_start_ = Clock::now();
   bool window_paced_ = false;  // the pacer held the sender back in this window
+  bool first_pass_ = false;    // probes go to ports in random order: a steady answer share
+  double answer_share_ = 0;    // smoothed share of first-pass probes that drew an answer
   std::uint64_t window_drops_ = 0;
   std::uint64_t window_deferred_ = 0;
   std::uint64_t window_late_ = 0;
+  std::uint64_t window_answered_ = 0;
+  std::uint64_t window_sent_ = 0;
   Clock::time_point started_ = Clock::now();
   engine::ProgressMeter progress_;
   std::uint64_t done_before_group_ = 0;
@@ -261,9 +270,10 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
     late_[static_cast<std::size_t>(h)].fetch_add(1, std::memory_order_relaxed);
   } else if (tries == 1) {
     // Karn's rule: only unambiguous (first transmission) samples feed the RTT estimate.
-    // Unsigned: a stamp from before the 32-bit microsecond clock wrapped still subtracts right.
-    const double rtt_s =
-        static_cast<double>(now_us() - sent_at_[pair].load(std::memory_order_relaxed)) * 1e-6;
+    // Signed 32-bit difference: right across the microsecond clock's wrap, and negative (so
+    // dropped by the estimator) when the sender restamped the pair after `tries` was read.
+    const std::uint32_t sent = sent_at_[pair].load(std::memory_order_relaxed);
+    const double rtt_s = static_cast<double>(static_cast<std::int32_t>(now_us() - sent)) * 1e-6;
     auto& host_rtt = host_rtt_[static_cast<std::size_t>(h)];
     host_rtt.sample(rtt_s);
     group_rtt_.sample(rtt_s);
@@ -271,6 +281,7 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
         to_timeout_us(host_rtt.timeout(timeouts_) * 1e6), std::memory_order_relaxed);
     group_timeout_us_.store(to_timeout_us(group_rtt_.timeout(timeouts_) * 1e6),
                             std::memory_order_relaxed);
+    group_srtt_us_.store(to_timeout_us(group_rtt_.srtt() * 1e6), std::memory_order_relaxed);
   }
 }
 
@@ -329,6 +340,8 @@ void RawScan::scan_group() {
   refused_locally_.assign(hosts_.size(), 0);
   answered_ = 0;
   late_total_ = 0;
+  window_answered_ = window_late_ = 0;
+  answer_share_ = 0;
   missed_sends_ = 0;
   answered_sends_ = 0;
   unsettled_ = false;
@@ -378,18 +391,25 @@ void RawScan::scan_group() {
 
   std::atomic<bool> stop_rx{false};
   PacketIo* io = io_.get();
+  rx_drops_.store(io->capture_drops());
   std::thread receiver([this, io, &stop_rx] {
-    while (!stop_rx.load(std::memory_order_relaxed))
+    auto next_drops = Clock::now() + kRateWindow;
+    while (!stop_rx.load(std::memory_order_relaxed)) {
       io->receive(std::chrono::milliseconds(5), *this);
+      if (const auto now = Clock::now(); now >= next_drops) {
+        rx_drops_.store(io->capture_drops(), std::memory_order_relaxed);
+        next_drops = now + kRateWindow;
+      }
+    }
   });
 
   // Passes: the first, then retransmissions of whatever is still silent, until the silence
   // policy (silence_policy.hpp) believes the silence: at least min_attempts passes, and as
   // many consecutive retransmission passes that drew nothing new as the measured loss calls
-  // for. Loss also halves the rate.
+  // for.
   const int max_retries = plan_.timing.max_retries;
   const int pass_limit = engine::max_attempts(max_retries);
-  std::uint64_t drops_before = io_->stats().capture_drops;
+  std::uint64_t drops_before = rx_drops_.load();
   int quiet_streak = 0;  // consecutive retransmission passes that drew nothing new
   bool settled = false;
   for (int pass = 0;; ++pass) {
@@ -409,11 +429,12 @@ void RawScan::scan_group() {
       if (pass >= pass_limit) break;
     }
     const std::uint64_t late_before = late_total_.load();
+    first_pass_ = pass == 0 && &probe_ != &raw::ping_probe();
     send_pass();
     if (stopping()) break;
     wait_for_replies();
     const bool drew_new = late_total_.load() > late_before;
-    const std::uint64_t drops_now = io_->stats().capture_drops;
+    const std::uint64_t drops_now = rx_drops_.load();
     const bool dropped = drops_now > drops_before;
     drops_before = drops_now;
     if (pass > 0) quiet_streak = (drew_new || dropped) ? 0 : quiet_streak + 1;
@@ -495,19 +516,39 @@ bool RawScan::pace() {
   return true;
 }
 
-// Once per kRateWindow of sending: replies lost on our side (capture drops) halve the rate at
-// once; a window the pacer held the sender back in, with no drop, no deferred send and no
-// answer that needed a retransmission, raises it. A sender held back by the CPU rather than
-// the pacer has no evidence that more would get through, so the rate stays. Deferred sends
-// (ENOBUFS) only stop growth: most come from one unresolved neighbour's full queue, which a
-// lower rate would not help, and halving on them would starve every live host of a -Pn sweep.
+// Once per rate window of sending (kRateWindow, or twice the smoothed RTT if longer), the
+// rate halves on loss:
+//  - replies lost on our side (capture drops);
+//  - in the first pass, a window whose share of answered probes fell below half of the
+//    scan's so far (ports are probed in random order, so that share is steady until replies
+//    stop keeping up).
+// It grows after a window that the pacer held the sender back in, that drew answers, and
+// that saw no loss, no deferred send and no answer that needed a retransmission. A sender
+// held back by the CPU rather than the pacer, or whose probes draw nothing, has no evidence
+// that more would get through, so its rate stays. Deferred sends (ENOBUFS) only stop growth:
+// most come from one unresolved neighbour's full queue, which a lower rate would not help,
+// and halving on them would starve every live host of a -Pn sweep.
 void RawScan::adapt_rate(Clock::time_point now) {
-  const std::uint64_t drops = io_->stats().capture_drops;
+  const auto window = std::max<Clock::duration>(
+      kRateWindow,
+      std::chrono::microseconds(2 * std::uint64_t{group_srtt_us_.load(std::memory_order_relaxed)}));
+  if (now - window_start_ < window) return;
+  const std::uint64_t drops = rx_drops_.load(std::memory_order_relaxed);
   const std::uint64_t deferred = summary_.counters.send_deferred;
   const std::uint64_t late = late_total_.load(std::memory_order_relaxed);
-  if (drops > window_drops_) {
+  const std::uint64_t answered = answered_.load(std::memory_order_relaxed);
+  const std::uint64_t sent = summary_.counters.probes_sent;
+  const std::uint64_t answers = answered - window_answered_;
+  const std::uint64_t sends = sent - window_sent_;
+  bool falling_behind = false;
+  if (first_pass_ && sends >= kShareSample) {
+    const double share = static_cast<double>(answers) / static_cast<double>(sends);
+    falling_behind = answer_share_ > 0 && share < answer_share_ / 2;
+    answer_share_ = answer_share_ == 0 ? share : 0.75 * answer_share_ + 0.25 * share;
+  }
+  if (drops > window_drops_ || falling_behind) {
     pacer_.back_off();
-  } else if (window_paced_ && late == window_late_ && deferred == window_deferred_) {
+  } else if (window_paced_ && answers > 0 && late == window_late_ && deferred == window_deferred_) {
     pacer_.speed_up();
   }
   window_start_ = now;
@@ -515,6 +556,8 @@ void RawScan::adapt_rate(Clock::time_point now) {
   window_drops_ = drops;
   window_deferred_ = deferred;
   window_late_ = late;
+  window_answered_ = answered;
+  window_sent_ = sent;
 }
 
 // One pass over every unanswered pair, port-major so consecutive probes go to different
@@ -620,7 +663,8 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
 }
 
 // Waits for the slowest host still owing answers: its own timeout, or the group's when it
-// has no RTT sample yet.
+// has no RTT sample yet. Unlike a connect attempt, a raw probe's late answer is not lost (it
+// is recorded whenever it comes), so a wait that was too short costs one more pass at most.
 void RawScan::wait_for_replies() {
   const std::uint32_t group_us = group_timeout_us_.load(std::memory_order_relaxed);
   std::uint32_t wait_us = 0;

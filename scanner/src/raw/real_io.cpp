@@ -254,6 +254,10 @@ class RealPacketIo final : public PacketIo {
     return SendResult::sent;
   }
 
+  std::uint64_t capture_drops() override {
+    pcap_stat ps{};
+    return pcap_ && pcap_stats(pcap_.get(), &ps) == 0 ? ps.ps_drop + ps.ps_ifdrop : 0;
+  }
   IoStats stats() override {
     pcap_stat ps{};
     if (pcap_ && pcap_stats(pcap_.get(), &ps) == 0)

@@ -69,6 +69,9 @@ class PacketIo {
   virtual std::size_t receive(std::chrono::milliseconds wait, FrameSink& sink) = 0;
   virtual int datalink() const = 0;  // DLT_* of the frames given to the sink
   virtual IoStats stats() = 0;
+  // Frames the capture lost so far. Called from the receiver thread only, which owns the
+  // capture handle (stats() reads it too, but only once the receiver has stopped).
+  virtual std::uint64_t capture_drops() { return 0; }
   // The Ethernet link for neighbour discovery, when the capture interface is Ethernet with
   // a MAC address.
   [[nodiscard]] virtual std::optional<LinkInfo> link() { return std::nullopt; }
