@@ -135,6 +135,7 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   s.targets = &plan.targets;
   s.command_line = args.command_line;
   auto& tm = s.timing;
+  if (args.timing_template) tm = timing_template(*args.timing_template);  // explicit options win
   if (args.max_retries) tm.max_retries = *args.max_retries;
   if (args.max_rate) tm.max_rate = *args.max_rate;
   if (args.min_rate) tm.min_rate = *args.min_rate;
@@ -215,8 +216,9 @@ int run_scan_command(std::span<const std::string_view> argv) {
   const bool tty = isatty(STDERR_FILENO) == 1;
   RunControl control;
   control.stop = &g_stop;
-  if (args.stats_every || tty) {
-    control.progress_every = args.stats_every.value_or(std::chrono::seconds(2));
+  if (args.stats_every || tty || args.verbosity > 0) {
+    control.progress_every = args.stats_every.value_or(
+        tty ? std::chrono::seconds(2) : std::chrono::seconds(5));  // -v off a terminal: 5 s
     const bool overwrite = tty && !args.stats_every;
     control.on_progress = [overwrite](const Progress& p) { print_progress(p, overwrite); };
   }

@@ -51,6 +51,24 @@ long long parse_int(std::string_view text, std::string_view what, long long min,
   return v;
 }
 
+// -T's value: 0-5 or Nmap's names for them.
+int parse_timing_template(std::string_view text) {
+  static constexpr std::array<std::string_view, 6> kNames{"paranoid", "sneaky",     "polite",
+                                                          "normal",   "aggressive", "insane"};
+  if (text.size() == 1 && text[0] >= '0' && text[0] <= '5') return text[0] - '0';
+  for (std::size_t i = 0; i < kNames.size(); ++i) {
+    if (text.size() == kNames[i].size() &&
+        std::equal(text.begin(), text.end(), kNames[i].begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      return static_cast<int>(i);
+    }
+  }
+  throw InputError("-T: " + quoted(text) +
+                   " is not a timing template (expected 0-5 or paranoid, sneaky, polite, "
+                   "normal, aggressive, insane)");
+}
+
 void split_commas(std::string_view list, std::vector<std::string>& out) {
   std::size_t start = 0;
   while (start <= list.size()) {
@@ -177,6 +195,12 @@ const std::vector<Option>& options() {
                    a.max_parallelism =
                        static_cast<std::size_t>(parse_int(v, "--max-parallelism", 1, 1 << 20));
                  }});
+    t.push_back(
+        {{"-T"},
+         "0-5",
+         "Nmap timing template (-T4; or paranoid, sneaky, polite, normal, aggressive, "
+         "insane): sets the timing options above; options given explicitly win",
+         [](ScanArgs& a, std::string_view v) { a.timing_template = parse_timing_template(v); }});
     t.push_back({{"--open"},
                  "",
                  "show only open (or possibly open) ports",
@@ -201,6 +225,20 @@ const std::vector<Option>& options() {
                  "FILE",
                  "write Nmap grepable output to FILE ('-' = stdout)",
                  [](ScanArgs& a, std::string_view v) { a.out_grep = std::string(v); }});
+    t.push_back({{"-oA"},
+                 "BASE",
+                 "write BASE.nmap, BASE.xml and BASE.gnmap (-oN, -oX, -oG given as well win)",
+                 [](ScanArgs& a, std::string_view v) { a.out_all = std::string(v); }});
+    t.push_back({{"-v", "-vv"},
+                 "",
+                 "more verbose: a progress line on stderr every 5s even when stderr is not a "
+                 "terminal (unless --stats-every says otherwise)",
+                 [](ScanArgs& a, std::string_view v) { a.verbosity += v == "-vv" ? 2 : 1; }});
+    t.push_back({{"-6"},
+                 "",
+                 "accepted for Nmap's sake: the target addresses decide the family (IPv4 and "
+                 "IPv6 mix freely)",
+                 [](ScanArgs&, std::string_view) {}});
     t.push_back({{"--stats-every"},
                  "TIME",
                  "print a progress line to stderr every TIME (default: every 2s when stderr is "
@@ -298,6 +336,7 @@ ScanArgs parse_scan_args(std::span<const std::string_view> args) {
       }
       throw InputError("unknown option " + quoted(arg) + " (see portvigil scan --help)");
     }
+    if (match->value_name.empty()) value = arg;  // a flag learns which of its names was given
     if (match->names.front().starts_with("-s") && out.technique) {
       const auto before = *out.technique;
       match->apply(out, value);
@@ -315,6 +354,15 @@ ScanArgs parse_scan_args(std::span<const std::string_view> args) {
       have_value = true;
     }
     match->apply(out, value);
+  }
+  if (out.out_all) {
+    if (out.out_all->empty() || *out.out_all == "-") {
+      throw InputError("-oA: needs a file name base (BASE.nmap, BASE.xml, BASE.gnmap), not " +
+                       quoted(*out.out_all));
+    }
+    if (!out.out_normal) out.out_normal = *out.out_all + ".nmap";
+    if (!out.out_xml) out.out_xml = *out.out_all + ".xml";
+    if (!out.out_grep) out.out_grep = *out.out_all + ".gnmap";
   }
   if (out.skip_discovery && out.discovery_only) {
     throw InputError(

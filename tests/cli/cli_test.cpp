@@ -7,11 +7,14 @@
 // case that names a lab address only runs isolated.
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "lab_fixture.hpp"
 
@@ -90,6 +93,8 @@ INSTANTIATE_TEST_SUITE_P(
                  {"scan", "--max-rtt-timeout", "2h", "-p", "22", "127.0.0.1"},
                  "--max-rtt-timeout"},
         BadInput{"UnknownOption", {"scan", "--bogus", "127.0.0.1"}, "--bogus"},
+        BadInput{"TimingTemplateOutOfRange", {"scan", "-T9", "127.0.0.1"}, "\"9\""},
+        BadInput{"OutputAllToStdout", {"scan", "-oA", "-", "127.0.0.1"}, "-oA"},
         BadInput{"NoTarget", {"scan"}, "target"},
         BadInput{"NoTargetWithPorts", {"scan", "-p", "22"}, "target"},
         // More than 2^24 addresses need --scope: "localhost/0" walked all of IPv4.
@@ -126,12 +131,42 @@ TEST(Cli, HelpListsEveryOption) {
                           "-oX",
                           "-oJ",
                           "-oG",
+                          "-oA",
+                          "-T",
+                          "-v",
+                          "-6",
+                          "-Pn",
+                          "-sn",
                           "--help",
                           "--version"}) {
     // The option as a whole word: "--exclude" does not count when only "--excludefile" is there.
     const std::regex word(std::string("(^|[^A-Za-z0-9-])") + opt + "($|[^A-Za-z0-9_-])");
     EXPECT_TRUE(std::regex_search(text, word)) << "scan --help does not mention " << opt;
   }
+}
+
+// -oA BASE writes the three Nmap formats as BASE.nmap, BASE.xml and BASE.gnmap. The target
+// is loopback; isolated (root), the namespace's loopback is down and the host is reported
+// down, which still writes all three.
+TEST(Cli, OutputAllWritesTheThreeNmapFormats) {
+  PV_REQUIRE_BINARY();
+  char dir_template[] = "/tmp/pv-cli-oA-XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  ASSERT_NE(dir, nullptr);
+  const std::string base = std::string(dir) + "/scan";
+  const CmdResult r =
+      portvigil({"scan", "-sT", "-T4", "-v", "-6", "-p", "1", "-oA", base, "127.0.0.1"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  const std::string normal = pvlab::read_file(base + ".nmap");
+  const std::string xml = pvlab::read_file(base + ".xml");
+  const std::string grep = pvlab::read_file(base + ".gnmap");
+  EXPECT_NE(normal.find("portvigil done: 1 IP address"), std::string::npos) << normal;
+  EXPECT_EQ(xml.rfind("<?xml", 0), 0u) << xml;
+  EXPECT_NE(xml.find("</nmaprun>"), std::string::npos) << xml;
+  EXPECT_NE(grep.find("-oA " + base), std::string::npos) << grep;  // the command line
+  EXPECT_NE(grep.find("# "), std::string::npos) << grep;
+  for (const char* ext : {".nmap", ".xml", ".gnmap"}) std::remove((base + ext).c_str());
+  rmdir(dir);
 }
 
 TEST(Cli, TopLevelHelpExitsZero) {

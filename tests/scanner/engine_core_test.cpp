@@ -55,14 +55,20 @@ TEST(RttEstimator, HostileSamplesAreDropped) {
   EXPECT_DOUBLE_EQ(e.srtt(), 0.3);
 }
 
-TEST(RttEstimator, AHostWithoutSamplesUsesItsGroups) {
+TEST(RttEstimator, AHostWithoutSamplesWaitsAtLeastTheInitialTimeout) {
   RttEstimator host;
   RttEstimator group;
   EXPECT_DOUBLE_EQ(probe_timeout(host, group, kBounds), 0.5);
-  group.sample(0.05);  // 0.05 + 4 * 0.025 = 0.15
-  EXPECT_DOUBLE_EQ(probe_timeout(host, group, kBounds), 0.15);
-  host.sample(0.2);
-  EXPECT_DOUBLE_EQ(probe_timeout(host, group, kBounds), 0.6);
+  // Fast neighbours do not shorten it: a slower host would time out on every attempt.
+  group.sample(0.05);
+  EXPECT_DOUBLE_EQ(probe_timeout(host, group, kBounds), 0.5);
+  // A slow group lengthens it.
+  RttEstimator slow_group;
+  slow_group.sample(0.2);  // 0.2 + 4 * 0.1
+  EXPECT_DOUBLE_EQ(probe_timeout(host, slow_group, kBounds), 0.6);
+  // Its own samples decide once it has some.
+  host.sample(0.01);
+  EXPECT_DOUBLE_EQ(probe_timeout(host, slow_group, kBounds), 0.1);
 }
 
 // Tokens taken over `seconds` of simulated time, asking every 10 us.
@@ -80,12 +86,17 @@ int tokens_over(Pacer& p, Clock::time_point& now, double seconds) {
 TEST(Pacer, PacesAtItsRateAfterTheBurst) {
   auto now = Clock::now();
   Pacer p(10000, 500, 10000, milliseconds(1), now);
-  const int taken = tokens_over(p, now, 1.0);
+  int taken = tokens_over(p, now, 1.0);
+  while (p.try_take(now)) ++taken;  // whatever is due at the end
   EXPECT_GE(taken, 9990);
-  EXPECT_LE(taken, 10011);  // the rate plus at most one burst (10 tokens) and the first token
-  EXPECT_FALSE(p.try_take(now));
-  EXPECT_GT(p.until_next().count(), 0);
-  EXPECT_LE(p.until_next().count(), 1.0 / 10000 + 1e-12);
+  EXPECT_LE(taken, 10012);  // the rate plus at most one burst (10 tokens) and the first token
+  // The next token is due within one token's time, and not before.
+  const auto wait = p.until_next();
+  EXPECT_GT(wait.count(), 0);
+  EXPECT_LE(wait.count(), 1.0 / 10000 + 1e-12);
+  EXPECT_FALSE(p.try_take(now + std::chrono::duration_cast<Clock::duration>(wait / 2)));
+  EXPECT_TRUE(p.try_take(now + std::chrono::duration_cast<Clock::duration>(wait) +
+                         std::chrono::microseconds(1)));
 }
 
 TEST(Pacer, IdleTimeBuysOnlyOneBurst) {
@@ -192,6 +203,32 @@ TEST(HostNotes, SayHowManyPortsWereLeftOut) {
   EXPECT_EQ(note::host_timeout(30, 12, 1000),
             "host timeout after 30.0s: 12 of 1000 ports unanswered");
   EXPECT_EQ(note::interrupted(5, 10), "scan interrupted: 5 of 10 ports unanswered");
+}
+
+TEST(TimingTemplate, MapsNmapsTemplates) {
+  const TimingOptions defaults;
+  const TimingOptions normal = timing_template(3);
+  EXPECT_EQ(normal.max_rate, defaults.max_rate);
+  EXPECT_EQ(normal.initial_rtt_timeout, defaults.initial_rtt_timeout);
+  EXPECT_EQ(normal.max_retries, defaults.max_retries);
+  // Paranoid, sneaky, polite: one probe at a time, 5 min, 15 s and 0.4 s apart.
+  EXPECT_DOUBLE_EQ(timing_template(0).max_rate, 1.0 / 300);
+  EXPECT_DOUBLE_EQ(timing_template(1).max_rate, 1.0 / 15);
+  EXPECT_DOUBLE_EQ(timing_template(2).max_rate, 2.5);
+  for (int level : {0, 1, 2}) EXPECT_EQ(timing_template(level).max_parallelism, 1u);
+  EXPECT_EQ(timing_template(0).initial_rtt_timeout, std::chrono::seconds(300));
+  const TimingOptions insane = timing_template(5);
+  EXPECT_EQ(insane.max_rtt_timeout, std::chrono::milliseconds(300));
+  EXPECT_EQ(insane.min_rtt_timeout, std::chrono::milliseconds(50));
+  EXPECT_EQ(insane.host_timeout, std::chrono::seconds(900));
+  EXPECT_EQ(timing_template(4).max_rtt_timeout, std::chrono::milliseconds(1250));
+  for (int level = 0; level <= 5; ++level) {
+    const auto t = timing_template(level);
+    EXPECT_LE(t.min_rtt_timeout, t.max_rtt_timeout) << level;
+    EXPECT_LE(t.initial_rtt_timeout, t.max_rtt_timeout) << level;
+  }
+  EXPECT_THROW((void)timing_template(6), std::invalid_argument);
+  EXPECT_THROW((void)timing_template(-1), std::invalid_argument);
 }
 
 }  // namespace

@@ -37,12 +37,15 @@ struct ScanArgs {
   std::optional<std::chrono::duration<double>> min_rtt_timeout;
   std::optional<std::chrono::duration<double>> max_rtt_timeout;
   std::optional<std::size_t> max_parallelism;
+  std::optional<int> timing_template;     // -T0..-T5 (or -T paranoid..insane)
+  int verbosity = 0;                      // -v, -vv
   bool open_only = false;                 // --open
   bool reason = false;                    // --reason
   std::optional<std::string> out_normal;  // -oN
   std::optional<std::string> out_xml;     // -oX
   std::optional<std::string> out_json;    // -oJ
   std::optional<std::string> out_grep;    // -oG
+  std::optional<std::string> out_all;     // -oA BASE: fills -oN/-oX/-oG not given otherwise
   std::optional<std::chrono::duration<double>> stats_every;
   bool help = false;
   bool version = false;

@@ -28,6 +28,11 @@ struct TimingOptions {
   std::size_t max_parallelism = 0;  // concurrent probes; 0 = automatic (fd limit based)
 };
 
+// Nmap's timing templates -T0 (paranoid) .. -T5 (insane) in portvigil's terms; -T3 is the
+// defaults. Retransmissions are left to the silence policy (measured loss), so -T4 does
+// not raise --max-retries as Nmap's does.
+[[nodiscard]] TimingOptions timing_template(int level);
+
 // Host discovery before the port scan, as Nmap does it.
 enum class HostDiscovery : std::uint8_t {
   skip,  // -Pn: every target is port-scanned as if it were up
