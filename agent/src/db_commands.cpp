@@ -1,7 +1,10 @@
 // Commands that read (or accept) what the agent stored: changes, history, baseline, status.
+#include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 
 #include "agent_command.hpp"
@@ -16,7 +19,7 @@ namespace {
 
 // The filter and output options; each command accepts the ones that mean something to it
 // and rejects the others, so `history HOST --port 22` cannot silently show every port.
-enum DbOption : unsigned { kJob = 1, kHost = 2, kPort = 4, kSince = 8, kJson = 16 };
+enum DbOption : unsigned { kJob = 1, kHost = 2, kPort = 4, kSince = 8, kJson = 16, kDryRun = 32 };
 
 struct DbCommand {
   std::string_view name;
@@ -36,6 +39,7 @@ struct DbArgs {
   std::optional<std::uint16_t> port;
   std::chrono::duration<double> since = std::chrono::hours(24);
   bool json = false;
+  bool dry_run = false;
   bool help = false;
 };
 
@@ -53,18 +57,27 @@ struct OptionHelp {
   DbOption option;
   std::string_view text;
 };
-constexpr std::array<OptionHelp, 5> kOptionHelp{{
+constexpr std::array<OptionHelp, 6> kOptionHelp{{
     {kJob, "      --job JOB       only this job"},
     {kHost, "      --host HOST     only this host (its name in the targets, or its address)"},
     {kPort, "      --port PORT     only this port"},
     {kSince, "      --since DUR     the last DUR (default 24h; e.g. 30m, 7d)"},
     {kJson, "      --json          JSON lines, as in the agent's event log"},
+    {kDryRun, "      --dry-run       accept, revoke: list what would change, change nothing"},
 }};
 
 constexpr std::string_view kLocate =
-    "  -c, --config FILE   find the database through FILE's [agent] state-dir\n"
-    "      --state-dir DIR read DIR/portvigil.db (default: the built-in default's state dir)\n"
-    "  -h, --help          this help\n";
+    "  -c, --config FILE   find the database through FILE's [agent] state-dir (default:\n"
+    "                      $PORTVIGIL_CONFIG, else /etc/portvigil/portvigil.toml when it\n"
+    "                      exists, as the service reads it, else the built-in default)\n"
+    "      --state-dir DIR read DIR/portvigil.db instead\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "Exit status: 0 done; 1 the database could not be read or written; 2 bad input\n"
+    "(an unknown option, job or host).\n";
+
+// The configuration the service reads when none is named.
+constexpr const char* kSystemConfig = "/etc/portvigil/portvigil.toml";
 
 std::string help_text(const DbCommand& c) {
   std::string out = std::string(c.usage) + "\nOptions:\n";
@@ -107,6 +120,9 @@ DbArgs parse_db_args(std::span<const std::string_view> args, const DbCommand& c)
     } else if (arg == "--json") {
       allowed(arg, kJson);
       a.json = true;
+    } else if (arg == "--dry-run") {
+      allowed(arg, kDryRun);
+      a.dry_run = true;
     } else if (arg == "-h" || arg == "--help") {
       a.help = true;
     } else if (arg.starts_with("-") && arg.size() > 1) {
@@ -130,10 +146,41 @@ DbArgs parse_db_args(std::span<const std::string_view> args, const DbCommand& c)
   return a;
 }
 
+// The database the service writes: --state-dir, else the state-dir of --config, of
+// $PORTVIGIL_CONFIG, of /etc/portvigil/portvigil.toml when it exists, or of the built-in
+// default, in that order.
 std::string db_path(const DbArgs& a) {
   if (!a.state_dir.empty()) return a.state_dir + "/portvigil.db";
-  const Config c = a.config_path.empty() ? default_config() : load_config(a.config_path);
+  std::string config = a.config_path;
+  if (config.empty()) {
+    if (const char* env = std::getenv("PORTVIGIL_CONFIG"); env && *env) {
+      config = env;
+    } else if (std::error_code ec; std::filesystem::exists(kSystemConfig, ec)) {
+      config = kSystemConfig;
+    }
+  }
+  const Config c = config.empty() ? default_config() : load_config(config);
   return c.agent.state_dir + "/portvigil.db";
+}
+
+// A --job or --host (or history's HOST) naming nothing stored is a typo to report, not an
+// empty answer such as "accepted 0 ports".
+void require_known(const Store& store, const std::optional<std::string>& job,
+                   const std::optional<std::string>& host, std::string_view host_option) {
+  if (job) {
+    const auto jobs = store.job_names();
+    if (std::find(jobs.begin(), jobs.end(), *job) == jobs.end()) {
+      std::string known;
+      for (const auto& j : jobs) known += (known.empty() ? "" : ", ") + j;
+      throw InputError("--job \"" + *job + "\": no such job in the database (" +
+                       (known.empty() ? std::string("none stored yet") : "known: " + known) + ")");
+    }
+  }
+  if (host && !store.has_host({.job = job, .host = host})) {
+    throw InputError(std::string(host_option) + " \"" + *host + "\": no such host" +
+                     (job ? " in job " + *job : std::string()) +
+                     " (a host is named as in its job's targets, else by its address)");
+  }
 }
 
 std::string when(std::chrono::system_clock::time_point t) {
@@ -182,13 +229,17 @@ constexpr DbCommand kHistory{"history",
                              "HOST [PORT]"};
 constexpr DbCommand kBaseline{
     "baseline",
-    "Usage: portvigil baseline accept [--job JOB] [--host HOST] [--port PORT]\n\n"
-    "Accept the ports open now as expected: they stop counting as unexpected\n"
-    "(and stop paging) until they close. Without filters: everything.\n",
-    kJob | kHost | kPort,
+    "Usage: portvigil baseline accept [--dry-run] [--job JOB] [--host HOST] [--port PORT]\n"
+    "       portvigil baseline list [--job JOB] [--host HOST] [--port PORT]\n"
+    "       portvigil baseline revoke [--dry-run] [--job JOB] [--host HOST] [--port PORT]\n\n"
+    "accept: accept the ports open now as expected; they stop counting as\n"
+    "unexpected (and stop paging) until they close; accepted ports no longer\n"
+    "open are revoked. list: the accepted ports. revoke: forget accepted ports,\n"
+    "so that open ones count as unexpected again. Without filters: everything.\n",
+    kJob | kHost | kPort | kDryRun,
     1,
     1,
-    "the subcommand \"accept\""};
+    "a subcommand: accept, list or revoke"};
 constexpr DbCommand kStatus{"status",
                             "Usage: portvigil status\n\n"
                             "Show the latest scan of every job: its id, status, start, hosts\n"
@@ -233,6 +284,7 @@ std::string describe_event(const ChangeEvent& e) {
 int run_changes_command(std::span<const std::string_view> args) {
   return guarded(args, kChanges, [](const DbArgs& a) {
     const auto store = open_for_reading(db_path(a));
+    require_known(store, a.job, std::nullopt, "--host");
     const auto since = std::chrono::system_clock::now() -
                        std::chrono::duration_cast<std::chrono::system_clock::duration>(a.since);
     const auto events = store.events_since(since, a.job);
@@ -256,6 +308,7 @@ int run_history_command(std::span<const std::string_view> args) {
     f.job = a.job;
     if (a.positional.size() == 2) f.port = parse_port(a.positional[1], "PORT");
     const auto store = open_for_reading(db_path(a));
+    require_known(store, a.job, f.host, "HOST");
     const auto rows = store.history(f);
     // Host events (appeared, gone silent) belong in a host's history too, in time order.
     std::vector<ChangeEvent> host_events;
@@ -288,16 +341,56 @@ int run_history_command(std::span<const std::string_view> args) {
   });
 }
 
+namespace {
+
+std::string port_line(const PortKey& k) {
+  return k.job + "  " + k.host + "  " + std::to_string(k.port) + "/" + std::string(name(k.proto));
+}
+
+}  // namespace
+
 int run_baseline_command(std::span<const std::string_view> args) {
   return guarded(args, kBaseline, [](const DbArgs& a) {
-    if (a.positional[0] != "accept") {
-      throw InputError("baseline: expected the subcommand \"accept\"");
+    const std::string& sub = a.positional[0];
+    if (sub != "accept" && sub != "list" && sub != "revoke") {
+      throw InputError("baseline: unknown subcommand \"" + sub +
+                       "\" (expected accept, list or revoke)");
+    }
+    if (sub == "list" && a.dry_run) {
+      throw InputError("baseline list: --dry-run applies to accept and revoke");
     }
     PortFilter f;
     f.job = a.job;
     f.host = a.host;
     f.port = a.port;
-    auto store = Store::open(db_path(a), Access::tool);
+    const bool writes = !a.dry_run && sub != "list";
+    auto store = writes ? Store::open(db_path(a), Access::tool) : open_for_reading(db_path(a));
+    require_known(store, a.job, a.host, "--host");
+    if (sub == "list") {
+      const auto ports = store.accepted_ports(f);
+      for (const auto& k : ports) std::cout << port_line(k) << "\n";
+      if (ports.empty()) std::cout << "no accepted ports\n";
+      return 0;
+    }
+    if (sub == "revoke") {
+      if (a.dry_run) {
+        const auto ports = store.accepted_ports(f);
+        for (const auto& k : ports) std::cout << "- " << port_line(k) << "\n";
+        std::cout << "would revoke " << ports.size() << " accepted ports\n";
+        return 0;
+      }
+      const std::size_t revoked = store.revoke_accepted(f);
+      std::cout << "revoked " << revoked << " accepted ports\n";
+      return 0;
+    }
+    if (a.dry_run) {
+      const auto plan = store.plan_accept_baseline(f);
+      for (const auto& k : plan.add) std::cout << "+ " << port_line(k) << "\n";
+      for (const auto& k : plan.revoke) std::cout << "- " << port_line(k) << "\n";
+      std::cout << "would accept " << plan.add.size() + plan.keep.size() << " open ports ("
+                << plan.add.size() << " new), revoke " << plan.revoke.size() << "\n";
+      return 0;
+    }
     const auto r = store.accept_baseline(f);
     std::cout << "accepted " << r.accepted << " open ports (" << r.added << " new), revoked "
               << r.revoked << "\n";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <string>
 #include <system_error>
@@ -833,28 +834,36 @@ std::vector<Transition> Store::history(const PortFilter& filter) const {
   return out;
 }
 
-AcceptResult Store::accept_baseline(const PortFilter& scope) {
-  Impl& s = *impl_;
-  Transaction tx(s.db, Transaction::Kind::write);
-  struct HostRow {
-    std::int64_t id;
-  };
-  std::vector<HostRow> rows;
+namespace {
+
+// One host's part of an accept_baseline plan.
+struct HostAcceptPlan {
+  std::int64_t host_id = 0;
+  std::string job;
+  std::string host;
+  std::vector<std::pair<Proto, std::uint16_t>> add;     // open, not accepted yet
+  std::vector<std::pair<Proto, std::uint16_t>> keep;    // open and accepted already
+  std::vector<std::pair<Proto, std::uint16_t>> revoke;  // accepted, no longer open
+};
+
+// What accepting the open ports in `scope` would change: computed without writing, so that
+// --dry-run shows exactly what the real run applies.
+std::vector<HostAcceptPlan> plan_accept(Database& db, const PortFilter& scope,
+                                        const std::function<HostSnapshot(std::int64_t)>& load) {
+  std::vector<HostAcceptPlan> plans;
   {
     PortFilter host_scope;
     host_scope.job = scope.job;
     host_scope.host = scope.host;
-    auto q = s.db.query(
-        "SELECT h.id FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE h.state_ms IS NOT NULL" +
-        filter_sql(host_scope, "", ""));
+    auto q = db.query(
+        "SELECT h.id, j.name, h.name FROM hosts h JOIN jobs j ON j.id = h.job_id "
+        "WHERE h.state_ms IS NOT NULL" +
+        filter_sql(host_scope, "", "") + " ORDER BY j.name, h.name");
     bind_filter(q, host_scope);
-    while (q.step()) rows.push_back({q.int64(0)});
+    while (q.step()) plans.push_back({q.int64(0), q.text(1), q.text(2), {}, {}, {}});
   }
-
-  const std::int64_t now_ms = to_ms(Clock::now());
-  AcceptResult result;
-  for (const HostRow& row : rows) {
-    const HostSnapshot snap = s.load_snapshot(row.id);
+  for (HostAcceptPlan& plan : plans) {
+    const HostSnapshot snap = load(plan.host_id);
     std::set<std::pair<Proto, std::uint16_t>> open;
     for (const ProtoSnapshot& p : snap.protos) {
       if (scope.proto && *scope.proto != p.proto) continue;
@@ -873,44 +882,112 @@ AcceptResult Store::accept_baseline(const PortFilter& scope) {
         for (const auto& entry : p.exceptions) consider(entry.first);
       }
     }
-
     std::set<std::pair<Proto, std::uint16_t>> existing;
     {
       PortFilter port_scope;
       port_scope.proto = scope.proto;
       port_scope.port = scope.port;
-      auto q = s.db.query("SELECT a.proto, a.port FROM accepted_ports a WHERE a.host_id = ?5" +
-                          filter_sql(port_scope, "a.proto", "a.port"));
+      auto q = db.query("SELECT a.proto, a.port FROM accepted_ports a WHERE a.host_id = ?5" +
+                        filter_sql(port_scope, "a.proto", "a.port"));
       bind_filter(q, port_scope);
-      q.bind(5, row.id);
+      q.bind(5, plan.host_id);
       while (q.step()) existing.emplace(proto_from(q.text(0)), port_from(q.int64(1)));
     }
+    for (const auto& key : existing) {
+      if (!open.contains(key)) plan.revoke.push_back(key);
+    }
+    for (const auto& key : open) (existing.contains(key) ? plan.keep : plan.add).push_back(key);
+  }
+  return plans;
+}
 
-    for (const auto& [proto, port] : existing) {
-      if (open.contains({proto, port})) continue;
+AcceptPreview to_preview(const std::vector<HostAcceptPlan>& plans) {
+  AcceptPreview out;
+  for (const auto& plan : plans) {
+    for (const auto& [proto, port] : plan.add)
+      out.add.push_back({plan.job, plan.host, proto, port});
+    for (const auto& [proto, port] : plan.keep) {
+      out.keep.push_back({plan.job, plan.host, proto, port});
+    }
+    for (const auto& [proto, port] : plan.revoke) {
+      out.revoke.push_back({plan.job, plan.host, proto, port});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+AcceptPreview Store::plan_accept_baseline(const PortFilter& scope) const {
+  Impl& s = *impl_;
+  Transaction tx(s.db, Transaction::Kind::read);
+  return to_preview(
+      plan_accept(s.db, scope, [&s](std::int64_t id) { return s.load_snapshot(id); }));
+}
+
+AcceptResult Store::accept_baseline(const PortFilter& scope) {
+  Impl& s = *impl_;
+  Transaction tx(s.db, Transaction::Kind::write);
+  const auto plans =
+      plan_accept(s.db, scope, [&s](std::int64_t id) { return s.load_snapshot(id); });
+  const std::int64_t now_ms = to_ms(Clock::now());
+  AcceptResult result;
+  for (const HostAcceptPlan& plan : plans) {
+    for (const auto& [proto, port] : plan.revoke) {
       s.db.query("DELETE FROM accepted_ports WHERE host_id = ?1 AND proto = ?2 AND port = ?3")
-          .bind(1, row.id)
+          .bind(1, plan.host_id)
           .bind(2, name(proto))
           .bind(3, static_cast<std::int64_t>(port))
           .run();
-      ++result.revoked;
     }
-    for (const auto& [proto, port] : open) {
-      ++result.accepted;
-      if (existing.contains({proto, port})) continue;
+    for (const auto& [proto, port] : plan.add) {
       s.db.query(
               "INSERT INTO accepted_ports(host_id, proto, port, accepted_ms) VALUES (?1, ?2, ?3, "
               "?4)")
-          .bind(1, row.id)
+          .bind(1, plan.host_id)
           .bind(2, name(proto))
           .bind(3, static_cast<std::int64_t>(port))
           .bind(4, now_ms)
           .run();
-      ++result.added;
     }
+    result.revoked += plan.revoke.size();
+    result.added += plan.add.size();
+    result.accepted += plan.add.size() + plan.keep.size();
   }
   tx.commit();
   return result;
+}
+
+std::size_t Store::revoke_accepted(const PortFilter& scope) {
+  Impl& s = *impl_;
+  Transaction tx(s.db, Transaction::Kind::write);
+  auto q = s.db.query(
+      "DELETE FROM accepted_ports WHERE (host_id, proto, port) IN (SELECT a.host_id, a.proto, "
+      "a.port FROM accepted_ports a "
+      "JOIN hosts h ON h.id = a.host_id JOIN jobs j ON j.id = h.job_id WHERE 1" +
+      filter_sql(scope, "a.proto", "a.port") + ")");
+  bind_filter(q, scope);
+  q.run();
+  const auto n = static_cast<std::size_t>(s.db.changes());
+  tx.commit();
+  return n;
+}
+
+std::vector<std::string> Store::job_names() const {
+  auto q = impl_->db.query("SELECT name FROM jobs ORDER BY name");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
+bool Store::has_host(const PortFilter& filter) const {
+  PortFilter f;
+  f.job = filter.job;
+  f.host = filter.host;
+  auto q = impl_->db.query("SELECT 1 FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE 1" +
+                           filter_sql(f, "", "") + " LIMIT 1");
+  bind_filter(q, f);
+  return q.step();
 }
 
 bool Store::is_accepted(std::string_view job, std::string_view host, Proto proto,

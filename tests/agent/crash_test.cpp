@@ -298,8 +298,6 @@ TEST(AgentBinary, DatabaseCommands) {
   r = cmd({"changes", "--since", "1h", "--json", "--job", "crash"});
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output, read_all(dir.events()));
-  r = cmd({"changes", "--job", "no-such-job"});
-  EXPECT_EQ(r.output, "no changes\n");
 
   r = cmd({"history", "127.0.0.1", port});
   ASSERT_EQ(r.status, 0) << r.output;
@@ -313,6 +311,27 @@ TEST(AgentBinary, DatabaseCommands) {
   EXPECT_TRUE(
       std::regex_search(r.output, std::regex("^crash  scan 2  complete .* hosts 1/1  events 1")))
       << r.output;
+  // Without --state-dir or --config the commands read what the service's configuration names:
+  // $PORTVIGIL_CONFIG here (/etc/portvigil/portvigil.toml when it exists).
+  {
+    const std::string service_config = dir.state() + "/../service.toml";
+    write_all(service_config,
+              std::regex_replace(read_all(dir.config()), std::regex(R"(\[agent\]\n)"),
+                                 "[agent]\nstate-dir = \"" + dir.state() + "\"\n"));
+    ::setenv("PORTVIGIL_CONFIG", service_config.c_str(), 1);
+    const auto found = run_command(dir, {"status"});
+    ::unsetenv("PORTVIGIL_CONFIG");
+    EXPECT_EQ(found.status, 0) << found.output;
+    EXPECT_EQ(found.output, r.output);
+  }
+
+  // --dry-run shows what accept would do and changes nothing.
+  r = cmd({"baseline", "accept", "--dry-run"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output,
+            "+ crash  127.0.0.1  " + port + "/tcp\nwould accept 1 open ports (1 new), revoke 0\n");
+  r = cmd({"baseline", "list"});
+  EXPECT_EQ(r.output, "no accepted ports\n");
 
   // Accepting makes the open port expected open, so its closing is now the unexpected change
   // (unaccepted, the same closing would be expected: the lab tests show that case).
@@ -321,6 +340,8 @@ TEST(AgentBinary, DatabaseCommands) {
   EXPECT_EQ(r.output, "accepted 1 open ports (1 new), revoked 0\n");
   r = cmd({"baseline", "accept", "--port", std::to_string(other)});
   EXPECT_EQ(r.output, "accepted 0 open ports (0 new), revoked 0\n");
+  r = cmd({"baseline", "list", "--job", "crash"});
+  EXPECT_EQ(r.output, "crash  127.0.0.1  " + port + "/tcp\n");
   listener.close();
   ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
   r = cmd({"changes", "--since", "1h"});
@@ -328,6 +349,13 @@ TEST(AgentBinary, DatabaseCommands) {
   ASSERT_EQ(lines.size(), 2u) << r.output;
   EXPECT_NE(lines[1].find("open -> closed (conn-refused)"), std::string::npos) << lines[1];
   EXPECT_NE(lines[1].find("UNEXPECTED"), std::string::npos) << lines[1];
+  // Revoking forgets the accepted port; --dry-run first lists it and keeps it.
+  r = cmd({"baseline", "revoke", "--dry-run", "--host", "127.0.0.1"});
+  EXPECT_EQ(r.output, "- crash  127.0.0.1  " + port + "/tcp\nwould revoke 1 accepted ports\n");
+  r = cmd({"baseline", "revoke", "--host", "127.0.0.1"});
+  EXPECT_EQ(r.output, "revoked 1 accepted ports\n");
+  r = cmd({"baseline", "list"});
+  EXPECT_EQ(r.output, "no accepted ports\n");
 
   // Refused: exit 2 and one line naming the problem.
   struct Bad {
@@ -345,8 +373,18 @@ TEST(AgentBinary, DatabaseCommands) {
            {{"changes", "--host", "127.0.0.1"}, "option --host does not apply"},
            {{"changes", "--since", "yesterday"}, "--since"},
            {{"baseline", "accept", "--json"}, "option --json does not apply"},
-           {{"baseline"}, "the subcommand \"accept\""},
-           {{"baseline", "reject"}, "the subcommand \"accept\""},
+           {{"baseline"}, "a subcommand: accept, list or revoke"},
+           {{"baseline", "reject"}, "unknown subcommand \"reject\""},
+           {{"baseline", "list", "--dry-run"}, "--dry-run applies to accept and revoke"},
+           // A name that matches nothing is a typo, never "accepted 0 ports".
+           {{"baseline", "accept", "--job", "crsh"},
+            "--job \"crsh\": no such job in the database (known: crash)"},
+           {{"baseline", "accept", "--host", "nohost.invalid"},
+            "--host \"nohost.invalid\": no such host"},
+           {{"baseline", "revoke", "--job", "crash", "--host", "10.1.1.1"},
+            "no such host in job crash"},
+           {{"changes", "--job", "no-such-job"}, "no such job"},
+           {{"history", "nohost.invalid"}, "HOST \"nohost.invalid\": no such host"},
            {{"changes", "--bogus"}, "unknown option \"--bogus\""},
        }) {
     r = cmd(b.args);

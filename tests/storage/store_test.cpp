@@ -417,6 +417,55 @@ TEST_F(StoreTest, AcceptBaselineRecordsCurrentOpenPorts) {
   EXPECT_EQ(store.accept_baseline({.host = "nobody"}).accepted, 0u);
 }
 
+// The dry run is the plan the real run applies, port by port, and writes nothing.
+TEST_F(StoreTest, AcceptPlanIsWhatAcceptApplies) {
+  scan({make_host("a", 1, 1000, PortState::closed, {{22, PortState::open}, {80, PortState::open}})},
+       100);
+  ASSERT_EQ(store.accept_baseline({.port = 22}).added, 1u);
+  scan(
+      {make_host("a", 1, 1000, PortState::closed, {{80, PortState::open}, {443, PortState::open}})},
+      200);
+  const AcceptPreview plan = store.plan_accept_baseline({});
+  EXPECT_EQ(plan.add,
+            (std::vector<PortKey>{{"web", "a", Proto::tcp, 80}, {"web", "a", Proto::tcp, 443}}));
+  EXPECT_TRUE(plan.keep.empty());
+  EXPECT_EQ(plan.revoke, (std::vector<PortKey>{{"web", "a", Proto::tcp, 22}}));
+  EXPECT_TRUE(store.is_accepted("web", "a", Proto::tcp, 22));  // nothing written
+  const auto r = store.accept_baseline({});
+  EXPECT_EQ(r.added, plan.add.size());
+  EXPECT_EQ(r.revoked, plan.revoke.size());
+  EXPECT_EQ(r.accepted, plan.add.size() + plan.keep.size());
+  const AcceptPreview again = store.plan_accept_baseline({});
+  EXPECT_TRUE(again.add.empty());
+  EXPECT_EQ(again.keep.size(), 2u);
+}
+
+TEST_F(StoreTest, RevokeForgetsOnlyThePortsInScope) {
+  scan({make_host("a", 1, 100, PortState::closed, {{22, PortState::open}, {80, PortState::open}}),
+        make_host("b", 1, 100, PortState::closed, {{22, PortState::open}})},
+       100);
+  ASSERT_EQ(store.accept_baseline({}).accepted, 3u);
+  EXPECT_EQ(store.revoke_accepted({.host = "a", .port = 22}), 1u);
+  EXPECT_EQ(store.accepted_ports({}),
+            (std::vector<PortKey>{{"web", "a", Proto::tcp, 80}, {"web", "b", Proto::tcp, 22}}));
+  EXPECT_EQ(store.revoke_accepted({.job = "other"}), 0u);
+  EXPECT_EQ(store.revoke_accepted({}), 2u);
+  EXPECT_TRUE(store.accepted_ports({}).empty());
+}
+
+TEST_F(StoreTest, KnowsWhichJobsAndHostsExist) {
+  scan({make_host("a", 1, 10, PortState::closed, {})}, 100);
+  scan({make_host("c", 1, 10, PortState::closed, {})}, 100, "db");
+  EXPECT_EQ(store.job_names(), (std::vector<std::string>{"db", "web"}));
+  EXPECT_TRUE(store.has_host({.host = "a"}));
+  EXPECT_TRUE(store.has_host({.job = "web", .host = "a"}));
+  EXPECT_FALSE(store.has_host({.job = "db", .host = "a"}));
+  EXPECT_FALSE(store.has_host({.host = "nobody"}));
+  EXPECT_TRUE(store.has_host({.job = "db"}));
+  // Hostile text is data: bound, never spliced into SQL.
+  EXPECT_FALSE(store.has_host({.job = "web' OR 1=1 --", .host = "a"}));
+}
+
 TEST_F(StoreTest, AcceptBaselineOfAMostlyOpenHost) {
   scan({make_host("tarpit", 1, 100, PortState::open, {{7, PortState::closed}})}, 100);
   EXPECT_EQ(store.accept_baseline({}).accepted, 99u);

@@ -146,6 +146,13 @@ struct AcceptResult {
   std::size_t revoked = 0;   // previously accepted ports in scope that are no longer open
 };
 
+// What accept_baseline would do, port by port (baseline accept --dry-run).
+struct AcceptPreview {
+  std::vector<PortKey> add;     // open now, would become accepted
+  std::vector<PortKey> keep;    // open now and accepted already
+  std::vector<PortKey> revoke;  // accepted, no longer open: would be revoked
+};
+
 struct StorageStats {
   std::size_t jobs = 0;
   std::size_t hosts = 0;
@@ -301,8 +308,16 @@ class Store {
   // Transitions matching the filter, oldest first.
   [[nodiscard]] std::vector<Transition> history(const PortFilter& filter) const;
 
-  // Makes the accepted baseline of every host in scope equal to its currently open ports.
+  // Makes the accepted baseline of every host in scope equal to its currently open ports:
+  // applies exactly what plan_accept_baseline(scope) shows.
   AcceptResult accept_baseline(const PortFilter& scope);
+  [[nodiscard]] AcceptPreview plan_accept_baseline(const PortFilter& scope) const;
+  // Removes the accepted ports in scope (open ones become unexpected again); returns how many.
+  std::size_t revoke_accepted(const PortFilter& scope);
+  // Every job with stored state, by name, and whether a host matches the filter's job and
+  // host: a --job or --host that names nothing is a mistake, not an empty answer.
+  [[nodiscard]] std::vector<std::string> job_names() const;
+  [[nodiscard]] bool has_host(const PortFilter& filter) const;
   [[nodiscard]] bool is_accepted(std::string_view job, std::string_view host, Proto proto,
                                  std::uint16_t port) const;
   [[nodiscard]] std::vector<PortKey> accepted_ports(const PortFilter& filter) const;
