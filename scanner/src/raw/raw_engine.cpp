@@ -269,10 +269,13 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
     late_total_.fetch_add(1, std::memory_order_relaxed);
     late_[static_cast<std::size_t>(h)].fetch_add(1, std::memory_order_relaxed);
   } else if (tries == 1) {
-    // Karn's rule: only unambiguous (first transmission) samples feed the RTT estimate.
-    // Signed 32-bit difference: right across the microsecond clock's wrap, and negative (so
-    // dropped by the estimator) when the sender restamped the pair after `tries` was read.
-    const std::uint32_t sent = sent_at_[pair].load(std::memory_order_relaxed);
+    // Karn's rule: only unambiguous (first transmission) samples feed the RTT estimate. The
+    // sender counts an attempt before it restamps the pair (release); a stamp read here
+    // (acquire) that belongs to a retransmission therefore comes with its count, and the
+    // count read again after the stamp tells such a torn pair apart: it is dropped. Signed
+    // 32-bit difference: right across the microsecond clock's wrap.
+    const std::uint32_t sent = sent_at_[pair].load(std::memory_order_acquire);
+    if (attempts_[pair].load(std::memory_order_relaxed) != 1) return;
     const double rtt_s = static_cast<double>(static_cast<std::int32_t>(now_us() - sent)) * 1e-6;
     auto& host_rtt = host_rtt_[static_cast<std::size_t>(h)];
     host_rtt.sample(rtt_s);
@@ -541,7 +544,10 @@ void RawScan::adapt_rate(Clock::time_point now) {
   const std::uint64_t answers = answered - window_answered_;
   const std::uint64_t sends = sent - window_sent_;
   bool falling_behind = false;
-  if (first_pass_ && sends >= kShareSample) {
+  // A window is judged only when it covers a whole sweep of the group's hosts (probes go
+  // port by port across them, in address order): a window over a run of firewalled hosts
+  // is not loss.
+  if (first_pass_ && sends >= std::max<std::uint64_t>(kShareSample, hosts_.size())) {
     const double share = static_cast<double>(answers) / static_cast<double>(sends);
     falling_behind = answer_share_ > 0 && share < answer_share_ / 2;
     answer_share_ = answer_share_ == 0 ? share : 0.75 * answer_share_ + 0.25 * share;
@@ -626,7 +632,7 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
   attempts_[pair].store(static_cast<std::uint8_t>(tries < 255 ? tries + 1 : 255),
                         std::memory_order_relaxed);
   // Stamped before the send: a reply may be captured before send() returns.
-  const auto previous_send = sent_at_[pair].exchange(now_us(), std::memory_order_relaxed);
+  const auto previous_send = sent_at_[pair].exchange(now_us(), std::memory_order_release);
   SendResult r = send();
   if (r == SendResult::retry_later) {
     std::this_thread::yield();  // a momentarily full device queue: one second chance
@@ -637,7 +643,7 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
     // does not resolve). Waiting would stall every other host; the pair stays unanswered
     // and unsent, the next pass tries again, and emit_group() reports what never left.
     attempts_[pair].store(tries, std::memory_order_relaxed);
-    sent_at_[pair].store(previous_send, std::memory_order_relaxed);  // RTTs stay true
+    sent_at_[pair].store(previous_send, std::memory_order_release);  // RTTs stay true
     ++summary_.counters.send_deferred;
     return;
   }
