@@ -62,7 +62,7 @@ constexpr std::array<OptionHelp, 6> kOptionHelp{{
     {kHost, "      --host HOST     only this host (its name in the targets, or its address)"},
     {kPort, "      --port PORT     only this port"},
     {kSince, "      --since DUR     the last DUR (default 24h; e.g. 30m, 7d)"},
-    {kJson, "      --json          JSON lines, as in the agent's event log"},
+    {kJson, "      --json          one JSON object per line (changes: as in the event log)"},
     {kDryRun, "      --dry-run       accept, revoke: list what would change, change nothing"},
 }};
 
@@ -241,10 +241,11 @@ constexpr DbCommand kBaseline{
     1,
     "a subcommand: accept, list or revoke"};
 constexpr DbCommand kStatus{"status",
-                            "Usage: portvigil status\n\n"
-                            "Show the latest scan of every job: its id, status, start, hosts\n"
-                            "compared / scanned, events, and why it is incomplete.\n",
-                            0,
+                            "Usage: portvigil status [--json]\n\n"
+                            "Show the latest scan of every job as a table: its id, result,\n"
+                            "start, duration, hosts compared / scanned, ports scanned, events,\n"
+                            "and why it is incomplete.\n",
+                            kJson,
                             0,
                             0,
                             ""};
@@ -364,7 +365,14 @@ int run_baseline_command(std::span<const std::string_view> args) {
     f.host = a.host;
     f.port = a.port;
     const bool writes = !a.dry_run && sub != "list";
-    auto store = writes ? Store::open(db_path(a), Access::tool) : open_for_reading(db_path(a));
+    const std::string path = db_path(a);
+    // Opening for writing would create (and migrate) an empty database at a wrong path and
+    // then report "accepted 0 ports"; the dry run, which only reads, fails there instead.
+    if (std::error_code ec; writes && !std::filesystem::exists(path, ec)) {
+      throw std::runtime_error(path + ": no database here (has the agent run with this state " +
+                               "directory? see --state-dir, --config)");
+    }
+    auto store = writes ? Store::open(path, Access::tool) : open_for_reading(path);
     require_known(store, a.job, a.host, "--host");
     if (sub == "list") {
       const auto ports = store.accepted_ports(f);
@@ -398,16 +406,74 @@ int run_baseline_command(std::span<const std::string_view> args) {
   });
 }
 
+namespace {
+
+// Rows of cells as columns two spaces apart, each as wide as its widest cell; the last
+// column is not padded.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()), 0);
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+}
+
+std::string duration_text(const ScanRecord& s) {
+  if (!s.finished) return "-";
+  const double secs = std::chrono::duration<double>(*s.finished - s.started).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, secs < 100 ? "%.1fs" : "%.0fs", secs);
+  return buf;
+}
+
+std::string status_json(const ScanRecord& s) {
+  std::string out = "{\"job\":" + json_escape(s.job);
+  out += ",\"scan_id\":" + std::to_string(s.id);
+  out += ",\"status\":\"" + std::string(name(s.status)) + "\"";
+  out += ",\"technique\":\"" + std::string(name(s.technique)) + "\"";
+  out += ",\"started\":\"" + iso_time(s.started) + "\"";
+  out += ",\"finished\":" + (s.finished ? "\"" + iso_time(*s.finished) + "\"" : "null");
+  out += ",\"hosts_total\":" + std::to_string(s.hosts_total);
+  out += ",\"hosts_complete\":" + std::to_string(s.hosts_complete);
+  out += ",\"ports_scanned\":" + std::to_string(s.ports_scanned);
+  out += ",\"transitions\":" + std::to_string(s.transitions);
+  out += ",\"events\":" + std::to_string(s.events);
+  out += ",\"note\":" + json_escape(s.note) + "}";
+  return out;
+}
+
+}  // namespace
+
 int run_status_command(std::span<const std::string_view> args) {
   return guarded(args, kStatus, [](const DbArgs& a) {
     const auto store = open_for_reading(db_path(a));
     const auto scans = store.latest_scans();
-    for (const auto& s : scans) {
-      std::cout << s.job << "  scan " << s.id << "  " << name(s.status) << "  started "
-                << when(s.started) << "  hosts " << s.hosts_complete << "/" << s.hosts_total
-                << "  events " << s.events << (s.note.empty() ? "" : "  (" + s.note + ")") << "\n";
+    if (a.json) {
+      for (const auto& s : scans) std::cout << status_json(s) << "\n";
+      return 0;
     }
-    if (scans.empty()) std::cout << "no scans recorded yet\n";
+    if (scans.empty()) {
+      std::cout << "no scans recorded yet\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"JOB", "SCAN", "RESULT", "STARTED", "TOOK", "HOSTS", "PORTS", "EVENTS", "NOTE"}};
+    for (const auto& s : scans) {
+      rows.push_back(
+          {printable(s.job), std::to_string(s.id), std::string(name(s.status)), when(s.started),
+           duration_text(s), std::to_string(s.hosts_complete) + "/" + std::to_string(s.hosts_total),
+           std::to_string(s.ports_scanned), std::to_string(s.events), printable(s.note)});
+    }
+    print_table(rows);
     return 0;
   });
 }

@@ -12,7 +12,6 @@
 #include <stdexcept>
 
 namespace portvigil {
-namespace {
 
 std::string json_escape(std::string_view s) {
   std::string out = "\"";
@@ -43,6 +42,8 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
   return buf;
 }
+
+namespace {
 
 // A line of the file for a message: at most 80 bytes, control bytes as \xNN.
 std::string shown(std::string_view line) {

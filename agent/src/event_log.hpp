@@ -12,6 +12,10 @@
 namespace portvigil {
 
 [[nodiscard]] std::string event_json(const ChangeEvent& event);
+// The JSON encoding the event log uses, for the other JSON the agent's commands print: a
+// quoted, escaped string, and a UTC timestamp with milliseconds.
+[[nodiscard]] std::string json_escape(std::string_view s);
+[[nodiscard]] std::string iso_time(std::chrono::system_clock::time_point t);
 
 class EventLog {
  public:

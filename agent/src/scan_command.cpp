@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -139,6 +140,11 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   if (args.max_retries) tm.max_retries = *args.max_retries;
   if (args.max_rate) tm.max_rate = *args.max_rate;
   if (args.min_rate) tm.min_rate = *args.min_rate;
+  // Options given explicitly win over a -T template: the template's values that contradict
+  // them give way instead of making the command line an error.
+  if (args.min_rate && !args.max_rate && tm.max_rate > 0) {
+    tm.max_rate = std::max(tm.max_rate, tm.min_rate);
+  }
   if (tm.max_rate > 0 && tm.min_rate > tm.max_rate) {
     throw InputError("--min-rate must not exceed --max-rate");
   }
@@ -146,6 +152,18 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   if (args.initial_rtt_timeout) tm.initial_rtt_timeout = *args.initial_rtt_timeout;
   if (args.min_rtt_timeout) tm.min_rtt_timeout = *args.min_rtt_timeout;
   if (args.max_rtt_timeout) tm.max_rtt_timeout = *args.max_rtt_timeout;
+  if (args.min_rtt_timeout && !args.max_rtt_timeout) {
+    tm.max_rtt_timeout = std::max(tm.max_rtt_timeout, tm.min_rtt_timeout);
+  }
+  if (args.max_rtt_timeout && !args.min_rtt_timeout) {
+    tm.min_rtt_timeout = std::min(tm.min_rtt_timeout, tm.max_rtt_timeout);
+  }
+  // The first probes' timeout stays within the bounds given (Nmap lowers it with
+  // --max-rtt-timeout too), unless it was given itself.
+  if (!args.initial_rtt_timeout && tm.min_rtt_timeout <= tm.max_rtt_timeout) {
+    tm.initial_rtt_timeout =
+        std::clamp(tm.initial_rtt_timeout, tm.min_rtt_timeout, tm.max_rtt_timeout);
+  }
   if (tm.min_rtt_timeout > tm.max_rtt_timeout) {
     throw InputError("--min-rtt-timeout must not exceed --max-rtt-timeout");
   }

@@ -29,7 +29,7 @@ TimingOptions timing_template(int level) {
       break;
     case 3:  // normal: the defaults
       break;
-    case 4:  // aggressive
+    case 4:  // aggressive: Nmap's -T4 timeouts, which are portvigil's defaults
       t.min_rtt_timeout = milliseconds(100);
       t.max_rtt_timeout = milliseconds(1250);
       t.initial_rtt_timeout = milliseconds(500);

@@ -308,9 +308,28 @@ TEST(AgentBinary, DatabaseCommands) {
 
   r = cmd({"status"});
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_TRUE(
-      std::regex_search(r.output, std::regex("^crash  scan 2  complete .* hosts 1/1  events 1")))
-      << r.output;
+  {
+    const auto rows = split_lines(r.output);
+    ASSERT_EQ(rows.size(), 2u) << r.output;
+    EXPECT_TRUE(std::regex_match(
+        rows[0], std::regex("JOB +SCAN +RESULT +STARTED +TOOK +HOSTS +PORTS +EVENTS +NOTE")))
+        << rows[0];
+    // Aligned: every column starts where its heading does.
+    EXPECT_TRUE(std::regex_match(rows[1], std::regex("crash +2 +complete +\\S+ \\S+ +[0-9.]+s "
+                                                     "+1/1 +2 +1")))
+        << rows[1];
+    EXPECT_EQ(rows[1].find("2 "), rows[0].find("SCAN"));
+    EXPECT_EQ(rows[1].find("1/1"), rows[0].find("HOSTS"));
+  }
+  const auto status_json = cmd({"status", "--json"});
+  ASSERT_EQ(status_json.status, 0) << status_json.output;
+  EXPECT_TRUE(std::regex_match(status_json.output,
+                               std::regex(R"(\{"job":"crash","scan_id":2,"status":"complete",)"
+                                          R"("technique":"connect","started":"[0-9T:.-]+Z",)"
+                                          R"("finished":"[0-9T:.-]+Z","hosts_total":1,)"
+                                          R"("hosts_complete":1,"ports_scanned":2,)"
+                                          R"("transitions":1,"events":1,"note":""\}\n)")))
+      << status_json.output;
   // Without --state-dir or --config the commands read what the service's configuration names:
   // $PORTVIGIL_CONFIG here (/etc/portvigil/portvigil.toml when it exists).
   {
@@ -368,6 +387,7 @@ TEST(AgentBinary, DatabaseCommands) {
            {{"history", "127.0.0.1", "22", "23"}, "extra \"23\""},
            {{"history", "127.0.0.1", "http"}, "\"http\" is not a port number"},
            {{"status", "--since", "1h"}, "option --since does not apply"},
+           {{"status", "--job", "crash"}, "option --job does not apply"},
            {{"status", "now"}, "takes no arguments"},
            {{"changes", "24h"}, "takes no arguments, got \"24h\""},
            {{"changes", "--host", "127.0.0.1"}, "option --host does not apply"},
@@ -391,6 +411,15 @@ TEST(AgentBinary, DatabaseCommands) {
     EXPECT_EQ(r.status, 2) << b.args[0] << ": " << r.output;
     EXPECT_EQ(split_lines(r.output).size(), 1u) << r.output;
     EXPECT_NE(r.output.find(b.says), std::string::npos) << r.output;
+  }
+  // accept and revoke never create a database at a wrong path (it would then say "accepted 0").
+  for (const char* sub : {"accept", "revoke"}) {
+    const std::string nowhere = dir.state() + "/nowhere";
+    std::filesystem::create_directories(nowhere);
+    r = run_command(dir, {"baseline", sub, "--state-dir", nowhere});
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("no database here"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(nowhere + "/portvigil.db")) << sub;
   }
   // Each --help lists exactly the options its command takes.
   r = run_command(dir, {"history", "--help"});
@@ -520,8 +549,7 @@ TEST(AgentBinary, ReadersWhileTheServiceCommitsThenSigtermAndSigint) {
     ++reads;
     EXPECT_EQ(status.status, 0) << status.output;
     EXPECT_EQ(changes.status, 0) << changes.output;
-    EXPECT_TRUE(std::regex_search(status.output, std::regex("^crash  scan [0-9]+  ")))
-        << status.output;
+    EXPECT_TRUE(std::regex_search(status.output, std::regex("\ncrash +[0-9]+ +"))) << status.output;
     for (const auto& line : split_lines(changes.output)) {
       EXPECT_TRUE(line.starts_with("{\"id\":") && line.ends_with("}")) << line;
     }
@@ -549,7 +577,7 @@ TEST(AgentBinary, ReadersWhileTheServiceCommitsThenSigtermAndSigint) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   const auto status = run_command(dir, {"status", "--state-dir", dir.state()});
   EXPECT_TRUE(
-      std::regex_search(status.output, std::regex("^crash  scan [0-9]+  incomplete .*interrupted")))
+      std::regex_search(status.output, std::regex("\ncrash +[0-9]+ +incomplete .*interrupted")))
       << status.output;
   check_consistency(dir);
 
@@ -658,7 +686,7 @@ TEST(AgentBinary, SigtermStopsWithinTwoSecondsAtOneProbePerSecond) {
   EXPECT_EQ(service.stop(SIGTERM, 2s), 0) << dir.tail_of_log();
   const auto status = run_command(dir, {"status", "--state-dir", dir.state()});
   EXPECT_TRUE(
-      std::regex_search(status.output, std::regex("^crash  scan [0-9]+  incomplete .*interrupted")))
+      std::regex_search(status.output, std::regex("\ncrash +[0-9]+ +incomplete .*interrupted")))
       << status.output;
 }
 

@@ -169,6 +169,22 @@ TEST(Cli, OutputAllWritesTheThreeNmapFormats) {
   rmdir(dir);
 }
 
+// Options given explicitly win over a -T template: its contradicting values give way instead of
+// making the command line an error.
+TEST(Cli, ExplicitOptionsWinOverTimingTemplates) {
+  PV_REQUIRE_BINARY();
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"-T2", "--min-rate", "10"},
+        std::vector<std::string>{"-T5", "--min-rtt-timeout", "500ms"},
+        std::vector<std::string>{"--max-rtt-timeout", "50ms", "-T0"}}) {
+    std::vector<std::string> args{"scan", "-sT", "-Pn", "-p", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back("127.0.0.1");
+    const CmdResult r = portvigil(args);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+  }
+}
+
 TEST(Cli, TopLevelHelpExitsZero) {
   PV_REQUIRE_BINARY();
   const CmdResult r = portvigil({"--help"});

@@ -28,8 +28,8 @@ struct TimingOptions {
   std::size_t max_parallelism = 0;  // concurrent probes; 0 = automatic (fd limit based)
 };
 
-// Nmap's timing templates -T0 (paranoid) .. -T5 (insane) in portvigil's terms; -T3 is the
-// defaults. Retransmissions are left to the silence policy (measured loss), so -T4 does
+// Nmap's timing templates -T0 (paranoid) .. -T5 (insane) in portvigil's terms; -T3 and -T4
+// are the defaults (portvigil's defaults are Nmap's -T4 timeouts). Retransmissions are left to the silence policy (measured loss), so -T4 does
 // not raise --max-retries as Nmap's does.
 [[nodiscard]] TimingOptions timing_template(int level);
 
