@@ -639,15 +639,19 @@ PlanRun run_plan(ScanPlan plan, FakeNetworkConfig net, RawOptions options) {
   return run;
 }
 
+RawOptions adaptive_rate(double start, double ceiling) {
+  RawOptions options;
+  options.initial_rate = start;
+  options.max_adaptive_rate = ceiling;
+  return options;
+}
+
 // Without --max-rate the rate starts at RawOptions::initial_rate and grows while the pacer is
 // what holds the sender back, probes draw answers and nothing is lost (engine_core_test.cpp
 // pins the arithmetic).
 TEST(RawEngine, RateGrowsFromItsStartWhileAnswersKeepUp) {
   const TargetSet set = one_target("198.18.0.2");
-  RawOptions options;
-  options.initial_rate = 2000;
-  options.max_adaptive_rate = 200000;
-  const auto run = run_plan(syn_plan(set, "1-4000"), lab_network(), options);
+  const auto run = run_plan(syn_plan(set, "1-4000"), lab_network(), adaptive_rate(2000, 200000));
   ASSERT_EQ(run.hosts.size(), 1u);
   EXPECT_TRUE(run.hosts[0].complete) << run.hosts[0].note;
   EXPECT_GE(run.summary.counters.probes_sent, 4000u);
@@ -664,16 +668,40 @@ TEST(RawEngine, RateDoesNotGrowWhenNothingAnswers) {
   wall.address = asio::ip::make_address("198.18.0.2");
   wall.default_tcp = FakeBehavior::drop;
   net.hosts.push_back(wall);
-  RawOptions options;
-  options.initial_rate = 2000;
-  options.max_adaptive_rate = 200000;
   ScanPlan plan = syn_plan(set, "1-600");
   plan.timing.max_retries = 0;
-  const auto run = run_plan(plan, net, options);
+  const auto run = run_plan(plan, net, adaptive_rate(2000, 200000));
   ASSERT_EQ(run.hosts.size(), 1u);
   EXPECT_EQ(run.summary.counters.probes_sent, 600u);
   EXPECT_LE(run.summary.counters.effective_rate, 2000.0);
   EXPECT_GE(run.summary.elapsed.count(), 0.29);  // 600 probes less the 1 ms burst, at 2000/s
+}
+
+// Replies our own capture lost (a full ring) halve the rate: the scan slows down instead of
+// losing more, and every port is still right once the retransmissions have settled.
+TEST(RawEngine, CaptureDropsHalveTheRate) {
+  const TargetSet set = one_target("198.18.0.2");
+  auto net = lab_network();
+  net.capture_drop = 0.2;
+  ScanPlan plan = syn_plan(set, "1-2000");
+  plan.timing.max_retries = 6;
+  const auto run = run_plan(plan, net, adaptive_rate(20000, 20000));
+  ASSERT_EQ(run.hosts.size(), 1u);
+  EXPECT_GT(run.summary.counters.capture_drops, 0u);
+  // Drops in every window halve the rate to the 500/s floor within about 0.1 s, so the 2000
+  // probes of the first pass alone take over 2 s; at 20000/s they would take 0.1 s (and the
+  // whole scan about 0.3 s here). A lower bound set by the pacer, not by the machine's speed.
+  EXPECT_GT(run.summary.elapsed.count(), 1.0);
+  std::size_t open = 0;
+  for (const auto& p : run.hosts[0].ports) {
+    if (p.port == 22 || p.port == 80) {
+      EXPECT_EQ(p.state, PortState::open) << p.port;
+      ++open;
+    } else if (p.port == 23) {
+      EXPECT_EQ(p.state, PortState::closed);
+    }
+  }
+  EXPECT_EQ(open, 2u) << run.hosts[0].note;
 }
 
 // A million targets stream through: the engine takes hosts from the target cursor a group at

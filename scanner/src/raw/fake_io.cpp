@@ -76,6 +76,7 @@ class FakePacketIo final : public PacketIo {
       return 0;
     }
     for (const auto& f : ready) sink.frame(f);
+    std::lock_guard lock(mu_);
     stats_.captured += ready.size();
     return ready.size();
   }
@@ -126,6 +127,10 @@ class FakePacketIo final : public PacketIo {
     std::lock_guard lock(mu_);
     return stats_;
   }
+  std::uint64_t capture_drops() override {
+    std::lock_guard lock(mu_);
+    return stats_.capture_drops;
+  }
 
  private:
   bool lost(double p) { return p > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
@@ -156,6 +161,10 @@ class FakePacketIo final : public PacketIo {
   // A complete link-layer frame: lost at the reply loss rate, else queued (and recorded).
   void queue_frame(std::vector<std::uint8_t> frame) {
     if (lost(config_.reply_loss)) return;
+    if (lost(config_.capture_drop)) {  // as a full capture ring: lost, and counted
+      ++stats_.capture_drops;
+      return;
+    }
     queue_.push_back(std::move(frame));
     if (dumper_) {
       pcap_pkthdr h{};

@@ -127,6 +127,7 @@ struct FakeNetworkConfig {
   asio::ip::address source_v6 = asio::ip::make_address("2001:db8::1");
   double probe_loss = 0;            // fraction of probes lost on the way out
   double reply_loss = 0;            // fraction of replies lost on the way back
+  double capture_drop = 0;          // fraction of replies lost by a full capture ring (counted)
   std::size_t icmp_per_second = 0;  // 0 = unlimited; else a wall-clock token bucket like Linux's
   std::size_t icmp_burst = 50;
   std::uint64_t seed = 1;
