@@ -503,7 +503,7 @@ truth "$t_term" "$t_gone" sigterm - - "$TERM_RC"
 now_ms
 T_END=$NOW
 
-"$BINARY" status --state-dir "$STATE" >"$WORK/status.txt" 2>&1 || FAILURES+=("portvigil status failed")
+"$BINARY" status --json --state-dir "$STATE" >"$WORK/status.txt" 2>&1 || FAILURES+=("portvigil status failed")
 "$BINARY" changes --state-dir "$STATE" --since 30d --json >"$WORK/changes.jsonl" 2>"$WORK/changes.err" ||
   FAILURES+=("portvigil changes --json failed")
 LOSS_COUNTERS="none"
@@ -627,7 +627,9 @@ errors = [l for l in log.splitlines() if re.match(r"\S+ error ", l) and l not in
 resumed = re.findall(r"event log was missing ([0-9]+) committed events", log)
 
 status = open(f"{work}/status.txt").read()
-status_ok = bool(re.search(rf"^{re.escape(job)}  scan [0-9]+  complete .*hosts {len(hosts)}/{len(hosts)}", status, re.M))
+status_rows = [json.loads(l) for l in status.splitlines() if l.startswith("{")]
+status_ok = any(r.get("job") == job and r.get("status") == "complete" and
+                r.get("hosts_complete") == r.get("hosts_total") == len(hosts) for r in status_rows)
 
 # Report
 def show(e):

@@ -111,7 +111,7 @@ while True: time.sleep(60)' "$LISTEN_PORT" &
 status_reads() {
   "$BIN" status --state-dir "$DIR/state" >"$OUT/status.out" 2>&1 ||
     fail "status failed: $(cat "$OUT/status.out")"
-  grep -q "^lo  scan" "$OUT/status.out" || fail "status shows no scan: $(cat "$OUT/status.out")"
+  grep -qE "^lo +[0-9]+ +" "$OUT/status.out" || fail "status shows no scan: $(cat "$OUT/status.out")"
   "$BIN" changes --state-dir "$DIR/state" --since 1h >"$OUT/changes.out" 2>&1 ||
     fail "changes failed: $(cat "$OUT/changes.out")"
 }
