@@ -401,7 +401,7 @@ TEST(AgentBinary, DatabaseCommands) {
             "--job \"crsh\": no such job in the database (known: crash)"},
            {{"baseline", "accept", "--host", "nohost.invalid"},
             "--host \"nohost.invalid\": no such host"},
-           {{"baseline", "revoke", "--job", "crash", "--host", "10.1.1.1"},
+           {{"baseline", "revoke", "--job", "crash", "--host", "198.18.1.1"},
             "no such host in job crash"},
            {{"changes", "--job", "no-such-job"}, "no such job"},
            {{"history", "nohost.invalid"}, "HOST \"nohost.invalid\": no such host"},

@@ -502,9 +502,9 @@ std::size_t RawScan::unanswered_count() const {
 
 bool RawScan::pace() {
   if (pacer_.unlimited()) return !stopping();
-  const auto now = Clock::now();
+  auto now = Clock::now();
   if (now - window_start_ >= kRateWindow) adapt_rate(now);
-  while (!pacer_.try_take(Clock::now())) {
+  for (; !pacer_.try_take(now); now = Clock::now()) {
     window_paced_ = true;
     // At a low rate the wait is long: sleep in short slices so SIGTERM is seen within
     // kStopLatency, whatever max-rate is.
