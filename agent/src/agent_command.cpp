@@ -32,17 +32,18 @@ namespace portvigil {
 namespace {
 
 struct AgentArgs {
-  std::string config_path;                    // "" = built-in default
-  std::string state_dir;                      // overrides [agent] state-dir
-  std::optional<std::string> listen_address;  // overrides [agent] web-listen-address
+  std::string config_path;                     // "" = built-in default
+  std::string state_dir;                       // overrides [agent] state-dir
+  std::optional<std::string> listen_address;   // overrides [agent] web-listen-address
+  std::optional<std::string> web_config_file;  // overrides [agent] web-config-file
   bool once = false;
   bool print_default = false;
   bool help = false;
 };
 
 constexpr std::string_view kAgentUsage =
-    "Usage: portvigil agent [--config FILE] [--state-dir DIR] [--web.listen-address ADDR] "
-    "[--once]\n"
+    "Usage: portvigil agent [--config FILE] [--state-dir DIR] [--web.listen-address ADDR]\n"
+    "                       [--web.config.file FILE] [--once]\n"
     "\n"
     "Run the monitoring agent: scan each configured job on its schedule, store every scan\n"
     "in SQLite (DIR/portvigil.db), compare it with the baseline and report confirmed port\n"
@@ -57,6 +58,9 @@ constexpr std::string_view kAgentUsage =
     "      --web.listen-address ADDR  serve /metrics on ADDR (HOST:PORT, [V6]:PORT; \"\" for\n"
     "                            none) instead of [agent] web-listen-address (127.0.0.1:10117);\n"
     "                            also --web.listen-address=ADDR and --web-listen-address\n"
+    "      --web.config.file FILE  TLS and bcrypt basic auth for the endpoint, in the Prometheus\n"
+    "                            exporter toolkit's format, instead of [agent] web-config-file;\n"
+    "                            re-read on SIGHUP; also --web.config.file=FILE\n"
     "      --once                run every job once, then exit (0: all scans complete)\n"
     "      --print-default-config  print the built-in configuration and exit\n"
     "  -h, --help                show this help and exit\n"
@@ -83,6 +87,10 @@ AgentArgs parse_agent_args(std::span<const std::string_view> args) {
       a.listen_address = value(arg);
     } else if (arg.starts_with("--web.listen-address=")) {
       a.listen_address = std::string(arg.substr(21));
+    } else if (arg == "--web.config.file" || arg == "--web-config-file") {
+      a.web_config_file = value(arg);
+    } else if (arg.starts_with("--web.config.file=")) {
+      a.web_config_file = std::string(arg.substr(18));
     } else if (arg == "--once") {
       a.once = true;
     } else if (arg == "--print-default-config") {
@@ -111,8 +119,33 @@ std::shared_ptr<const Config> load(const AgentArgs& args) {
     check_web_listen_address(*args.listen_address, "--web.listen-address");
     config->agent.web_listen_address = *args.listen_address;
   }
+  if (args.web_config_file) {
+    if (args.web_config_file->empty()) throw InputError("--web.config.file: missing file name");
+    if (!config->agent.web_username.empty()) {
+      throw InputError(
+          "--web.config.file: the configuration sets web-username/web-password; "
+          "put the user in the file's basic_auth_users instead");
+    }
+    config->agent.web_config_file = *args.web_config_file;
+  }
+  check_web_config_file(config->agent.web_config_file);
   return config;
 }
+
+}  // namespace
+
+void check_web_config_file(const std::string& path) {
+  if (path.empty()) return;
+  // A bad web configuration is a configuration error (exit 2, or a refused reload), found
+  // before anything starts.
+  try {
+    MetricsServer::check_web_config(path);
+  } catch (const std::runtime_error& e) {
+    throw InputError(std::string("web configuration: ") + e.what());
+  }
+}
+
+namespace {
 
 std::vector<Schedule::JobTiming> timings(const Config& c) {
   std::vector<Schedule::JobTiming> out;
@@ -248,13 +281,15 @@ class Agent {
   // Without a store (the database could not be opened because of the disk) the agent
   // serves its metrics, retries every kDatabaseRetry and starts scanning once it opens.
   Agent(AgentArgs args, std::shared_ptr<const Config> config, std::optional<Store> store,
-        std::string database_error, EventLog& events, Logger& log, AgentMetrics& metrics)
+        std::string database_error, EventLog& events, Logger& log, AgentMetrics& metrics,
+        MetricsServer* web)
       : args_(std::move(args)),
         config_(std::move(config)),
         store_(std::move(store)),
         events_(events),
         log_(log),
         metrics_(metrics),
+        web_(web),
         timer_(io_),
         watchdog_(io_),
         signals_(io_, SIGINT, SIGTERM, SIGHUP),
@@ -298,9 +333,27 @@ class Agent {
     });
   }
 
+  // The web configuration file is read again on every SIGHUP (renewed certificates, changed
+  // users), also when the agent runs on the built-in configuration.
+  void reload_web_config() {
+    if (web_ == nullptr || config_->agent.web_config_file.empty()) return;
+    try {
+      web_->reload_web_config();
+      log_.info("SIGHUP: web configuration reloaded from " + config_->agent.web_config_file);
+    } catch (const std::exception& e) {
+      metrics_.record_reload(false);
+      log_.error(std::string("SIGHUP: web configuration not reloaded, keeping the running one: ") +
+                 e.what());
+    }
+  }
+
   void reload() {
     if (args_.config_path.empty()) {
-      log_.info("SIGHUP: running on the built-in default, nothing to reload");
+      if (web_ != nullptr && !config_->agent.web_config_file.empty()) {
+        reload_web_config();
+      } else {
+        log_.info("SIGHUP: running on the built-in default, nothing to reload");
+      }
       return;
     }
     notify::reloading();
@@ -310,6 +363,14 @@ class Agent {
       if (fresh->agent.state_dir != config_->agent.state_dir ||
           fresh->agent.event_log != config_->agent.event_log) {
         log_.warn("SIGHUP: state-dir and event-log changes take effect after a restart");
+      }
+      if (fresh->agent.web_listen_address != config_->agent.web_listen_address ||
+          fresh->agent.web_config_file != config_->agent.web_config_file ||
+          fresh->agent.web_username != config_->agent.web_username ||
+          fresh->agent.web_password != config_->agent.web_password) {
+        log_.warn(
+            "SIGHUP: web-listen-address, web-config-file and web-username/web-password "
+            "changes take effect after a restart (the file itself is re-read)");
       }
       config_ = std::move(fresh);
       log_.set_level(config_->agent.log_level);
@@ -322,6 +383,7 @@ class Agent {
       metrics_.retain_jobs(names);
       metrics_.set_authorizations(authorizations(*config_));
       metrics_.record_reload(true);
+      reload_web_config();  // load() has checked it
       log_.info("SIGHUP: configuration reloaded from " + args_.config_path + " (" +
                 std::to_string(config_->jobs.size()) + " jobs)");
       timer_.cancel();
@@ -491,6 +553,7 @@ class Agent {
   EventLog& events_;
   Logger& log_;
   AgentMetrics& metrics_;
+  MetricsServer* web_;  // null without an endpoint
   std::string last_status_;
   asio::io_context io_;
   asio::steady_timer timer_;
@@ -561,10 +624,11 @@ int run_agent_command(std::span<const std::string_view> argv) {
     if (!args.once && !config->agent.web_listen_address.empty()) {
       web = std::make_unique<MetricsServer>(
           WebOptions{config->agent.web_listen_address, config->agent.web_username,
-                     config->agent.web_password},
+                     config->agent.web_password, config->agent.web_config_file},
           metrics);
       web->set_ready(true);
-      log.info("metrics on http://" + config->agent.web_listen_address + "/metrics");
+      log.info(std::string("metrics on ") + (web->tls() ? "https://" : "http://") +
+               config->agent.web_listen_address + "/metrics");
     }
     log.info("portvigil agent started: " + config->source + ", " +
              std::to_string(config->jobs.size()) + " jobs, state in " + config->agent.state_dir);
@@ -583,7 +647,8 @@ int run_agent_command(std::span<const std::string_view> argv) {
       }
       return all_complete ? 0 : 1;
     }
-    Agent agent(args, config, std::move(store), std::move(database_error), events, log, metrics);
+    Agent agent(args, config, std::move(store), std::move(database_error), events, log, metrics,
+                web.get());
     const int status = agent.run();
     // The scrape hook's read-only connection closes first, so that the agent's own closes
     // last and checkpoints the -wal file away (a reader cannot): a clean stop leaves one file.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace portvigil {
@@ -13,5 +14,9 @@ int run_changes_command(std::span<const std::string_view> args);
 int run_history_command(std::span<const std::string_view> args);
 int run_baseline_command(std::span<const std::string_view> args);
 int run_status_command(std::span<const std::string_view> args);
+
+// Checks a web configuration file (--web.config.file) as the agent would load it; "" is
+// none. Throws InputError naming the file, line and what was expected.
+void check_web_config_file(const std::string& path);
 
 }  // namespace portvigil

@@ -48,7 +48,11 @@ int main(int argc, char** argv) {
   const std::span<const std::string_view> rest(args.data() + 1, args.size() - 1);
   if (command == "scan") return portvigil::run_scan_command(rest);
   if (command == "agent") return portvigil::run_agent_command(rest);
-  if (command == "check-config") return portvigil::check_config_command(rest);
+  if (command == "check-config") {
+    return portvigil::check_config_command(rest, [](const portvigil::Config& config) {
+      portvigil::check_web_config_file(config.agent.web_config_file);
+    });
+  }
   if (command == "changes") return portvigil::run_changes_command(rest);
   if (command == "history") return portvigil::run_history_command(rest);
   if (command == "baseline") return portvigil::run_baseline_command(rest);

@@ -46,10 +46,10 @@ constexpr Duration kDefaultMaxRtt{1.25};
 // ---- known keys ---------------------------------------------------------------------------
 
 constexpr std::array<std::string_view, 3> kTopKeys{"agent", "authorization", "job"};
-constexpr std::array<std::string_view, 11> kAgentKeys{
+constexpr std::array<std::string_view, 12> kAgentKeys{
     "state-dir",    "log-level",    "event-log",          "max-rate",
     "min-rate",     "max-retries",  "web-listen-address", "retention",
-    "web-username", "web-password", "port-series-limit"};
+    "web-username", "web-password", "port-series-limit",  "web-config-file"};
 constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner", "ticket",
                                                              "expires", "allow-large-scope"};
 // An authorization wider than this needs allow-large-scope = true (with owner, ticket and
@@ -471,6 +471,19 @@ class Loader {
       const std::string_view missing = a.web_username.empty() ? "web-username" : "web-password";
       fail(get(s, given)->source(), s.name, given,
            "basic auth needs both keys: add \"" + std::string(missing) + "\" too");
+    }
+    if (const auto* n = get(s, "web-config-file")) {
+      a.web_config_file = string_value(
+          *n, s, "web-config-file", "a path to a web configuration file (TLS, basic_auth_users)");
+      if (a.web_config_file.empty()) {
+        expected(*n, s.name, "web-config-file",
+                 "a non-empty file path (leave the key out for plain HTTP)");
+      }
+      if (!a.web_username.empty()) {
+        expected(*n, s.name, "web-config-file",
+                 "no web-username/web-password next to it (put the user in the file's "
+                 "basic_auth_users)");
+      }
     }
     if (auto v = opt_int(s, "port-series-limit", 0, 10000000)) {
       a.port_series_limit = static_cast<std::size_t>(*v);
@@ -1101,7 +1114,8 @@ std::string check_config_usage() {
          "Exit status: 0 the file is valid, 2 it is not (the error names FILE:LINE:COLUMN).\n";
 }
 
-int check_config_command(std::span<const std::string_view> args) {
+int check_config_command(std::span<const std::string_view> args,
+                         const std::function<void(const Config&)>& check_more) {
   std::vector<std::string_view> files;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto arg = args[i];
@@ -1127,6 +1141,7 @@ int check_config_command(std::span<const std::string_view> args) {
   }
   try {
     const auto config = load_config(std::string(files.front()));
+    if (check_more) check_more(config);
     for (const auto& w : config.warnings) {
       std::cerr << "portvigil: warning: " << printable(w) << "\n";
     }

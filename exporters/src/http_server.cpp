@@ -1,11 +1,14 @@
 #include "http_server.hpp"
 
+#include <openssl/ssl.h>
 #include <algorithm>
 #include <array>
 #include <asio/bind_executor.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <charconv>
@@ -110,6 +113,72 @@ Request parse_head(std::string_view head) {
   return r;
 }
 
+int openssl_version(TlsVersion v) {
+  switch (v) {
+    case TlsVersion::tls10:
+      return TLS1_VERSION;
+    case TlsVersion::tls11:
+      return TLS1_1_VERSION;
+    case TlsVersion::tls12:
+      return TLS1_2_VERSION;
+    case TlsVersion::tls13:
+      return TLS1_3_VERSION;
+  }
+  return TLS1_2_VERSION;
+}
+
+std::shared_ptr<asio::ssl::context> make_tls_context(const TlsSettings& t) {
+  namespace ssl = asio::ssl;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_compression |
+                   ssl::context::single_dh_use);
+  SSL_CTX* native = ctx->native_handle();
+  if (SSL_CTX_set_min_proto_version(native, openssl_version(t.min_version)) != 1 ||
+      (t.max_version &&
+       SSL_CTX_set_max_proto_version(native, openssl_version(*t.max_version)) != 1)) {
+    throw TlsError("TLS: the min_version/max_version pair is not usable");
+  }
+  asio::error_code ec;
+  ctx->use_certificate_chain_file(t.cert_file, ec);
+  if (ec) throw TlsError("TLS cert_file " + t.cert_file + ": " + ec.message());
+  ctx->use_private_key_file(t.key_file, ssl::context::pem, ec);
+  const bool mismatch = ec && ec.message().find("mismatch") != std::string::npos;
+  if (mismatch || (!ec && SSL_CTX_check_private_key(native) != 1)) {
+    throw TlsError("TLS key_file " + t.key_file + " is not the key of cert_file " + t.cert_file);
+  }
+  if (ec) throw TlsError("TLS key_file " + t.key_file + ": " + ec.message());
+  const auto accept_any = [](bool, ssl::verify_context&) { return true; };
+  switch (t.client_auth) {
+    case ClientAuth::none:
+      ctx->set_verify_mode(ssl::verify_none);
+      break;
+    case ClientAuth::request:
+      ctx->set_verify_mode(ssl::verify_peer);
+      ctx->set_verify_callback(accept_any);
+      break;
+    case ClientAuth::require_any:
+      ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+      ctx->set_verify_callback(accept_any);
+      break;
+    case ClientAuth::verify_if_given:
+      ctx->set_verify_mode(ssl::verify_peer);
+      break;
+    case ClientAuth::require_and_verify:
+      ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+      break;
+  }
+  if (!t.client_ca_file.empty()) {
+    ctx->load_verify_file(t.client_ca_file, ec);
+    if (ec) throw TlsError("TLS client_ca_file " + t.client_ca_file + ": " + ec.message());
+    // Tells clients which CAs to pick a certificate for.
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(t.client_ca_file.c_str())) {
+      SSL_CTX_set_client_CA_list(native, names);
+    }
+  }
+  return ctx;
+}
+
 std::string status_head(const Response& r, std::size_t length) {
   std::string s = "HTTP/1.1 " + std::to_string(r.status) + " " + r.reason + "\r\n";
   s += "Content-Type: " + r.content_type + "\r\n";
@@ -126,6 +195,8 @@ struct Server::Impl {
     explicit Connection(asio::io_context& io) : socket(io), timer(io) {}
     tcp::socket socket;
     asio::steady_timer timer;
+    std::shared_ptr<asio::ssl::context> tls_context;  // kept alive while `tls` uses it
+    std::optional<asio::ssl::stream<tcp::socket&>> tls;
     std::string buffer;  // the request head so far, then the response
     bool closed = false;
   };
@@ -137,7 +208,8 @@ struct Server::Impl {
   std::vector<tcp::acceptor> acceptors;
   Handler handler;
   Limits limits;
-  ConnectionList connections;  // oldest first
+  ConnectionList connections;                       // oldest first
+  std::shared_ptr<asio::ssl::context> tls_context;  // null: plain HTTP; touched on `io` only
   std::thread thread;
 
   void accept(tcp::acceptor& acceptor) {
@@ -161,50 +233,60 @@ struct Server::Impl {
       if (!ec) close(c);
     });
     c->buffer.reserve(512);
-    read(c);
+    if (!tls_context) return read(c);
+    c->tls_context = tls_context;
+    c->tls.emplace(c->socket, *c->tls_context);
+    c->tls->async_handshake(asio::ssl::stream_base::server, [this, c](const asio::error_code& ec) {
+      if (ec || c->closed) return close(c);
+      read(c);
+    });
   }
 
   void read(const std::shared_ptr<Connection>& c) {
     auto chunk = std::make_shared<std::array<char, 1024>>();
-    c->socket.async_read_some(
-        asio::buffer(*chunk), [this, c, chunk](const asio::error_code& ec, std::size_t n) {
-          if (ec || c->closed) return close(c);
-          const std::size_t scan_from = c->buffer.size() < 3 ? 0 : c->buffer.size() - 3;
-          c->buffer.append(chunk->data(), n);
-          const auto end = c->buffer.find("\r\n\r\n", scan_from);
-          if (end == std::string::npos) {
-            if (c->buffer.size() > limits.max_header_bytes) {
-              return respond(c, {431, "Request Header Fields Too Large",
-                                 "text/plain; charset=utf-8", "request head too large\n"});
-            }
-            return read(c);
-          }
-          const Request request = parse_head(std::string_view(c->buffer).substr(0, end));
-          if (request.method.empty()) {
-            return respond(c, {400, "Bad Request", "text/plain; charset=utf-8", "bad request\n"});
-          }
-          if (request.method != "GET" && request.method != "HEAD") {
-            return respond(c, {405,
-                               "Method Not Allowed",
-                               "text/plain; charset=utf-8",
-                               "only GET and HEAD\n",
-                               {{"Allow", "GET, HEAD"}}});
-          }
-          Response response;
-          try {
-            response = handler(request);
-          } catch (const std::exception& e) {
-            response = {500, "Internal Server Error", "text/plain; charset=utf-8",
-                        std::string(e.what()) + "\n"};
-          }
-          if (request.method == "HEAD") {
-            const std::size_t length = response.body.size();
-            c->buffer = status_head(response, length);
-          } else {
-            c->buffer = status_head(response, response.body.size()) + response.body;
-          }
-          write(c);
-        });
+    auto on_read = [this, c, chunk](const asio::error_code& ec, std::size_t n) {
+      if (ec || c->closed) return close(c);
+      const std::size_t scan_from = c->buffer.size() < 3 ? 0 : c->buffer.size() - 3;
+      c->buffer.append(chunk->data(), n);
+      const auto end = c->buffer.find("\r\n\r\n", scan_from);
+      if (end == std::string::npos) {
+        if (c->buffer.size() > limits.max_header_bytes) {
+          return respond(c, {431, "Request Header Fields Too Large", "text/plain; charset=utf-8",
+                             "request head too large\n"});
+        }
+        return read(c);
+      }
+      const Request request = parse_head(std::string_view(c->buffer).substr(0, end));
+      if (request.method.empty()) {
+        return respond(c, {400, "Bad Request", "text/plain; charset=utf-8", "bad request\n"});
+      }
+      if (request.method != "GET" && request.method != "HEAD") {
+        return respond(c, {405,
+                           "Method Not Allowed",
+                           "text/plain; charset=utf-8",
+                           "only GET and HEAD\n",
+                           {{"Allow", "GET, HEAD"}}});
+      }
+      Response response;
+      try {
+        response = handler(request);
+      } catch (const std::exception& e) {
+        response = {500, "Internal Server Error", "text/plain; charset=utf-8",
+                    std::string(e.what()) + "\n"};
+      }
+      if (request.method == "HEAD") {
+        const std::size_t length = response.body.size();
+        c->buffer = status_head(response, length);
+      } else {
+        c->buffer = status_head(response, response.body.size()) + response.body;
+      }
+      write(c);
+    };
+    if (c->tls) {
+      c->tls->async_read_some(asio::buffer(*chunk), std::move(on_read));
+    } else {
+      c->socket.async_read_some(asio::buffer(*chunk), std::move(on_read));
+    }
   }
 
   void respond(const std::shared_ptr<Connection>& c, const Response& r) {
@@ -213,8 +295,18 @@ struct Server::Impl {
   }
 
   void write(const std::shared_ptr<Connection>& c) {
-    asio::async_write(c->socket, asio::buffer(c->buffer),
-                      [this, c](const asio::error_code&, std::size_t) { close(c); });
+    if (!c->tls) {
+      asio::async_write(c->socket, asio::buffer(c->buffer),
+                        [this, c](const asio::error_code&, std::size_t) { close(c); });
+      return;
+    }
+    // close_notify after the response, so that the client can tell it from a truncation;
+    // a peer that never answers it is cut off by the deadline.
+    asio::async_write(*c->tls, asio::buffer(c->buffer),
+                      [this, c](const asio::error_code& ec, std::size_t) {
+                        if (ec || c->closed) return close(c);
+                        c->tls->async_shutdown([this, c](const asio::error_code&) { close(c); });
+                      });
   }
 
   void close(const std::shared_ptr<Connection>& c) {
@@ -228,8 +320,10 @@ struct Server::Impl {
   }
 };
 
-Server::Server(const std::string& listen_address, Handler handler, Limits limits)
+Server::Server(const std::string& listen_address, Handler handler, Limits limits,
+               const std::optional<TlsSettings>& tls)
     : impl_(std::make_unique<Impl>(std::move(handler), limits)) {
+  if (tls) impl_->tls_context = make_tls_context(*tls);
   try {
     const Endpoint e = parse_listen_address(listen_address);
     tcp::endpoint endpoint(asio::ip::make_address(e.address), e.port);
@@ -256,6 +350,16 @@ Server::~Server() {
     impl_->io.stop();
   });
   impl_->thread.join();
+}
+
+void check_tls(const TlsSettings& tls) {
+  (void)make_tls_context(tls);
+}
+
+void Server::set_tls(const std::optional<TlsSettings>& tls) {
+  std::shared_ptr<asio::ssl::context> context;
+  if (tls) context = make_tls_context(*tls);
+  asio::post(impl_->io, [impl = impl_.get(), context] { impl->tls_context = context; });
 }
 
 std::vector<int> Server::ports() const {

@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,33 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// TLS for the server, in the terms of the exporter toolkit's tls_server_config.
+enum class ClientAuth {
+  none,                // NoClientCert
+  request,             // RequestClientCert: asked for, not required, not verified
+  require_any,         // RequireAnyClientCert: required, not verified
+  verify_if_given,     // VerifyClientCertIfGiven
+  require_and_verify,  // RequireAndVerifyClientCert
+};
+enum class TlsVersion { tls10, tls11, tls12, tls13 };
+
+// A certificate, key or CA file that OpenSSL cannot use; the message names the file.
+struct TlsError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct TlsSettings {
+  std::string cert_file;  // PEM, the server certificate first, then its chain
+  std::string key_file;   // PEM
+  ClientAuth client_auth = ClientAuth::none;
+  std::string client_ca_file;  // PEM; required by the verifying client_auth values
+  TlsVersion min_version = TlsVersion::tls12;
+  std::optional<TlsVersion> max_version;
+};
+
+// Builds a TLS context from `tls` and throws it away: TlsError when a file cannot be used.
+void check_tls(const TlsSettings& tls);
+
 struct Limits {
   std::size_t max_connections = 256;  // beyond it, the oldest connection is closed
   std::size_t max_header_bytes = 8192;
@@ -47,12 +76,19 @@ class Server {
  public:
   // Binds `listen_address` ("HOST:PORT", "[V6]:PORT"; PORT 0 picks one) and serves on a
   // thread of its own. Throws std::runtime_error naming the address when it cannot.
-  Server(const std::string& listen_address, Handler handler, Limits limits = {});
+  // With `tls`, every connection starts with a TLS handshake (bounded by the deadline);
+  // throws TlsError naming the file when a certificate or key cannot be used.
+  Server(const std::string& listen_address, Handler handler, Limits limits = {},
+         const std::optional<TlsSettings>& tls = std::nullopt);
   ~Server();  // closes every connection and joins the thread
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   [[nodiscard]] std::vector<int> ports() const;
+
+  // Replaces the TLS settings for connections accepted from now on (nullopt: plain HTTP).
+  // Builds the new context first: on an error it throws and the running one stays.
+  void set_tls(const std::optional<TlsSettings>& tls);
 
  private:
   struct Impl;

@@ -19,6 +19,7 @@
 #include "http_server.hpp"
 #include "portvigil/common/version.hpp"
 #include "process_metrics.hpp"
+#include "web_config.hpp"
 
 namespace portvigil {
 namespace {
@@ -484,8 +485,36 @@ bool secret_equals(std::string_view given, std::string_view secret) {
 
 struct MetricsServer::Impl {
   std::atomic<bool> ready{false};
+  std::atomic<bool> tls{false};
   std::string expected_authorization;  // "Basic base64(user:password)", "" without auth
+  std::string web_config_file;
+  std::mutex mu;  // guards the two below, replaced by reload_web_config()
+  std::shared_ptr<web::BasicAuth> users;
+  std::vector<std::pair<std::string, std::string>> headers;
   std::unique_ptr<http::Server> server;
+
+  http::Response route(const http::Request& r, AgentMetrics& metrics) const {
+    using http::Response;
+    if (r.path == "/-/healthy")
+      return {200, "OK", "text/plain; charset=utf-8", "portvigil is healthy.\n"};
+    if (r.path == "/-/ready") {
+      if (ready) return {200, "OK", "text/plain; charset=utf-8", "portvigil is ready.\n"};
+      return {503, "Service Unavailable", "text/plain; charset=utf-8", "portvigil is not ready.\n"};
+    }
+    if (r.path == "/") return {200, "OK", "text/html; charset=utf-8", kLanding};
+    if (r.path == "/metrics") {
+      return {200, "OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render()};
+    }
+    return {404, "Not Found", "text/plain; charset=utf-8", "Not Found\n"};
+  }
+
+  static http::Response unauthorized() {
+    return {401,
+            "Unauthorized",
+            "text/plain; charset=utf-8",
+            "Unauthorized\n",
+            {{"WWW-Authenticate", "Basic realm=\"portvigil\""}}};
+  }
 };
 
 MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
@@ -494,34 +523,75 @@ MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
     impl_->expected_authorization =
         "Basic " + http::base64(options.username + ":" + options.password);
   }
+  std::optional<http::TlsSettings> tls;
+  if (!options.config_file.empty()) {
+    if (!impl_->expected_authorization.empty()) {
+      throw std::runtime_error(
+          "metrics endpoint: web-username/web-password and a web configuration file exclude "
+          "each other (put the user in basic_auth_users)");
+    }
+    auto config = web::load_web_config(options.config_file);
+    impl_->web_config_file = options.config_file;
+    impl_->users = std::make_shared<web::BasicAuth>(std::move(config.basic_auth_users));
+    impl_->headers = std::move(config.headers);
+    tls = std::move(config.tls);
+  }
   auto handler = [impl = impl_.get(), &metrics](const http::Request& r) -> http::Response {
-    using http::Response;
-    if (r.path == "/-/healthy")
-      return {200, "OK", "text/plain; charset=utf-8", "portvigil is healthy.\n"};
-    if (r.path == "/-/ready") {
-      if (impl->ready) return {200, "OK", "text/plain; charset=utf-8", "portvigil is ready.\n"};
-      return {503, "Service Unavailable", "text/plain; charset=utf-8", "portvigil is not ready.\n"};
+    std::shared_ptr<web::BasicAuth> users;
+    std::vector<std::pair<std::string, std::string>> headers;
+    {
+      std::lock_guard lock(impl->mu);
+      users = impl->users;
+      headers = impl->headers;
     }
-    if (r.path == "/") return {200, "OK", "text/html; charset=utf-8", kLanding};
-    if (r.path == "/metrics") {
-      if (!impl->expected_authorization.empty() &&
-          !secret_equals(r.authorization, impl->expected_authorization)) {
-        return {401,
-                "Unauthorized",
-                "text/plain; charset=utf-8",
-                "Unauthorized\n",
-                {{"WWW-Authenticate", "Basic realm=\"portvigil\""}}};
-      }
-      return {200, "OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render()};
-    }
-    return {404, "Not Found", "text/plain; charset=utf-8", "Not Found\n"};
+    // Credentials guard every path but the two probes (which say nothing but "up", and
+    // which health checkers call without credentials); checked before any work is done.
+    const bool probe = r.path == "/-/healthy" || r.path == "/-/ready";
+    const bool allowed =
+        probe || (users ? users->allows(r.authorization)
+                        : impl->expected_authorization.empty() ||
+                              secret_equals(r.authorization, impl->expected_authorization));
+    auto response = allowed ? impl->route(r, metrics) : Impl::unauthorized();
+    response.headers.insert(response.headers.end(), headers.begin(), headers.end());
+    return response;
   };
   try {
-    impl_->server = std::make_unique<http::Server>(options.listen_address, std::move(handler));
+    impl_->server = std::make_unique<http::Server>(options.listen_address, std::move(handler),
+                                                   http::Limits{}, tls);
+  } catch (const http::TlsError& e) {
+    throw std::runtime_error("metrics endpoint: " + options.config_file + ": " + e.what());
   } catch (const std::exception& e) {
     throw std::runtime_error("metrics endpoint: cannot listen on " + options.listen_address + ": " +
                              e.what());
   }
+  impl_->tls = tls.has_value();
+}
+
+void MetricsServer::reload_web_config() {
+  if (impl_->web_config_file.empty()) return;
+  auto config = web::load_web_config(impl_->web_config_file);
+  impl_->server->set_tls(config.tls);  // throws before anything changes
+  auto users = std::make_shared<web::BasicAuth>(std::move(config.basic_auth_users));
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->users = std::move(users);
+    impl_->headers = std::move(config.headers);
+  }
+  impl_->tls = config.tls.has_value();
+}
+
+void MetricsServer::check_web_config(const std::string& path) {
+  const auto config = web::load_web_config(path);
+  if (!config.tls) return;
+  try {
+    http::check_tls(*config.tls);
+  } catch (const http::TlsError& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+}
+
+bool MetricsServer::tls() const {
+  return impl_->tls;
 }
 
 MetricsServer::~MetricsServer() = default;

@@ -86,4 +86,43 @@ TEST(AgentBinary, WebListenAddressFlagIsValidated) {
   std::filesystem::remove_all(dir);
 }
 
+// A web configuration that cannot be used is a configuration error: exit 2 before anything
+// listens, naming the file and the line, from the agent and from check-config alike.
+TEST(AgentBinary, BadWebConfigFileIsAConfigurationError) {
+  const auto dir =
+      std::filesystem::path(testing::TempDir()) / ("pv-web-cfg-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto web = (dir / "web.yml").string();
+  FILE* f = std::fopen(web.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("basic_auth_users:\n  prometheus: plaintext\n", f);
+  std::fclose(f);
+  auto out =
+      capture(std::string("timeout 20 ") + PORTVIGIL_BINARY + " agent --state-dir " + dir.string() +
+              " --web.listen-address 127.0.0.1:0 --web.config.file " + web + " 2>&1; echo rc=$?");
+  EXPECT_NE(out.find(web + ":2:15: the password of \"prometheus\" is not a bcrypt hash"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("rc=2"), std::string::npos) << out;
+  out =
+      capture(std::string("timeout 20 ") + PORTVIGIL_BINARY + " agent --state-dir " + dir.string() +
+              " --web.config.file " + (dir / "none.yml").string() + " 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("none.yml: cannot read the web configuration file"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=2"), std::string::npos) << out;
+  const auto toml = (dir / "portvigil.toml").string();
+  f = std::fopen(toml.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs(
+      ("[agent]\nweb-config-file = \"" + web +
+       "\"\n[[authorization]]\nnetworks = [\"127.0.0.1/32\"]\n"
+       "[[job]]\nname = \"lo\"\ntargets = [\"127.0.0.1\"]\nports = \"22\"\ninterval = \"1m\"\n")
+          .c_str(),
+      f);
+  std::fclose(f);
+  out = capture(std::string(PORTVIGIL_BINARY) + " check-config " + toml + " 2>&1; echo rc=$?");
+  EXPECT_NE(out.find("is not a bcrypt hash"), std::string::npos) << out;
+  EXPECT_NE(out.find("rc=2"), std::string::npos) << out;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace

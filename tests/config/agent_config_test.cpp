@@ -386,6 +386,13 @@ const BadConfig kBadConfigs[] = {
     {"retention_no_unit", "[agent]\nretention = \"90\"\n",
      "t.toml:2:13: [agent]: key \"retention\": expected a duration such as \"90d\" (units ms, "
      "s, m, h, d), got \"90\" (string)"},
+    {"web_config_file_empty", "[agent]\nweb-config-file = \"\"\n",
+     "t.toml:2:19: [agent]: key \"web-config-file\": expected a non-empty file path (leave the "
+     "key out for plain HTTP), got \"\" (string)"},
+    {"web_config_file_with_password",
+     "[agent]\nweb-username = \"u\"\nweb-password = \"p\"\nweb-config-file = \"/w.yml\"\n",
+     "t.toml:4:19: [agent]: key \"web-config-file\": expected no web-username/web-password next "
+     "to it (put the user in the file's basic_auth_users), got \"/w.yml\" (string)"},
     {"listen_address_without_port", "[agent]\nweb-listen-address = \"localhost\"\n",
      "t.toml:2:22: [agent]: key \"web-listen-address\": expected a listen address such as "
      "\"127.0.0.1:10117\" or \"[::1]:10117\", got \"localhost\" (the port is missing)"},

@@ -107,7 +107,7 @@ TEST(HttpServer, DeadlineClosesIdleConnections) {
 TEST(MetricsServerUnderLoad, IdleAndSlowConnectionsDoNotStarveAScrape) {
   AgentMetrics metrics;
   metrics.set_job("web", Technique::syn, std::chrono::minutes(1));
-  MetricsServer server(WebOptions{"127.0.0.1:0", "", ""}, metrics);
+  MetricsServer server(WebOptions{"127.0.0.1:0", "", "", ""}, metrics);
   server.set_ready(true);
   const int port = server.ports().at(0);
   ASSERT_NE(exchange(port, "GET /metrics HTTP/1.1\r\n\r\n").find("200 OK"), std::string::npos);

@@ -242,7 +242,7 @@ std::string http_get(int port, const std::string& path, const std::string& auth 
 TEST(MetricsServer, ServesMetricsHealthReadinessAndLanding) {
   AgentMetrics m;
   m.publish(web_snapshot());
-  MetricsServer server(WebOptions{"127.0.0.1:0", "", ""}, m);
+  MetricsServer server(WebOptions{"127.0.0.1:0", "", "", ""}, m);
   ASSERT_FALSE(server.ports().empty());
   const int port = server.ports().front();
   EXPECT_NE(http_get(port, "/-/healthy").find("200 OK"), std::string::npos);
@@ -259,7 +259,7 @@ TEST(MetricsServer, ServesMetricsHealthReadinessAndLanding) {
 
 TEST(MetricsServer, BasicAuthProtectsMetrics) {
   AgentMetrics m;
-  MetricsServer server(WebOptions{"127.0.0.1:0", "prom", "s3cret"}, m);
+  MetricsServer server(WebOptions{"127.0.0.1:0", "prom", "s3cret", ""}, m);
   const int port = server.ports().front();
   EXPECT_NE(http_get(port, "/metrics").find("401"), std::string::npos);
   EXPECT_NE(http_get(port, "/metrics", "cHJvbTp3cm9uZw==").find("401"),
@@ -271,10 +271,10 @@ TEST(MetricsServer, BasicAuthProtectsMetrics) {
 
 TEST(MetricsServer, BindFailureNamesTheAddress) {
   AgentMetrics m;
-  MetricsServer first(WebOptions{"127.0.0.1:0", "", ""}, m);
+  MetricsServer first(WebOptions{"127.0.0.1:0", "", "", ""}, m);
   const std::string taken = "127.0.0.1:" + std::to_string(first.ports().front());
   try {
-    MetricsServer second(WebOptions{taken, "", ""}, m);
+    MetricsServer second(WebOptions{taken, "", "", ""}, m);
     FAIL() << "a second server bound " << taken;
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(taken), std::string::npos) << e.what();

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -60,6 +61,9 @@ struct AgentSettings {
   // Basic auth on /metrics: both or neither.
   std::string web_username;
   std::string web_password;
+  // The exporter toolkit's web configuration file: TLS and bcrypt basic auth on the endpoint.
+  // Exclusive with web_username/web_password.
+  std::string web_config_file;
   // At most this many per-port series (portvigil_port_open + _unexpected_open).
   std::size_t port_series_limit = 10000;
 };
@@ -153,8 +157,10 @@ struct ConfigSectionKeys {
 
 // `portvigil check-config [--help] FILE`; `args` excludes the program name and command word.
 // Prints "FILE: OK (N jobs, M authorized networks)" and returns 0, or prints the error to
-// stderr and returns 2. Warnings go to stderr and do not change the status.
-[[nodiscard]] int check_config_command(std::span<const std::string_view> args);
+// stderr and returns 2. Warnings go to stderr and do not change the status. `check_more`
+// checks what other modules own (the web configuration file it names); it throws InputError.
+[[nodiscard]] int check_config_command(std::span<const std::string_view> args,
+                                       const std::function<void(const Config&)>& check_more = {});
 [[nodiscard]] std::string check_config_usage();
 
 }  // namespace portvigil

@@ -108,6 +108,10 @@ struct WebOptions {
   std::string listen_address = "127.0.0.1:10117";  // "HOST:PORT", "[V6]:PORT"; port 0 = any
   std::string username;                            // basic auth on /metrics when both are set
   std::string password;
+  // The exporter toolkit's web configuration (TLS, bcrypt basic auth; docs/operations.md).
+  // Exclusive with username/password. Either kind of credentials guards every path but
+  // /-/healthy and /-/ready.
+  std::string config_file;
 };
 
 // Serves /metrics, /-/healthy, /-/ready and a small landing page at /.
@@ -120,6 +124,15 @@ class MetricsServer {
   MetricsServer& operator=(const MetricsServer&) = delete;
 
   void set_ready(bool ready);  // /-/ready answers 503 until the first configuration is loaded
+  // Re-reads WebOptions::config_file (new certificates, users) for connections from now on.
+  // Throws std::runtime_error with the file's message; the running settings then stay.
+  void reload_web_config();
+  [[nodiscard]] bool tls() const;  // whether it serves https now
+
+  // Reads and checks a web configuration file as the server would (YAML, users, that the
+  // certificate, key and CA files load and belong together) without serving anything.
+  // Throws std::runtime_error naming the file and what is wrong.
+  static void check_web_config(const std::string& path);
   [[nodiscard]] std::vector<int> ports() const;
 
  private:
