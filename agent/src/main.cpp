@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "-V" || command == "--version") {
-    std::cout << "portvigil " << portvigil::kVersion << "\n";
+    std::cout << "portvigil " << portvigil::kVersion << " (revision " << portvigil::kRevision
+              << ", built with " << portvigil::kCompiler << ")\n";
     return 0;
   }
   const std::span<const std::string_view> rest(args.data() + 1, args.size() - 1);

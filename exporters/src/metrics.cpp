@@ -159,9 +159,13 @@ struct AgentMetrics::Impl : prometheus::Collectable {
     database_writable->Set(1);
     BuildGauge()
         .Name("portvigil_build_info")
-        .Help("Always 1; the version label says which portvigil is running.")
+        .Help(
+            "Always 1; the labels say which portvigil is running: version, revision (the "
+            "commit) and the compiler that built it.")
         .Register(*registry)
-        .Add({{"version", std::string(kVersion)}})
+        .Add({{"version", std::string(kVersion)},
+              {"revision", std::string(kRevision)},
+              {"compiler", std::string(kCompiler)}})
         .Set(1);
   }
 

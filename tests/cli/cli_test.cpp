@@ -198,6 +198,10 @@ TEST(Cli, VersionExitsZero) {
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   EXPECT_NE(lower(r.out).find("portvigil"), std::string::npos) << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(\d+\.\d+)"))) << r.out;
+  // What portvigil_build_info says too: the commit and the compiler.
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(\(revision ([0-9a-f]{12}|unknown), built with (GNU|Clang) [0-9.]+\))")))
+      << r.out;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <string>
 
 #include "portvigil/exporters/metrics.hpp"
@@ -161,7 +162,11 @@ TEST(AgentMetrics, ScansChangesAndReloads) {
   EXPECT_TRUE(has_line(text, "portvigil_database_writable 1"));
   m.set_database_writable(false);
   EXPECT_TRUE(has_line(m.render(), "portvigil_database_writable 0"));
-  EXPECT_NE(text.find("portvigil_build_info{version=\""), std::string::npos);
+  EXPECT_TRUE(std::regex_search(
+      text,
+      std::regex("portvigil_build_info\\{compiler=\"(GNU|Clang) [0-9.]+\",revision=\"([0-9a-f]{12}|"
+                 "unknown)\",version=\"[0-9]+\\.[0-9]+\\.[0-9]+\"\\} 1\n")))
+      << text;
   EXPECT_NE(text.find("portvigil_last_scan_success_timestamp_seconds{scan_job=\"web\"} 1"),
             std::string::npos);  // a Unix time of this century starts with 1
 }
