@@ -9,6 +9,7 @@
 
 #include "agent_command.hpp"
 #include "event_log.hpp"
+#include "job_runner.hpp"
 #include "portvigil/common/printable.hpp"
 #include "portvigil/config/agent_config.hpp"
 #include "portvigil/config/cli.hpp"
@@ -146,11 +147,9 @@ DbArgs parse_db_args(std::span<const std::string_view> args, const DbCommand& c)
   return a;
 }
 
-// The database the service writes: --state-dir, else the state-dir of --config, of
-// $PORTVIGIL_CONFIG, of /etc/portvigil/portvigil.toml when it exists, or of the built-in
-// default, in that order.
-std::string db_path(const DbArgs& a) {
-  if (!a.state_dir.empty()) return a.state_dir + "/portvigil.db";
+// The configuration the service runs with: --config, else $PORTVIGIL_CONFIG, else
+// /etc/portvigil/portvigil.toml when it exists, else the built-in default.
+Config service_config(const DbArgs& a) {
   std::string config = a.config_path;
   if (config.empty()) {
     if (const char* env = std::getenv("PORTVIGIL_CONFIG"); env && *env) {
@@ -159,8 +158,13 @@ std::string db_path(const DbArgs& a) {
       config = kSystemConfig;
     }
   }
-  const Config c = config.empty() ? default_config() : load_config(config);
-  return c.agent.state_dir + "/portvigil.db";
+  return config.empty() ? default_config() : load_config(config);
+}
+
+// The database the service writes: --state-dir, else the state-dir of service_config().
+std::string db_path(const DbArgs& a) {
+  if (!a.state_dir.empty()) return a.state_dir + "/portvigil.db";
+  return service_config(a).agent.state_dir + "/portvigil.db";
 }
 
 // A --job or --host (or history's HOST) naming nothing stored is a typo to report, not an
@@ -240,15 +244,20 @@ constexpr DbCommand kBaseline{
     1,
     1,
     "a subcommand: accept, list or revoke"};
-constexpr DbCommand kStatus{"status",
-                            "Usage: portvigil status [--json]\n\n"
-                            "Show the latest scan of every job as a table: its id, result,\n"
-                            "start, duration, hosts compared / scanned, ports scanned, events,\n"
-                            "and why it is incomplete.\n",
-                            kJson,
-                            0,
-                            0,
-                            ""};
+constexpr DbCommand kStatus{
+    "status",
+    "Usage: portvigil status [--json]\n\n"
+    "Show every job as a table: its latest scan (id, result, start,\n"
+    "duration), its known hosts that answered the latest complete scan\n"
+    "(UP) and those that did not (DOWN), its open ports and how many of\n"
+    "them no policy or accepted baseline expects (UNEXPECTED), the events\n"
+    "of the latest scan, when the job is next due by its interval, and\n"
+    "why the latest scan is incomplete. UNEXPECTED and NEXT need the job\n"
+    "in the configuration (see --config); \"-\" where they cannot be said.\n",
+    kJson,
+    0,
+    0,
+    ""};
 
 // Reading must work when the disk is full (that is when an operator looks); the store then
 // reads without its write-ahead log and the warning says what may be missing.
@@ -435,7 +444,53 @@ std::string duration_text(const ScanRecord& s) {
   return buf;
 }
 
-std::string status_json(const ScanRecord& s) {
+// What `status` says of one job beyond its latest scan record.
+struct JobStatus {
+  ScanRecord scan;
+  std::optional<std::size_t> up, down;  // known hosts that answered the newest complete scan
+  std::size_t open = 0;
+  std::optional<std::size_t> unexpected;                          // needs the job's policy
+  std::optional<std::chrono::system_clock::time_point> next_run;  // needs its interval
+};
+
+JobStatus job_status(const Store& store, const ScanRecord& scan, const JobConfig* job) {
+  JobStatus st;
+  st.scan = scan;
+  std::optional<std::chrono::system_clock::time_point> reference;
+  for (const auto& s : store.scans(scan.job, 100)) {
+    if (s.status == ScanStatus::complete) {
+      reference = s.started;
+      break;
+    }
+  }
+  const auto hosts = store.hosts(scan.job);
+  if (reference) {
+    std::size_t up = 0;
+    for (const auto& h : hosts) up += h.last_seen && *h.last_seen >= *reference ? 1 : 0;
+    st.up = up;
+    st.down = hosts.size() - up;
+  }
+  if (job != nullptr) {
+    // The same view the agent publishes as portvigil_port_open / _unexpected_open.
+    const auto snap = stored_snapshot(*job, store);
+    st.open = snap.open_ports.size();
+    st.unexpected =
+        static_cast<std::size_t>(std::count_if(snap.open_ports.begin(), snap.open_ports.end(),
+                                               [](const auto& p) { return p.unexpected; }));
+    st.next_run = scan.started +
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(job->interval);
+  } else {
+    for (const auto& h : hosts) st.open += store.baseline(scan.job, h.host).open_ports().size();
+  }
+  return st;
+}
+
+std::string optional_count(const std::optional<std::size_t>& n) {
+  return n ? std::to_string(*n) : "-";
+}
+
+std::string status_json(const JobStatus& st) {
+  const ScanRecord& s = st.scan;
   std::string out = "{\"job\":" + json_escape(s.job);
   out += ",\"scan_id\":" + std::to_string(s.id);
   out += ",\"status\":\"" + std::string(name(s.status)) + "\"";
@@ -447,6 +502,14 @@ std::string status_json(const ScanRecord& s) {
   out += ",\"ports_scanned\":" + std::to_string(s.ports_scanned);
   out += ",\"transitions\":" + std::to_string(s.transitions);
   out += ",\"events\":" + std::to_string(s.events);
+  const auto number = [](const std::optional<std::size_t>& n) {
+    return n ? std::to_string(*n) : std::string("null");
+  };
+  out += ",\"hosts_up\":" + number(st.up);
+  out += ",\"hosts_down\":" + number(st.down);
+  out += ",\"open\":" + std::to_string(st.open);
+  out += ",\"unexpected\":" + number(st.unexpected);
+  out += ",\"next_run\":" + (st.next_run ? "\"" + iso_time(*st.next_run) + "\"" : "null");
   out += ",\"note\":" + json_escape(s.note) + "}";
   return out;
 }
@@ -455,23 +518,48 @@ std::string status_json(const ScanRecord& s) {
 
 int run_status_command(std::span<const std::string_view> args) {
   return guarded(args, kStatus, [](const DbArgs& a) {
+    // The policy and intervals come from the service's configuration; with only
+    // --state-dir and no configuration to be found, the columns that need them say "-".
+    std::optional<Config> config;
+    try {
+      config = service_config(a);
+    } catch (const InputError& e) {
+      if (a.state_dir.empty()) throw;
+      std::cerr << "portvigil: warning: " << printable(e.what())
+                << " (UNEXPECTED and NEXT are shown as -)\n";
+    }
     const auto store = open_for_reading(db_path(a));
     const auto scans = store.latest_scans();
+    std::vector<JobStatus> jobs;
+    for (const auto& s : scans) {
+      const JobConfig* job = nullptr;
+      if (config) {
+        for (const auto& j : config->jobs) job = j.name == s.job ? &j : job;
+      }
+      jobs.push_back(job_status(store, s, job));
+    }
     if (a.json) {
-      for (const auto& s : scans) std::cout << status_json(s) << "\n";
+      for (const auto& st : jobs) std::cout << status_json(st) << "\n";
       return 0;
     }
     if (scans.empty()) {
       std::cout << "no scans recorded yet\n";
       return 0;
     }
-    std::vector<std::vector<std::string>> rows{
-        {"JOB", "SCAN", "RESULT", "STARTED", "TOOK", "HOSTS", "PORTS", "EVENTS", "NOTE"}};
-    for (const auto& s : scans) {
-      rows.push_back(
-          {printable(s.job), std::to_string(s.id), std::string(name(s.status)), when(s.started),
-           duration_text(s), std::to_string(s.hosts_complete) + "/" + std::to_string(s.hosts_total),
-           std::to_string(s.ports_scanned), std::to_string(s.events), printable(s.note)});
+    const auto now = std::chrono::system_clock::now();
+    std::vector<std::vector<std::string>> rows{{"JOB", "SCAN", "RESULT", "STARTED", "TOOK", "UP",
+                                                "DOWN", "OPEN", "UNEXPECTED", "EVENTS", "NEXT",
+                                                "NOTE"}};
+    for (const auto& st : jobs) {
+      const auto& s = st.scan;
+      const std::string next = !st.next_run          ? "-"
+                               : *st.next_run <= now ? "due"
+                                                     : when(*st.next_run);
+      rows.push_back({printable(s.job), std::to_string(s.id), std::string(name(s.status)),
+                      when(s.started), duration_text(s), optional_count(st.up),
+                      optional_count(st.down), std::to_string(st.open),
+                      optional_count(st.unexpected), std::to_string(s.events), next,
+                      printable(s.note)});
     }
     print_table(rows);
     return 0;

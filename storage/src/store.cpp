@@ -733,11 +733,15 @@ HostSnapshot Store::baseline(std::string_view job, std::string_view host) const 
 
 std::vector<Store::StoredHost> Store::hosts(std::string_view job) const {
   auto q = impl_->db.query(
-      "SELECT h.name, h.address FROM hosts h JOIN jobs j ON j.id = h.job_id "
+      "SELECT h.name, h.address, h.last_seen_ms FROM hosts h JOIN jobs j ON j.id = h.job_id "
       "WHERE j.name = ?1 AND h.state_ms IS NOT NULL ORDER BY h.name");
   q.bind(1, job);
   std::vector<StoredHost> out;
-  while (q.step()) out.push_back({q.text(0), q.text(1)});
+  while (q.step()) {
+    StoredHost h{q.text(0), q.text(1)};
+    if (!q.is_null(2)) h.last_seen = from_ms(q.int64(2));
+    out.push_back(std::move(h));
+  }
   return out;
 }
 

@@ -306,29 +306,41 @@ TEST(AgentBinary, DatabaseCommands) {
   r = cmd({"history", "127.0.0.1", std::to_string(other)});
   EXPECT_EQ(r.output, "no transitions recorded for 127.0.0.1\n");
 
+  // With only --state-dir the job's policy and interval are unknown (the built-in default
+  // configuration has no job "crash"): UNEXPECTED and NEXT say "-".
   r = cmd({"status"});
   ASSERT_EQ(r.status, 0) << r.output;
   {
     const auto rows = split_lines(r.output);
     ASSERT_EQ(rows.size(), 2u) << r.output;
-    EXPECT_TRUE(std::regex_match(
-        rows[0], std::regex("JOB +SCAN +RESULT +STARTED +TOOK +HOSTS +PORTS +EVENTS +NOTE")))
+    EXPECT_TRUE(std::regex_match(rows[0], std::regex("JOB +SCAN +RESULT +STARTED +TOOK +UP +DOWN "
+                                                     "+OPEN +UNEXPECTED +EVENTS +NEXT +NOTE")))
         << rows[0];
     // Aligned: every column starts where its heading does.
     EXPECT_TRUE(std::regex_match(rows[1], std::regex("crash +2 +complete +\\S+ \\S+ +[0-9.]+s "
-                                                     "+1/1 +2 +1")))
+                                                     "+1 +0 +1 +- +1 +-")))
         << rows[1];
     EXPECT_EQ(rows[1].find("2 "), rows[0].find("SCAN"));
-    EXPECT_EQ(rows[1].find("1/1"), rows[0].find("HOSTS"));
+    EXPECT_EQ(rows[1].find(" - ") + 1, rows[0].find("UNEXPECTED"));
   }
-  const auto status_json = cmd({"status", "--json"});
+  // With the configuration: the listener's port is unexpected, and the next run is due by
+  // the 1 s interval (or a second away, on a slow machine).
+  r = cmd({"status", "--config", dir.config()});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(std::regex_search(
+      r.output,
+      std::regex("\ncrash +2 +complete +\\S+ \\S+ +[0-9.]+s +1 +0 +1 +1 +1 +(due|\\S+ \\S+Z) *\n")))
+      << r.output;
+  const auto status_json = cmd({"status", "--json", "--config", dir.config()});
   ASSERT_EQ(status_json.status, 0) << status_json.output;
   EXPECT_TRUE(std::regex_match(status_json.output,
                                std::regex(R"(\{"job":"crash","scan_id":2,"status":"complete",)"
                                           R"("technique":"connect","started":"[0-9T:.-]+Z",)"
                                           R"("finished":"[0-9T:.-]+Z","hosts_total":1,)"
                                           R"("hosts_complete":1,"ports_scanned":2,)"
-                                          R"("transitions":1,"events":1,"note":""\}\n)")))
+                                          R"("transitions":1,"events":1,"hosts_up":1,)"
+                                          R"("hosts_down":0,"open":1,"unexpected":1,)"
+                                          R"("next_run":"[0-9T:.-]+Z","note":""\}\n)")))
       << status_json.output;
   // Without --state-dir or --config the commands read what the service's configuration names:
   // $PORTVIGIL_CONFIG here (/etc/portvigil/portvigil.toml when it exists).

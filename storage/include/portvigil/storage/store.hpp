@@ -277,6 +277,8 @@ class Store {
   struct StoredHost {
     std::string host;     // host_key(): what the user wrote, else the address
     std::string address;  // the address of its last complete scan
+    // When it last answered anything (a complete or an inconclusive scan of it).
+    std::optional<std::chrono::system_clock::time_point> last_seen = std::nullopt;
   };
   // The hosts of `job` that have a baseline, by name.
   [[nodiscard]] std::vector<StoredHost> hosts(std::string_view job) const;
