@@ -334,23 +334,24 @@ class Agent {
   }
 
   // The web configuration file is read again on every SIGHUP (renewed certificates, changed
-  // users), also when the agent runs on the built-in configuration.
-  void reload_web_config() {
-    if (web_ == nullptr || config_->agent.web_config_file.empty()) return;
+  // users), also when the agent runs on the built-in configuration. False when that failed.
+  bool reload_web_config() {
+    if (web_ == nullptr || web_->web_config_file().empty()) return true;
     try {
       web_->reload_web_config();
-      log_.info("SIGHUP: web configuration reloaded from " + config_->agent.web_config_file);
+      log_.info("SIGHUP: web configuration reloaded from " + web_->web_config_file());
+      return true;
     } catch (const std::exception& e) {
-      metrics_.record_reload(false);
       log_.error(std::string("SIGHUP: web configuration not reloaded, keeping the running one: ") +
                  e.what());
+      return false;
     }
   }
 
   void reload() {
     if (args_.config_path.empty()) {
-      if (web_ != nullptr && !config_->agent.web_config_file.empty()) {
-        reload_web_config();
+      if (web_ != nullptr && !web_->web_config_file().empty()) {
+        metrics_.record_reload(reload_web_config());
       } else {
         log_.info("SIGHUP: running on the built-in default, nothing to reload");
       }
@@ -382,8 +383,9 @@ class Agent {
       }
       metrics_.retain_jobs(names);
       metrics_.set_authorizations(authorizations(*config_));
-      metrics_.record_reload(true);
-      reload_web_config();  // load() has checked it
+      // load() has checked the file; a reload can still refuse one that turns TLS or
+      // passwords off. The jobs are reloaded either way; the gauge says whether all was.
+      metrics_.record_reload(reload_web_config());
       log_.info("SIGHUP: configuration reloaded from " + args_.config_path + " (" +
                 std::to_string(config_->jobs.size()) + " jobs)");
       timer_.cancel();

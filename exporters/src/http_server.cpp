@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <asio/bind_executor.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -134,6 +135,11 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const TlsSettings& t) {
                    ssl::context::no_sslv3 | ssl::context::no_compression |
                    ssl::context::single_dh_use);
   SSL_CTX* native = ctx->native_handle();
+  // Resumed sessions fail without a session id context once client certificates are
+  // verified; renegotiation would let one peer make the I/O thread redo handshakes.
+  static constexpr unsigned char kSessionContext[] = "portvigil";
+  SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
   if (SSL_CTX_set_min_proto_version(native, openssl_version(t.min_version)) != 1 ||
       (t.max_version &&
        SSL_CTX_set_max_proto_version(native, openssl_version(*t.max_version)) != 1)) {
@@ -202,15 +208,22 @@ struct Server::Impl {
   };
   using ConnectionList = std::list<std::shared_ptr<Connection>>;
 
-  Impl(Handler h, Limits l) : handler(std::move(h)), limits(l) {}
+  Impl(Handler h, ImmediateHandler i, Limits l)
+      : handler(std::move(h)), immediate(std::move(i)), limits(l) {}
 
   asio::io_context io;
+  // The Handler's thread. Declared after `io`, so destroyed first: handlers still queued
+  // there release their connections while `io` exists.
+  asio::io_context worker;
+  asio::executor_work_guard<asio::io_context::executor_type> worker_guard{worker.get_executor()};
   std::vector<tcp::acceptor> acceptors;
   Handler handler;
+  ImmediateHandler immediate;
   Limits limits;
   ConnectionList connections;                       // oldest first
   std::shared_ptr<asio::ssl::context> tls_context;  // null: plain HTTP; touched on `io` only
   std::thread thread;
+  std::thread worker_thread;
 
   void accept(tcp::acceptor& acceptor) {
     auto c = std::make_shared<Connection>(io);
@@ -235,7 +248,11 @@ struct Server::Impl {
     c->buffer.reserve(512);
     if (!tls_context) return read(c);
     c->tls_context = tls_context;
-    c->tls.emplace(c->socket, *c->tls_context);
+    try {
+      c->tls.emplace(c->socket, *c->tls_context);
+    } catch (const std::exception&) {  // SSL_new failed: out of memory
+      return close(c);
+    }
     c->tls->async_handshake(asio::ssl::stream_base::server, [this, c](const asio::error_code& ec) {
       if (ec || c->closed) return close(c);
       read(c);
@@ -267,26 +284,34 @@ struct Server::Impl {
                            "only GET and HEAD\n",
                            {{"Allow", "GET, HEAD"}}});
       }
-      Response response;
-      try {
-        response = handler(request);
-      } catch (const std::exception& e) {
-        response = {500, "Internal Server Error", "text/plain; charset=utf-8",
-                    std::string(e.what()) + "\n"};
+      if (immediate) {
+        if (auto response = immediate(request)) return answer(c, request, *response);
       }
-      if (request.method == "HEAD") {
-        const std::size_t length = response.body.size();
-        c->buffer = status_head(response, length);
-      } else {
-        c->buffer = status_head(response, response.body.size()) + response.body;
-      }
-      write(c);
+      asio::post(worker, [this, c, request] {
+        Response response;
+        try {
+          response = handler(request);
+        } catch (const std::exception& e) {
+          response = {500, "Internal Server Error", "text/plain; charset=utf-8",
+                      std::string(e.what()) + "\n"};
+        }
+        asio::post(io, [this, c, request, response = std::move(response)] {
+          if (!c->closed) answer(c, request, response);  // else the deadline cut it off
+        });
+      });
     };
     if (c->tls) {
       c->tls->async_read_some(asio::buffer(*chunk), std::move(on_read));
     } else {
       c->socket.async_read_some(asio::buffer(*chunk), std::move(on_read));
     }
+  }
+
+  void answer(const std::shared_ptr<Connection>& c, const Request& request,
+              const Response& response) {
+    c->buffer = status_head(response, response.body.size());
+    if (request.method != "HEAD") c->buffer += response.body;
+    write(c);
   }
 
   void respond(const std::shared_ptr<Connection>& c, const Response& r) {
@@ -321,8 +346,8 @@ struct Server::Impl {
 };
 
 Server::Server(const std::string& listen_address, Handler handler, Limits limits,
-               const std::optional<TlsSettings>& tls)
-    : impl_(std::make_unique<Impl>(std::move(handler), limits)) {
+               const std::optional<TlsSettings>& tls, ImmediateHandler immediate)
+    : impl_(std::make_unique<Impl>(std::move(handler), std::move(immediate), limits)) {
   if (tls) impl_->tls_context = make_tls_context(*tls);
   try {
     const Endpoint e = parse_listen_address(listen_address);
@@ -337,6 +362,7 @@ Server::Server(const std::string& listen_address, Handler handler, Limits limits
     throw std::runtime_error(e.what());
   }
   for (auto& a : impl_->acceptors) impl_->accept(a);
+  impl_->worker_thread = std::thread([this] { impl_->worker.run(); });
   impl_->thread = std::thread([this] { impl_->io.run(); });
 }
 
@@ -350,6 +376,9 @@ Server::~Server() {
     impl_->io.stop();
   });
   impl_->thread.join();
+  impl_->worker_guard.reset();
+  impl_->worker.stop();  // a request still in the handler finishes first
+  impl_->worker_thread.join();
 }
 
 void check_tls(const TlsSettings& tls) {

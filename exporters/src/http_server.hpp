@@ -36,7 +36,13 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers = {};  // extra header lines
 };
 
+// Runs on the server's worker thread, one request at a time: it may take its time (render
+// metrics, check a bcrypt hash) without holding up the I/O thread.
 using Handler = std::function<Response(const Request&)>;
+// Runs on the I/O thread and must not block: answers what it can (health probes) at once,
+// nullopt hands the request to the Handler. It keeps probes answering while the worker is
+// busy, e.g. with a flood of password guesses.
+using ImmediateHandler = std::function<std::optional<Response>(const Request&)>;
 
 // TLS for the server, in the terms of the exporter toolkit's tls_server_config.
 enum class ClientAuth {
@@ -79,8 +85,8 @@ class Server {
   // With `tls`, every connection starts with a TLS handshake (bounded by the deadline);
   // throws TlsError naming the file when a certificate or key cannot be used.
   Server(const std::string& listen_address, Handler handler, Limits limits = {},
-         const std::optional<TlsSettings>& tls = std::nullopt);
-  ~Server();  // closes every connection and joins the thread
+         const std::optional<TlsSettings>& tls = std::nullopt, ImmediateHandler immediate = {});
+  ~Server();  // closes every connection and joins the threads
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 

@@ -540,6 +540,17 @@ MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
     impl_->headers = std::move(config.headers);
     tls = std::move(config.tls);
   }
+  // Credentials guard every path but the two probes, which say nothing but "up" and which
+  // health checkers call without credentials: those are answered on the I/O thread at once,
+  // so that a flood of password guesses (bcrypt, on the worker) cannot make them fail.
+  auto immediate = [impl = impl_.get(),
+                    &metrics](const http::Request& r) -> std::optional<http::Response> {
+    if (r.path != "/-/healthy" && r.path != "/-/ready") return std::nullopt;
+    auto response = impl->route(r, metrics);
+    std::lock_guard lock(impl->mu);
+    response.headers.insert(response.headers.end(), impl->headers.begin(), impl->headers.end());
+    return response;
+  };
   auto handler = [impl = impl_.get(), &metrics](const http::Request& r) -> http::Response {
     std::shared_ptr<web::BasicAuth> users;
     std::vector<std::pair<std::string, std::string>> headers;
@@ -548,20 +559,16 @@ MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
       users = impl->users;
       headers = impl->headers;
     }
-    // Credentials guard every path but the two probes (which say nothing but "up", and
-    // which health checkers call without credentials); checked before any work is done.
-    const bool probe = r.path == "/-/healthy" || r.path == "/-/ready";
-    const bool allowed =
-        probe || (users ? users->allows(r.authorization)
-                        : impl->expected_authorization.empty() ||
-                              secret_equals(r.authorization, impl->expected_authorization));
+    const bool allowed = users ? users->allows(r.authorization)
+                               : impl->expected_authorization.empty() ||
+                                     secret_equals(r.authorization, impl->expected_authorization);
     auto response = allowed ? impl->route(r, metrics) : Impl::unauthorized();
     response.headers.insert(response.headers.end(), headers.begin(), headers.end());
     return response;
   };
   try {
     impl_->server = std::make_unique<http::Server>(options.listen_address, std::move(handler),
-                                                   http::Limits{}, tls);
+                                                   http::Limits{}, tls, std::move(immediate));
   } catch (const http::TlsError& e) {
     throw std::runtime_error("metrics endpoint: " + options.config_file + ": " + e.what());
   } catch (const std::exception& e) {
@@ -571,9 +578,31 @@ MetricsServer::MetricsServer(const WebOptions& options, AgentMetrics& metrics)
   impl_->tls = tls.has_value();
 }
 
+const std::string& MetricsServer::web_config_file() const {
+  return impl_->web_config_file;
+}
+
 void MetricsServer::reload_web_config() {
-  if (impl_->web_config_file.empty()) return;
+  if (impl_->web_config_file.empty()) {
+    throw std::runtime_error("the endpoint was started without a web configuration file");
+  }
   auto config = web::load_web_config(impl_->web_config_file);
+  // A file cut short while being edited can still be valid YAML: never let a reload quietly
+  // turn TLS or passwords off. That takes a restart.
+  if (impl_->tls && !config.tls) {
+    throw std::runtime_error(impl_->web_config_file +
+                             ": it no longer enables TLS; turning TLS off takes a restart");
+  }
+  bool had_users = false;
+  {
+    std::lock_guard lock(impl_->mu);
+    had_users = impl_->users && impl_->users->enabled();
+  }
+  if (had_users && config.basic_auth_users.empty()) {
+    throw std::runtime_error(impl_->web_config_file +
+                             ": it no longer lists basic_auth_users; turning basic auth off "
+                             "takes a restart");
+  }
   impl_->server->set_tls(config.tls);  // throws before anything changes
   auto users = std::make_shared<web::BasicAuth>(std::move(config.basic_auth_users));
   {

@@ -85,12 +85,16 @@ class Reader {
 
   http::TlsVersion version(const YAML::Node& node, std::string_view key) const {
     const auto v = string(node, key);
-    if (v == "TLS10") return http::TlsVersion::tls10;
-    if (v == "TLS11") return http::TlsVersion::tls11;
     if (v == "TLS12") return http::TlsVersion::tls12;
     if (v == "TLS13") return http::TlsVersion::tls13;
-    fail(node.Mark(),
-         std::string(key) + " must be TLS10, TLS11, TLS12 or TLS13, not \"" + v + "\"");
+    if (v == "TLS10" || v == "TLS11") {
+      // The toolkit's Go accepts them; OpenSSL 3 at Debian's security level negotiates
+      // neither, so the endpoint would accept no client at all.
+      fail(node.Mark(), std::string(key) + " " + v +
+                            ": OpenSSL 3 at the system's security level does not negotiate TLS "
+                            "1.0 or 1.1; use TLS12 or TLS13");
+    }
+    fail(node.Mark(), std::string(key) + " must be TLS12 or TLS13, not \"" + v + "\"");
   }
 
   std::optional<http::TlsSettings> tls(const YAML::Node& node) const {
@@ -103,8 +107,13 @@ class Reader {
     t.key_file = file(child(node, "key_file"), "key_file");
     // As in the toolkit: no certificate and no key is plain HTTP.
     if (t.cert_file.empty() && t.key_file.empty()) {
-      if (!child(node, "client_ca_file").IsNull() || !child(node, "client_auth_type").IsNull()) {
-        fail(node.Mark(), "client_auth_type/client_ca_file need cert_file and key_file");
+      for (const auto& kv : node) {
+        const auto key = kv.first.Scalar();
+        if (key != "cert_file" && key != "key_file" && !kv.second.IsNull()) {
+          fail(kv.first.Mark(), key +
+                                    " needs cert_file and key_file (without them the "
+                                    "endpoint serves plain HTTP)");
+        }
       }
       return std::nullopt;
     }
@@ -137,11 +146,13 @@ class Reader {
            "client_auth_type VerifyClientCertIfGiven/RequireAndVerifyClientCert "
            "needs client_ca_file");
     }
-    if (!verifies && !t.client_ca_file.empty()) {
-      // The toolkit refuses this too: a CA without a policy that uses it is a mistake.
+    if (t.client_auth == http::ClientAuth::none && !t.client_ca_file.empty()) {
+      // As in the toolkit: a CA without a policy that asks for client certificates is a
+      // mistake, most likely a missing client_auth_type.
       fail(child(node, "client_ca_file").Mark(),
-           "client_ca_file is set but client_auth_type does not verify client certificates "
-           "(use VerifyClientCertIfGiven or RequireAndVerifyClientCert)");
+           "client_ca_file is set but client_auth_type is NoClientCert (set "
+           "RequireAndVerifyClientCert or VerifyClientCertIfGiven to verify client "
+           "certificates)");
     }
     if (const auto n = child(node, "min_version"); !n.IsNull())
       t.min_version = version(n, "min_version");
@@ -201,25 +212,49 @@ class Reader {
                  {"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options",
                   "X-XSS-Protection", "Content-Security-Policy"});
       for (const auto& kv : h) {
-        auto value = string(kv.second, kv.first.Scalar());
-        if (value.find_first_of("\r\n") != std::string::npos) {
-          fail(kv.second.Mark(), "a header value must be one line");
+        const auto name = kv.first.Scalar();
+        auto value = string(kv.second, name);
+        const bool control = std::any_of(value.begin(), value.end(), [](char c) {
+          const auto u = static_cast<unsigned char>(c);
+          return (u < 0x20 && u != '\t') || u == 0x7f;
+        });
+        if (value.empty() || control) {
+          fail(kv.second.Mark(), name + " needs a value of printable characters on one line");
         }
-        headers.emplace_back(kv.first.Scalar(), std::move(value));
+        std::string lower = value;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        // The values the toolkit allows for these two.
+        if (name == "X-Content-Type-Options" && lower != "nosniff") {
+          fail(kv.second.Mark(), "X-Content-Type-Options must be nosniff");
+        }
+        if (name == "X-Frame-Options" && lower != "deny" && lower != "sameorigin") {
+          fail(kv.second.Mark(), "X-Frame-Options must be deny or sameorigin");
+        }
+        headers.emplace_back(name, std::move(value));
       }
     }
     return headers;
   }
 
   WebConfig read(std::string_view text) const {
-    YAML::Node root;
+    std::vector<YAML::Node> documents;
     try {
-      root = YAML::Load(std::string(text));
+      documents = YAML::LoadAll(std::string(text));
     } catch (const YAML::ParserException& e) {
       fail(e.mark, "not valid YAML: " + e.msg);
     }
+    if (documents.size() > 1) {
+      fail(documents[1].Mark(), "more than one YAML document; a web configuration is one");
+    }
+    // Unlike the toolkit, an empty file is refused: more likely a file cut short or a wrong
+    // path than a wish for plain HTTP without passwords (leave the option out for that).
+    if (documents.empty() || documents[0].IsNull()) {
+      fail(YAML::Mark::null_mark(),
+           "empty; give tls_server_config and/or basic_auth_users (without the option the "
+           "endpoint serves plain HTTP)");
+    }
+    const YAML::Node root = documents[0];
     WebConfig config;
-    if (root.IsNull()) return config;  // an empty file: plain HTTP, no auth
     check_keys(root, "the web configuration",
                {"tls_server_config", "http_server_config", "basic_auth_users"});
     config.tls = tls(child(root, "tls_server_config"));
@@ -264,11 +299,15 @@ WebConfig parse_web_config(std::string_view text, const std::string& path, bool 
 }
 
 WebConfig load_web_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot read the web configuration file");
+  std::error_code ec;
+  std::ifstream in;
+  // A directory opens as a stream that then reads nothing: it must not read as empty.
+  if (fs::is_regular_file(path, ec)) in.open(path, std::ios::binary);
+  if (!in.is_open()) throw std::runtime_error(path + ": cannot read the web configuration file");
   std::string text;
   text.resize(kMaxFileBytes + 1);
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) throw std::runtime_error(path + ": error reading the web configuration file");
   text.resize(static_cast<std::size_t>(in.gcount()));
   if (text.size() > kMaxFileBytes) {
     throw std::runtime_error(path + ": larger than 1 MiB; not a web configuration file");
@@ -297,22 +336,22 @@ std::optional<std::string> base64_decode(std::string_view text) {
 
 BasicAuth::BasicAuth(std::map<std::string, std::string> users) : users_(std::move(users)) {
   if (users_.empty()) return;
-  // A hash of a random password with the cost of the first user's: an unknown user is
-  // checked against it and always fails, in about the time a known one takes.
+  // An unknown user is checked against a setting of the highest cost among the users: it
+  // always fails (the 31 dots are no bcrypt output of anything), and takes at least as
+  // long as a known user.
+  const auto highest = std::max_element(users_.begin(), users_.end(), [](auto& a, auto& b) {
+    return a.second.substr(4, 2) < b.second.substr(4, 2);
+  });
   std::array<unsigned char, 16> random{};
   RAND_bytes(random.data(), static_cast<int>(random.size()));
-  const auto& first = users_.begin()->second;
-  const unsigned long cost = std::stoul(first.substr(4, 2));
   std::array<char, CRYPT_GENSALT_OUTPUT_SIZE> salt{};
-  if (crypt_gensalt_rn("$2b$", cost, reinterpret_cast<const char*>(random.data()),
+  if (crypt_gensalt_rn("$2b$", std::stoul(highest->second.substr(4, 2)),
+                       reinterpret_cast<const char*>(random.data()),
                        static_cast<int>(random.size()), salt.data(),
                        static_cast<int>(salt.size())) != nullptr) {
-    auto data = std::make_unique<crypt_data>();
-    if (const char* h = crypt_rn("unknown user", salt.data(), data.get(), sizeof *data)) {
-      dummy_hash_ = h;
-    }
+    dummy_hash_ = std::string(salt.data()) + std::string(31, '.');
   }
-  if (dummy_hash_.size() != 60) dummy_hash_ = first;
+  if (dummy_hash_.size() != 60) dummy_hash_ = highest->second;
 }
 
 bool BasicAuth::allows(std::string_view authorization) {

@@ -24,8 +24,9 @@ struct WebConfig {
 
 // Reads and checks `path`; relative file names inside are relative to the file's directory,
 // as in the toolkit. Throws std::runtime_error "PATH:LINE:COLUMN: what was expected" for bad
-// YAML, unknown keys (the toolkit rejects them too: a typo must not turn TLS off), bcrypt
-// hashes that are not bcrypt, and certificate or key files that cannot be used.
+// YAML, unknown keys (the toolkit rejects them too: a typo must not turn TLS off), an empty
+// file, bcrypt hashes that are not bcrypt, and certificate or key files that are not there
+// (whether OpenSSL can use them is http::check_tls's question).
 [[nodiscard]] WebConfig load_web_config(const std::string& path);
 
 // The parsing half of load_web_config, for tests: `text` stands for the file `path`, and

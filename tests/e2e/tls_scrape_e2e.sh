@@ -144,6 +144,13 @@ refused() { grep -q "web configuration not reloaded" "$TMP/agent.log"; }
 wait_for "SIGHUP: a broken web configuration is refused" refused
 grep -q "missing.pem is not a readable file" "$TMP/agent.log" || fail "the refusal does not name the file"
 new_user_works || fail "the running settings were not kept after a broken file"
+[[ $(code "$url/metrics") == 401 ]] || fail "/metrics needs no credentials after a broken file"
+# A valid file that turns TLS off is refused as well: that takes a restart.
+printf 'basic_auth_users:\n  vector: %s\n' "$HASH_VECTOR" >"$TMP/web.yml"
+kill -HUP "$AGENT_PID"
+tls_kept() { grep -q "turning TLS off takes a restart" "$TMP/agent.log"; }
+wait_for "SIGHUP: a file without TLS is refused" tls_kept
+new_user_works || fail "TLS was turned off by a reload"
 log "ok: reload takes new users and keeps the old settings on a broken file"
 
 kill -TERM "$AGENT_PID"

@@ -10,8 +10,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -140,6 +143,42 @@ TEST(MetricsServerUnderLoad, IdleAndSlowConnectionsDoNotStarveAScrape) {
   }
   const std::size_t rss_after = rss_kib();
   EXPECT_LT(rss_after, rss_before + 16 * 1024) << rss_before << " KiB -> " << rss_after << " KiB";
+}
+
+// The handler runs on a worker thread; the immediate handler on the I/O thread. While the
+// worker is stuck (a bcrypt flood, a huge render), probes still answer, and a request the
+// deadline cut off meanwhile is not written to when the worker comes back.
+TEST(HttpServer, ImmediateAnswersWhileTheHandlerIsBusy) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> handled{0};
+  http::Limits limits;
+  limits.deadline = 2s;
+  http::Server server(
+      "127.0.0.1:0",
+      [&](const http::Request&) {
+        released.wait();
+        ++handled;
+        return http::Response{200, "OK", "text/plain", "slow\n"};
+      },
+      limits, std::nullopt,
+      [](const http::Request& r) -> std::optional<http::Response> {
+        if (r.path != "/-/healthy") return std::nullopt;
+        return http::Response{200, "OK", "text/plain", "healthy\n"};
+      });
+  const int port = server.ports().front();
+  std::string slow;
+  std::thread stuck([&] { slow = exchange(port, "GET /metrics HTTP/1.0\r\n\r\n", 4s); });
+  std::this_thread::sleep_for(100ms);  // the slow request reaches the worker first
+  const auto probe = exchange(port, "GET /-/healthy HTTP/1.0\r\n\r\n");
+  EXPECT_NE(probe.find("healthy"), std::string::npos) << probe;
+  EXPECT_EQ(handled.load(), 0);  // answered while the worker was still stuck
+  stuck.join();                  // the deadline (2 s) closes the stuck request's connection
+  EXPECT_EQ(slow.find("slow"), std::string::npos) << slow;
+  release.set_value();
+  const auto after = exchange(port, "GET /metrics HTTP/1.0\r\n\r\n");
+  EXPECT_NE(after.find("slow"), std::string::npos) << after;
+  EXPECT_EQ(handled.load(), 2);
 }
 
 TEST(HttpServer, ListenAddressesAreLiteralAndComplete) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <openssl/ssl.h>
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -13,6 +14,7 @@
 #include <asio/write.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "portvigil/exporters/metrics.hpp"
@@ -66,8 +68,12 @@ TEST(WebConfig, ReadsTheToolkitFormat) {
   EXPECT_EQ(c.headers[0].first, "Strict-Transport-Security");
 }
 
-TEST(WebConfig, EmptyFileAndEmptyTlsMeanPlainHttp) {
-  EXPECT_FALSE(parse_web_config("", "w.yml", false).tls.has_value());
+TEST(WebConfig, EmptyTlsMeansPlainHttpButAnEmptyFileIsRefused) {
+  // A file cut short or a wrong path must not read as "no TLS, no passwords".
+  EXPECT_NE(error_of("").find("web.yml: empty"), std::string::npos) << error_of("");
+  EXPECT_NE(error_of("# only a comment\n").find("empty"), std::string::npos);
+  EXPECT_NE(error_of("---\n---\nbasic_auth_users: {}\n").find("more than one YAML document"),
+            std::string::npos);
   EXPECT_FALSE(parse_web_config("tls_server_config:\n", "w.yml", false).tls.has_value());
   const auto c =
       parse_web_config("tls_server_config:\n  cert_file: \"\"\n  key_file: \"\"\n", "w.yml", false);
@@ -96,13 +102,30 @@ TEST(WebConfig, ErrorsNameTheFileLineAndWhatWasExpected) {
       "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Sometimes\n");
   EXPECT_NE(e.find(":4:21: client_auth_type must be NoClientCert"), std::string::npos) << e;
   e = error_of("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: ca\n");
-  EXPECT_NE(e.find("does not verify client certificates"), std::string::npos) << e;
+  EXPECT_NE(e.find("client_auth_type is NoClientCert"), std::string::npos) << e;
+  // The non-verifying policies may name a CA: it tells clients which certificate to send.
+  EXPECT_EQ(error_of("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: "
+                     "RequireAnyClientCert\n  client_ca_file: ca\n"),
+            "no error");
+  // Without certificate and key nothing else may be set: it would not take effect.
+  e = error_of("tls_server_config:\n  min_version: TLS13\n");
+  EXPECT_NE(e.find(":2:3: min_version needs cert_file and key_file"), std::string::npos) << e;
+  e = error_of("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n");
+  EXPECT_NE(e.find("does not negotiate TLS 1.0 or 1.1"), std::string::npos) << e;
+  e = error_of("http_server_config:\n  headers:\n    X-Content-Type-Options: sniff\n");
+  EXPECT_NE(e.find("must be nosniff"), std::string::npos) << e;
+  e = error_of("http_server_config:\n  headers:\n    X-Frame-Options: allow\n");
+  EXPECT_NE(e.find("must be deny or sameorigin"), std::string::npos) << e;
+  e = error_of("http_server_config:\n  headers:\n    Content-Security-Policy: \"a\\x01b\"\n");
+  EXPECT_NE(e.find("printable characters on one line"), std::string::npos) << e;
+  e = error_of("http_server_config:\n  headers:\n    Content-Security-Policy:\n");
+  EXPECT_NE(e.find("printable characters on one line"), std::string::npos) << e;
   e = error_of(
       "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: "
       "RequireAndVerifyClientCert\n");
   EXPECT_NE(e.find("needs client_ca_file"), std::string::npos) << e;
   e = error_of("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: SSL3\n");
-  EXPECT_NE(e.find("min_version must be TLS10, TLS11, TLS12 or TLS13"), std::string::npos) << e;
+  EXPECT_NE(e.find("min_version must be TLS12 or TLS13"), std::string::npos) << e;
   e = error_of(
       "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS13\n  max_version: "
       "TLS12\n");
@@ -124,8 +147,10 @@ TEST(WebConfig, HostileFilesFailCleanly) {
   // Deep nesting: yaml-cpp's depth guard, not a stack overflow.
   std::string deep(100000, '[');
   EXPECT_NE(error_of(deep).find("not valid YAML"), std::string::npos);
-  // An alias bomb: anchors are shared, not expanded; the shape check rejects it.
-  EXPECT_NE(error_of("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n").find("unknown key"),
+  // Aliases are shared nodes, not expanded copies: one that points at the wrong shape is
+  // checked like any value.
+  EXPECT_NE(error_of("tls_server_config: &t\n  cert_file: a\n  key_file: b\nbasic_auth_users: *t\n")
+                .find("the password of \"cert_file\" is not a bcrypt hash"),
             std::string::npos);
   EXPECT_NE(error_of(std::string("\0\xff\xfe", 3)).find("web.yml"), std::string::npos);
   // Larger than any web configuration.
@@ -144,6 +169,15 @@ TEST(WebConfig, HostileFilesFailCleanly) {
     ADD_FAILURE() << "a missing file was read";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("missing.yml: cannot read"), std::string::npos);
+  }
+  // A directory opens as a stream that reads nothing: it must not pass for an empty file.
+  try {
+    (void)web::load_web_config(dir.string());
+    ADD_FAILURE() << "a directory was read";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read the web configuration file"),
+              std::string::npos)
+        << e.what();
   }
   fs::remove_all(dir);
 }
@@ -196,7 +230,6 @@ TEST(BasicAuth, ChecksBcryptHashes) {
   EXPECT_FALSE(auth.allows("Basic"));
   EXPECT_FALSE(auth.allows("Basic !!!!"));
   EXPECT_FALSE(auth.allows("Bearer " + http::base64("prom:s3cret")));
-  EXPECT_FALSE(auth.allows(basic(std::string("prom\0:s3cret", 12))));
   EXPECT_FALSE(auth.allows(basic(std::string("prom:s3cret\0", 12))));  // NUL ends C strings
   EXPECT_TRUE(web::BasicAuth({}).allows(""));                          // no users: no auth
 }
@@ -208,17 +241,29 @@ struct TlsReply {
   std::string text;  // the whole response
 };
 
+struct ClientOptions {
+  std::string client;               // "client" or "stranger": present that certificate
+  std::optional<int> max_version;   // TLS1_2_VERSION: offer at most TLS 1.2
+  SSL_SESSION** session = nullptr;  // resume *session if set; keep the new one there
+  bool* resumed = nullptr;
+};
+
 TlsReply tls_get(int port, const std::string& path, const std::string& authorization = "",
-                 const std::string& client = "") {
+                 const std::string& client = "", const ClientOptions& options_in = {}) {
+  ClientOptions options = options_in;
+  if (!client.empty()) options.client = client;
   asio::io_context io;
   asio::ssl::context ctx(asio::ssl::context::tls_client);
+  if (options.max_version) SSL_CTX_set_max_proto_version(ctx.native_handle(), *options.max_version);
+  const std::string client_name = options.client;
   ctx.load_verify_file(kTlsDir + "/ca.pem");
   ctx.set_verify_mode(asio::ssl::verify_peer);
-  if (!client.empty()) {
-    ctx.use_certificate_chain_file(kTlsDir + "/" + client + ".pem");
-    ctx.use_private_key_file(kTlsDir + "/" + client + ".key", asio::ssl::context::pem);
+  if (!client_name.empty()) {
+    ctx.use_certificate_chain_file(kTlsDir + "/" + client_name + ".pem");
+    ctx.use_private_key_file(kTlsDir + "/" + client_name + ".key", asio::ssl::context::pem);
   }
   asio::ssl::stream<asio::ip::tcp::socket> s(io, ctx);
+  if (options.session && *options.session) SSL_set_session(s.native_handle(), *options.session);
   TlsReply reply;
   asio::error_code ec;
   s.next_layer().connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)},
@@ -239,6 +284,12 @@ TlsReply tls_get(int port, const std::string& path, const std::string& authoriza
     if (ec) break;
   }
   reply.text = body;
+  s.shutdown(ec);  // without close_notify OpenSSL makes the session not resumable
+  if (options.resumed) *options.resumed = SSL_session_reused(s.native_handle()) == 1;
+  if (options.session) {
+    if (*options.session) SSL_SESSION_free(*options.session);
+    *options.session = SSL_get1_session(s.native_handle());
+  }
   return reply;
 }
 
@@ -335,8 +386,8 @@ TEST_F(TlsEndpoint, ReloadSwapsUsersAndCertificatesAndKeepsThemOnABadFile) {
   EXPECT_NE(tls_get(port, "/metrics", basic("prom:s3cret")).text.find("401"), std::string::npos);
   EXPECT_NE(tls_get(port, "/metrics", basic("vector:U*U")).text.find("200 OK"), std::string::npos);
   // A key that does not belong to the certificate: the reload fails, the old settings stay.
-  write_config("tls_server_config:\n  cert_file: " + kTlsDir +
-               "/server.pem\n  key_file: " + kTlsDir + "/stranger.key\n");
+  write_config("tls_server_config:\n  cert_file: " + kTlsDir + "/server.pem\n  key_file: " +
+               kTlsDir + "/stranger.key\nbasic_auth_users:\n  vector: " + kVectorHash + "\n");
   try {
     server.reload_web_config();
     ADD_FAILURE() << "a mismatched key was accepted";
@@ -346,11 +397,88 @@ TEST_F(TlsEndpoint, ReloadSwapsUsersAndCertificatesAndKeepsThemOnABadFile) {
   }
   EXPECT_TRUE(server.tls());
   EXPECT_NE(tls_get(port, "/metrics", basic("vector:U*U")).text.find("200 OK"), std::string::npos);
-  // Back to plain HTTP by reload.
+  EXPECT_NE(tls_get(port, "/metrics").text.find("401"), std::string::npos);  // users kept too
+  // A reload never turns TLS or passwords off (a file cut short while edited may still be
+  // valid YAML): that takes a restart.
   write_config("basic_auth_users:\n  vector: " + std::string(kVectorHash) + "\n");
-  server.reload_web_config();
-  EXPECT_FALSE(server.tls());
-  EXPECT_NE(plain_get(port).find("401"), std::string::npos);
+  try {
+    server.reload_web_config();
+    ADD_FAILURE() << "a reload turned TLS off";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("turning TLS off takes a restart"), std::string::npos)
+        << e.what();
+  }
+  write_config(tls_block());
+  try {
+    server.reload_web_config();
+    ADD_FAILURE() << "a reload turned basic auth off";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("turning basic auth off takes a restart"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(server.tls());
+  EXPECT_NE(tls_get(port, "/metrics").text.find("401"), std::string::npos);
+  EXPECT_NE(tls_get(port, "/metrics", basic("vector:U*U")).text.find("200 OK"), std::string::npos);
+}
+
+TEST_F(TlsEndpoint, ClientCertificatePoliciesAndVersions) {
+  const std::string ca = "  client_ca_file: " + kTlsDir + "/ca.pem\n";
+  {
+    const auto file = write_config(tls_block("  client_auth_type: VerifyClientCertIfGiven\n" + ca));
+    MetricsServer server(WebOptions{"127.0.0.1:0", "", "", file}, metrics_);
+    const int port = server.ports().front();
+    EXPECT_NE(tls_get(port, "/metrics").text.find("200 OK"), std::string::npos);
+    EXPECT_NE(tls_get(port, "/metrics", "", "client").text.find("200 OK"), std::string::npos);
+    EXPECT_EQ(tls_get(port, "/metrics", "", "stranger").text.find("200 OK"), std::string::npos);
+  }
+  {
+    // Any certificate, unverified (the toolkit's RequireAnyClientCert).
+    const auto file = write_config(tls_block("  client_auth_type: RequireAnyClientCert\n"));
+    MetricsServer server(WebOptions{"127.0.0.1:0", "", "", file}, metrics_);
+    const int port = server.ports().front();
+    EXPECT_EQ(tls_get(port, "/metrics").text.find("200 OK"), std::string::npos);
+    EXPECT_NE(tls_get(port, "/metrics", "", "stranger").text.find("200 OK"), std::string::npos);
+  }
+  {
+    const auto file = write_config(tls_block("  min_version: TLS13\n"));
+    MetricsServer server(WebOptions{"127.0.0.1:0", "", "", file}, metrics_);
+    const int port = server.ports().front();
+    EXPECT_NE(tls_get(port, "/metrics").text.find("200 OK"), std::string::npos);
+    ClientOptions tls12;
+    tls12.max_version = TLS1_2_VERSION;
+    const auto r = tls_get(port, "/metrics", "", "", tls12);
+    EXPECT_FALSE(r.handshake);
+    EXPECT_EQ(r.text.find("200 OK"), std::string::npos);
+  }
+}
+
+// Every scrape is a new connection: a client with a session cache resumes, and with
+// client certificates verified that needs a session id context on the server.
+TEST_F(TlsEndpoint, SessionsResumeWithVerifiedClientCertificates) {
+  const auto file =
+      write_config(tls_block("  client_auth_type: RequireAndVerifyClientCert\n"
+                             "  client_ca_file: " +
+                             kTlsDir + "/ca.pem\n"));
+  MetricsServer server(WebOptions{"127.0.0.1:0", "", "", file}, metrics_);
+  const int port = server.ports().front();
+  for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SSL_SESSION* session = nullptr;
+    bool resumed = true;
+    ClientOptions o;
+    o.client = "client";
+    o.max_version = version;
+    o.session = &session;
+    o.resumed = &resumed;
+    ASSERT_NE(tls_get(port, "/metrics", "", "", o).text.find("200 OK"), std::string::npos);
+    EXPECT_FALSE(resumed);
+    ASSERT_NE(session, nullptr);
+    const auto again = tls_get(port, "/metrics", "", "", o);
+    EXPECT_TRUE(again.handshake) << version;
+    EXPECT_NE(again.text.find("200 OK"), std::string::npos) << version;
+    EXPECT_TRUE(resumed) << version;
+    if (session) SSL_SESSION_free(session);
+  }
 }
 
 TEST_F(TlsEndpoint, StartupRefusesUnusableFilesAndMixedCredentials) {

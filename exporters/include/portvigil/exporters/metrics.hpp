@@ -125,8 +125,11 @@ class MetricsServer {
 
   void set_ready(bool ready);  // /-/ready answers 503 until the first configuration is loaded
   // Re-reads WebOptions::config_file (new certificates, users) for connections from now on.
-  // Throws std::runtime_error with the file's message; the running settings then stay.
+  // Throws std::runtime_error with the file's message, also when the file would turn TLS
+  // or basic auth off (that takes a restart) or when the server has no file; the running
+  // settings then stay.
   void reload_web_config();
+  [[nodiscard]] const std::string& web_config_file() const;  // "" without one
   [[nodiscard]] bool tls() const;  // whether it serves https now
 
   // Reads and checks a web configuration file as the server would (YAML, users, that the
