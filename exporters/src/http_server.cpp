@@ -85,8 +85,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Parses the request head (everything before the blank line). Empty method: malformed.
-Request parse_head(std::string_view head) {
+}  // namespace
+
+Request parse_request_head(std::string_view head) {
   Request r;
   const auto eol = head.find("\r\n");
   const std::string_view line = head.substr(0, eol);
@@ -113,6 +114,8 @@ Request parse_head(std::string_view head) {
   r.method = std::string(line.substr(0, sp1));
   return r;
 }
+
+namespace {
 
 int openssl_version(TlsVersion v) {
   switch (v) {
@@ -273,7 +276,7 @@ struct Server::Impl {
         }
         return read(c);
       }
-      const Request request = parse_head(std::string_view(c->buffer).substr(0, end));
+      const Request request = parse_request_head(std::string_view(c->buffer).substr(0, end));
       if (request.method.empty()) {
         return respond(c, {400, "Bad Request", "text/plain; charset=utf-8", "bad request\n"});
       }

@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace portvigil::http {
@@ -108,6 +109,10 @@ struct Endpoint {
   unsigned short port = 0;
 };
 [[nodiscard]] Endpoint parse_listen_address(const std::string& text);
+
+// Parses a request head (everything before the blank line, bytes from the peer): method,
+// path without the query, Authorization. An empty method means malformed.
+[[nodiscard]] Request parse_request_head(std::string_view head);
 
 [[nodiscard]] std::string base64(const std::string& bytes);
 

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -23,6 +24,26 @@ namespace fs = std::filesystem;
 
 constexpr std::size_t kMaxFileBytes = 1 << 20;
 constexpr std::size_t kMaxGranted = 64;
+
+// Counts documents and keeps where the second starts; ignores everything else.
+struct DocumentCounter : YAML::EventHandler {
+  int documents = 0;
+  YAML::Mark second_start = YAML::Mark::null_mark();
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents == 2) second_start = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
 class Reader {
  public:
@@ -237,23 +258,29 @@ class Reader {
   }
 
   WebConfig read(std::string_view text) const {
-    std::vector<YAML::Node> documents;
+    // YAML::LoadAll loops forever on a stray ',' (yaml-cpp 0.7), so documents are counted
+    // with the event parser, which stops after two, and the first is loaded on its own.
+    YAML::Node root;
     try {
-      documents = YAML::LoadAll(std::string(text));
+      std::istringstream in{std::string(text)};
+      YAML::Parser parser(in);
+      DocumentCounter counter;
+      while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
+      }
+      if (counter.documents > 1) {
+        fail(counter.second_start, "more than one YAML document; a web configuration is one");
+      }
+      root = YAML::Load(std::string(text));
     } catch (const YAML::ParserException& e) {
       fail(e.mark, "not valid YAML: " + e.msg);
     }
-    if (documents.size() > 1) {
-      fail(documents[1].Mark(), "more than one YAML document; a web configuration is one");
-    }
     // Unlike the toolkit, an empty file is refused: more likely a file cut short or a wrong
     // path than a wish for plain HTTP without passwords (leave the option out for that).
-    if (documents.empty() || documents[0].IsNull()) {
+    if (root.IsNull()) {
       fail(YAML::Mark::null_mark(),
            "empty; give tls_server_config and/or basic_auth_users (without the option the "
            "endpoint serves plain HTTP)");
     }
-    const YAML::Node root = documents[0];
     WebConfig config;
     check_keys(root, "the web configuration",
                {"tls_server_config", "http_server_config", "basic_auth_users"});

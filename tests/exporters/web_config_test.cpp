@@ -153,6 +153,10 @@ TEST(WebConfig, HostileFilesFailCleanly) {
                 .find("the password of \"cert_file\" is not a bcrypt hash"),
             std::string::npos);
   EXPECT_NE(error_of(std::string("\0\xff\xfe", 3)).find("web.yml"), std::string::npos);
+  // yaml-cpp's LoadAll never returns on a stray ',' (found by fuzz_web): a refusal, at once.
+  EXPECT_NE(error_of(",").find("web.yml"), std::string::npos);
+  EXPECT_NE(error_of(std::string(100, ',') + "tls_server_config:\n").find("web.yml"),
+            std::string::npos);
   // Larger than any web configuration.
   const auto dir = fs::temp_directory_path() / ("pv-web-" + std::to_string(getpid()));
   fs::create_directories(dir);
