@@ -6,6 +6,7 @@
 #   <prefix>/share/portvigil/monitoring/alerts/portvigil.rules.yml
 #   <prefix>/share/portvigil/monitoring/dashboards/portvigil.json
 #   <prefix>/share/portvigil/monitoring/prometheus.example.yml, alertmanager.example.yml
+#   <prefix>/share/man/man8/portvigil.8, man5/portvigil.toml.5   (generated; needs python3)
 #
 # Packages configure with -DCMAKE_INSTALL_PREFIX=/usr and install with DESTDIR=staging:
 # the unit's ExecStart= is the configure-time ${CMAKE_INSTALL_FULL_BINDIR}/portvigil
@@ -50,3 +51,27 @@ install(FILES
           "${PROJECT_SOURCE_DIR}/monitoring/prometheus.example.yml"
           "${PROJECT_SOURCE_DIR}/monitoring/alertmanager.example.yml"
         DESTINATION ${PORTVIGIL_MONITORING_DIR} COMPONENT monitoring)
+
+# Man pages, generated at build time from the binary's --help texts and docs/config.md by
+# docs/man/make_man.py, so that they cannot drift from either (tests/docs checks them).
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  set(_man "${PROJECT_BINARY_DIR}/man")
+  add_custom_command(
+    OUTPUT "${_man}/portvigil.8" "${_man}/portvigil.toml.5"
+    COMMAND ${CMAKE_COMMAND} -E make_directory "${_man}"
+    COMMAND Python3::Interpreter "${PROJECT_SOURCE_DIR}/docs/man/make_man.py" portvigil
+            $<TARGET_FILE:portvigil> "${_man}/portvigil.8"
+    COMMAND Python3::Interpreter "${PROJECT_SOURCE_DIR}/docs/man/make_man.py" config
+            "${PROJECT_SOURCE_DIR}/docs/config.md" "${_man}/portvigil.toml.5"
+    DEPENDS portvigil "${PROJECT_SOURCE_DIR}/docs/man/make_man.py"
+            "${PROJECT_SOURCE_DIR}/docs/config.md"
+    COMMENT "Generating portvigil.8 and portvigil.toml.5"
+    VERBATIM)
+  add_custom_target(man ALL DEPENDS "${_man}/portvigil.8" "${_man}/portvigil.toml.5")
+  install(FILES "${_man}/portvigil.8" DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT agent)
+  install(FILES "${_man}/portvigil.toml.5" DESTINATION ${CMAKE_INSTALL_MANDIR}/man5
+          COMPONENT agent)
+else()
+  message(WARNING "python3 not found: the man pages are not generated or installed")
+endif()

@@ -32,6 +32,8 @@ want=(
   share/portvigil/monitoring/dashboards/portvigil.json
   share/portvigil/monitoring/prometheus.example.yml
   share/portvigil/monitoring/alertmanager.example.yml
+  share/man/man8/portvigil.8
+  share/man/man5/portvigil.toml.5
 )
 for f in "${want[@]}"; do
   if [[ -f "$tmp/root/$f" ]]; then
