@@ -7,6 +7,7 @@
 #   <prefix>/share/portvigil/monitoring/dashboards/portvigil.json
 #   <prefix>/share/portvigil/monitoring/prometheus.example.yml, alertmanager.example.yml
 #   <prefix>/share/man/man8/portvigil.8, man5/portvigil.toml.5   (generated; needs python3)
+#   <prefix>/share/bash-completion/completions/portvigil          (generated; needs python3)
 #
 # Packages configure with -DCMAKE_INSTALL_PREFIX=/usr and install with DESTDIR=staging:
 # the unit's ExecStart= is the configure-time ${CMAKE_INSTALL_FULL_BINDIR}/portvigil
@@ -58,17 +59,22 @@ find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND)
   set(_man "${PROJECT_BINARY_DIR}/man")
   add_custom_command(
-    OUTPUT "${_man}/portvigil.8" "${_man}/portvigil.toml.5"
+    OUTPUT "${_man}/portvigil.8" "${_man}/portvigil.toml.5" "${_man}/portvigil.bash-completion"
     COMMAND ${CMAKE_COMMAND} -E make_directory "${_man}"
     COMMAND Python3::Interpreter "${PROJECT_SOURCE_DIR}/docs/man/make_man.py" portvigil
             $<TARGET_FILE:portvigil> "${_man}/portvigil.8"
     COMMAND Python3::Interpreter "${PROJECT_SOURCE_DIR}/docs/man/make_man.py" config
             "${PROJECT_SOURCE_DIR}/docs/config.md" "${_man}/portvigil.toml.5"
+    COMMAND Python3::Interpreter "${PROJECT_SOURCE_DIR}/docs/man/make_man.py" completion
+            $<TARGET_FILE:portvigil> "${_man}/portvigil.bash-completion"
     DEPENDS portvigil "${PROJECT_SOURCE_DIR}/docs/man/make_man.py"
             "${PROJECT_SOURCE_DIR}/docs/config.md"
-    COMMENT "Generating portvigil.8 and portvigil.toml.5"
+    COMMENT "Generating portvigil.8, portvigil.toml.5 and the bash completion"
     VERBATIM)
-  add_custom_target(man ALL DEPENDS "${_man}/portvigil.8" "${_man}/portvigil.toml.5")
+  add_custom_target(man ALL DEPENDS "${_man}/portvigil.8" "${_man}/portvigil.toml.5"
+                                    "${_man}/portvigil.bash-completion")
+  install(FILES "${_man}/portvigil.bash-completion" RENAME portvigil
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions COMPONENT agent)
   install(FILES "${_man}/portvigil.8" DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT agent)
   install(FILES "${_man}/portvigil.toml.5" DESTINATION ${CMAKE_INSTALL_MANDIR}/man5
           COMPONENT agent)

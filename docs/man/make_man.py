@@ -4,9 +4,11 @@
   make_man.py portvigil BINARY OUT   portvigil(8) from BINARY's --help, each command's --help
                                      and --version
   make_man.py config CONFIG_MD OUT   portvigil.toml(5) from docs/config.md
-  make_man.py check BINARY CONFIG_MD PAGE8 PAGE5
-                                     checks that every option of every --help and every key
-                                     of docs/config.md is in the pages (exit 1 if not)
+  make_man.py completion BINARY OUT  the bash completion, from the same --help texts
+  make_man.py check BINARY CONFIG_MD PAGE8 PAGE5 [COMPLETION]
+                                     checks that every option of every --help (and every
+                                     key of docs/config.md) is in the pages and the
+                                     completion (exit 1 if not)
 
 The pages are generated at build time (CMake target `man`), so they cannot drift from the
 binary's help or the configuration reference: the prose around the generated parts is the
@@ -295,6 +297,69 @@ def config_page(markdown):
     return "\n".join(out) + "\n"
 
 
+# ---- bash completion ---------------------------------------------------------------------------
+
+OPTION_NAMES = re.compile(r"(?<![\w-])(--?[A-Za-z][\w.-]*)")
+
+
+def options_of(help_text):
+    """Every option a --help names, and those that take a FILE (or BASE) or a DIR."""
+    names, files, dirs = [], [], []
+    for text_line in help_text.split("\n"):
+        m = OPTION.match(text_line)
+        if not m:
+            continue
+        spec = m.group(1)
+        found = OPTION_NAMES.findall(spec)
+        names += [n for n in found if n not in names]
+        for n in found:
+            after = spec.split(n, 1)[1].lstrip(" =")
+            if after.startswith(("FILE", "BASE")) and n not in files:
+                files.append(n)
+            elif after.startswith("DIR") and n not in dirs:
+                dirs.append(n)
+    return names, files, dirs
+
+
+def completion(binary):
+    top = run(binary, "--help")
+    cmds = commands_of(top)
+    per_command, files, dirs = {}, [], []
+    for cmd in cmds:
+        names, f, d = options_of(run(binary, cmd, "--help"))
+        per_command[cmd] = names
+        files += [x for x in f if x not in files]
+        dirs += [x for x in d if x not in dirs]
+    cases = "\n".join(f'    {c}) opts="{" ".join(o)}" ;;' for c, o in per_command.items())
+    return f"""# bash completion for portvigil(8). Generated from its --help texts by
+# docs/man/make_man.py: do not edit, regenerate.
+_portvigil() {{
+  local cur prev words cword
+  _init_completion || return
+  if ((cword == 1)); then
+    mapfile -t COMPREPLY < <(compgen -W "{" ".join(cmds)} --help --version" -- "$cur")
+    return
+  fi
+  case $prev in
+    {"|".join(files)}) _filedir; return ;;
+    {"|".join(dirs)}) _filedir -d; return ;;
+  esac
+  local opts=""
+  case ${{words[1]}} in
+{cases}
+  esac
+  if [[ ${{words[1]}} == baseline && $cword -eq 2 && $cur != -* ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "accept list revoke" -- "$cur")
+  elif [[ $cur == -* ]]; then
+    mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+  elif [[ ${{words[1]}} == check-config ]]; then
+    _filedir toml
+  fi
+}}
+complete -F _portvigil portvigil
+"""
+
+
 # ---- check -----------------------------------------------------------------------------------
 
 
@@ -302,8 +367,15 @@ def unroff(page):
     return page.replace("\\-", "-").replace("\\e", "\\").replace("\\&", "")
 
 
-def check(binary, config_md, page8, page5):
+def check(binary, config_md, page8, page5, completion_file=None):
     problems = []
+    if completion_file:
+        text = open(completion_file, encoding="utf-8").read()
+        top = run(binary, "--help")
+        for cmd in commands_of(top):
+            for opt in options_of(run(binary, cmd, "--help"))[0]:
+                if not re.search(r"(?<![\w-])" + re.escape(opt) + r"(?![\w.-])", text):
+                    problems.append(f"completion: {cmd} --help names {opt}, the completion does not")
     text8 = unroff(open(page8, encoding="utf-8").read())
     top = run(binary, "--help")
     for cmd in [""] + commands_of(top):
@@ -325,7 +397,9 @@ def main(argv):
         page = portvigil_page(argv[2])
     elif len(argv) == 4 and argv[1] == "config":
         page = config_page(open(argv[2], encoding="utf-8").read())
-    elif len(argv) == 6 and argv[1] == "check":
+    elif len(argv) == 4 and argv[1] == "completion":
+        page = completion(argv[2])
+    elif len(argv) in (6, 7) and argv[1] == "check":
         return check(*argv[2:])
     else:
         print(__doc__, file=sys.stderr)

@@ -34,6 +34,7 @@ want=(
   share/portvigil/monitoring/alertmanager.example.yml
   share/man/man8/portvigil.8
   share/man/man5/portvigil.toml.5
+  share/bash-completion/completions/portvigil
 )
 for f in "${want[@]}"; do
   if [[ -f "$tmp/root/$f" ]]; then
