@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages portvigil needs, only those missing.
 #   scripts/deps.sh build   compilers and libraries
 #   scripts/deps.sh test    + lab, peer scanners and checkers used by the tests
+#   scripts/deps.sh deb     + what building and checking the Debian package needs
 set -euo pipefail
 
 build_pkgs=(cmake make g++ pkg-config libasio-dev libpcap-dev prometheus-cpp-dev
@@ -10,8 +11,11 @@ build_pkgs=(cmake make g++ pkg-config libasio-dev libpcap-dev prometheus-cpp-dev
 test_pkgs=(iproute2 nftables nmap ndiff groff-base man-db bash-completion clang libclang-rt-14-dev procps time tcpdump curl
   prometheus prometheus-alertmanager systemd)
 
+deb_pkgs=(build-essential debhelper dpkg-dev lintian man-db)
+
 want=("${build_pkgs[@]}")
 [[ "${1:-build}" == test ]] && want+=("${test_pkgs[@]}")
+[[ "${1:-build}" == deb ]] && want+=("${deb_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do
