@@ -381,7 +381,9 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
     for (const auto& [proto, port] : base.open_ports()) {
       const bool expected = job.expects_open(h.address, h.hostname, proto, port) ||
                             store.is_accepted(job.name, key, proto, port);
-      snap.open_ports.push_back({key, proto, port, !expected});
+      snap.open_ports.push_back(
+          {key, proto, port, !expected,
+           expected ? std::nullopt : store.open_since(job.name, key, proto, port)});
     }
   }
   for (const auto& [key, n] : counts) snap.port_counts.emplace_back(key.first, key.second, n);

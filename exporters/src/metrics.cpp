@@ -189,6 +189,12 @@ struct AgentMetrics::Impl : prometheus::Collectable {
         "the accepted baseline expects.",
         prometheus::MetricType::Gauge,
         {}};
+    prometheus::MetricFamily since{
+        "portvigil_port_unexpected_open_since_timestamp_seconds",
+        "For each unexpected open port, since when it has been open (Unix time): its last "
+        "change to open, or when its host was first seen.",
+        prometheus::MetricType::Gauge,
+        {}};
     prometheus::MetricFamily ports{"portvigil_ports",
                                    "Ports by state as of the job's last completed scan.",
                                    prometheus::MetricType::Gauge,
@@ -200,7 +206,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
       for (const auto& s : snaps) {
         for (const auto& p : s->open_ports) {
           if (p.unexpected != (pass == 0)) continue;
-          const std::size_t needed = p.unexpected ? 2 : 1;
+          const std::size_t needed = p.unexpected ? (p.open_since ? 3 : 2) : 1;
           if (budget < needed) {
             ++dropped;
             continue;
@@ -212,6 +218,10 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                                                               {"port", std::to_string(p.port)}};
           open.metric.push_back(gauge_metric(labels, 1));
           if (p.unexpected) unexpected.metric.push_back(gauge_metric(labels, 1));
+          if (p.unexpected && p.open_since) {
+            since.metric.push_back(gauge_metric(
+                labels, std::chrono::duration<double>(p.open_since->time_since_epoch()).count()));
+          }
         }
       }
     }
@@ -228,7 +238,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
         "Per-port series left out by the series limit at the last scrape.",
         prometheus::MetricType::Gauge,
         {gauge_metric({}, static_cast<double>(dropped))}};
-    std::vector<prometheus::MetricFamily> out{open, unexpected, ports, dropped_family};
+    std::vector<prometheus::MetricFamily> out{open, unexpected, since, ports, dropped_family};
     for (auto& f : exporters_detail::process_metric_families()) out.push_back(std::move(f));
     return out;
   }

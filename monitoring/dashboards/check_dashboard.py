@@ -9,8 +9,8 @@
                                                         {"panel": TITLE, "ref": "A", "expr": ...}
 
 Structural checks: valid JSON; uid "portvigil"; schemaVersion; a datasource-type template
-variable for Prometheus named "datasource"; "scan_job" and "host" query variables using
-label_values(); every panel and target uses the ${datasource} variable; unique panel ids;
+variable for Prometheus named "datasource"; "instance", "scan_job" and "host" query variables
+using label_values(); every selector filtered by instance=~"$instance"; every panel and target uses the ${datasource} variable; unique panel ids;
 gridPos on every panel; no panel overlaps another; every $variable in an expression is
 defined (or a Grafana built-in); every metric an expression uses is one portvigil exports
 (or ALERTS / up). Exits 1 with one line per problem.
@@ -31,7 +31,8 @@ BUILTINS = {
 }
 # What a user variable stands for when the expression is parsed: every value is a regex
 # inside =~"..." (scan_job, host) or a duration (window).
-USER_SUBST = {"scan_job": ".*", "host": ".*", "window": "1h", "datasource": "prometheus"}
+USER_SUBST = {"instance": ".*", "scan_job": ".*", "host": ".*", "window": "1h",
+              "datasource": "prometheus"}
 
 KNOWN_METRICS = {
     "portvigil_port_open", "portvigil_port_unexpected_open", "portvigil_port_series_dropped",
@@ -43,6 +44,9 @@ KNOWN_METRICS = {
     "portvigil_probe_retransmissions_total", "portvigil_capture_drops_total",
     "portvigil_config_last_reload_successful",
     "portvigil_config_last_reload_success_timestamp_seconds", "portvigil_build_info",
+    "portvigil_database_writable", "portvigil_scan_hosts_not_compared",
+    "portvigil_hosts_gone_silent", "process_resident_memory_bytes",
+    "portvigil_port_unexpected_open_since_timestamp_seconds",
     "ALERTS", "up",
 }
 
@@ -97,7 +101,7 @@ def check(dash):
     ds = variables.get("datasource")
     if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
         errors.append('no template variable "datasource" of type datasource, query prometheus')
-    for name in ("scan_job", "host"):
+    for name in ("instance", "scan_job", "host"):
         v = variables.get(name)
         q = v.get("query") if v else None
         q = q.get("query") if isinstance(q, dict) else q
@@ -147,6 +151,11 @@ def check(dash):
         for name in re.findall(r"\b(portvigil_\w+|ALERTS|up)\b", expr):
             if name not in KNOWN_METRICS:
                 errors.append(f"{title!r} {ref}: unknown metric {name}")
+        # The agent selector applies everywhere: every series selected is filtered by it
+        # (except in the query that lists the agents).
+        for m in [] if title == "variable instance" else re.finditer(r"\b(portvigil_\w+|process_\w+|up)\b(\{[^}]*\})?", expr):
+            if not m.group(2) or 'instance=~"$instance"' not in m.group(2):
+                errors.append(f"{title!r} {ref}: {m.group(1)} is not filtered by instance=~\"$instance\"")
     return errors
 
 

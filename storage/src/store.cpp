@@ -731,6 +731,24 @@ HostSnapshot Store::baseline(std::string_view job, std::string_view host) const 
   return snap;
 }
 
+std::optional<std::chrono::system_clock::time_point> Store::open_since(std::string_view job,
+                                                                       std::string_view host,
+                                                                       Proto proto,
+                                                                       std::uint16_t port) const {
+  auto q = impl_->db.query(
+      "SELECT (SELECT MAX(t.time_ms) FROM transitions t WHERE t.host_id = h.id AND "
+      "t.proto = ?3 AND t.port = ?4 AND t.to_state = 'open'), h.seen_ms "
+      "FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 AND h.name = ?2");
+  q.bind(1, job);
+  q.bind(2, host);
+  q.bind(3, name(proto));
+  q.bind(4, static_cast<std::int64_t>(port));
+  if (!q.step()) return std::nullopt;
+  if (!q.is_null(0)) return from_ms(q.int64(0));
+  if (!q.is_null(1)) return from_ms(q.int64(1));
+  return std::nullopt;
+}
+
 std::vector<Store::StoredHost> Store::hosts(std::string_view job) const {
   auto q = impl_->db.query(
       "SELECT h.name, h.address, h.last_seen_ms FROM hosts h JOIN jobs j ON j.id = h.job_id "

@@ -631,6 +631,11 @@ TEST_F(JobRunnerTest, WithoutPolicyWhatTheFirstScanFindsOpenIsAccepted) {
   ASSERT_EQ(r.snapshot.open_ports.size(), 1u);
   EXPECT_EQ(r.snapshot.open_ports[0].port, 22);
   EXPECT_TRUE(r.snapshot.open_ports[0].unexpected);
+  // Open since its change to open (the event's time); expected ports carry no time.
+  ASSERT_TRUE(r.snapshot.open_ports[0].open_since.has_value());
+  EXPECT_EQ(std::chrono::floor<std::chrono::milliseconds>(*r.snapshot.open_ports[0].open_since),
+            std::chrono::floor<std::chrono::milliseconds>(r.events[0].time));
+  EXPECT_FALSE(first.snapshot.open_ports[0].open_since.has_value());
 
   // Only the first complete scan of a host accepts: 22 stays unaccepted.
   EXPECT_FALSE(store.is_accepted("fake", kHost, Proto::tcp, 22));
@@ -868,7 +873,13 @@ TEST_F(JobRunnerTest, AHostThatAppearsLaterIsNewExposure) {
   EXPECT_EQ(appeared.events[2].kind, EventKind::host_appeared);
   // The metrics snapshot pages for both ports at once.
   std::size_t unexpected = 0;
-  for (const auto& p : appeared.snapshot.open_ports) unexpected += p.unexpected ? 1 : 0;
+  for (const auto& p : appeared.snapshot.open_ports) {
+    unexpected += p.unexpected ? 1 : 0;
+    // The ports of a host that appeared are open since it appeared.
+    if (p.unexpected) {
+      EXPECT_TRUE(p.open_since.has_value());
+    }
+  }
   EXPECT_EQ(unexpected, 2u);
 
   // Nothing changes: nothing more.

@@ -80,8 +80,10 @@ TEST(AgentMetrics, SeriesLimitDropsExpectedPortsFirstAndCountsThem) {
   AgentMetrics m(3);  // an unexpected port costs 2 series, an expected one 1
   JobSnapshot s;
   s.job = "big";
-  for (std::uint16_t p = 1; p <= 5; ++p) s.open_ports.push_back({"h", Proto::tcp, p, false});
-  s.open_ports.push_back({"h", Proto::tcp, 9999, true});
+  for (std::uint16_t p = 1; p <= 5; ++p) {
+    s.open_ports.push_back({"h", Proto::tcp, p, false, std::nullopt});
+  }
+  s.open_ports.push_back({"h", Proto::tcp, 9999, true, std::nullopt});
   m.publish(s);
   const auto text = m.render();
   EXPECT_TRUE(has_line(
@@ -95,6 +97,27 @@ TEST(AgentMetrics, SeriesLimitDropsExpectedPortsFirstAndCountsThem) {
     ++open_series;
   }
   EXPECT_EQ(open_series, 2u);  // the unexpected port and one expected port
+}
+
+// How long an unexpected port has been open: a timestamp series next to its paging series,
+// counted in the same budget; none for expected ports.
+TEST(AgentMetrics, UnexpectedPortsSayHowLongTheyHaveBeenOpen) {
+  AgentMetrics m(4);  // an unexpected port with a time costs 3 series
+  JobSnapshot s;
+  s.job = "since";
+  const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+  s.open_ports.push_back({"h", Proto::tcp, 22, false, t});  // expected: no time series
+  s.open_ports.push_back({"h", Proto::tcp, 8443, true, t});
+  s.open_ports.push_back({"h", Proto::tcp, 9000, true, t});  // over the budget
+  m.publish(s);
+  const auto text = m.render();
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_port_unexpected_open_since_timestamp_seconds{scan_job=\"since\","
+                       "host=\"h\",proto=\"tcp\",port=\"8443\"} 1700000000"))
+      << text;
+  EXPECT_EQ(text.find("port=\"22\"} 1700000000"), std::string::npos) << text;
+  EXPECT_EQ(text.find("port=\"9000\"} 1700000000"), std::string::npos) << text;
+  EXPECT_TRUE(has_line(text, "portvigil_port_series_dropped 1")) << text;  // 9000 (22 fits)
 }
 
 TEST(AgentMetrics, ScansChangesAndReloads) {

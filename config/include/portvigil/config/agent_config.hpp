@@ -64,7 +64,7 @@ struct AgentSettings {
   // The exporter toolkit's web configuration file: TLS and bcrypt basic auth on the endpoint.
   // Exclusive with web_username/web_password.
   std::string web_config_file;
-  // At most this many per-port series (portvigil_port_open + _unexpected_open).
+  // At most this many per-port series (portvigil_port_open, _unexpected_open, its _since).
   std::size_t port_series_limit = 10000;
 };
 

@@ -23,6 +23,8 @@ struct OpenPort {
   Proto proto = Proto::tcp;
   std::uint16_t port = 0;
   bool unexpected = false;  // open, but neither the policy nor the accepted baseline expects it
+  // Since when (unexpected ports only): portvigil_port_unexpected_open_since_timestamp_seconds.
+  std::optional<std::chrono::system_clock::time_point> open_since = std::nullopt;
 };
 
 // What one job looked like after its last completed scan.
@@ -35,7 +37,7 @@ struct JobSnapshot {
 
 class AgentMetrics {
  public:
-  // `port_series_limit` caps portvigil_port_open and portvigil_port_unexpected_open series
+  // `port_series_limit` caps portvigil_port_open, portvigil_port_unexpected_open and its _since
   // (unexpected ports are kept first); what the cap drops is counted in
   // portvigil_port_series_dropped.
   explicit AgentMetrics(std::size_t port_series_limit = 10000);
@@ -130,7 +132,7 @@ class MetricsServer {
   // settings then stay.
   void reload_web_config();
   [[nodiscard]] const std::string& web_config_file() const;  // "" without one
-  [[nodiscard]] bool tls() const;  // whether it serves https now
+  [[nodiscard]] bool tls() const;                            // whether it serves https now
 
   // Reads and checks a web configuration file as the server would (YAML, users, that the
   // certificate, key and CA files load and belong together) without serving anything.

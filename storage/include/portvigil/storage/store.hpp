@@ -322,6 +322,11 @@ class Store {
   [[nodiscard]] bool has_host(const PortFilter& filter) const;
   [[nodiscard]] bool is_accepted(std::string_view job, std::string_view host, Proto proto,
                                  std::uint16_t port) const;
+  // Since when a port has been open: its last transition to open, else (open since its
+  // host's first scan, or the transitions were pruned) when the host first answered.
+  // nullopt for a host the job does not know.
+  [[nodiscard]] std::optional<std::chrono::system_clock::time_point> open_since(
+      std::string_view job, std::string_view host, Proto proto, std::uint16_t port) const;
   [[nodiscard]] std::vector<PortKey> accepted_ports(const PortFilter& filter) const;
 
   [[nodiscard]] std::optional<ScanRecord> scan(std::int64_t scan_id) const;
