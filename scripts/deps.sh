@@ -9,7 +9,7 @@ build_pkgs=(cmake make g++ pkg-config libasio-dev libpcap-dev prometheus-cpp-dev
   libtomlplusplus-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev libyaml-cpp-dev
   libssl-dev libcrypt-dev python3)
 test_pkgs=(iproute2 nftables nmap ndiff groff-base man-db bash-completion clang libclang-rt-14-dev procps time tcpdump curl
-  prometheus prometheus-alertmanager systemd)
+  prometheus prometheus-alertmanager systemd systemd-container)
 
 deb_pkgs=(build-essential debhelper dpkg-dev lintian man-db)
 
