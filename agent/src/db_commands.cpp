@@ -59,20 +59,20 @@ struct OptionHelp {
   std::string_view text;
 };
 constexpr std::array<OptionHelp, 6> kOptionHelp{{
-    {kJob, "      --job JOB       only this job"},
-    {kHost, "      --host HOST     only this host (its name in the targets, or its address)"},
-    {kPort, "      --port PORT     only this port"},
-    {kSince, "      --since DUR     the last DUR (default 24h; e.g. 30m, 7d)"},
-    {kJson, "      --json          one JSON object per line (changes: as in the event log)"},
-    {kDryRun, "      --dry-run       accept, revoke: list what would change, change nothing"},
+    {kJob, "      --job JOB         only this job"},
+    {kHost, "      --host HOST       only this host (its name in the targets, or its address)"},
+    {kPort, "      --port PORT       only this port"},
+    {kSince, "      --since DUR       the last DUR (default 24h; e.g. 30m, 7d)"},
+    {kJson, "      --json            one JSON object per line (changes: as in the event log)"},
+    {kDryRun, "      --dry-run         accept, revoke: list what would change, change nothing"},
 }};
 
 constexpr std::string_view kLocate =
-    "  -c, --config FILE   find the database through FILE's [agent] state-dir (default:\n"
-    "                      $PORTVIGIL_CONFIG, else /etc/portvigil/portvigil.toml when it\n"
-    "                      exists, as the service reads it, else the built-in default)\n"
-    "      --state-dir DIR read DIR/portvigil.db instead\n"
-    "  -h, --help          this help\n"
+    "  -c, --config FILE     find the database through FILE's [agent] state-dir (default:\n"
+    "                        $PORTVIGIL_CONFIG, else /etc/portvigil/portvigil.toml when it\n"
+    "                        exists, as the service reads it, else the built-in default)\n"
+    "      --state-dir DIR   read DIR/portvigil.db instead\n"
+    "  -h, --help            this help\n"
     "\n"
     "Exit status: 0 done; 1 the database could not be read or written; 2 bad input\n"
     "(an unknown option, job or host).\n";
@@ -251,7 +251,9 @@ constexpr DbCommand kStatus{
     "duration), its known hosts that answered the latest complete scan\n"
     "(UP) and those that did not (DOWN), its open ports and how many of\n"
     "them no policy or accepted baseline expects (UNEXPECTED), the events\n"
-    "of the latest scan, when the job is next due by its interval, and\n"
+    "of the latest scan, when the job is next due by its interval (the\n"
+    "latest start plus the interval: the agent adds its jitter, retries a\n"
+    "failed scan sooner and runs every job when it starts), and\n"
     "why the latest scan is incomplete. UNEXPECTED and NEXT need the job\n"
     "in the configuration (see --config); \"-\" where they cannot be said.\n",
     kJson,
@@ -457,12 +459,7 @@ JobStatus job_status(const Store& store, const ScanRecord& scan, const JobConfig
   JobStatus st;
   st.scan = scan;
   std::optional<std::chrono::system_clock::time_point> reference;
-  for (const auto& s : store.scans(scan.job, 100)) {
-    if (s.status == ScanStatus::complete) {
-      reference = s.started;
-      break;
-    }
-  }
+  if (const auto complete = store.latest_complete_scan(scan.job)) reference = complete->started;
   const auto hosts = store.hosts(scan.job);
   if (reference) {
     std::size_t up = 0;
@@ -524,7 +521,7 @@ int run_status_command(std::span<const std::string_view> args) {
     try {
       config = service_config(a);
     } catch (const InputError& e) {
-      if (a.state_dir.empty()) throw;
+      if (a.state_dir.empty() || !a.config_path.empty()) throw;  // a named file must load
       std::cerr << "portvigil: warning: " << printable(e.what())
                 << " (UNEXPECTED and NEXT are shown as -)\n";
     }

@@ -90,7 +90,7 @@ def help_to_roff(text, out):
             flush()
             in_options = False
             continue
-        if text_line.endswith(":") and not text_line.startswith(" "):
+        if re.fullmatch(r"[A-Z][A-Za-z -]{0,30}:", text_line):  # "Options:", "Commands:"
             flush()
             out.append(".PP")
             out.append("\\fB" + esc(text_line[:-1]) + "\\fR")
@@ -214,29 +214,46 @@ CONFIG_TAIL = r""".SH SEE ALSO
 \fBportvigil\fR(8)"""
 
 
+def table_rows(lines, i):
+    """The rows of the table starting at lines[i] (indented or not), and where it ends."""
+    rows = []
+    while i < len(lines) and lines[i].lstrip().startswith("|"):
+        cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+        if not all(re.fullmatch(r":?-+:?", c) for c in cells):
+            rows.append(cells)
+        i += 1
+    return rows[1:], i  # the header row names the columns of what follows
+
+
 def config_page(markdown):
     out = [CONFIG_HEAD]
     lines = markdown.split("\n")
     i = 0
     paragraph = []
+    in_definition = False  # indented blocks after a definition belong to it
 
     def flush():
         if paragraph:
-            out.append(".PP")
+            out.append(".IP" if in_definition else ".PP")
             out.append(line(inline(" ".join(p.strip() for p in paragraph))))
             paragraph.clear()
 
     while i < len(lines):
         text = lines[i]
         stripped = text.strip()
+        indented = text.startswith("  ")
+        if stripped and not indented and not text.startswith(("|", "```")):
+            if in_definition:
+                flush()
+            in_definition = in_definition and (i + 1 < len(lines) and lines[i + 1].startswith(": "))
         if stripped.startswith("```"):
             flush()
             i += 1
-            out += [".PP", ".RS 4", ".nf"]
+            out += [".IP", ".nf"] if in_definition and indented else [".PP", ".RS 4", ".nf"]
             while i < len(lines) and not lines[i].strip().startswith("```"):
                 out.append(line(esc(lines[i][2:] if lines[i].startswith("  ") else lines[i])))
                 i += 1
-            out += [".fi", ".RE"]
+            out += [".fi"] if in_definition and indented else [".fi", ".RE"]
             i += 1
             continue
         if text.startswith("# "):  # the title: NAME says it
@@ -244,6 +261,7 @@ def config_page(markdown):
             continue
         if text.startswith("## "):
             flush()
+            in_definition = False
             title = text[3:].strip()
             title = "OVERVIEW" if title == "Synopsis" else title  # SYNOPSIS is the file's path
             out.append('.SH "' + esc(title.upper()) + '"')
@@ -251,21 +269,22 @@ def config_page(markdown):
             continue
         if text.startswith("### "):
             flush()
+            in_definition = False
             out.append('.SS "' + esc(text[4:].strip()) + '"')
             i += 1
             continue
-        if text.startswith("|"):
+        if stripped.startswith("|"):
             flush()
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
-                if not all(re.fullmatch(r":?-+:?", c) for c in cells):
-                    rows.append(cells)
-                i += 1
-            for cells in rows[1:]:  # the header row names the columns of what follows
-                out.append(".TP")
-                out.append(line(inline(cells[0])))
-                out.append(line(inline(" \u2014 ".join(c for c in cells[1:] if c))))
+            rows, i = table_rows(lines, i)
+            for cells in rows:
+                if in_definition and indented:
+                    out.append(".IP")
+                    out.append(line("\\fB" + inline(cells[0]) + "\\fR: " +
+                                    inline("; ".join(c for c in cells[1:] if c))))
+                else:
+                    out.append(".TP")
+                    out.append(line(inline(cells[0])))
+                    out.append(line(inline(" \u2014 ".join(c for c in cells[1:] if c))))
             continue
         if i + 1 < len(lines) and lines[i + 1].startswith(": ") and stripped:
             flush()  # a definition: `key` (type, default) then ": text" and indented lines
@@ -273,10 +292,11 @@ def config_page(markdown):
             out.append(line(inline(stripped)))
             body = [lines[i + 1][2:]]
             i += 2
-            while i < len(lines) and lines[i].startswith("  ") and not lines[i].strip().startswith("```"):
+            while i < len(lines) and lines[i].startswith("  ") and not lines[i].strip().startswith(("```", "|")):
                 body.append(lines[i].strip())
                 i += 1
             out.append(line(inline(" ".join(body))))
+            in_definition = True
             continue
         if re.match(r"^\s*[*-] ", text):
             flush()
@@ -312,11 +332,12 @@ def options_of(help_text):
         spec = m.group(1)
         found = OPTION_NAMES.findall(spec)
         names += [n for n in found if n not in names]
+        # "-c, --config FILE": the argument after the last name belongs to every name.
+        arg = spec.rsplit(found[-1], 1)[1].lstrip(" =") if found else ""
         for n in found:
-            after = spec.split(n, 1)[1].lstrip(" =")
-            if after.startswith(("FILE", "BASE")) and n not in files:
+            if arg.startswith(("FILE", "BASE")) and n not in files:
                 files.append(n)
-            elif after.startswith("DIR") and n not in dirs:
+            elif arg.startswith("DIR") and n not in dirs:
                 dirs.append(n)
     return names, files, dirs
 
@@ -331,18 +352,23 @@ def completion(binary):
         files += [x for x in f if x not in files]
         dirs += [x for x in d if x not in dirs]
     cases = "\n".join(f'    {c}) opts="{" ".join(o)}" ;;' for c, o in per_command.items())
+    arms = []
+    if files:
+        arms.append(f'    {"|".join(files)}) _filedir; return ;;')
+    if dirs:
+        arms.append(f'    {"|".join(dirs)}) _filedir -d; return ;;')
+    arms = "\n".join(arms) or "    --) ;;"
     return f"""# bash completion for portvigil(8). Generated from its --help texts by
 # docs/man/make_man.py: do not edit, regenerate.
 _portvigil() {{
-  local cur prev words cword
-  _init_completion || return
+  local cur prev words cword split
+  _init_completion -s || return  # -s: "--config=FILE" completes FILE
   if ((cword == 1)); then
     mapfile -t COMPREPLY < <(compgen -W "{" ".join(cmds)} --help --version" -- "$cur")
     return
   fi
   case $prev in
-    {"|".join(files)}) _filedir; return ;;
-    {"|".join(dirs)}) _filedir -d; return ;;
+{arms}
   esac
   local opts=""
   case ${{words[1]}} in
@@ -364,29 +390,37 @@ complete -F _portvigil portvigil
 
 
 def unroff(page):
+    page = re.sub(r"\\f[BIRP]", "", page)
     return page.replace("\\-", "-").replace("\\e", "\\").replace("\\&", "")
+
+
+def tag_lines(page):
+    """The tag lines of a page's .TP items: where an option or key is defined."""
+    lines = page.split("\n")
+    return [lines[k + 1] for k in range(len(lines) - 1) if lines[k] == ".TP"]
 
 
 def check(binary, config_md, page8, page5, completion_file=None):
     problems = []
+    top = run(binary, "--help")
     if completion_file:
         text = open(completion_file, encoding="utf-8").read()
-        top = run(binary, "--help")
         for cmd in commands_of(top):
             for opt in options_of(run(binary, cmd, "--help"))[0]:
                 if not re.search(r"(?<![\w-])" + re.escape(opt) + r"(?![\w.-])", text):
                     problems.append(f"completion: {cmd} --help names {opt}, the completion does not")
-    text8 = unroff(open(page8, encoding="utf-8").read())
-    top = run(binary, "--help")
+    # Every option of every --help is the tag of an item in portvigil.8.
+    tags8 = unroff("\n".join(tag_lines(open(page8, encoding="utf-8").read())))
     for cmd in [""] + commands_of(top):
         args = [cmd, "--help"] if cmd else ["--help"]
-        for opt in set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w.-]*)", run(binary, *args))):
-            if opt not in text8:
-                problems.append(f"portvigil.8: {' '.join(args)} names {opt}, the page does not")
-    text5 = unroff(open(page5, encoding="utf-8").read())
+        for opt in options_of(run(binary, *args))[0]:
+            if not re.search(r"(?<![\w-])" + re.escape(opt) + r"(?![\w.-])", tags8):
+                problems.append(f"portvigil.8: {' '.join(args)} names {opt}, no item of the page does")
+    # Every key docs/config.md defines is the tag (in bold) of an item in portvigil.toml.5.
+    tags5 = "\n".join(tag_lines(open(page5, encoding="utf-8").read()))
     for key in re.findall(r"^`([a-z][a-z0-9-]*)`", open(config_md, encoding="utf-8").read(), re.M):
-        if key not in text5:
-            problems.append(f"portvigil.toml.5: docs/config.md defines {key}, the page does not")
+        if "\\fB" + esc(key) + "\\fR" not in tags5:
+            problems.append(f"portvigil.toml.5: docs/config.md defines {key}, no item of the page does")
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0

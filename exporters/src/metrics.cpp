@@ -201,29 +201,44 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                                    {}};
     std::size_t budget = series_limit;
     std::size_t dropped = 0;
-    // Unexpected ports first: they page, so the budget must never hide one of them.
+    // Unexpected ports first: they page, so the budget must never hide one of them. Then
+    // expected ports; how long unexpected ports have been open comes last, from what is left,
+    // so that it never costs a paging series.
+    const auto labels_of = [](const JobSnapshot& s, const OpenPort& p) {
+      return std::vector<prometheus::ClientMetric::Label>{{"scan_job", s.job},
+                                                          {"host", p.host},
+                                                          {"proto", std::string(name(p.proto))},
+                                                          {"port", std::to_string(p.port)}};
+    };
+    std::vector<std::pair<const JobSnapshot*, const OpenPort*>> paging;
     for (int pass = 0; pass < 2; ++pass) {
       for (const auto& s : snaps) {
         for (const auto& p : s->open_ports) {
           if (p.unexpected != (pass == 0)) continue;
-          const std::size_t needed = p.unexpected ? (p.open_since ? 3 : 2) : 1;
+          const std::size_t needed = p.unexpected ? 2 : 1;
           if (budget < needed) {
             ++dropped;
             continue;
           }
           budget -= needed;
-          std::vector<prometheus::ClientMetric::Label> labels{{"scan_job", s->job},
-                                                              {"host", p.host},
-                                                              {"proto", std::string(name(p.proto))},
-                                                              {"port", std::to_string(p.port)}};
+          const auto labels = labels_of(*s, p);
           open.metric.push_back(gauge_metric(labels, 1));
-          if (p.unexpected) unexpected.metric.push_back(gauge_metric(labels, 1));
-          if (p.unexpected && p.open_since) {
-            since.metric.push_back(gauge_metric(
-                labels, std::chrono::duration<double>(p.open_since->time_since_epoch()).count()));
+          if (p.unexpected) {
+            unexpected.metric.push_back(gauge_metric(labels, 1));
+            if (p.open_since) paging.emplace_back(s.get(), &p);
           }
         }
       }
+    }
+    for (const auto& [s, p] : paging) {
+      if (budget == 0) {
+        ++dropped;
+        continue;
+      }
+      --budget;
+      since.metric.push_back(
+          gauge_metric(labels_of(*s, *p),
+                       std::chrono::duration<double>(p->open_since->time_since_epoch()).count()));
     }
     for (const auto& s : snaps) {
       for (const auto& [proto, state, count] : s->port_counts) {

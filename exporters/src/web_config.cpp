@@ -28,9 +28,11 @@ constexpr std::size_t kMaxGranted = 64;
 // Counts documents and keeps where the second starts; ignores everything else.
 struct DocumentCounter : YAML::EventHandler {
   int documents = 0;
+  YAML::Mark first_start = YAML::Mark::null_mark();
   YAML::Mark second_start = YAML::Mark::null_mark();
   void OnDocumentStart(const YAML::Mark& mark) override {
-    if (++documents == 2) second_start = mark;
+    if (++documents == 1) first_start = mark;
+    if (documents == 2) second_start = mark;
   }
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
@@ -266,6 +268,10 @@ class Reader {
       YAML::Parser parser(in);
       DocumentCounter counter;
       while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
+      }
+      if (counter.documents > 1 && counter.second_start.pos == counter.first_start.pos) {
+        // The parser starts document after document without reading on (a stray ',').
+        fail(counter.second_start, "not valid YAML: nothing here starts a document");
       }
       if (counter.documents > 1) {
         fail(counter.second_start, "more than one YAML document; a web configuration is one");

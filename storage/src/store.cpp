@@ -737,7 +737,8 @@ std::optional<std::chrono::system_clock::time_point> Store::open_since(std::stri
                                                                        std::uint16_t port) const {
   auto q = impl_->db.query(
       "SELECT (SELECT MAX(t.time_ms) FROM transitions t WHERE t.host_id = h.id AND "
-      "t.proto = ?3 AND t.port = ?4 AND t.to_state = 'open'), h.seen_ms "
+      "t.proto = ?3 AND t.port = ?4 AND (t.to_state = 'open' OR t.from_state = 'open')), "
+      "h.seen_ms "
       "FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 AND h.name = ?2");
   q.bind(1, job);
   q.bind(2, host);
@@ -1059,6 +1060,15 @@ std::vector<ScanRecord> Store::scans(std::string_view job, std::size_t limit) co
   std::vector<ScanRecord> out;
   while (q.step()) out.push_back(read_scan(q));
   return out;
+}
+
+std::optional<ScanRecord> Store::latest_complete_scan(std::string_view job) const {
+  auto q = impl_->db.query(std::string(kScanColumns) +
+                           "WHERE j.name = ?1 AND s.status = 'complete' "
+                           "ORDER BY s.started_ms DESC, s.id DESC LIMIT 1");
+  q.bind(1, job);
+  if (!q.step()) return std::nullopt;
+  return read_scan(q);
 }
 
 PruneResult Store::prune(const Retention& retention, Clock::time_point now) {

@@ -346,14 +346,21 @@ TEST(AgentBinary, DatabaseCommands) {
   // $PORTVIGIL_CONFIG here (/etc/portvigil/portvigil.toml when it exists).
   {
     const std::string service_config = dir.state() + "/../service.toml";
-    write_all(service_config,
-              std::regex_replace(read_all(dir.config()), std::regex(R"(\[agent\]\n)"),
-                                 "[agent]\nstate-dir = \"" + dir.state() + "\"\n"));
+    // An interval of 1h keeps NEXT one fixed time in both runs (with 1s one could say
+    // "due" and the other a time).
+    write_all(
+        service_config,
+        std::regex_replace(std::regex_replace(read_all(dir.config()), std::regex(R"(\[agent\]\n)"),
+                                              "[agent]\nstate-dir = \"" + dir.state() + "\"\n"),
+                           std::regex(R"(interval = "1s")"), R"(interval = "1h")"));
+    const auto named = run_command(dir, {"status", "--config", service_config});
     ::setenv("PORTVIGIL_CONFIG", service_config.c_str(), 1);
     const auto found = run_command(dir, {"status"});
     ::unsetenv("PORTVIGIL_CONFIG");
     EXPECT_EQ(found.status, 0) << found.output;
-    EXPECT_EQ(found.output, r.output);
+    EXPECT_EQ(found.output, named.output);
+    // NEXT, the last column with a value, is a time an hour after the scan started.
+    EXPECT_TRUE(std::regex_search(found.output, std::regex("[0-9]Z\n"))) << found.output;
   }
 
   // --dry-run shows what accept would do and changes nothing.

@@ -875,9 +875,12 @@ TEST_F(JobRunnerTest, AHostThatAppearsLaterIsNewExposure) {
   std::size_t unexpected = 0;
   for (const auto& p : appeared.snapshot.open_ports) {
     unexpected += p.unexpected ? 1 : 0;
-    // The ports of a host that appeared are open since it appeared.
+    // The ports of a host that appeared are open since it appeared (their absent -> open
+    // transitions, at the events' time).
     if (p.unexpected) {
-      EXPECT_TRUE(p.open_since.has_value());
+      ASSERT_TRUE(p.open_since.has_value());
+      EXPECT_EQ(std::chrono::floor<std::chrono::milliseconds>(*p.open_since),
+                std::chrono::floor<std::chrono::milliseconds>(appeared.events[0].time));
     }
   }
   EXPECT_EQ(unexpected, 2u);

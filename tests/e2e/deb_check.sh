@@ -53,13 +53,21 @@ echo "  ok dpkg -i"
 /usr/bin/portvigil --version || fail "portvigil --version"
 man -w portvigil >/dev/null || fail "man -w portvigil"
 man -w 5 portvigil.toml >/dev/null || fail "man -w 5 portvigil.toml"
-for f in /usr/lib/systemd/system/portvigil.service /etc/logrotate.d/portvigil \
+for f in /lib/systemd/system/portvigil.service /etc/logrotate.d/portvigil \
   /usr/share/bash-completion/completions/portvigil \
   /usr/share/portvigil/monitoring/alerts/portvigil.rules.yml \
   /usr/share/portvigil/monitoring/dashboards/portvigil.json \
-  /usr/share/doc/portvigil/copyright /usr/share/doc/portvigil/config.md.gz; do
+  /usr/share/doc/portvigil/copyright /usr/share/doc/portvigil/config.md \
+  /usr/share/doc/portvigil/operations.md /usr/share/doc/portvigil/portvigil.example.toml; do
   [[ -f $f ]] || fail "$f not installed"
 done
+# The maintainer scripts dh_installsystemd writes: reload, stop on removal, forget on purge.
+grep -q 'deb-systemd-helper' /var/lib/dpkg/info/portvigil.postinst ||
+  fail "postinst does not register the unit (deb-systemd-helper)"
+grep -q 'deb-systemd-invoke stop' /var/lib/dpkg/info/portvigil.prerm ||
+  fail "prerm does not stop the unit (deb-systemd-invoke stop)"
+grep -q 'deb-systemd-helper purge' /var/lib/dpkg/info/portvigil.postrm ||
+  fail "postrm does not purge the unit's state (deb-systemd-helper purge)"
 grep -qx /etc/portvigil/portvigil.toml /var/lib/dpkg/info/portvigil.conffiles ||
   fail "/etc/portvigil/portvigil.toml is not a conffile"
 /usr/bin/portvigil check-config /etc/portvigil/portvigil.toml || fail "check-config rejects the shipped configuration"
@@ -72,14 +80,15 @@ if [[ -d /run/systemd/system ]]; then
 fi
 [[ ! -e /etc/systemd/system/multi-user.target.wants/portvigil.service ]] || fail "the unit was enabled on install"
 # Stripped, with its debug symbols in the -dbgsym package under the binary's build id.
-! readelf -S /usr/bin/portvigil | grep -q '\.symtab' || fail "/usr/bin/portvigil is not stripped"
+sections=$(readelf -S /usr/bin/portvigil) || fail "readelf cannot read /usr/bin/portvigil"
+! grep -q '\.symtab' <<<"$sections" || fail "/usr/bin/portvigil is not stripped"
 build_id=$(readelf -n /usr/bin/portvigil | sed -n 's/.*Build ID: *//p')
 [[ -f /usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug ]] ||
   fail "no debug symbols for build id $build_id in portvigil-dbgsym"
 echo "  ok installed files, conffile, unit not enabled, debug symbols"
 
 dpkg --purge portvigil-dbgsym portvigil >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; fail "dpkg --purge"; }
-for f in /usr/bin/portvigil /etc/portvigil/portvigil.toml /usr/lib/systemd/system/portvigil.service \
+for f in /usr/bin/portvigil /etc/portvigil/portvigil.toml /lib/systemd/system/portvigil.service \
   /etc/logrotate.d/portvigil /usr/share/portvigil /etc/portvigil; do
   [[ ! -e $f ]] || fail "$f left after dpkg --purge"
 done

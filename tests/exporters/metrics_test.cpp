@@ -102,22 +102,34 @@ TEST(AgentMetrics, SeriesLimitDropsExpectedPortsFirstAndCountsThem) {
 // How long an unexpected port has been open: a timestamp series next to its paging series,
 // counted in the same budget; none for expected ports.
 TEST(AgentMetrics, UnexpectedPortsSayHowLongTheyHaveBeenOpen) {
-  AgentMetrics m(4);  // an unexpected port with a time costs 3 series
+  // The time series comes after every paging and expected series: with 5 series, two
+  // unexpected ports (2 each) and one expected port (1) fill the budget, and no time is
+  // shown rather than a paging series lost.
+  AgentMetrics m(5);
   JobSnapshot s;
   s.job = "since";
   const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
-  s.open_ports.push_back({"h", Proto::tcp, 22, false, t});  // expected: no time series
+  s.open_ports.push_back({"h", Proto::tcp, 22, false, t});  // expected: never a time series
   s.open_ports.push_back({"h", Proto::tcp, 8443, true, t});
-  s.open_ports.push_back({"h", Proto::tcp, 9000, true, t});  // over the budget
+  s.open_ports.push_back({"h", Proto::tcp, 9000, true, t});
   m.publish(s);
-  const auto text = m.render();
+  auto text = m.render();
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_port_unexpected_open{scan_job=\"since\",host=\"h\",proto=\"tcp\","
+                       "port=\"9000\"} 1"))
+      << text;
+  EXPECT_EQ(text.find("} 1700000000"), std::string::npos) << text;
+  EXPECT_TRUE(has_line(text, "portvigil_port_series_dropped 2")) << text;  // the two times
+  // With room, each unexpected port says since when.
+  AgentMetrics roomy(7);
+  roomy.publish(s);
+  text = roomy.render();
   EXPECT_TRUE(has_line(text,
                        "portvigil_port_unexpected_open_since_timestamp_seconds{scan_job=\"since\","
                        "host=\"h\",proto=\"tcp\",port=\"8443\"} 1700000000"))
       << text;
   EXPECT_EQ(text.find("port=\"22\"} 1700000000"), std::string::npos) << text;
-  EXPECT_EQ(text.find("port=\"9000\"} 1700000000"), std::string::npos) << text;
-  EXPECT_TRUE(has_line(text, "portvigil_port_series_dropped 1")) << text;  // 9000 (22 fits)
+  EXPECT_TRUE(has_line(text, "portvigil_port_series_dropped 0")) << text;
 }
 
 TEST(AgentMetrics, ScansChangesAndReloads) {

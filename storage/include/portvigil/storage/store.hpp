@@ -322,8 +322,10 @@ class Store {
   [[nodiscard]] bool has_host(const PortFilter& filter) const;
   [[nodiscard]] bool is_accepted(std::string_view job, std::string_view host, Proto proto,
                                  std::uint16_t port) const;
-  // Since when a port has been open: its last transition to open, else (open since its
-  // host's first scan, or the transitions were pruned) when the host first answered.
+  // Since when a port has been open, at least: its last transition to or from open (a
+  // port can reopen without a transition, e.g. when the technique changes, and the close
+  // is then the tighter bound), else (open since its host's first scan, or the transitions
+  // were pruned) when the host first answered.
   // nullopt for a host the job does not know.
   [[nodiscard]] std::optional<std::chrono::system_clock::time_point> open_since(
       std::string_view job, std::string_view host, Proto proto, std::uint16_t port) const;
@@ -332,6 +334,8 @@ class Store {
   [[nodiscard]] std::optional<ScanRecord> scan(std::int64_t scan_id) const;
   // The newest scan of each job, by job name.
   [[nodiscard]] std::vector<ScanRecord> latest_scans() const;
+  // The newest complete scan of one job.
+  [[nodiscard]] std::optional<ScanRecord> latest_complete_scan(std::string_view job) const;
   // The newest `limit` scans of one job, newest first.
   [[nodiscard]] std::vector<ScanRecord> scans(std::string_view job, std::size_t limit) const;
 
