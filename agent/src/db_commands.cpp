@@ -255,7 +255,8 @@ constexpr DbCommand kStatus{
     "latest start plus the interval: the agent adds its jitter, retries a\n"
     "failed scan sooner and runs every job when it starts), and\n"
     "why the latest scan is incomplete. UNEXPECTED and NEXT need the job\n"
-    "in the configuration (see --config); \"-\" where they cannot be said.\n",
+    "in the configuration (see --config); \"-\" where they cannot be said.\n"
+    "A configured job with no scan yet is listed with RESULT never.\n",
     kJson,
     0,
     0,
@@ -449,6 +450,7 @@ std::string duration_text(const ScanRecord& s) {
 // What `status` says of one job beyond its latest scan record.
 struct JobStatus {
   ScanRecord scan;
+  bool scanned = true;                  // false: a configured job with no scan recorded yet
   std::optional<std::size_t> up, down;  // known hosts that answered the newest complete scan
   std::size_t open = 0;
   std::optional<std::size_t> unexpected;                          // needs the job's policy
@@ -489,6 +491,15 @@ std::string optional_count(const std::optional<std::size_t>& n) {
 std::string status_json(const JobStatus& st) {
   const ScanRecord& s = st.scan;
   std::string out = "{\"job\":" + json_escape(s.job);
+  if (!st.scanned) {
+    // The same keys as a scanned job's, so that consumers need no second shape.
+    return out + ",\"scan_id\":null,\"status\":\"never\",\"technique\":\"" +
+           std::string(name(s.technique)) +
+           "\",\"started\":null,\"finished\":null,\"hosts_total\":0,\"hosts_complete\":0,"
+           "\"ports_scanned\":0,\"transitions\":0,\"events\":0,\"hosts_up\":null,"
+           "\"hosts_down\":null,\"open\":0,\"unexpected\":null,\"next_run\":null,\"note\":" +
+           json_escape(s.note) + "}";
+  }
   out += ",\"scan_id\":" + std::to_string(s.id);
   out += ",\"status\":\"" + std::string(name(s.status)) + "\"";
   out += ",\"technique\":\"" + std::string(name(s.technique)) + "\"";
@@ -535,11 +546,31 @@ int run_status_command(std::span<const std::string_view> args) {
       }
       jobs.push_back(job_status(store, s, job));
     }
+    // Configured jobs the database has no scan of yet (new, or never reached): the agent
+    // runs them as soon as it starts or reloads. Only when the configuration is the one that
+    // names this database: another one's jobs are not this database's.
+    const auto normal = [](const std::string& p) {
+      return std::filesystem::path(p).lexically_normal().string();
+    };
+    if (config && (a.state_dir.empty() ||
+                   normal(config->agent.state_dir + "/portvigil.db") == normal(db_path(a)))) {
+      for (const auto& j : config->jobs) {
+        const bool seen = std::any_of(scans.begin(), scans.end(),
+                                      [&](const ScanRecord& s) { return s.job == j.name; });
+        if (seen) continue;
+        JobStatus st;
+        st.scanned = false;
+        st.scan.job = j.name;
+        st.scan.technique = j.technique;
+        st.scan.note = "configured, not scanned yet";
+        jobs.push_back(std::move(st));
+      }
+    }
     if (a.json) {
       for (const auto& st : jobs) std::cout << status_json(st) << "\n";
       return 0;
     }
-    if (scans.empty()) {
+    if (jobs.empty()) {
       std::cout << "no scans recorded yet\n";
       return 0;
     }
@@ -549,6 +580,11 @@ int run_status_command(std::span<const std::string_view> args) {
                                                 "NOTE"}};
     for (const auto& st : jobs) {
       const auto& s = st.scan;
+      if (!st.scanned) {
+        rows.push_back(
+            {printable(s.job), "-", "never", "-", "-", "-", "-", "-", "-", "-", "due", s.note});
+        continue;
+      }
       const std::string next = !st.next_run          ? "-"
                                : *st.next_run <= now ? "due"
                                                      : when(*st.next_run);

@@ -353,6 +353,10 @@ TEST(AgentBinary, DatabaseCommands) {
         std::regex_replace(std::regex_replace(read_all(dir.config()), std::regex(R"(\[agent\]\n)"),
                                               "[agent]\nstate-dir = \"" + dir.state() + "\"\n"),
                            std::regex(R"(interval = "1s")"), R"(interval = "1h")"));
+    // A job the agent has not scanned yet is listed too.
+    std::ofstream(service_config, std::ios::app)
+        << "\n[[job]]\nname = \"later\"\ntargets = [\"127.0.0.1\"]\nports = \"1\"\n"
+           "interval = \"1h\"\n";
     const auto named = run_command(dir, {"status", "--config", service_config});
     ::setenv("PORTVIGIL_CONFIG", service_config.c_str(), 1);
     const auto found = run_command(dir, {"status"});
@@ -361,6 +365,14 @@ TEST(AgentBinary, DatabaseCommands) {
     EXPECT_EQ(found.output, named.output);
     // NEXT, the last column with a value, is a time an hour after the scan started.
     EXPECT_TRUE(std::regex_search(found.output, std::regex("[0-9]Z\n"))) << found.output;
+    EXPECT_TRUE(std::regex_search(
+        found.output, std::regex("\nlater +- +never +- +- +- +- +- +- +- +due +configured, not "
+                                 "scanned yet\n")))
+        << found.output;
+    const auto json = run_command(dir, {"status", "--json", "--config", service_config});
+    EXPECT_NE(json.output.find(R"({"job":"later","scan_id":null,"status":"never",)"),
+              std::string::npos)
+        << json.output;
   }
 
   // --dry-run shows what accept would do and changes nothing.
