@@ -191,8 +191,8 @@ struct AgentMetrics::Impl : prometheus::Collectable {
         {}};
     prometheus::MetricFamily since{
         "portvigil_port_unexpected_open_since_timestamp_seconds",
-        "For each unexpected open port, since when it has been open (Unix time): its last "
-        "change to open, or when its host was first seen.",
+        "For each unexpected open port, since when it has been open at least (Unix time): "
+        "its last change to or from open, or when its host was first seen.",
         prometheus::MetricType::Gauge,
         {}};
     prometheus::MetricFamily ports{"portvigil_ports",
@@ -210,7 +210,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                                                           {"proto", std::string(name(p.proto))},
                                                           {"port", std::to_string(p.port)}};
     };
-    std::vector<std::pair<const JobSnapshot*, const OpenPort*>> paging;
+    std::vector<std::pair<const JobSnapshot*, const OpenPort*>> timed;  // unexpected, with a time
     for (int pass = 0; pass < 2; ++pass) {
       for (const auto& s : snaps) {
         for (const auto& p : s->open_ports) {
@@ -225,12 +225,12 @@ struct AgentMetrics::Impl : prometheus::Collectable {
           open.metric.push_back(gauge_metric(labels, 1));
           if (p.unexpected) {
             unexpected.metric.push_back(gauge_metric(labels, 1));
-            if (p.open_since) paging.emplace_back(s.get(), &p);
+            if (p.open_since) timed.emplace_back(s.get(), &p);
           }
         }
       }
     }
-    for (const auto& [s, p] : paging) {
+    for (const auto& [s, p] : timed) {
       if (budget == 0) {
         ++dropped;
         continue;
