@@ -122,6 +122,7 @@ void add_counters(ScanCounters& into, const ScanCounters& c) {
   into.capture_drops += c.capture_drops;
   into.send_deferred += c.send_deferred;
   into.send_refused_locally += c.send_refused_locally;
+  into.rate_limited_probes += c.rate_limited_probes;
 }
 
 class DiscoveringEngine final : public ScanEngine {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -58,7 +59,7 @@ struct Run {
 Run scan(Technique technique, const std::string& ports, FakeNetworkConfig net,
          std::vector<std::string> targets = {"198.18.0.2", "2001:db8::2"},
          std::shared_ptr<FakeNetworkLog> log = nullptr, std::optional<AuthorizedScope> scope = {},
-         RawOptions options = {}) {
+         RawOptions options = {}, const std::function<void(ScanPlan&)>& adjust = {}) {
   TargetSet set;
   for (const auto& t : targets) set.add(t, kNoDns);
   ScanPlan plan;
@@ -68,6 +69,7 @@ Run scan(Technique technique, const std::string& ports, FakeNetworkConfig net,
   plan.scope = scope ? *scope : set.covering_scope();
   plan.timing.min_rtt_timeout = std::chrono::milliseconds(20);
   plan.timing.initial_rtt_timeout = std::chrono::milliseconds(50);
+  if (adjust) adjust(plan);
   if (!options.io) options.io = fake_packet_io(std::move(net), log);
   CollectSink sink;
   RunControl control;
@@ -250,6 +252,86 @@ TEST(RawEngine, IcmpRateLimitIsDetectedAndNeverMisreported) {
   EXPECT_GT(silent_closed, 0u) << "the limit should have hidden some closed ports";
   EXPECT_TRUE(h.inconclusive);
   EXPECT_NE(h.note.find("rate limiting detected"), std::string::npos) << h.note;
+}
+
+// Paced UDP against hosts that each limit their ICMP errors (a burst of 6, then one per
+// 50 ms: Linux's limit, 20 times faster so the test is quick).
+FakeNetworkConfig limited_network(double errors_per_second) {
+  FakeNetworkConfig net;
+  for (const char* addr : {"198.18.0.2", "198.18.0.3", "198.18.0.4"}) {
+    FakeHost h;
+    h.address = asio::ip::make_address(addr);
+    h.ports[{Proto::udp, 53}] = FakeBehavior::open;
+    h.ports[{Proto::udp, 69}] = FakeBehavior::drop;
+    h.ports[{Proto::udp, 161}] = FakeBehavior::reject_admin;
+    net.hosts.push_back(h);
+  }
+  net.icmp_per_second = errors_per_second;
+  net.icmp_burst = 6;
+  return net;
+}
+
+void expect_exact_udp(const Run& run, std::size_t hosts) {
+  ASSERT_EQ(run.hosts.size(), hosts);
+  for (const auto& h : run.hosts) {
+    EXPECT_FALSE(h.inconclusive) << h.address << ": " << h.note;
+    EXPECT_TRUE(h.complete) << h.address;
+    EXPECT_NE(h.note.find("ICMP error rate limit detected (a burst of 6"), std::string::npos)
+        << h.note;
+    for (const auto& p : h.ports) {
+      const PortState want = p.port == 53    ? PortState::open
+                             : p.port == 69  ? PortState::open_filtered
+                             : p.port == 161 ? PortState::filtered
+                                             : PortState::closed;
+      EXPECT_EQ(p.state, want) << h.address << " port " << p.port;
+    }
+  }
+}
+
+TEST(RawEngine, PacedUdpSettlesEveryPortOfRateLimitedHosts) {
+  const auto run =
+      scan(Technique::udp, "1-100", limited_network(20), {"198.18.0.2", "198.18.0.3", "198.18.0.4"},
+           nullptr, {}, {}, [](ScanPlan& plan) {
+             plan.udp_pacing.enabled = true;
+             plan.udp_pacing.period = std::chrono::milliseconds(52);
+           });
+  expect_exact_udp(run, 3);
+  // Each host lets 6 errors through the fast pass; the rest ran into its limit.
+  EXPECT_GE(run.summary.counters.rate_limited_probes, 3u * (100 - 3 - 6));
+  // Hosts were paced in parallel: three hosts took about as long as one
+  // (97 - 6 paced probes each at 52 ms is ~5 s; one host after another would be ~15 s).
+  EXPECT_LT(run.summary.elapsed.count(), 10.0);
+}
+
+TEST(RawEngine, PacedUdpLearnsASlowerLimiter) {
+  // The hosts refill every 125 ms while the scan assumes 52 ms: paced silences are
+  // contradicted by later errors, the pace slows down, and nothing is reported wrong.
+  const auto run = scan(Technique::udp, "1-40,53,69,161", limited_network(8),
+                        {"198.18.0.2", "198.18.0.3"}, nullptr, {}, {}, [](ScanPlan& plan) {
+                          plan.udp_pacing.enabled = true;
+                          plan.udp_pacing.period = std::chrono::milliseconds(52);
+                        });
+  expect_exact_udp(run, 2);
+  for (const auto& h : run.hosts) {
+    const auto at = h.note.find("then about one per ");
+    ASSERT_NE(at, std::string::npos) << h.note;
+    EXPECT_GT(std::stod(h.note.substr(at + 19)), 0.06) << h.note;  // slowed from 52 ms
+  }
+}
+
+TEST(RawEngine, PacedUdpOutOfTimeIsInconclusiveNotSilent) {
+  const auto run = scan(Technique::udp, "1-300", limited_network(20), {"198.18.0.2"}, nullptr, {},
+                        {}, [](ScanPlan& plan) {
+                          plan.udp_pacing.enabled = true;
+                          plan.udp_pacing.period = std::chrono::milliseconds(52);
+                          plan.time_budget = std::chrono::seconds(1);
+                        });
+  ASSERT_EQ(run.hosts.size(), 1u);
+  const auto& h = run.hosts[0];
+  EXPECT_TRUE(h.inconclusive);
+  EXPECT_NE(h.note.find("silent ports were not verified"), std::string::npos) << h.note;
+  EXPECT_NE(h.note.find("time budget ran out"), std::string::npos) << h.note;
+  EXPECT_LT(run.summary.elapsed.count(), 3.0);
 }
 
 TEST(RawEngine, LateAnswersAloneDoNotMakeAHostInconclusive) {

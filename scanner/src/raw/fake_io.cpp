@@ -29,7 +29,8 @@ class FakePacketIo final : public PacketIo {
         log_(std::move(log)),
         scope_(std::move(scope)),
         rng_(config_.seed),
-        icmp_tokens_(static_cast<double>(config_.icmp_burst)) {
+        icmp_(config_.hosts.size(), IcmpBucket{static_cast<double>(config_.icmp_burst),
+                                               std::chrono::steady_clock::now()}) {
     if (!config_.record_pcap.empty()) {
       dead_ = pcap_open_dead(ethernet() ? DLT_EN10MB : DLT_RAW, 65535);
       dumper_ = pcap_dump_open(dead_, config_.record_pcap.c_str());
@@ -174,17 +175,18 @@ class FakePacketIo final : public PacketIo {
     }
   }
 
-  // A token bucket refilled with wall-clock time, like Linux's ICMP limiter.
-  bool icmp_allowed() {
-    if (config_.icmp_per_second == 0) return true;
+  // A token bucket per host (each is its own kernel) refilled with wall-clock time, like
+  // Linux's per-peer ICMP limiter.
+  bool icmp_allowed(const FakeHost& host) {
+    if (config_.icmp_per_second <= 0) return true;
+    IcmpBucket& b = icmp_[static_cast<std::size_t>(&host - config_.hosts.data())];
     const auto now = std::chrono::steady_clock::now();
-    icmp_tokens_ =
-        std::min(static_cast<double>(config_.icmp_burst),
-                 icmp_tokens_ + std::chrono::duration<double>(now - icmp_refill_).count() *
-                                    static_cast<double>(config_.icmp_per_second));
-    icmp_refill_ = now;
-    if (icmp_tokens_ < 1) return false;
-    icmp_tokens_ -= 1;
+    b.tokens = std::min(static_cast<double>(config_.icmp_burst),
+                        b.tokens + std::chrono::duration<double>(now - b.refilled).count() *
+                                       config_.icmp_per_second);
+    b.refilled = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
     return true;
   }
 
@@ -224,7 +226,7 @@ class FakePacketIo final : public PacketIo {
         it != host->ports.end() ? it->second : (tcp ? host->default_tcp : host->default_udp);
     std::array<std::uint8_t, raw::kMaxProbeSize> out{};
     auto unreachable = [&](std::uint8_t code4, std::uint8_t code6) {
-      if (!icmp_allowed()) return;
+      if (!icmp_allowed(*host)) return;
       const auto n = raw::build_unreachable(p.dst, p.src, p.dst.v6 ? code6 : code4, probe, out);
       queue_reply({out.data(), n});
     };
@@ -288,8 +290,11 @@ class FakePacketIo final : public PacketIo {
   std::shared_ptr<FakeNetworkLog> log_;
   AuthorizedScope scope_;
   std::mt19937_64 rng_;
-  double icmp_tokens_;
-  std::chrono::steady_clock::time_point icmp_refill_ = std::chrono::steady_clock::now();
+  struct IcmpBucket {
+    double tokens;
+    std::chrono::steady_clock::time_point refilled;
+  };
+  std::vector<IcmpBucket> icmp_;  // per host of config_.hosts
   std::mutex mu_;
   std::deque<std::vector<std::uint8_t>> queue_;
   IoStats stats_;

@@ -8,10 +8,12 @@
 // it grows while the pacer holds the sender back and nothing is lost, and halves on loss. A host
 // that may be rate limiting its error replies is re-probed after the limiter refills
 // (probe_rate_limits). When silence cannot be trusted the host is marked inconclusive
-// instead of reporting guesses.
+// instead of reporting guesses. Paced UDP (ScanPlan::udp_pacing, scan_paced) replaces the
+// retransmission passes with probes no faster than each host's ICMP error limiter refills.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <optional>
@@ -80,6 +82,8 @@ class RawScan : public FrameSink {
         pacer_(make_pacer(plan.timing, options)),
         timeouts_(engine::TimeoutBounds::of(plan.timing)),
         progress_(control) {
+    paced_ = plan.udp_pacing.enabled && proto_of(probe.technique) == Proto::udp &&
+             &probe != &raw::ping_probe();
     std::random_device rd;
     if (options.cookie_seed) {
       std::mt19937_64 g(*options.cookie_seed);
@@ -144,12 +148,22 @@ class RawScan : public FrameSink {
   }
   void send_probe(std::size_t host, std::size_t port_index);
   void probe_rate_limits();
+  void scan_paced();
+  // Paced silent transmissions a silent pair needs before its silence is believed.
+  int paced_need(std::size_t silent) const;
   void wait_for_replies();
+  std::chrono::microseconds reply_timeout(std::size_t host) const {
+    const std::uint32_t own = host_timeout_us_[host].load(std::memory_order_relaxed);
+    return std::chrono::microseconds(own != 0 ? own
+                                              : group_timeout_us_.load(std::memory_order_relaxed));
+  }
   // Waits for the next probe's token; false when the scan is stopping instead.
   bool pace();
   void maybe_progress();
   void check_host_timeouts();
   void emit_group();
+  template <class AddNote>
+  void note_paced(std::size_t host, HostResult& r, bool cut_short, AddNote add_note);
   std::size_t unanswered_count() const;
   int find_host(const IpAddr& ip) const;
   std::uint32_t now_us() const {
@@ -194,6 +208,32 @@ class RawScan : public FrameSink {
   std::vector<bool> rate_limited_;              // a delayed re-probe of silent ports drew errors
   // Per host, sender-owned: pairs the kernel refused for good (a failed neighbour).
   std::vector<std::uint32_t> refused_locally_;
+
+  // Paced UDP. One probe per host is in flight at a time, so every error is attributable
+  // and the model of the host's limiter (one token per period) stays exact.
+  struct PacedHost {
+    std::vector<std::uint32_t> pending;  // port indices whose silence is not yet believed
+    std::size_t cursor = 0;
+    Clock::time_point next_send{};  // the host's limiter has a token again
+    double period_s = 0;
+    bool in_flight = false;
+    std::size_t flight_pair = 0;
+    Clock::time_point flight_deadline{};
+    std::uint32_t burst = 0;  // errors the fast pass drew
+  };
+  bool paced_ = false;
+  bool budget_out_ = false;  // ScanPlan::time_budget ran out before every pair was verified
+  int paced_need_final_ = 1;
+  std::vector<PacedHost> paced_hosts_;
+  // Per pair: paced transmissions (counted before the send, read by the receiver) and, sender
+  // owned, those that drew nothing within the reply timeout.
+  std::unique_ptr<std::atomic<std::uint8_t>[]> paced_tries_;
+  std::unique_ptr<std::uint8_t[]> paced_silent_;
+  // Per host, written by the receiver: ICMP errors to pairs the fast pass heard nothing from
+  // (the limiter swallowed those).
+  std::unique_ptr<std::atomic<std::uint32_t>[]> limited_;
+  std::atomic<std::uint64_t> paced_answered_sends_{0};
+  std::atomic<std::uint64_t> paced_missed_sends_{0};
 
   // Shared with the receiver.
   std::atomic<std::uint64_t> answered_{0};
@@ -259,6 +299,16 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
       static_cast<std::size_t>(h) * ports_.size() + static_cast<std::size_t>(pi);
   if (!settle(pair, static_cast<std::size_t>(h), o)) return;  // first answer wins
   answered_.fetch_add(1, std::memory_order_relaxed);
+  if (paced_) {
+    const std::uint8_t paced = paced_tries_[pair].load(std::memory_order_acquire);
+    if (paced > 0) {
+      paced_answered_sends_.fetch_add(paced, std::memory_order_relaxed);
+      if (paced > 1) paced_missed_sends_.fetch_add(paced - 1u, std::memory_order_relaxed);
+      if (r.kind == raw::Reply::Kind::unreachable) {
+        limited_[static_cast<std::size_t>(h)].fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
   const std::uint8_t tries = attempts_[pair].load(std::memory_order_relaxed);
   if (r.kind == raw::Reply::Kind::unreachable || (r.flags & raw::tcp_flag::rst)) {
     errors_[static_cast<std::size_t>(h)].fetch_add(1, std::memory_order_relaxed);
@@ -341,6 +391,14 @@ void RawScan::scan_group() {
   host_rtt_.assign(hosts_.size(), engine::RttEstimator{});
   rate_limited_.assign(hosts_.size(), false);
   refused_locally_.assign(hosts_.size(), 0);
+  if (paced_) {
+    paced_tries_ = std::make_unique<std::atomic<std::uint8_t>[]>(pairs_);
+    paced_silent_ = std::make_unique<std::uint8_t[]>(pairs_);
+    limited_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
+    paced_answered_sends_ = 0;
+    paced_missed_sends_ = 0;
+    paced_hosts_.assign(hosts_.size(), PacedHost{});
+  }
   answered_ = 0;
   late_total_ = 0;
   window_answered_ = window_late_ = 0;
@@ -406,6 +464,13 @@ void RawScan::scan_group() {
     }
   });
 
+  if (paced_) {
+    scan_paced();
+    stop_rx = true;
+    receiver.join();
+    summary_.counters.responses += answered_.load();
+    return;
+  }
   // Passes: the first, then retransmissions of whatever is still silent, until the silence
   // policy (silence_policy.hpp) believes the silence: at least min_attempts passes, and as
   // many consecutive retransmission passes that drew nothing new as the measured loss calls
@@ -452,6 +517,155 @@ void RawScan::scan_group() {
   stop_rx = true;
   receiver.join();
   summary_.counters.responses += answered_.load();
+}
+
+int RawScan::paced_need(std::size_t silent) const {
+  const engine::LossEvidence loss{paced_answered_sends_.load(std::memory_order_relaxed),
+                                  paced_missed_sends_.load(std::memory_order_relaxed)};
+  // The fast pass was the first attempt; the paced ones make up the rest.
+  return std::max({1, engine::min_attempts(loss, plan_.timing.max_retries) - 1,
+                   engine::loss_rounds(loss, silent)});
+}
+
+// Paced UDP: one fast pass spends each host's burst; then every pair still silent is probed
+// again no faster than one probe per period per host, one in flight per host, every host
+// in turn. Such a probe meets a refilled limiter, so an error would have come: its silence
+// counts. A silent pair is settled after paced_need() such silences; an answer after a
+// paced silence (a slower limiter, or loss) slows that host's pace and makes its
+// silences count again from zero.
+void RawScan::scan_paced() {
+  const std::size_t nports = ports_.size();
+  first_pass_ = true;
+  send_pass();
+  first_pass_ = false;
+  if (interrupted_ || stopping()) return;
+  wait_for_replies();
+  if (interrupted_ || stopping()) return;
+  const auto start = Clock::now();
+  const double period =
+      std::clamp(plan_.udp_pacing.period.count(), 1e-3, kMaxUdpPacePeriod.count());
+  for (std::size_t h = 0; h < hosts_.size(); ++h) {
+    if (!hosts_[h].authorized || hosts_[h].timed_out) continue;
+    PacedHost& ph = paced_hosts_[h];
+    ph.period_s = period;
+    ph.burst = errors_[h].load();
+    ph.next_send = start + std::chrono::duration_cast<Clock::duration>(Seconds(period));
+    for (const std::uint32_t pi : port_order_) {
+      if (answer_[h * nports + pi].load() == 0) ph.pending.push_back(pi);
+    }
+  }
+  const bool budgeted = plan_.time_budget.count() > 0;
+  const auto budget_end = started_ + std::chrono::duration_cast<Clock::duration>(plan_.time_budget);
+  std::size_t pending_total = 0;
+  for (const auto& ph : paced_hosts_) pending_total += ph.pending.size();
+  for (;;) {
+    if (stopping()) {
+      interrupted_ = true;
+      return;
+    }
+    const auto now = Clock::now();
+    if (budgeted && now >= budget_end) {
+      budget_out_ = true;
+      break;
+    }
+    check_host_timeouts();
+    maybe_progress();
+    const int need = paced_need(pending_total);
+    pending_total = 0;
+    bool active = false;
+    auto wake = now + std::chrono::milliseconds(50);
+    for (std::size_t h = 0; h < hosts_.size(); ++h) {
+      PacedHost& ph = paced_hosts_[h];
+      if (!hosts_[h].authorized || hosts_[h].timed_out) continue;
+      if (ph.in_flight) {
+        const std::uint8_t a = answer_[ph.flight_pair].load(std::memory_order_relaxed);
+        if (a == 0 && now < ph.flight_deadline) {
+          active = true;
+          wake = std::min(wake, ph.flight_deadline);
+          continue;
+        }
+        ph.in_flight = false;
+        if (a == 0) {
+          if (paced_silent_[ph.flight_pair] < 255) ++paced_silent_[ph.flight_pair];
+        } else if (decode(a).state == PortState::open) {
+          ph.next_send = now;  // a protocol reply: the host sent no error, its token is left
+        }
+      }
+      // Drop what is settled: answered, or silent often enough. An answer to a pair that was
+      // silent at the current pace contradicts it: slow down, and no silence of this host
+      // counts any more.
+      bool contradicted = false;
+      for (std::size_t i = 0; i < ph.pending.size();) {
+        const std::size_t pair = h * nports + ph.pending[i];
+        const bool answered = answer_[pair].load(std::memory_order_relaxed) != 0;
+        contradicted = contradicted || (answered && paced_silent_[pair] > 0);
+        if (answered || paced_silent_[pair] >= need) {
+          ph.pending[i] = ph.pending.back();
+          ph.pending.pop_back();
+        } else {
+          ++i;
+        }
+      }
+      if (contradicted) {
+        ph.period_s = std::min(ph.period_s * 1.25, kMaxUdpPacePeriod.count());
+        ph.pending.clear();
+        for (const std::uint32_t pi : port_order_) {
+          const std::size_t pair = h * nports + pi;
+          if (answer_[pair].load() != 0) continue;
+          paced_silent_[pair] = 0;
+          ph.pending.push_back(pi);
+        }
+        ph.cursor = 0;
+      }
+      pending_total += ph.pending.size();
+      if (ph.pending.empty()) continue;
+      active = true;
+      if (now < ph.next_send) {
+        wake = std::min(wake, ph.next_send);
+        continue;
+      }
+      if (ph.cursor >= ph.pending.size()) ph.cursor = 0;
+      const std::uint32_t pi = ph.pending[ph.cursor++];
+      const std::size_t pair = h * nports + pi;
+      const std::uint8_t before = attempts_[pair].load(std::memory_order_relaxed);
+      const std::uint8_t paced = paced_tries_[pair].load(std::memory_order_relaxed);
+      // Counted before the send: the receiver may see the answer before send() returns.
+      paced_tries_[pair].store(static_cast<std::uint8_t>(paced < 255 ? paced + 1 : 255),
+                               std::memory_order_release);
+      send_probe(h, pi);
+      if (interrupted_) return;
+      if (attempts_[pair].load(std::memory_order_relaxed) == before &&
+          answer_[pair].load(std::memory_order_relaxed) == 0) {
+        paced_tries_[pair].store(paced, std::memory_order_release);  // never left: again soon
+        ph.next_send = now + std::chrono::milliseconds(10);
+        wake = std::min(wake, ph.next_send);
+        continue;
+      }
+      ph.in_flight = true;
+      ph.flight_pair = pair;
+      ph.flight_deadline = Clock::now() + reply_timeout(h);
+      ph.next_send = now + std::chrono::duration_cast<Clock::duration>(Seconds(ph.period_s));
+      wake = std::min(wake, ph.flight_deadline);
+    }
+    paced_need_final_ = need;
+    if (!active) break;
+    while (Clock::now() < wake) {
+      if (stopping()) {
+        interrupted_ = true;
+        return;
+      }
+      const auto left = std::chrono::duration<double>(wake - Clock::now());
+      std::this_thread::sleep_for(std::min<std::chrono::duration<double>>(left, kStopLatency));
+    }
+  }
+  // What the budget left unverified stays in `pending`.
+  for (std::size_t h = 0; h < hosts_.size(); ++h) {
+    auto& pending = paced_hosts_[h].pending;
+    std::erase_if(pending, [&](std::uint32_t pi) {
+      const std::size_t pair = h * nports + pi;
+      return answer_[pair].load() != 0 || paced_silent_[pair] >= paced_need_final_;
+    });
+  }
 }
 
 // A host that sent only a handful of error replies while many ports stayed silent may be
@@ -709,6 +923,27 @@ void RawScan::maybe_progress() {
                          hosts_done_, summary_.counters.probes_sent);
 }
 
+// Paced UDP: what the host's limiter did, and any port the budget left unverified.
+template <class AddNote>
+void RawScan::note_paced(std::size_t h, HostResult& r, bool cut_short, AddNote add_note) {
+  const PacedHost& ph = paced_hosts_[h];
+  const std::uint32_t limited = limited_[h].load();
+  summary_.counters.rate_limited_probes += limited;
+  if (limited > 0) {
+    char period[32];
+    std::snprintf(period, sizeof period, "%.2f", ph.period_s);
+    add_note("ICMP error rate limit detected (a burst of " + std::to_string(ph.burst) +
+             ", then about one per " + period + " s): " + std::to_string(limited) +
+             " probes ran into it, and silent ports were probed again at that pace");
+  }
+  if (cut_short || ph.pending.empty()) return;
+  r.inconclusive = true;
+  add_note(std::to_string(ph.pending.size()) + " of " + std::to_string(ports_.size()) +
+           " silent ports were not verified at the host's ICMP pace (one probe per " +
+           std::to_string(static_cast<int>(std::ceil(ph.period_s * 1000))) +
+           " ms) before the time budget ran out: their silence may be the rate limit");
+}
+
 void RawScan::emit_group() {
   const std::size_t nports = ports_.size();
   for (std::size_t h = 0; h < hosts_.size(); ++h) {
@@ -769,7 +1004,9 @@ void RawScan::emit_group() {
     auto add_note = [&r](const std::string& text) {
       r.note += (r.note.empty() ? "" : "; ") + text;
     };
-    if (rate_limited_.size() > h && rate_limited_[h]) {
+    if (paced_ && paced_hosts_.size() > h) {
+      note_paced(h, r, cut_short, add_note);
+    } else if (rate_limited_.size() > h && rate_limited_[h]) {
       r.inconclusive = true;
       add_note(
           "rate limiting detected: silent ports probed again after 1 s drew error replies "

@@ -144,6 +144,21 @@ struct MajorityState {
 // Empty optional when the host has no port of that protocol.
 [[nodiscard]] std::optional<MajorityState> majority_state(const HostResult& host, Proto proto);
 
+// Paced UDP (-sU): hosts limit the ICMP errors they send to one peer (Linux: a burst of 6,
+// then one per net.ipv4.icmp_ratelimit = 1 s; IPv6 alike). After one fast pass that spends
+// the burst, every port still silent is probed again no faster than one probe per `period`
+// per host, one probe in flight per host and many hosts interleaved, so each of those probes
+// finds a token in the host's limiter and its silence means what it says. The period grows
+// (x1.25, up to kMaxUdpPacePeriod) each time a paced silence is contradicted by a later error
+// (a slower limiter, or loss).
+inline constexpr std::chrono::duration<double> kDefaultUdpPacePeriod{1.005};
+inline constexpr std::chrono::duration<double> kMinUdpPacePeriod{0.01};
+inline constexpr std::chrono::duration<double> kMaxUdpPacePeriod{8.0};
+struct UdpPacing {
+  bool enabled = false;
+  std::chrono::duration<double> period = kDefaultUdpPacePeriod;  // where learning starts
+};
+
 struct ScanCounters {
   std::uint64_t probes_sent = 0;
   std::uint64_t retransmissions = 0;
@@ -157,6 +172,9 @@ struct ScanCounters {
   // Raw sends the kernel refused for good: EHOSTUNREACH once an on-link address failed to
   // resolve (the pair reads filtered, host-unreach, as from a router).
   std::uint64_t send_refused_locally = 0;
+  // Paced UDP: probes of the fast first pass that drew nothing while a later, paced probe
+  // of the same port drew an ICMP error: the target's error rate limit swallowed them.
+  std::uint64_t rate_limited_probes = 0;
   double effective_rate = 0;  // probes per second over the whole scan
 };
 

@@ -29,8 +29,8 @@ struct TimingOptions {
 };
 
 // Nmap's timing templates -T0 (paranoid) .. -T5 (insane) in portvigil's terms; -T3 and -T4
-// are the defaults (portvigil's defaults are Nmap's -T4 timeouts). Retransmissions are left to the silence policy (measured loss), so -T4 does
-// not raise --max-retries as Nmap's does.
+// are the defaults (portvigil's defaults are Nmap's -T4 timeouts). Retransmissions are left to the
+// silence policy (measured loss), so -T4 does not raise --max-retries as Nmap's does.
 [[nodiscard]] TimingOptions timing_template(int level);
 
 // Host discovery before the port scan, as Nmap does it.
@@ -52,6 +52,10 @@ struct ScanPlan {
   // Targets port-scanned even when discovery hears nothing from them (the agent's hosts
   // with a baseline: discovery must never hide a host it tracks). Empty: none.
   std::function<bool(const Target&)> scan_even_if_silent;
+  UdpPacing udp_pacing;  // -sU only
+  // Paced probing stops here (0 = no limit): the ports it has not verified by then are not
+  // reported, and their host is inconclusive with a note saying so.
+  Seconds time_budget{0};
 };
 
 struct Progress {

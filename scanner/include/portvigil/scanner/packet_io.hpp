@@ -125,10 +125,10 @@ struct FakeNetworkConfig {
   std::vector<FakeHost> hosts;
   asio::ip::address source_v4 = asio::ip::make_address("198.18.0.1");
   asio::ip::address source_v6 = asio::ip::make_address("2001:db8::1");
-  double probe_loss = 0;            // fraction of probes lost on the way out
-  double reply_loss = 0;            // fraction of replies lost on the way back
-  double capture_drop = 0;          // fraction of replies lost by a full capture ring (counted)
-  std::size_t icmp_per_second = 0;  // 0 = unlimited; else a wall-clock token bucket like Linux's
+  double probe_loss = 0;       // fraction of probes lost on the way out
+  double reply_loss = 0;       // fraction of replies lost on the way back
+  double capture_drop = 0;     // fraction of replies lost by a full capture ring (counted)
+  double icmp_per_second = 0;  // 0 = unlimited; else a wall-clock token bucket per host, as Linux's
   std::size_t icmp_burst = 50;
   std::uint64_t seed = 1;
   std::string record_pcap;  // when set, every reply frame is also written to this file
