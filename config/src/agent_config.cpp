@@ -56,7 +56,7 @@ constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner"
 // expires): a typo such as "0.0.0.0/0" must not authorize the Internet.
 constexpr unsigned kLargeScopeV4 = 16;
 constexpr unsigned kLargeScopeV6 = 48;
-constexpr std::array<std::string_view, 22> kJobKeys{"name",
+constexpr std::array<std::string_view, 24> kJobKeys{"name",
                                                     "targets",
                                                     "exclude",
                                                     "ports",
@@ -77,7 +77,9 @@ constexpr std::array<std::string_view, 22> kJobKeys{"name",
                                                     "min-rtt-timeout",
                                                     "max-rtt-timeout",
                                                     "host-silent-after",
-                                                    "host-discovery"};
+                                                    "host-discovery",
+                                                    "udp-pace",
+                                                    "udp-coverage"};
 
 struct Section {
   std::string_view header;  // how to write it: "[agent]"
@@ -768,12 +770,12 @@ class Loader {
       const auto ranked = ranked_ports(proto);
       for (const auto p : ranked.first(std::min(job.top_ports, ranked.size()))) scanned[p] = true;
     }
+    std::vector<bool> excluded(65536, false);
     if (const auto* n = get(s, "exclude-ports")) {
       job.exclude_ports =
           string_value(*n, s, "exclude-ports", "a port list such as \"9100,9200-9300\"");
-      const auto excluded = checked(*n, s, "exclude-ports", [&] {
-        return config_detail::port_set(job.exclude_ports, proto);
-      });
+      excluded = checked(*n, s, "exclude-ports",
+                         [&] { return config_detail::port_set(job.exclude_ports, proto); });
       bool left = false;
       for (std::size_t p = 0; p < scanned.size() && !left; ++p) left = scanned[p] && !excluded[p];
       if (!left) {
@@ -849,8 +851,68 @@ class Loader {
       job.host_silent_after = std::max<Duration>(2 * job.interval, std::chrono::minutes(30));
     }
 
+    std::size_t port_count = 0;
+    for (std::size_t p = 0; p < scanned.size(); ++p) port_count += scanned[p] && !excluded[p];
+    read_udp_pacing(s, job, port_count);
+
     if (const auto* n = get(s, "expected-open")) read_policy(*n, s, job, shapes);
     return job;
+  }
+
+  // udp-pace (UDP jobs: "auto" by default) and udp-coverage (default: the interval). Each
+  // scan verifies a share of the ports, sized so that a share paced at one probe per host
+  // per kDefaultUdpPacePeriod fits in kUdpPaceBudget of the interval.
+  void read_udp_pacing(const Scope& s, JobConfig& job, std::size_t port_count) const {
+    const bool udp = job.technique == Technique::udp;
+    job.udp_pace.enabled = udp;
+    if (const auto* n = get(s, "udp-pace")) {
+      constexpr std::string_view what =
+          "\"auto\", \"off\" or a duration from 10ms to 8s such as \"2s\"";
+      if (!n->is_string()) expected(*n, s.name, "udp-pace", std::string(what));
+      try {
+        job.udp_pace = parse_udp_pace(n->as_string()->get(), "udp-pace");
+      } catch (const InputError&) {
+        expected(*n, s.name, "udp-pace", std::string(what));
+      }
+      if (!udp && job.udp_pace.enabled) {
+        fail(n->source(), s.name, "udp-pace",
+             "paces UDP jobs only; expected \"off\" or no udp-pace in a " +
+                 std::string(name(job.technique)) + " job");
+      }
+    }
+    job.udp_coverage = job.interval;
+    const auto* cover = get(s, "udp-coverage");
+    if (cover) {
+      if (!udp) {
+        fail(cover->source(), s.name, "udp-coverage",
+             "spreads the ports of UDP jobs only; expected no udp-coverage in a " +
+                 std::string(name(job.technique)) + " job");
+      }
+      job.udp_coverage = *opt_duration(s, "udp-coverage", "1h", std::chrono::seconds(1), "1s");
+      if (job.udp_coverage < job.interval) {
+        expected(*cover, s.name, "udp-coverage",
+                 "a duration not shorter than the interval (" +
+                     format_number(job.interval.count()) + "s)");
+      }
+    }
+    if (!job.udp_pace.enabled) return;
+    const std::size_t share = job.udp_ports_per_scan(port_count);
+    const Duration need = static_cast<double>(share) * job.udp_pace.period;
+    if (need <= kUdpPaceBudget * job.interval) return;
+    // The shortest coverage whose share fits: ports / (scans per coverage) * period <= budget.
+    const double fits = std::max(
+        1.0, std::floor(kUdpPaceBudget * job.interval.count() / job.udp_pace.period.count()));
+    const double scans = std::ceil(static_cast<double>(port_count) / fits);
+    const std::string problem =
+        std::to_string(port_count) + " UDP ports paced at one probe per host every " +
+        format_number(job.udp_pace.period.count()) + "s need about " +
+        format_number(std::ceil(need.count())) + "s per scan, more than " +
+        format_number(kUdpPaceBudget * 100) +
+        "% of the interval; expected udp-coverage of at least " +
+        format_number(std::ceil(scans * job.interval.count())) +
+        "s (each scan then verifies a share of the ports), fewer ports, or udp-pace = \"off\"";
+    fail((cover ? cover : get(s, "interval"))->source(), s.name,
+         cover ? "udp-coverage" : "interval", problem);
   }
 
   // A probe timeout from 1ms to config_detail::kMaxRttTimeout (1h).

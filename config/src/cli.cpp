@@ -196,6 +196,16 @@ const std::vector<Option>& options() {
                        static_cast<std::size_t>(parse_int(v, "--max-parallelism", 1, 1 << 20));
                  }});
     t.push_back(
+        {{"--udp-pace"},
+         "MODE",
+         "-sU against hosts that rate-limit ICMP errors (Linux: a burst of 6, then 1/s): "
+         "'auto' probes every port still silent after the fast pass again, one probe "
+         "per host per 1.005s (slower when replies show a slower limit), hosts in "
+         "parallel, so silence is proof and no host is inconclusive for it; a TIME "
+         "(2s) starts from that pace; 'off' (default) keeps the fast scan, which marks "
+         "such hosts inconclusive",
+         [](ScanArgs& a, std::string_view v) { a.udp_pace = parse_udp_pace(v, "--udp-pace"); }});
+    t.push_back(
         {{"-T"},
          "0-5",
          "Nmap timing template (-T4; or paranoid, sneaky, polite, normal, aggressive, "
@@ -260,6 +270,23 @@ const std::vector<Option>& options() {
 }
 
 }  // namespace
+
+UdpPacing parse_udp_pace(std::string_view text, std::string_view what) {
+  UdpPacing p;
+  if (text == "off") return p;
+  p.enabled = true;
+  if (text == "auto") return p;
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) {
+    throw InputError(std::string(what) + ": " + quoted(text) +
+                     " is not \"auto\", \"off\" or a duration such as \"2s\"");
+  }
+  p.period = parse_duration(text, what);
+  if (p.period < kMinUdpPacePeriod || p.period > kMaxUdpPacePeriod) {
+    throw InputError(std::string(what) + ": " + quoted(text) +
+                     " is out of range (10ms to 8s per probe and host)");
+  }
+  return p;
+}
 
 std::chrono::duration<double> parse_duration(std::string_view text, std::string_view what) {
   std::size_t split = 0;

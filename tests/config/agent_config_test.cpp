@@ -76,6 +76,55 @@ TEST(AgentConfig, MaxParallelismWithoutConnectWarns) {
           .warnings.empty());
 }
 
+TEST(AgentConfig, UdpJobsArePacedAndSpreadOverTheirCoverage) {
+  const std::string base =
+      "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n[[job]]\nname = \"u\"\n"
+      "targets = [\"198.18.0.2\"]\ninterval = \"5m\"\n";
+  const auto plain = parse_config(base + "technique = \"udp\"\nports = \"1-100\"\n", "t.toml");
+  const JobConfig& j = plain.jobs.at(0);
+  EXPECT_TRUE(j.udp_pace.enabled);
+  EXPECT_EQ(j.udp_pace.period, kDefaultUdpPacePeriod);
+  EXPECT_EQ(j.udp_coverage, std::chrono::minutes(5));
+  EXPECT_EQ(j.udp_ports_per_scan(100), 100u);
+
+  const auto spread = parse_config(
+      base + "technique = \"udp\"\ntop-ports = 1000\nudp-coverage = \"1h\"\n", "t.toml");
+  EXPECT_EQ(spread.jobs.at(0).udp_ports_per_scan(1000), 84u);  // 12 scans per hour
+  const auto given =
+      parse_config(base + "technique = \"udp\"\nports = \"53\"\nudp-pace = \"2s\"\n", "t.toml");
+  EXPECT_EQ(given.jobs.at(0).udp_pace.period, std::chrono::seconds(2));
+  const auto off =
+      parse_config(base + "technique = \"udp\"\ntop-ports = 1000\nudp-pace = \"off\"\n", "t.toml");
+  EXPECT_FALSE(off.jobs.at(0).udp_pace.enabled);
+  EXPECT_FALSE(parse_config(base + "technique = \"syn\"\n", "t.toml").jobs.at(0).udp_pace.enabled);
+
+  EXPECT_EQ(error_of(base + "technique = \"udp\"\ntop-ports = 1000\n"),
+            "t.toml:6:12: job \"u\": key \"interval\": 1000 UDP ports paced at one probe per "
+            "host every 1.005s need about 1005s per scan, more than 80% of the interval; "
+            "expected udp-coverage of at least 1500s (each scan then verifies a share of the "
+            "ports), fewer ports, or udp-pace = \"off\"");
+  EXPECT_EQ(error_of(base + "technique = \"udp\"\ntop-ports = 1000\nudp-coverage = \"10m\"\n"),
+            "t.toml:9:16: job \"u\": key \"udp-coverage\": 1000 UDP ports paced at one probe "
+            "per host every 1.005s need about 503s per scan, more than 80% of the interval; "
+            "expected udp-coverage of at least 1500s (each scan then verifies a share of the "
+            "ports), fewer ports, or udp-pace = \"off\"");
+  EXPECT_EQ(error_of(base + "technique = \"syn\"\nudp-pace = \"auto\"\n"),
+            "t.toml:8:12: job \"u\": key \"udp-pace\": paces UDP jobs only; expected \"off\" or "
+            "no udp-pace in a syn job");
+  EXPECT_EQ(error_of(base + "technique = \"udp\"\nports = \"53\"\nudp-pace = \"fast\"\n"),
+            "t.toml:9:12: job \"u\": key \"udp-pace\": expected \"auto\", \"off\" or a duration "
+            "from 10ms to 8s such as \"2s\", got \"fast\" (string)");
+  EXPECT_EQ(error_of(base + "technique = \"udp\"\nports = \"53\"\nudp-pace = \"20s\"\n"),
+            "t.toml:9:12: job \"u\": key \"udp-pace\": expected \"auto\", \"off\" or a duration "
+            "from 10ms to 8s such as \"2s\", got \"20s\" (string)");
+  EXPECT_EQ(error_of(base + "technique = \"udp\"\nports = \"53\"\nudp-coverage = \"1m\"\n"),
+            "t.toml:9:16: job \"u\": key \"udp-coverage\": expected a duration not shorter "
+            "than the interval (300s), got \"1m\" (string)");
+  EXPECT_EQ(error_of(base + "technique = \"syn\"\nudp-coverage = \"1h\"\n"),
+            "t.toml:8:16: job \"u\": key \"udp-coverage\": spreads the ports of UDP jobs only; "
+            "expected no udp-coverage in a syn job");
+}
+
 TEST(AgentConfig, ExampleFileLoads) {
   const auto config = load_config(PORTVIGIL_EXAMPLE_CONFIG);
   EXPECT_EQ(config.source, PORTVIGIL_EXAMPLE_CONFIG);

@@ -10,7 +10,9 @@
 // scanner types.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -109,6 +111,15 @@ struct JobConfig {
   bool host_discovery = true;
   // A known host that answers nothing for this long gets one host-gone-silent event.
   std::chrono::duration<double> host_silent_after = std::chrono::minutes(30);
+  // UDP jobs: paced probing (udp-pace, on by default) and the period over which every port is
+  // verified at least once (udp-coverage, default the interval): each scan verifies
+  // udp_ports_per_scan() of them, the least recently verified first.
+  UdpPacing udp_pace;
+  std::chrono::duration<double> udp_coverage{0};
+  [[nodiscard]] std::size_t udp_ports_per_scan(std::size_t port_count) const {
+    const double scans = std::max(1.0, std::floor(udp_coverage / interval));
+    return static_cast<std::size_t>(std::ceil(static_cast<double>(port_count) / scans));
+  }
   bool has_policy = false;  // expected-open was given (an empty list expects nothing open)
   std::vector<ExpectedOpen> expected_open;
   std::string origin;  // "FILE:LINE:COL" of the [[job]] table
@@ -118,6 +129,10 @@ struct JobConfig {
   [[nodiscard]] bool expects_open(const asio::ip::address& address, std::string_view hostname,
                                   Proto proto, std::uint16_t port) const;
 };
+
+// The share of a UDP job's interval its paced probing may take (the rest is slack for
+// confirmation re-probes and a limiter slower than the default).
+inline constexpr double kUdpPaceBudget = 0.8;
 
 struct Config {
   std::string source;  // the file path, or "<built-in default>"

@@ -37,6 +37,7 @@ struct ScanArgs {
   std::optional<std::chrono::duration<double>> min_rtt_timeout;
   std::optional<std::chrono::duration<double>> max_rtt_timeout;
   std::optional<std::size_t> max_parallelism;
+  std::optional<UdpPacing> udp_pace;      // --udp-pace
   std::optional<int> timing_template;     // -T0..-T5 (or -T paranoid..insane)
   int verbosity = 0;                      // -v, -vv
   bool open_only = false;                 // --open
@@ -55,6 +56,10 @@ struct ScanArgs {
 // `args` excludes the program name and the "scan" word.
 [[nodiscard]] ScanArgs parse_scan_args(std::span<const std::string_view> args);
 [[nodiscard]] std::string scan_usage();
+
+// Paced UDP: "auto" (from kDefaultUdpPacePeriod), "off", or a starting period such as "2s"
+// (kMinUdpPacePeriod..kMaxUdpPacePeriod). `what` names the option or key.
+[[nodiscard]] UdpPacing parse_udp_pace(std::string_view text, std::string_view what);
 
 // "30s", "500ms", "5m", "2h", "1d"; a bare number is seconds. `what` names the option.
 [[nodiscard]] std::chrono::duration<double> parse_duration(std::string_view text,
