@@ -63,6 +63,35 @@ std::optional<PortObservation> HostSnapshot::state_of(Proto proto, std::uint16_t
   return p != nullptr ? p->state_of(port) : std::nullopt;
 }
 
+HostSnapshot merge_snapshots(const HostSnapshot& base, const HostSnapshot& update) {
+  if (!base.exists) return update;
+  HostSnapshot out = update;
+  out.protos.clear();
+  for (const Proto proto : {Proto::tcp, Proto::udp}) {
+    const ProtoSnapshot* b = base.find(proto);
+    const ProtoSnapshot* u = update.find(proto);
+    if (u == nullptr || b == nullptr || b->technique != u->technique) {
+      if (u != nullptr || b != nullptr) out.protos.push_back(u != nullptr ? *u : *b);
+      continue;
+    }
+    HostResult merged;
+    auto add = [&](const ProtoSnapshot& from) {
+      for (const PortRange& r : from.scanned) {
+        for (unsigned port = r.first; port <= r.last; ++port) {
+          const auto obs = from.state_of(static_cast<std::uint16_t>(port));
+          merged.ports.push_back(
+              {static_cast<std::uint16_t>(port), proto, obs->state, obs->reason, 0});
+        }
+      }
+    };
+    add(*b);
+    add(*u);  // from_result: the last duplicate wins
+    auto snap = HostSnapshot::from_result(merged, u->technique);
+    out.protos.push_back(std::move(snap.protos.at(0)));
+  }
+  return out;
+}
+
 HostSnapshot HostSnapshot::from_result(const HostResult& host, Technique technique) {
   HostSnapshot snap;
   snap.exists = true;

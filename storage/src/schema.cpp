@@ -171,10 +171,23 @@ ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'port';
 ALTER TABLE events ADD COLUMN ports TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations{{
+// Version 4. UDP coverage (udp-coverage): when each port of a host was last verified by a
+// complete UDP scan, so each scan can pick the ports verified longest ago.
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE port_verified (
+  host_id     INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  proto       TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),
+  port        INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),
+  verified_ms INTEGER NOT NULL,
+  PRIMARY KEY (host_id, proto, port)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations{{
     {1, kV1},
     {2, kV2},
     {3, kV3},
+    {4, kV4},
 }};
 
 }  // namespace

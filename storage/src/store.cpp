@@ -279,6 +279,7 @@ struct Store::Impl {
     HostSnapshot fresh;
     const HostResult* exact;  // full result when available: diff_host keeps per-port reasons
     ScannedHost::Presence presence = ScannedHost::Presence::answered;
+    bool partial = false;  // ScannedHost::partial
   };
 
   // Presence columns of a host row; absent when the job has never stored the host.
@@ -326,6 +327,23 @@ struct Store::Impl {
         .bind(8, encode_port_list(ports))
         .run();
     return db.last_insert_rowid();
+  }
+
+  // When each port of a complete UDP scan was verified (udp-coverage).
+  void mark_verified(std::int64_t host_id, const ProtoSnapshot& scanned, std::int64_t time_ms) {
+    for (const PortRange& r : scanned.scanned) {
+      for (unsigned port = r.first; port <= r.last; ++port) {
+        db.query(
+              "INSERT INTO port_verified(host_id, proto, port, verified_ms) "
+              "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(host_id, proto, port) "
+              "DO UPDATE SET verified_ms = excluded.verified_ms")
+            .bind(1, host_id)
+            .bind(2, name(scanned.proto))
+            .bind(3, static_cast<std::int64_t>(port))
+            .bind(4, time_ms)
+            .run();
+      }
+    }
   }
 
   template <typename Host, typename Prepare>
@@ -411,10 +429,11 @@ struct Store::Impl {
       ++hosts_complete;
       answered_now = true;
       const std::string& key = host.key;
-      const HostSnapshot& fresh = host.fresh;
       const auto known = host_presence(job_id, key);
       const std::int64_t host_id = known ? known->id : ensure_host(job_id, key);
       const HostSnapshot old = load_snapshot(host_id);
+      // A scan of some of the ports: the others keep their stored state.
+      const HostSnapshot fresh = host.partial ? merge_snapshots(old, host.fresh) : host.fresh;
       // A host without a baseline is new exposure unless this scan sets the job's baseline
       // or the host had already answered by then (known, but not comparable yet).
       const bool appeared = !old.exists && job_baseline_ms.has_value() &&
@@ -448,6 +467,28 @@ struct Store::Impl {
         changes = host.exact != nullptr ? diff_host(comparable, *host.exact)
                                         : diff_snapshots(comparable, fresh);
       }
+      // A partial scan's open ports that are new to the host's state: the rest of the first
+      // full baseline of a host that was there at the job's baseline (accepted as that was),
+      // new exposure of a host that appeared since (from "absent", as its first ports were).
+      std::vector<std::pair<Proto, std::uint16_t>> accept_now;
+      if (host.partial && old.exists) {
+        const bool baseline_era = !job_baseline_ms.has_value() ||
+                                  (known && known->seen_ms && *known->seen_ms <= *job_baseline_ms);
+        for (const auto& [proto, port] : host.fresh.open_ports()) {
+          if (comparable.state_of(proto, port)) continue;
+          if (baseline_era) {
+            if (options.accept_first_baseline) accept_now.emplace_back(proto, port);
+            continue;
+          }
+          PortChange c;
+          c.proto = proto;
+          c.port = port;
+          c.from_absent = true;
+          c.to = PortState::open;
+          c.to_reason = host.fresh.state_of(proto, port)->reason;
+          changes.push_back(c);
+        }
+      }
       bool all_expected = true;
       std::vector<std::pair<Proto, std::uint16_t>> appeared_ports;
       for (const PortChange& change : changes) {
@@ -476,9 +517,10 @@ struct Store::Impl {
         add_event(id, key, EventKind::host_appeared, PortChange{}, appeared_ports, all_expected);
       }
 
-      for (const ProtoSnapshot& p : fresh.protos) {
-        save_proto(host_id, p, old.find(p.proto));
+      for (const ProtoSnapshot& p : fresh.protos) save_proto(host_id, p, old.find(p.proto));
+      for (const ProtoSnapshot& p : host.fresh.protos) {
         ports_scanned += p.port_count();
+        if (technique == Technique::udp) mark_verified(host_id, p, time_ms);
       }
       db.query("UPDATE hosts SET state_scan_id = ?2, state_ms = ?3, address = ?4 WHERE id = ?1")
           .bind(1, host_id)
@@ -487,10 +529,12 @@ struct Store::Impl {
           .bind(4, host.address)
           .run();
       mark_seen(host_id, time_ms);
-      if (options.accept_first_baseline && !old.exists && !appeared) {
+      if (options.accept_first_baseline && !old.exists && !appeared)
+        accept_now = fresh.open_ports();
+      if (!accept_now.empty()) {
         // Same transaction as the baseline itself, so a crash cannot leave a baseline whose
         // ports were never accepted.
-        for (const auto& [proto, port] : fresh.open_ports()) {
+        for (const auto& [proto, port] : accept_now) {
           db.query(
                 "INSERT OR IGNORE INTO accepted_ports(host_id, proto, port, accepted_ms) "
                 "VALUES (?1, ?2, ?3, ?4)")
@@ -685,7 +729,7 @@ std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id,
   return impl_->commit(
       scan_id, hosts, counters, finished, policy,
       [](const ScannedHost& h, Technique technique) {
-        Impl::Prepared p{h.host, h.address, h.complete, h.state, nullptr, h.presence};
+        Impl::Prepared p{h.host, h.address, h.complete, h.state, nullptr, h.presence, h.partial};
         p.fresh.exists = true;
         for (auto& proto : p.fresh.protos) proto.technique = technique;
         return p;
@@ -748,6 +792,40 @@ std::optional<std::chrono::system_clock::time_point> Store::open_since(std::stri
   if (!q.is_null(0)) return from_ms(q.int64(0));
   if (!q.is_null(1)) return from_ms(q.int64(1));
   return std::nullopt;
+}
+
+Store::PortCoverage Store::port_coverage(std::string_view job, Proto proto,
+                                         std::span<const std::uint16_t> ports) const {
+  PortCoverage out;
+  out.oldest.resize(ports.size());
+  std::int64_t hosts = 0;
+  {
+    auto q = impl_->db.query(
+        "SELECT j.baseline_ms, (SELECT count(*) FROM hosts h WHERE h.job_id = j.id AND "
+        "h.state_ms IS NOT NULL) FROM jobs j WHERE j.name = ?1");
+    q.bind(1, job);
+    if (!q.step()) return out;
+    if (!q.is_null(0)) out.job_baseline = from_ms(q.int64(0));
+    hosts = q.int64(1);
+  }
+  if (hosts == 0) return out;
+  std::vector<std::pair<std::int64_t, std::int64_t>> by_port(65536, {0, 0});  // (min ms, hosts)
+  auto q = impl_->db.query(
+      "SELECT v.port, MIN(v.verified_ms), count(*) FROM port_verified v "
+      "JOIN hosts h ON h.id = v.host_id JOIN jobs j ON j.id = h.job_id "
+      "WHERE j.name = ?1 AND v.proto = ?2 AND h.state_ms IS NOT NULL GROUP BY v.port");
+  q.bind(1, job);
+  q.bind(2, name(proto));
+  while (q.step()) {
+    const std::int64_t port = q.int64(0);
+    if (port >= 0 && port <= 65535)
+      by_port[static_cast<std::size_t>(port)] = {q.int64(1), q.int64(2)};
+  }
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    const auto& [ms, n] = by_port[ports[i]];
+    if (n >= hosts) out.oldest[i] = from_ms(ms);
+  }
+  return out;
 }
 
 std::vector<Store::StoredHost> Store::hosts(std::string_view job) const {

@@ -165,6 +165,44 @@ TEST(DiffSnapshots, UsualStateFlipMatchesDiffHost) {
   EXPECT_EQ(diff_snapshots(base, HostSnapshot::from_result(after, Technique::syn)), exact);
 }
 
+// --- Partial scans (udp-coverage) ---------------------------------------------------------
+
+TEST(MergeSnapshots, AShareReplacesItsPortsAndTheRestHold) {
+  const auto base = HostSnapshot::from_result(
+      make_host("h", 1, 30, PortState::closed, {{7, PortState::open, Reason::unknown, Proto::udp}},
+                Proto::udp),
+      Technique::udp);
+  // This scan verified 11-20 and 41-45: 15 opened, 41-45 are new to the state.
+  const auto share = HostSnapshot::from_result(
+      [] {
+        auto h = make_host("h", 11, 20, PortState::closed,
+                           {{15, PortState::open, Reason::unknown, Proto::udp}}, Proto::udp);
+        auto more = make_host("h", 41, 45, PortState::open_filtered, {}, Proto::udp);
+        h.ports.insert(h.ports.end(), more.ports.begin(), more.ports.end());
+        return h;
+      }(),
+      Technique::udp);
+  const auto merged = merge_snapshots(base, share);
+  ASSERT_EQ(merged.protos.size(), 1u);
+  EXPECT_EQ(merged.protos[0].scanned, (std::vector<PortRange>{{1, 30}, {41, 45}}));
+  EXPECT_EQ(merged.state_of(Proto::udp, 7)->state, PortState::open) << "not verified: holds";
+  EXPECT_EQ(merged.state_of(Proto::udp, 15)->state, PortState::open);
+  EXPECT_EQ(merged.state_of(Proto::udp, 16)->state, PortState::closed);
+  EXPECT_EQ(merged.state_of(Proto::udp, 43)->state, PortState::open_filtered);
+  // The diff sees the share's change only; ports new to the state are not changes.
+  const auto changes = diff_snapshots(base, merged);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].port, 15);
+  // No base, or another technique: the share alone.
+  EXPECT_EQ(merge_snapshots(HostSnapshot{}, share).protos.at(0).scanned, share.protos[0].scanned);
+  const auto tcp_base =
+      HostSnapshot::from_result(make_host("h", 1, 30, PortState::closed), Technique::syn);
+  const auto both = merge_snapshots(tcp_base, share);
+  ASSERT_EQ(both.protos.size(), 2u);
+  EXPECT_EQ(both.protos[0].proto, Proto::tcp) << "a protocol the share lacks holds";
+  EXPECT_EQ(both.protos[1].scanned, share.protos[0].scanned);
+}
+
 // --- The compact snapshot ------------------------------------------------------------------
 
 TEST(HostSnapshot, AllPortsClosedButThreeIsThreeExceptions) {

@@ -99,6 +99,13 @@ inline constexpr std::string_view kAbsent = "absent";
 [[nodiscard]] std::vector<PortChange> diff_snapshots(const HostSnapshot& before,
                                                      const HostSnapshot& after);
 
+// `base` with the ports `update` scanned replaced by update's state, for a scan that
+// verified only some of a host's ports (udp-coverage): the others keep their state until
+// they are verified again. A protocol whose technique differs (or that `base` lacks) is
+// update's alone; one update lacks is base's. Reasons of base's usual-state ports become
+// its usual reason, as in any compact snapshot. Without a base, `update` itself.
+[[nodiscard]] HostSnapshot merge_snapshots(const HostSnapshot& base, const HostSnapshot& update);
+
 // The name a host is stored under: what the user wrote, else the address.
 [[nodiscard]] std::string host_key(const HostResult& host);
 

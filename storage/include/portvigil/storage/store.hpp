@@ -179,6 +179,9 @@ struct ScannedHost {
   // interruption). A complete host has answered.
   enum class Presence : std::uint8_t { answered, silent, unknown };
   Presence presence = Presence::answered;
+  // The scan verified only some of the host's ports (udp-coverage): `state` is merged into
+  // the stored state (merge_snapshots) instead of replacing it.
+  bool partial = false;
 
   [[nodiscard]] static ScannedHost from(const HostResult& result, Technique technique);
 };
@@ -330,6 +333,17 @@ class Store {
   [[nodiscard]] std::optional<std::chrono::system_clock::time_point> open_since(
       std::string_view job, std::string_view host, Proto proto, std::uint16_t port) const;
   [[nodiscard]] std::vector<PortKey> accepted_ports(const PortFilter& filter) const;
+
+  // UDP coverage (udp-coverage): per port of `ports`, when the job's hosts with a stored
+  // state last verified it, taking the host that did so longest ago; empty when one of them
+  // never has (or none has a state yet). `job_baseline` is when the job's first baseline
+  // was committed.
+  struct PortCoverage {
+    std::vector<std::optional<std::chrono::system_clock::time_point>> oldest;  // as `ports`
+    std::optional<std::chrono::system_clock::time_point> job_baseline;
+  };
+  [[nodiscard]] PortCoverage port_coverage(std::string_view job, Proto proto,
+                                           std::span<const std::uint16_t> ports) const;
 
   [[nodiscard]] std::optional<ScanRecord> scan(std::int64_t scan_id) const;
   // The newest scan of each job, by job name.
