@@ -169,7 +169,16 @@ std::string describe(const JobConfig& job, const JobRunResult& r) {
          (r.targets_refused ? "; " + std::to_string(r.targets_refused) + " targets refused by scope"
                             : "") +
          (r.hosts_inconclusive ? "; " + std::to_string(r.hosts_inconclusive) + " hosts inconclusive"
-                               : "");
+                               : "") +
+         (r.udp_coverage
+              ? "; UDP coverage: " + std::to_string(r.udp_ports_scanned) +
+                    " ports verified this scan, " + std::to_string(r.udp_coverage->verified) +
+                    " of " + std::to_string(r.udp_coverage->ports) + " within udp-coverage" +
+                    (r.summary.counters.rate_limited_probes
+                         ? ", " + std::to_string(r.summary.counters.rate_limited_probes) +
+                               " probes ran into an ICMP rate limit"
+                         : "")
+              : "");
 }
 
 // Writes every committed event the log does not have yet (this scan's, and any a failed
@@ -496,6 +505,7 @@ class Agent {
         metrics_.publish(result.snapshot);
         metrics_.record_hosts(job.name, result.hosts_down, result.hosts_inconclusive,
                               result.hosts_gone_silent);
+        if (result.udp_coverage) metrics_.record_udp_coverage(job.name, *result.udp_coverage);
       }
       last_status_ = describe(job, result);
       publish_events(events_, *store_, log_);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <set>
 
@@ -117,6 +118,7 @@ std::optional<HostResult> reprobe(const JobConfig& job, Technique technique,
   plan.ports = ports;
   plan.scope = scope;
   plan.timing = job_timing(job);
+  if (technique == Technique::udp) plan.udp_pacing = job.udp_pace;  // confirmed as scanned
   CollectSink sink;
   RunControl control;
   control.stop = env.stop;
@@ -243,8 +245,9 @@ class JobSink final : public ReportSink {
     std::vector<PortChange> changes;
   };
 
-  JobSink(const JobConfig& job, const Store& store, Logger& log, JobRunResult& result)
-      : job_(job), store_(store), log_(log), result_(result) {}
+  // `partial`: the scan verifies a share of the job's ports (udp-coverage).
+  JobSink(const JobConfig& job, const Store& store, Logger& log, JobRunResult& result, bool partial)
+      : job_(job), store_(store), log_(log), result_(result), partial_(partial) {}
 
   void begin(const ScanInfo&) override {}
   void end(const ScanSummary&) override {}
@@ -306,7 +309,7 @@ class JobSink final : public ReportSink {
     }
     auto changes = diff_host(baseline, h);
     if (changes.empty()) {
-      scanned.push_back(ScannedHost::from(h, job_.technique));
+      scanned.push_back(reduce(h));
       return;
     }
     result_.changes_seen += changes.size();
@@ -329,6 +332,13 @@ class JobSink final : public ReportSink {
                  " answered nothing (never seen up)");
       record(h, note, ScannedHost::Presence::silent);
     }
+  }
+
+  // A complete host's compact state, to be merged into the stored one when partial.
+  ScannedHost reduce(const HostResult& h) const {
+    auto host = ScannedHost::from(h, job_.technique);
+    host.partial = partial_;
+    return host;
   }
 
   std::vector<ScannedHost> scanned;
@@ -362,7 +372,45 @@ class JobSink final : public ReportSink {
   const Store& store_;
   Logger& log_;
   JobRunResult& result_;
+  bool partial_;
 };
+
+// udp-coverage: the share of the job's UDP ports this run verifies, those verified longest
+// ago first (never verified before any), ties in port order.
+std::vector<std::uint16_t> coverage_share(const JobConfig& job, const Store& store,
+                                          const std::vector<std::uint16_t>& ports) {
+  const std::size_t share = job.udp_ports_per_scan(ports.size());
+  if (share >= ports.size()) return ports;
+  const auto coverage = store.port_coverage(job.name, Proto::udp, ports);
+  std::vector<std::size_t> order(ports.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto& x = coverage.oldest[a];
+    const auto& y = coverage.oldest[b];
+    if (!x || !y) return !x && y;
+    return *x < *y;
+  });
+  std::vector<std::uint16_t> chosen;
+  for (std::size_t k = 0; k < share; ++k) chosen.push_back(ports[order[k]]);
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+AgentMetrics::UdpCoverage coverage_of(const JobConfig& job, const Store& store,
+                                      const std::vector<std::uint16_t>& ports,
+                                      std::chrono::system_clock::time_point now) {
+  const auto coverage = store.port_coverage(job.name, Proto::udp, ports);
+  AgentMetrics::UdpCoverage out;
+  out.ports = ports.size();
+  out.period_seconds = job.udp_coverage.count();
+  const auto since = coverage.job_baseline.value_or(now);
+  for (const auto& t : coverage.oldest) {
+    const double age = std::chrono::duration<double>(now - t.value_or(since)).count();
+    out.oldest_age_seconds = std::max(out.oldest_age_seconds, age);
+    if (t && age <= out.period_seconds) ++out.verified;
+  }
+  return out;
+}
 
 // Open ports and state counts of the job's hosts as stored now: hosts that were
 // inconclusive this time keep showing their last good state.
@@ -454,6 +502,16 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   plan.scope = scope;  // hostname targets resolving outside it are refused by the engine
   plan.timing = job_timing(job);
   plan.command_line = "agent job " + job.name;
+  const bool paced = job.technique == Technique::udp && job.udp_pace.enabled;
+  const std::vector<std::uint16_t> job_udp_ports = plan.ports.udp;
+  if (paced) {
+    plan.udp_pacing = job.udp_pace;
+    // The paced probing must leave the schedule room: what it has not verified by then
+    // makes its host inconclusive (not compared), and those ports come first next time.
+    plan.time_budget = kUdpPaceBudget * job.interval;
+    plan.ports.udp = coverage_share(job, store, job_udp_ports);
+  }
+  result.udp_ports_scanned = plan.ports.udp.size();
 
   plan.discovery = job.host_discovery ? HostDiscovery::ping : HostDiscovery::skip;
   // Discovery never hides a host the job knows (one that answered a scan before, with or
@@ -468,7 +526,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     return tracked.count(host_key(named)) > 0;
   };
 
-  JobSink sink(job, store, log, result);
+  JobSink sink(job, store, log, result, paced && plan.ports.udp.size() < job_udp_ports.size());
   RunControl control;
   control.stop = env.stop;
   try {
@@ -514,13 +572,14 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
       result.changes_unconfirmed +=
           confirm_changes(job, scope, c.result, c.baseline, c.changes, env);
     }
-    sink.scanned.push_back(ScannedHost::from(c.result, job.technique));
+    sink.scanned.push_back(sink.reduce(c.result));
   }
   sink.changed.clear();
   for (auto& h : sink.first_seen) {
     if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
-    settle_first_scan(job, scope, h, env);
-    sink.scanned.push_back(ScannedHost::from(h, job.technique));
+    // Paced UDP silence is already proof; anything else is settled by re-probes first.
+    if (!paced) settle_first_scan(job, scope, h, env);
+    sink.scanned.push_back(sink.reduce(h));
   }
   sink.first_seen.clear();
   if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
@@ -557,6 +616,9 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   }
   result.complete = true;
   result.snapshot = snapshot_of(job, store, sink.refs);
+  if (paced) {
+    result.udp_coverage = coverage_of(job, store, job_udp_ports, std::chrono::system_clock::now());
+  }
   return result;
 }
 

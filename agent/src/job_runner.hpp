@@ -37,6 +37,10 @@ struct JobRunResult {
   // The job's open ports and state counts after the commit (complete runs only), for the
   // metrics endpoint.
   JobSnapshot snapshot;
+  // Paced UDP jobs: the ports this run verified (a share of the job's, udp-coverage) and the
+  // job's coverage after the commit.
+  std::size_t udp_ports_scanned = 0;
+  std::optional<AgentMetrics::UdpCoverage> udp_coverage;
 };
 
 // The authorization networks in force at `now` as a scope the engines enforce.

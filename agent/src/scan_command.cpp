@@ -148,6 +148,12 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   if (tm.max_rate > 0 && tm.min_rate > tm.max_rate) {
     throw InputError("--min-rate must not exceed --max-rate");
   }
+  if (args.udp_pace) {
+    if (s.technique != Technique::udp && args.udp_pace->enabled) {
+      throw InputError("--udp-pace: paces -sU only, not " + std::string(cli_flag(s.technique)));
+    }
+    s.udp_pacing = *args.udp_pace;
+  }
   if (args.host_timeout) tm.host_timeout = *args.host_timeout;
   if (args.initial_rtt_timeout) tm.initial_rtt_timeout = *args.initial_rtt_timeout;
   if (args.min_rtt_timeout) tm.min_rtt_timeout = *args.min_rtt_timeout;

@@ -131,6 +131,34 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                         "whose neighbour does not resolve), by job; each is tried again by the "
                         "next pass.")
                     .Register(*registry);
+    rate_limited = &BuildCounter()
+                        .Name("portvigil_udp_rate_limited_probes_total")
+                        .Help(
+                            "UDP probes of a job's fast pass that a target's ICMP error rate "
+                            "limit swallowed (a paced probe of the same port later drew the "
+                            "error); those ports were verified at the paced rate.")
+                        .Register(*registry);
+    coverage_ports = &BuildGauge()
+                          .Name("portvigil_udp_coverage_ports")
+                          .Help("UDP ports a job verifies on each host once per udp-coverage.")
+                          .Register(*registry);
+    coverage_verified = &BuildGauge()
+                             .Name("portvigil_udp_coverage_verified_ports")
+                             .Help(
+                                 "Of a UDP job's ports, those every host has verified within "
+                                 "the last udp-coverage period.")
+                             .Register(*registry);
+    coverage_oldest = &BuildGauge()
+                           .Name("portvigil_udp_coverage_oldest_verification_age_seconds")
+                           .Help(
+                               "Age of the oldest port verification of a UDP job, over its "
+                               "hosts (a port never verified counts from the job's first "
+                               "baseline); above the period, a port went unverified.")
+                           .Register(*registry);
+    coverage_period = &BuildGauge()
+                           .Name("portvigil_udp_coverage_period_seconds")
+                           .Help("A UDP job's udp-coverage: every port is verified once in it.")
+                           .Register(*registry);
     refused_locally = &BuildCounter()
                            .Name("portvigil_probe_sends_refused_locally_total")
                            .Help(
@@ -286,6 +314,11 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Counter>* drops;
   prometheus::Family<prometheus::Counter>* deferred;
   prometheus::Family<prometheus::Counter>* refused_locally;
+  prometheus::Family<prometheus::Counter>* rate_limited;
+  prometheus::Family<prometheus::Gauge>* coverage_ports;
+  prometheus::Family<prometheus::Gauge>* coverage_verified;
+  prometheus::Family<prometheus::Gauge>* coverage_oldest;
+  prometheus::Family<prometheus::Gauge>* coverage_period;
   prometheus::Gauge* reload_ok;
   prometheus::Gauge* reload_ts;
   prometheus::Gauge* database_writable;
@@ -334,6 +367,7 @@ void AgentMetrics::set_job(const std::string& job, Technique technique,
   i.job_series(i.drops, job, {});
   i.job_series(i.deferred, job, {});
   i.job_series(i.refused_locally, job, {});
+  if (technique == Technique::udp) i.job_series(i.rate_limited, job, {});
   // Every change the technique can report starts at 0: increase() over a window with N
   // changes then reads N, and the first change of a kind is not lost.
   const std::string proto{name(proto_of(technique))};
@@ -377,7 +411,6 @@ void AgentMetrics::retain_jobs(const std::vector<std::string>& keep) {
 void AgentMetrics::record_scan(const std::string& job, Technique technique, bool complete,
                                std::chrono::duration<double> duration,
                                const ScanCounters& counters) {
-  (void)technique;
   auto& i = *impl_;
   std::lock_guard lock(i.series_mu);
   i.job_series(i.scans, job, {{"result", complete ? "complete" : "incomplete"}}).Increment();
@@ -391,6 +424,19 @@ void AgentMetrics::record_scan(const std::string& job, Technique technique, bool
   i.job_series(i.deferred, job, {}).Increment(static_cast<double>(counters.send_deferred));
   i.job_series(i.refused_locally, job, {})
       .Increment(static_cast<double>(counters.send_refused_locally));
+  if (technique == Technique::udp) {
+    i.job_series(i.rate_limited, job, {})
+        .Increment(static_cast<double>(counters.rate_limited_probes));
+  }
+}
+
+void AgentMetrics::record_udp_coverage(const std::string& job, const UdpCoverage& coverage) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.coverage_ports, job, {}).Set(static_cast<double>(coverage.ports));
+  i.job_series(i.coverage_verified, job, {}).Set(static_cast<double>(coverage.verified));
+  i.job_series(i.coverage_oldest, job, {}).Set(coverage.oldest_age_seconds);
+  i.job_series(i.coverage_period, job, {}).Set(coverage.period_seconds);
 }
 
 void AgentMetrics::record_hosts(const std::string& job, std::size_t down, std::size_t inconclusive,

@@ -284,6 +284,7 @@ TEST_F(JobRunnerTest, InconclusiveHostIsNotComparedAndKeepsTheBaseline) {
   JobText j;
   j.technique = "udp";
   j.ports = "1-600";
+  j.extra = "udp-pace = \"off\"\n";  // the fast scan: rate limiting leaves it inconclusive
   const auto config = make_config(j);
   net.set(53, FakeBehavior::open, Proto::udp);
   const auto first = run(config);
@@ -311,6 +312,60 @@ TEST_F(JobRunnerTest, InconclusiveHostIsNotComparedAndKeepsTheBaseline) {
   EXPECT_EQ(rec->hosts_complete, 0u);
   EXPECT_TRUE(store.events_after(0, 100).empty());
   EXPECT_TRUE(store.history({}).empty());
+}
+
+// Paced UDP against a host that limits its ICMP errors (a burst of 6, then one per 50 ms:
+// Linux's limit sped up 20 times): every port settles exactly, a third of the ports per scan
+// (udp-coverage = 3 intervals), with no inconclusive scan and no false event; a responder
+// that starts later is one event, when its port's turn comes.
+TEST_F(JobRunnerTest, PacedUdpCoversEveryPortExactlyAcrossScans) {
+  JobText j;
+  j.technique = "udp";
+  j.ports = "1-40,53,69";
+  j.extra = "udp-pace = \"55ms\"\nudp-coverage = \"3m\"\n";
+  net.config.icmp_per_second = 20;
+  net.config.icmp_burst = 6;
+  net.set(53, FakeBehavior::open, Proto::udp);
+  net.set(69, FakeBehavior::drop, Proto::udp);
+  const auto config = make_config(j);
+  std::set<std::uint16_t> covered;
+  for (int scan = 0; scan < 3; ++scan) {
+    const auto r = run(config);
+    ASSERT_TRUE(r.complete) << r.error;
+    EXPECT_EQ(r.hosts_inconclusive, 0u) << "scan " << scan;
+    EXPECT_TRUE(r.events.empty()) << "scan " << scan;
+    EXPECT_EQ(r.udp_ports_scanned, 14u);
+    EXPECT_GT(r.summary.counters.rate_limited_probes, 0u) << "scan " << scan;
+    ASSERT_TRUE(r.udp_coverage.has_value());
+    EXPECT_EQ(r.udp_coverage->ports, 42u);
+  }
+  const auto settled =
+      run_job(config, config.jobs.at(0), store, JobEnvironment{net.factory(), &stop, &quiet});
+  ASSERT_TRUE(settled.udp_coverage.has_value());
+  EXPECT_EQ(settled.udp_coverage->verified, 42u) << "every port within one coverage period";
+  EXPECT_LT(settled.udp_coverage->oldest_age_seconds, 180.0);
+  for (std::uint16_t port = 1; port <= 40; ++port) {
+    const auto b = baseline_of(port, Proto::udp);
+    ASSERT_TRUE(b.has_value()) << port;
+    EXPECT_EQ(b->state, PortState::closed) << port;
+  }
+  EXPECT_EQ(baseline_of(53, Proto::udp)->state, PortState::open);
+  EXPECT_EQ(baseline_of(69, Proto::udp)->state, PortState::open_filtered);
+  EXPECT_TRUE(store.events_after(0, 100).empty());
+
+  net.set(7, FakeBehavior::open, Proto::udp);
+  std::vector<ChangeEvent> events;
+  for (int scan = 0; scan < 3; ++scan) {
+    const auto r = run(config);
+    ASSERT_TRUE(r.complete) << r.error;
+    EXPECT_EQ(r.hosts_inconclusive, 0u);
+    events.insert(events.end(), r.events.begin(), r.events.end());
+  }
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].change.port, 7);
+  EXPECT_EQ(events[0].change.from, PortState::closed);
+  EXPECT_EQ(events[0].change.to, PortState::open);
+  EXPECT_EQ(baseline_of(7, Proto::udp)->state, PortState::open);
 }
 
 // A host that stops answering altogether (powered off, cut off) would turn every port

@@ -60,6 +60,16 @@ class AgentMetrics {
   // and inconclusive ones; `silent`: known hosts silent for longer than the job allows.
   void record_hosts(const std::string& job, std::size_t down, std::size_t inconclusive,
                     std::size_t silent);
+  // A UDP job's coverage after a complete scan (udp-coverage): of its `ports`, those every
+  // host verified within the last `period`, and the age of the oldest verification (a port
+  // some host never verified counts from the job's first baseline).
+  struct UdpCoverage {
+    std::size_t ports = 0;
+    std::size_t verified = 0;
+    double oldest_age_seconds = 0;
+    double period_seconds = 0;
+  };
+  void record_udp_coverage(const std::string& job, const UdpCoverage& coverage);
   // Target addresses the job's last run refused because no active authorization covers
   // them (expired, not yet valid, or never authorized).
   void record_scope(const std::string& job, std::uint64_t refused_targets);
