@@ -172,7 +172,7 @@ std::string describe(const JobConfig& job, const JobRunResult& r) {
                                : "") +
          (r.udp_coverage
               ? "; UDP coverage: " + std::to_string(r.udp_ports_scanned) +
-                    " ports verified this scan, " + std::to_string(r.udp_coverage->verified) +
+                    " ports in this scan's share, " + std::to_string(r.udp_coverage->verified) +
                     " of " + std::to_string(r.udp_coverage->ports) + " within udp-coverage" +
                     (r.summary.counters.rate_limited_probes
                          ? ", " + std::to_string(r.summary.counters.rate_limited_probes) +

@@ -6,6 +6,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <tuple>
 
 namespace portvigil {
 namespace {
@@ -375,21 +376,31 @@ class JobSink final : public ReportSink {
   bool partial_;
 };
 
-// udp-coverage: the share of the job's UDP ports this run verifies, those verified longest
-// ago first (never verified before any), ties in port order.
+// udp-coverage: the hosts whose verifications count, those that answered within a period
+// and an interval (a host down for longer must not hold the rotation back).
+std::chrono::system_clock::time_point coverage_since(const JobConfig& job,
+                                                     std::chrono::system_clock::time_point now) {
+  return now - std::chrono::duration_cast<std::chrono::system_clock::duration>(job.udp_coverage +
+                                                                               job.interval);
+}
+
+// udp-coverage: the share of the job's UDP ports this run verifies: those some host never
+// verified first, then those verified longest ago (ties: the ones the other hosts verified
+// longest ago, then port order).
 std::vector<std::uint16_t> coverage_share(const JobConfig& job, const Store& store,
-                                          const std::vector<std::uint16_t>& ports) {
+                                          const std::vector<std::uint16_t>& ports,
+                                          std::chrono::system_clock::time_point now) {
   const std::size_t share = job.udp_ports_per_scan(ports.size());
   if (share >= ports.size()) return ports;
-  const auto coverage = store.port_coverage(job.name, Proto::udp, ports);
+  const auto c = store.port_coverage(job.name, Proto::udp, ports, coverage_since(job, now));
   std::vector<std::size_t> order(ports.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    const auto& x = coverage.oldest[a];
-    const auto& y = coverage.oldest[b];
-    if (!x || !y) return !x && y;
-    return *x < *y;
-  });
+  if (!c.oldest.empty()) {
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return std::make_tuple(!c.never[a], c.oldest[a], c.mean_ms[a]) <
+             std::make_tuple(!c.never[b], c.oldest[b], c.mean_ms[b]);
+    });
+  }
   std::vector<std::uint16_t> chosen;
   for (std::size_t k = 0; k < share; ++k) chosen.push_back(ports[order[k]]);
   std::sort(chosen.begin(), chosen.end());
@@ -399,15 +410,14 @@ std::vector<std::uint16_t> coverage_share(const JobConfig& job, const Store& sto
 AgentMetrics::UdpCoverage coverage_of(const JobConfig& job, const Store& store,
                                       const std::vector<std::uint16_t>& ports,
                                       std::chrono::system_clock::time_point now) {
-  const auto coverage = store.port_coverage(job.name, Proto::udp, ports);
+  const auto c = store.port_coverage(job.name, Proto::udp, ports, coverage_since(job, now));
   AgentMetrics::UdpCoverage out;
   out.ports = ports.size();
   out.period_seconds = job.udp_coverage.count();
-  const auto since = coverage.job_baseline.value_or(now);
-  for (const auto& t : coverage.oldest) {
-    const double age = std::chrono::duration<double>(now - t.value_or(since)).count();
+  for (std::size_t i = 0; i < c.oldest.size(); ++i) {
+    const double age = std::chrono::duration<double>(now - c.oldest[i]).count();
     out.oldest_age_seconds = std::max(out.oldest_age_seconds, age);
-    if (t && age <= out.period_seconds) ++out.verified;
+    if (!c.never[i] && age <= out.period_seconds) ++out.verified;
   }
   return out;
 }
@@ -509,7 +519,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     // The paced probing must leave the schedule room: what it has not verified by then
     // makes its host inconclusive (not compared), and those ports come first next time.
     plan.time_budget = kUdpPaceBudget * job.interval;
-    plan.ports.udp = coverage_share(job, store, job_udp_ports);
+    plan.ports.udp = coverage_share(job, store, job_udp_ports, started);
   }
   result.udp_ports_scanned = plan.ports.udp.size();
 
@@ -526,7 +536,8 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     return tracked.count(host_key(named)) > 0;
   };
 
-  JobSink sink(job, store, log, result, paced && plan.ports.udp.size() < job_udp_ports.size());
+  const bool partial = paced && plan.ports.udp.size() < job_udp_ports.size();
+  JobSink sink(job, store, log, result, partial);
   RunControl control;
   control.stop = env.stop;
   try {
@@ -557,10 +568,24 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     PortList liveness;
     liveness.tcp.assign(kLivenessPorts.begin(), kLivenessPorts.end());
     const auto seen = reprobe(job, Technique::ack, scope, h.address, liveness, env);
-    if (seen && host_answered(*seen)) {
+    bool up = seen && host_answered(*seen);
+    if (!up && partial) {
+      // This share of the ports said nothing: the host's known open UDP ports may.
+      PortList known;
+      for (const auto& [proto, port] : store.baseline(job.name, host_key(h)).open_ports()) {
+        if (proto == Proto::udp && known.udp.size() < 4) known.udp.push_back(port);
+      }
+      if (!known.udp.empty()) {
+        const auto again = reprobe(job, Technique::udp, scope, h.address, known, env);
+        up = again && host_answered(*again);
+      }
+    }
+    if (up) {
       sink.compare(h);
     } else {
-      sink.mark_down(h, " nor to TCP ACK probes of ports 80 and 443");
+      sink.mark_down(h, partial ? " nor to TCP ACK probes of ports 80 and 443 nor on its open "
+                                  "UDP ports outside this scan's share"
+                                : " nor to TCP ACK probes of ports 80 and 443");
     }
   }
   sink.silent.clear();
@@ -598,6 +623,13 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   CommitOptions options;
   options.accept_first_baseline = !job.has_policy;
   options.silent_after = std::chrono::ceil<std::chrono::seconds>(job.host_silent_after);
+  if (paced) {
+    options.record_verified = true;
+    options.job_ports = job_udp_ports;
+    // The first coverage period and a scan: the share that completes it may start late.
+    options.first_coverage =
+        std::chrono::ceil<std::chrono::seconds>(job.udp_coverage + job.interval);
+  }
   CommitSummary committed;
   result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
                                     std::chrono::system_clock::now(), policy, options, &committed);

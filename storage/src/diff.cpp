@@ -63,7 +63,8 @@ std::optional<PortObservation> HostSnapshot::state_of(Proto proto, std::uint16_t
   return p != nullptr ? p->state_of(port) : std::nullopt;
 }
 
-HostSnapshot merge_snapshots(const HostSnapshot& base, const HostSnapshot& update) {
+HostSnapshot merge_snapshots(const HostSnapshot& base, const HostSnapshot& update,
+                             std::span<const std::uint16_t> keep) {
   if (!base.exists) return update;
   HostSnapshot out = update;
   out.protos.clear();
@@ -75,17 +76,18 @@ HostSnapshot merge_snapshots(const HostSnapshot& base, const HostSnapshot& updat
       continue;
     }
     HostResult merged;
-    auto add = [&](const ProtoSnapshot& from) {
+    auto add = [&](const ProtoSnapshot& from, bool filter) {
       for (const PortRange& r : from.scanned) {
         for (unsigned port = r.first; port <= r.last; ++port) {
+          if (filter && !std::binary_search(keep.begin(), keep.end(), port)) continue;
           const auto obs = from.state_of(static_cast<std::uint16_t>(port));
           merged.ports.push_back(
               {static_cast<std::uint16_t>(port), proto, obs->state, obs->reason, 0});
         }
       }
     };
-    add(*b);
-    add(*u);  // from_result: the last duplicate wins
+    add(*b, !keep.empty());
+    add(*u, false);  // from_result: the last duplicate wins
     auto snap = HostSnapshot::from_result(merged, u->technique);
     out.protos.push_back(std::move(snap.protos.at(0)));
   }

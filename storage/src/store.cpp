@@ -4,6 +4,7 @@
 #include <array>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <set>
 #include <string>
 #include <system_error>
@@ -433,7 +434,8 @@ struct Store::Impl {
       const std::int64_t host_id = known ? known->id : ensure_host(job_id, key);
       const HostSnapshot old = load_snapshot(host_id);
       // A scan of some of the ports: the others keep their stored state.
-      const HostSnapshot fresh = host.partial ? merge_snapshots(old, host.fresh) : host.fresh;
+      const HostSnapshot fresh =
+          host.partial ? merge_snapshots(old, host.fresh, options.job_ports) : host.fresh;
       // A host without a baseline is new exposure unless this scan sets the job's baseline
       // or the host had already answered by then (known, but not comparable yet).
       const bool appeared = !old.exists && job_baseline_ms.has_value() &&
@@ -471,9 +473,12 @@ struct Store::Impl {
       // full baseline of a host that was there at the job's baseline (accepted as that was),
       // new exposure of a host that appeared since (from "absent", as its first ports were).
       std::vector<std::pair<Proto, std::uint16_t>> accept_now;
-      if (host.partial && old.exists) {
-        const bool baseline_era = !job_baseline_ms.has_value() ||
-                                  (known && known->seen_ms && *known->seen_ms <= *job_baseline_ms);
+      const std::int64_t first_coverage_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(options.first_coverage).count();
+      if (host.partial && old.exists && known && known->seen_ms &&
+          time_ms - *known->seen_ms <= first_coverage_ms) {
+        const bool baseline_era =
+            !job_baseline_ms.has_value() || *known->seen_ms <= *job_baseline_ms;
         for (const auto& [proto, port] : host.fresh.open_ports()) {
           if (comparable.state_of(proto, port)) continue;
           if (baseline_era) {
@@ -520,7 +525,7 @@ struct Store::Impl {
       for (const ProtoSnapshot& p : fresh.protos) save_proto(host_id, p, old.find(p.proto));
       for (const ProtoSnapshot& p : host.fresh.protos) {
         ports_scanned += p.port_count();
-        if (technique == Technique::udp) mark_verified(host_id, p, time_ms);
+        if (options.record_verified) mark_verified(host_id, p, time_ms);
       }
       db.query("UPDATE hosts SET state_scan_id = ?2, state_ms = ?3, address = ?4 WHERE id = ?1")
           .bind(1, host_id)
@@ -795,36 +800,47 @@ std::optional<std::chrono::system_clock::time_point> Store::open_since(std::stri
 }
 
 Store::PortCoverage Store::port_coverage(std::string_view job, Proto proto,
-                                         std::span<const std::uint16_t> ports) const {
-  PortCoverage out;
-  out.oldest.resize(ports.size());
-  std::int64_t hosts = 0;
+                                         std::span<const std::uint16_t> ports,
+                                         Clock::time_point seen_since) const {
+  std::vector<std::pair<std::int64_t, std::int64_t>> hosts;  // (id, first seen ms)
   {
     auto q = impl_->db.query(
-        "SELECT j.baseline_ms, (SELECT count(*) FROM hosts h WHERE h.job_id = j.id AND "
-        "h.state_ms IS NOT NULL) FROM jobs j WHERE j.name = ?1");
+        "SELECT h.id, COALESCE(h.seen_ms, h.state_ms) FROM hosts h JOIN jobs j ON "
+        "j.id = h.job_id WHERE j.name = ?1 AND h.state_ms IS NOT NULL AND "
+        "COALESCE(h.last_seen_ms, h.state_ms) >= ?2 ORDER BY h.id");
     q.bind(1, job);
-    if (!q.step()) return out;
-    if (!q.is_null(0)) out.job_baseline = from_ms(q.int64(0));
-    hosts = q.int64(1);
+    q.bind(2, to_ms(seen_since));
+    while (q.step()) hosts.emplace_back(q.int64(0), q.int64(1));
   }
-  if (hosts == 0) return out;
-  std::vector<std::pair<std::int64_t, std::int64_t>> by_port(65536, {0, 0});  // (min ms, hosts)
-  auto q = impl_->db.query(
-      "SELECT v.port, MIN(v.verified_ms), count(*) FROM port_verified v "
-      "JOIN hosts h ON h.id = v.host_id JOIN jobs j ON j.id = h.job_id "
-      "WHERE j.name = ?1 AND v.proto = ?2 AND h.state_ms IS NOT NULL GROUP BY v.port");
-  q.bind(1, job);
-  q.bind(2, name(proto));
-  while (q.step()) {
-    const std::int64_t port = q.int64(0);
-    if (port >= 0 && port <= 65535)
-      by_port[static_cast<std::size_t>(port)] = {q.int64(1), q.int64(2)};
+  PortCoverage out;
+  if (hosts.empty()) return out;
+  const std::size_t n = ports.size();
+  std::vector<std::int64_t> oldest(n, std::numeric_limits<std::int64_t>::max());
+  out.never.assign(n, false);
+  out.mean_ms.assign(n, 0);
+  std::vector<std::int64_t> verified(65536);
+  for (const auto& [id, seen] : hosts) {
+    std::fill(verified.begin(), verified.end(), -1);
+    auto q = impl_->db.query(
+        "SELECT port, verified_ms FROM port_verified WHERE host_id = ?1 AND proto = ?2");
+    q.bind(1, id);
+    q.bind(2, name(proto));
+    while (q.step()) {
+      const std::int64_t port = q.int64(0);
+      if (port >= 0 && port <= 65535) verified[static_cast<std::size_t>(port)] = q.int64(1);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      std::int64_t t = verified[ports[i]];
+      if (t < 0) {
+        out.never[i] = true;
+        t = seen;
+      }
+      oldest[i] = std::min(oldest[i], t);
+      out.mean_ms[i] += static_cast<double>(t) / static_cast<double>(hosts.size());
+    }
   }
-  for (std::size_t i = 0; i < ports.size(); ++i) {
-    const auto& [ms, n] = by_port[ports[i]];
-    if (n >= hosts) out.oldest[i] = from_ms(ms);
-  }
+  out.oldest.reserve(n);
+  for (const std::int64_t t : oldest) out.oldest.push_back(from_ms(t));
   return out;
 }
 

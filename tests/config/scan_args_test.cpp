@@ -40,6 +40,23 @@ TEST(ScanArgs, BadTimingTemplatesAreRefusedWithTheValue) {
   EXPECT_EQ(error_of({"127.0.0.1", "-T"}), "-T: missing 0-5");
 }
 
+TEST(ScanArgs, UdpPace) {
+  EXPECT_FALSE(parse({"-sU", "127.0.0.1"}).udp_pace.has_value());
+  const auto on = parse({"-sU", "--udp-pace", "auto", "127.0.0.1"}).udp_pace;
+  ASSERT_TRUE(on.has_value());
+  EXPECT_TRUE(on->enabled);
+  EXPECT_EQ(on->period, kDefaultUdpPacePeriod);
+  const auto slow = parse({"-sU", "--udp-pace", "2s", "127.0.0.1"}).udp_pace;
+  EXPECT_EQ(slow->period, std::chrono::seconds(2));
+  EXPECT_FALSE(parse({"-sU", "--udp-pace", "off", "127.0.0.1"}).udp_pace->enabled);
+  EXPECT_EQ(error_of({"-sU", "--udp-pace", "fast", "127.0.0.1"}),
+            "--udp-pace: \"fast\" is not \"auto\", \"off\" or a duration such as \"2s\"");
+  EXPECT_EQ(error_of({"-sU", "--udp-pace", "9s", "127.0.0.1"}),
+            "--udp-pace: \"9s\" is out of range (10ms to 8s per probe and host)");
+  EXPECT_EQ(error_of({"-sU", "--udp-pace", "5", "127.0.0.1"}), "");  // seconds
+  EXPECT_EQ(error_of({"-sU", "127.0.0.1", "--udp-pace"}), "--udp-pace: missing MODE");
+}
+
 TEST(ScanArgs, VerbosityCounts) {
   EXPECT_EQ(parse({"127.0.0.1"}).verbosity, 0);
   EXPECT_EQ(parse({"-v", "127.0.0.1"}).verbosity, 1);

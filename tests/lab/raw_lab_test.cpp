@@ -335,6 +335,47 @@ INSTANTIATE_TEST_SUITE_P(Lab, RawUdpRateLimited, ::testing::Values(4, 6),
                            return "v" + std::to_string(p.param);
                          });
 
+// The same default limits with --udp-pace auto: every port exact (a closed port closed, a
+// dropped one open|filtered, an admin-prohibited one filtered, whose ICMP is limited too),
+// the host conclusive, and the limiter reported. About 35 s: one paced probe per second.
+constexpr const char* kUdpPacedPorts = "1-30,53,123,161,2000,6000-6001,7000";
+
+class RawUdpPaced : public ::testing::TestWithParam<int> {};
+
+TEST_P(RawUdpPaced, DefaultLimitsSettledExactly) {
+  PV_REQUIRE_LAB();
+  const char* target = target_of(GetParam());
+  Lab lab(udp_lab(/*keep_icmp_ratelimit=*/true));
+  PV_REQUIRE_LAB_UP(lab);
+  const ScanRun r = pvlab::scan_in_lab(
+      lab, {"-sU", "--udp-pace", "auto", "-p", kUdpPacedPorts, "-n", target}, lab.path("out.json"));
+  ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
+  ASSERT_TRUE(r.report.has_value());
+  const pvlab::HostReport* host = r.report->host(target);
+  ASSERT_NE(host, nullptr) << "no host " << target << " in the report";
+  const auto& detail = lab.truth_detail();
+  std::vector<std::string> wrong;
+  for (int port : expand_ports(kUdpPacedPorts)) {
+    const std::string kind = detail.at({"udp", port});
+    const std::string want = kind == "open"     ? "open"
+                             : kind == "drop"   ? "open|filtered"
+                             : kind == "reject" ? "filtered"
+                                                : "closed";
+    const std::string got = host->state("udp", port);
+    if (got != want) wrong.push_back("udp " + std::to_string(port) + " " + kind + ": got " + got);
+  }
+  std::printf("portvigil -sU --udp-pace auto %s (default ICMP rate limit): %.2f s; note: %s\n",
+              target, r.seconds, host->note.c_str());
+  EXPECT_TRUE(wrong.empty()) << pvlab::indent_lines(wrong);
+  EXPECT_FALSE(host->inconclusive) << host->note;
+  EXPECT_NE(host->note.find("ICMP error rate limit detected"), std::string::npos) << host->note;
+}
+
+INSTANTIATE_TEST_SUITE_P(Lab, RawUdpPaced, ::testing::Values(4, 6),
+                         [](const ::testing::TestParamInfo<int>& p) {
+                           return "v" + std::to_string(p.param);
+                         });
+
 // ---------------------------------------------------------------------------------------------
 // 3. Agreement with Debian's nmap, judged by ndiff.
 //

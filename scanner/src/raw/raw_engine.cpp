@@ -40,6 +40,9 @@ using Clock = std::chrono::steady_clock;
 using raw::IpAddr;
 
 constexpr double kMinAdaptiveRate = 500;
+// Paced UDP: silences a silent pair needs (measured loss may ask for more, up to the cap).
+constexpr int kMinPacedSilences = 2;
+constexpr int kMaxPacedSilences = 6;
 // How often (at least) the sender weighs the loss signals and adapts its rate; never more
 // often than twice the smoothed RTT, so that a window's answers are mostly to its own probes.
 constexpr std::chrono::milliseconds kRateWindow{20};
@@ -151,6 +154,7 @@ class RawScan : public FrameSink {
   void scan_paced();
   // Paced silent transmissions a silent pair needs before its silence is believed.
   int paced_need(std::size_t silent) const;
+  bool settle_pending(std::size_t host, int need);
   void wait_for_replies();
   std::chrono::microseconds reply_timeout(std::size_t host) const {
     const std::uint32_t own = host_timeout_us_[host].load(std::memory_order_relaxed);
@@ -519,12 +523,42 @@ void RawScan::scan_group() {
   summary_.counters.responses += answered_.load();
 }
 
+// Drops the host's settled pairs (answered, or silent `need` times) from its list; true when
+// none is left. An answer to a pair that was silent at the current pace contradicts that
+// pace: the host slows down by a quarter and none of its silences counts any more. Called
+// when the host's probe resolves or its token is back: about once per period.
+bool RawScan::settle_pending(std::size_t h, int need) {
+  const std::size_t nports = ports_.size();
+  PacedHost& ph = paced_hosts_[h];
+  bool contradicted = false;
+  std::erase_if(ph.pending, [&](std::uint32_t pi) {
+    const std::size_t pair = h * nports + pi;
+    const bool answered = answer_[pair].load(std::memory_order_relaxed) != 0;
+    contradicted = contradicted || (answered && paced_silent_[pair] > 0);
+    return answered || paced_silent_[pair] >= need;
+  });
+  if (contradicted) {
+    ph.period_s = std::min(ph.period_s * 1.25, kMaxUdpPacePeriod.count());
+    ph.pending.clear();
+    for (const std::uint32_t pi : port_order_) {
+      const std::size_t pair = h * nports + pi;
+      if (answer_[pair].load() != 0) continue;
+      paced_silent_[pair] = 0;
+      ph.pending.push_back(pi);
+    }
+  }
+  if (ph.cursor >= ph.pending.size()) ph.cursor = 0;
+  return ph.pending.empty();
+}
+
 int RawScan::paced_need(std::size_t silent) const {
   const engine::LossEvidence loss{paced_answered_sends_.load(std::memory_order_relaxed),
                                   paced_missed_sends_.load(std::memory_order_relaxed)};
-  // The fast pass was the first attempt; the paced ones make up the rest.
-  return std::max({1, engine::min_attempts(loss, plan_.timing.max_retries) - 1,
-                   engine::loss_rounds(loss, silent)});
+  // The fast pass was the first attempt; the paced ones make up the rest. At least two: a
+  // silence is only contradicted (and a too fast pace noticed) by probing the pair again.
+  return std::clamp(std::max(engine::min_attempts(loss, plan_.timing.max_retries) - 1,
+                             engine::loss_rounds(loss, silent)),
+                    kMinPacedSilences, kMaxPacedSilences);
 }
 
 // Paced UDP: one fast pass spends each host's burst; then every pair still silent is probed
@@ -577,46 +611,25 @@ void RawScan::scan_paced() {
     for (std::size_t h = 0; h < hosts_.size(); ++h) {
       PacedHost& ph = paced_hosts_[h];
       if (!hosts_[h].authorized || hosts_[h].timed_out) continue;
+      bool due = false;  // the host's probe resolved or its token is back: look at its list
       if (ph.in_flight) {
         const std::uint8_t a = answer_[ph.flight_pair].load(std::memory_order_relaxed);
         if (a == 0 && now < ph.flight_deadline) {
           active = true;
           wake = std::min(wake, ph.flight_deadline);
+          pending_total += ph.pending.size();
           continue;
         }
         ph.in_flight = false;
+        due = true;
         if (a == 0) {
           if (paced_silent_[ph.flight_pair] < 255) ++paced_silent_[ph.flight_pair];
-        } else if (decode(a).state == PortState::open) {
+        } else if (decode(a).reason == Reason::udp_response) {
           ph.next_send = now;  // a protocol reply: the host sent no error, its token is left
         }
       }
-      // Drop what is settled: answered, or silent often enough. An answer to a pair that was
-      // silent at the current pace contradicts it: slow down, and no silence of this host
-      // counts any more.
-      bool contradicted = false;
-      for (std::size_t i = 0; i < ph.pending.size();) {
-        const std::size_t pair = h * nports + ph.pending[i];
-        const bool answered = answer_[pair].load(std::memory_order_relaxed) != 0;
-        contradicted = contradicted || (answered && paced_silent_[pair] > 0);
-        if (answered || paced_silent_[pair] >= need) {
-          ph.pending[i] = ph.pending.back();
-          ph.pending.pop_back();
-        } else {
-          ++i;
-        }
-      }
-      if (contradicted) {
-        ph.period_s = std::min(ph.period_s * 1.25, kMaxUdpPacePeriod.count());
-        ph.pending.clear();
-        for (const std::uint32_t pi : port_order_) {
-          const std::size_t pair = h * nports + pi;
-          if (answer_[pair].load() != 0) continue;
-          paced_silent_[pair] = 0;
-          ph.pending.push_back(pi);
-        }
-        ph.cursor = 0;
-      }
+      due = due || now >= ph.next_send;
+      if (due && settle_pending(h, need)) continue;  // the host is done
       pending_total += ph.pending.size();
       if (ph.pending.empty()) continue;
       active = true;
@@ -633,18 +646,20 @@ void RawScan::scan_paced() {
       paced_tries_[pair].store(static_cast<std::uint8_t>(paced < 255 ? paced + 1 : 255),
                                std::memory_order_release);
       send_probe(h, pi);
-      if (interrupted_) return;
+      if (interrupted_ || !summary_.error.empty()) return;
+      const auto sent = Clock::now();
       if (attempts_[pair].load(std::memory_order_relaxed) == before &&
           answer_[pair].load(std::memory_order_relaxed) == 0) {
         paced_tries_[pair].store(paced, std::memory_order_release);  // never left: again soon
-        ph.next_send = now + std::chrono::milliseconds(10);
+        ph.next_send = sent + std::chrono::milliseconds(10);
         wake = std::min(wake, ph.next_send);
         continue;
       }
       ph.in_flight = true;
       ph.flight_pair = pair;
-      ph.flight_deadline = Clock::now() + reply_timeout(h);
-      ph.next_send = now + std::chrono::duration_cast<Clock::duration>(Seconds(ph.period_s));
+      ph.flight_deadline = sent + reply_timeout(h);
+      // From the moment it left: a late send must not shorten the gap to the next one.
+      ph.next_send = sent + std::chrono::duration_cast<Clock::duration>(Seconds(ph.period_s));
       wake = std::min(wake, ph.flight_deadline);
     }
     paced_need_final_ = need;
@@ -929,19 +944,19 @@ void RawScan::note_paced(std::size_t h, HostResult& r, bool cut_short, AddNote a
   const PacedHost& ph = paced_hosts_[h];
   const std::uint32_t limited = limited_[h].load();
   summary_.counters.rate_limited_probes += limited;
+  char period[32];
+  std::snprintf(period, sizeof period, "%.2f", ph.period_s);
   if (limited > 0) {
-    char period[32];
-    std::snprintf(period, sizeof period, "%.2f", ph.period_s);
-    add_note("ICMP error rate limit detected (a burst of " + std::to_string(ph.burst) +
-             ", then about one per " + period + " s): " + std::to_string(limited) +
-             " probes ran into it, and silent ports were probed again at that pace");
+    add_note("ICMP error rate limit detected: " + std::to_string(ph.burst) +
+             " errors to the fast pass, then silence that probes at one per " + period +
+             " s answered: " + std::to_string(limited) +
+             " probes ran into the limit, and every silent port was verified at that pace");
   }
   if (cut_short || ph.pending.empty()) return;
   r.inconclusive = true;
   add_note(std::to_string(ph.pending.size()) + " of " + std::to_string(ports_.size()) +
-           " silent ports were not verified at the host's ICMP pace (one probe per " +
-           std::to_string(static_cast<int>(std::ceil(ph.period_s * 1000))) +
-           " ms) before the time budget ran out: their silence may be the rate limit");
+           " ports were not verified at one probe per " + period +
+           " s before the time budget ran out: their silence may be the rate limit");
 }
 
 void RawScan::emit_group() {

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -103,8 +104,11 @@ inline constexpr std::string_view kAbsent = "absent";
 // verified only some of a host's ports (udp-coverage): the others keep their state until
 // they are verified again. A protocol whose technique differs (or that `base` lacks) is
 // update's alone; one update lacks is base's. Reasons of base's usual-state ports become
-// its usual reason, as in any compact snapshot. Without a base, `update` itself.
-[[nodiscard]] HostSnapshot merge_snapshots(const HostSnapshot& base, const HostSnapshot& update);
+// its usual reason, as in any compact snapshot. Without a base, `update` itself. `keep`
+// (sorted; empty = all): base's ports of update's protocols that are not in it are dropped,
+// so ports a job no longer scans do not linger.
+[[nodiscard]] HostSnapshot merge_snapshots(const HostSnapshot& base, const HostSnapshot& update,
+                                           std::span<const std::uint16_t> keep = {});
 
 // The name a host is stored under: what the user wrote, else the address.
 [[nodiscard]] std::string host_key(const HostResult& host);

@@ -193,6 +193,15 @@ struct CommitOptions {
   bool accept_first_baseline = false;
   // A known host that has answered nothing for this long gets one host-gone-silent event.
   std::chrono::seconds silent_after = std::chrono::minutes(30);
+  // Paced UDP jobs (udp-coverage): when each port of a complete host was verified is
+  // recorded (port_verified).
+  bool record_verified = false;
+  // ScannedHost::partial hosts: the job's ports now, sorted (their stored state forgets the
+  // others); and how long after a host was first seen ports new to its state still complete
+  // its first baseline (accepted with it, or events from "absent" on a host that appeared).
+  // Later they are only added, as ports added to a job's list are.
+  std::vector<std::uint16_t> job_ports = {};
+  std::chrono::seconds first_coverage{0};
 };
 
 // What a commit found beyond its events, for the agent's metrics and log.
@@ -334,16 +343,20 @@ class Store {
       std::string_view job, std::string_view host, Proto proto, std::uint16_t port) const;
   [[nodiscard]] std::vector<PortKey> accepted_ports(const PortFilter& filter) const;
 
-  // UDP coverage (udp-coverage): per port of `ports`, when the job's hosts with a stored
-  // state last verified it, taking the host that did so longest ago; empty when one of them
-  // never has (or none has a state yet). `job_baseline` is when the job's first baseline
-  // was committed.
+  // UDP coverage (udp-coverage) over the job's hosts with a stored state that answered at
+  // or after `seen_since` (a host down for longer does not hold the rotation back). Per
+  // port of `ports`: the oldest verification among those hosts, where a host that never
+  // verified the port counts from when it was first seen and sets `never`; and the mean
+  // (a tie-break: which ports the other hosts verified longest ago). All empty without
+  // such a host.
   struct PortCoverage {
-    std::vector<std::optional<std::chrono::system_clock::time_point>> oldest;  // as `ports`
-    std::optional<std::chrono::system_clock::time_point> job_baseline;
+    std::vector<std::chrono::system_clock::time_point> oldest;  // as `ports`
+    std::vector<bool> never;
+    std::vector<double> mean_ms;
   };
   [[nodiscard]] PortCoverage port_coverage(std::string_view job, Proto proto,
-                                           std::span<const std::uint16_t> ports) const;
+                                           std::span<const std::uint16_t> ports,
+                                           std::chrono::system_clock::time_point seen_since) const;
 
   [[nodiscard]] std::optional<ScanRecord> scan(std::int64_t scan_id) const;
   // The newest scan of each job, by job name.
