@@ -110,7 +110,8 @@ bool confirms(const PortChange& change, PortState seen, bool same_technique) {
 // (interrupted, failed, incomplete or inconclusive).
 std::optional<HostResult> reprobe(const JobConfig& job, Technique technique,
                                   const AuthorizedScope& scope, const asio::ip::address& address,
-                                  const PortList& ports, const JobEnvironment& env) {
+                                  const PortList& ports, const JobEnvironment& env,
+                                  bool paced = true) {
   TargetSet target;
   target.add(address.to_string(), TargetParseOptions{.resolve_names = false});
   ScanPlan plan;
@@ -119,7 +120,7 @@ std::optional<HostResult> reprobe(const JobConfig& job, Technique technique,
   plan.ports = ports;
   plan.scope = scope;
   plan.timing = job_timing(job);
-  if (technique == Technique::udp) plan.udp_pacing = job.udp_pace;  // confirmed as scanned
+  if (technique == Technique::udp && paced) plan.udp_pacing = job.udp_pace;  // as scanned
   CollectSink sink;
   RunControl control;
   control.stop = env.stop;
@@ -265,6 +266,15 @@ class JobSink final : public ReportSink {
       record(h, h.note, ScannedHost::Presence::unknown);
       return;
     }
+    if (h.complete && h.inconclusive && h.unverified_ports > 0) {
+      // Paced UDP out of time: the ports it verified are compared and stored, the others
+      // keep their state and come first next time.
+      ++result_.hosts_inconclusive;
+      log_.warn("job " + job_.name + ": host " + h.address.to_string() + " " + h.note +
+                "; its verified ports are compared");
+      compare(h);
+      return;
+    }
     if (!h.complete || h.inconclusive) {
       // Not scanned fully, or silence that may be loss or rate limiting: it must not move
       // the baseline or page. A host that answered anything is up all the same.
@@ -338,7 +348,7 @@ class JobSink final : public ReportSink {
   // A complete host's compact state, to be merged into the stored one when partial.
   ScannedHost reduce(const HostResult& h) const {
     auto host = ScannedHost::from(h, job_.technique);
-    host.partial = partial_;
+    host.partial = partial_ || h.unverified_ports > 0;
     return host;
   }
 
@@ -414,11 +424,13 @@ AgentMetrics::UdpCoverage coverage_of(const JobConfig& job, const Store& store,
   AgentMetrics::UdpCoverage out;
   out.ports = ports.size();
   out.period_seconds = job.udp_coverage.count();
+  auto oldest = now;
   for (std::size_t i = 0; i < c.oldest.size(); ++i) {
+    oldest = std::min(oldest, c.oldest[i]);
     const double age = std::chrono::duration<double>(now - c.oldest[i]).count();
-    out.oldest_age_seconds = std::max(out.oldest_age_seconds, age);
     if (!c.never[i] && age <= out.period_seconds) ++out.verified;
   }
+  out.oldest_verification = std::chrono::duration<double>(oldest.time_since_epoch()).count();
   return out;
 }
 
@@ -571,12 +583,16 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     bool up = seen && host_answered(*seen);
     if (!up && partial) {
       // This share of the ports said nothing: the host's known open UDP ports may.
+      // One fast probe each (a reply proves it up; silence proves nothing either way).
       PortList known;
       for (const auto& [proto, port] : store.baseline(job.name, host_key(h)).open_ports()) {
-        if (proto == Proto::udp && known.udp.size() < 4) known.udp.push_back(port);
+        if (proto == Proto::udp && known.udp.size() < 4 &&
+            !std::binary_search(plan.ports.udp.begin(), plan.ports.udp.end(), port)) {
+          known.udp.push_back(port);
+        }
       }
       if (!known.udp.empty()) {
-        const auto again = reprobe(job, Technique::udp, scope, h.address, known, env);
+        const auto again = reprobe(job, Technique::udp, scope, h.address, known, env, false);
         up = again && host_answered(*again);
       }
     }

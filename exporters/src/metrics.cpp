@@ -149,11 +149,11 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                                  "the last udp-coverage period.")
                              .Register(*registry);
     coverage_oldest = &BuildGauge()
-                           .Name("portvigil_udp_coverage_oldest_verification_age_seconds")
+                           .Name("portvigil_udp_coverage_oldest_verification_timestamp_seconds")
                            .Help(
-                               "Age of the oldest port verification of a UDP job, over its "
-                               "hosts (a port never verified counts from the job's first "
-                               "baseline); above the period, a port went unverified.")
+                               "Unix time of the oldest port verification of a UDP job over its "
+                               "hosts (a port a host never verified counts from when the host "
+                               "was first seen); older than the period: a port went unverified.")
                            .Register(*registry);
     coverage_period = &BuildGauge()
                            .Name("portvigil_udp_coverage_period_seconds")
@@ -435,7 +435,7 @@ void AgentMetrics::record_udp_coverage(const std::string& job, const UdpCoverage
   std::lock_guard lock(i.series_mu);
   i.job_series(i.coverage_ports, job, {}).Set(static_cast<double>(coverage.ports));
   i.job_series(i.coverage_verified, job, {}).Set(static_cast<double>(coverage.verified));
-  i.job_series(i.coverage_oldest, job, {}).Set(coverage.oldest_age_seconds);
+  i.job_series(i.coverage_oldest, job, {}).Set(coverage.oldest_verification);
   i.job_series(i.coverage_period, job, {}).Set(coverage.period_seconds);
 }
 

@@ -815,30 +815,42 @@ Store::PortCoverage Store::port_coverage(std::string_view job, Proto proto,
   PortCoverage out;
   if (hosts.empty()) return out;
   const std::size_t n = ports.size();
+  std::vector<std::int32_t> index(65536, -1);  // port -> position in `ports`
+  for (std::size_t i = 0; i < n; ++i) index[ports[i]] = static_cast<std::int32_t>(i);
   std::vector<std::int64_t> oldest(n, std::numeric_limits<std::int64_t>::max());
   out.never.assign(n, false);
   out.mean_ms.assign(n, 0);
-  std::vector<std::int64_t> verified(65536);
-  for (const auto& [id, seen] : hosts) {
-    std::fill(verified.begin(), verified.end(), -1);
-    auto q = impl_->db.query(
-        "SELECT port, verified_ms FROM port_verified WHERE host_id = ?1 AND proto = ?2");
-    q.bind(1, id);
-    q.bind(2, name(proto));
-    while (q.step()) {
-      const std::int64_t port = q.int64(0);
-      if (port >= 0 && port <= 65535) verified[static_cast<std::size_t>(port)] = q.int64(1);
-    }
+  std::vector<std::int64_t> verified(n, -1);  // the current host's
+  auto fold = [&](std::int64_t seen) {
     for (std::size_t i = 0; i < n; ++i) {
-      std::int64_t t = verified[ports[i]];
+      std::int64_t t = verified[i];
       if (t < 0) {
         out.never[i] = true;
         t = seen;
       }
       oldest[i] = std::min(oldest[i], t);
       out.mean_ms[i] += static_cast<double>(t) / static_cast<double>(hosts.size());
+      verified[i] = -1;
     }
+  };
+  // One pass over the job's rows, host by host (hosts are in id order too).
+  auto q = impl_->db.query(
+      "SELECT v.host_id, v.port, v.verified_ms FROM port_verified v JOIN hosts h ON "
+      "h.id = v.host_id JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 AND v.proto = ?2 "
+      "ORDER BY v.host_id");
+  q.bind(1, job);
+  q.bind(2, name(proto));
+  std::size_t at = 0;  // the host being filled, in `hosts`
+  while (q.step()) {
+    const std::int64_t id = q.int64(0);
+    while (at < hosts.size() && hosts[at].first < id) fold(hosts[at++].second);
+    if (at == hosts.size()) break;
+    if (hosts[at].first != id) continue;  // a host that does not count
+    const std::int64_t port = q.int64(1);
+    if (port < 0 || port > 65535 || index[static_cast<std::size_t>(port)] < 0) continue;
+    verified[static_cast<std::size_t>(index[static_cast<std::size_t>(port)])] = q.int64(2);
   }
+  while (at < hosts.size()) fold(hosts[at++].second);
   out.oldest.reserve(n);
   for (const std::int64_t t : oldest) out.oldest.push_back(from_ms(t));
   return out;

@@ -31,8 +31,14 @@ down() {
     while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$dir/pids"
     rm -f "$dir/pids"
   fi
-  ip netns del "$prefix-scan" 2>/dev/null || true
-  for i in $(seq 1 200); do ip netns del "$prefix-t$i" 2>/dev/null || true; done
+  local ns pids
+  for ns in "$prefix-scan" $(seq -f "$prefix-t%g" 1 200); do
+    [[ -e "/run/netns/$ns" ]] || continue
+    # Whatever still runs inside (a listener, a scanner) goes with the namespace.
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [[ -n "$pids" ]] && kill -TERM $pids 2>/dev/null
+    ip netns del "$ns" 2>/dev/null || true
+  done
 }
 
 up() {
@@ -53,9 +59,8 @@ up() {
   for i in $(seq 1 "$hosts"); do
     ns="$prefix-t$i"
     ip netns add "$ns"
-    ip link add "${prefix}s$i" type veth peer name "${prefix}t$i"
-    ip link set "${prefix}s$i" netns "$scan"
-    ip link set "${prefix}t$i" netns "$ns"
+    # Created inside the namespaces: nothing is ever left in the caller's.
+    ip -n "$scan" link add "${prefix}s$i" type veth peer name "${prefix}t$i" netns "$ns"
     ip netns exec "$scan" ip link set "${prefix}s$i" master "${prefix}br" up
     ip netns exec "$ns" ip link set lo up
     ip netns exec "$ns" ip addr add "198.18.0.$((10 + i))/24" dev "${prefix}t$i"

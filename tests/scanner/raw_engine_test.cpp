@@ -320,6 +320,26 @@ TEST(RawEngine, PacedUdpLearnsASlowerLimiter) {
   }
 }
 
+TEST(RawEngine, PacedUdpTakesASilentHostsSilenceAfterASample) {
+  // A host that drops every UDP datagram answers nothing to the fast pass: four paced
+  // probes, a period apart, draw nothing either, and its silence stands (not 2 x 200
+  // paced probes).
+  auto net = limited_network(20);
+  net.hosts[0].default_udp = FakeBehavior::drop;
+  net.hosts[0].ports.clear();
+  const auto run =
+      scan(Technique::udp, "1-200", net, {"198.18.0.2"}, nullptr, {}, {}, [](ScanPlan& plan) {
+        plan.udp_pacing.enabled = true;
+        plan.udp_pacing.period = std::chrono::milliseconds(52);
+      });
+  ASSERT_EQ(run.hosts.size(), 1u);
+  const auto& h = run.hosts[0];
+  EXPECT_FALSE(h.inconclusive) << h.note;
+  ASSERT_EQ(h.ports.size(), 200u);
+  for (const auto& p : h.ports) EXPECT_EQ(p.state, PortState::open_filtered) << p.port;
+  EXPECT_LT(run.summary.counters.probes_sent, 200u + 10u);
+}
+
 TEST(RawEngine, PacedUdpOutOfTimeIsInconclusiveNotSilent) {
   const auto run = scan(Technique::udp, "1-300", limited_network(20), {"198.18.0.2"}, nullptr, {},
                         {}, [](ScanPlan& plan) {
@@ -333,6 +353,14 @@ TEST(RawEngine, PacedUdpOutOfTimeIsInconclusiveNotSilent) {
   EXPECT_NE(h.note.find("ports were not verified at one probe per 0.05 s"), std::string::npos)
       << h.note;
   EXPECT_NE(h.note.find("time budget ran out"), std::string::npos) << h.note;
+  // The verified ports are reported, and right; the others are left out and counted.
+  EXPECT_GT(h.unverified_ports, 0u);
+  EXPECT_EQ(h.ports.size() + h.unverified_ports, 300u);
+  for (const auto& p : h.ports) {
+    if (p.port != 53 && p.port != 69 && p.port != 161) {
+      EXPECT_EQ(p.state, PortState::closed) << p.port;
+    }
+  }
   EXPECT_LT(run.summary.elapsed.count(), 3.0);
 }
 

@@ -43,6 +43,7 @@ constexpr double kMinAdaptiveRate = 500;
 // Paced UDP: silences a silent pair needs (measured loss may ask for more, up to the cap).
 constexpr int kMinPacedSilences = 2;
 constexpr int kMaxPacedSilences = 6;
+constexpr int kSilentHostSample = 4;
 // How often (at least) the sender weighs the loss signals and adapts its rate; never more
 // often than twice the smoothed RTT, so that a window's answers are mostly to its own probes.
 constexpr std::chrono::milliseconds kRateWindow{20};
@@ -224,6 +225,10 @@ class RawScan : public FrameSink {
     std::size_t flight_pair = 0;
     Clock::time_point flight_deadline{};
     std::uint32_t burst = 0;  // errors the fast pass drew
+    Clock::time_point last_sent{};
+    // A host that answered nothing in the fast pass (down, or dropping everything): only
+    // this many paced probes first; if they draw nothing either, its silence stands.
+    int sample_left = -1;  // -1: not sampling
   };
   bool paced_ = false;
   bool budget_out_ = false;  // ScanPlan::time_budget ran out before every pair was verified
@@ -530,15 +535,30 @@ void RawScan::scan_group() {
 bool RawScan::settle_pending(std::size_t h, int need) {
   const std::size_t nports = ports_.size();
   PacedHost& ph = paced_hosts_[h];
+  if (ph.sample_left >= 0 && settled_[h].load(std::memory_order_relaxed) > 0) {
+    ph.sample_left = -1;  // it answers after all: every silent port is paced
+  }
+  if (ph.sample_left == 0 && !ph.in_flight) {
+    // A full period before each of the sample's probes and not one answer: the host sends
+    // no errors (down, or a firewall that drops), so its silence stands as it is.
+    for (const std::uint32_t pi : ph.pending) paced_silent_[h * nports + pi] = 255;
+    ph.pending.clear();
+    return true;
+  }
+  // Only an ICMP error proves the pace too fast: a protocol reply after a silence is loss.
   bool contradicted = false;
   std::erase_if(ph.pending, [&](std::uint32_t pi) {
     const std::size_t pair = h * nports + pi;
-    const bool answered = answer_[pair].load(std::memory_order_relaxed) != 0;
-    contradicted = contradicted || (answered && paced_silent_[pair] > 0);
-    return answered || paced_silent_[pair] >= need;
+    const std::uint8_t a = answer_[pair].load(std::memory_order_relaxed);
+    contradicted = contradicted ||
+                   (a != 0 && paced_silent_[pair] > 0 && decode(a).reason != Reason::udp_response);
+    return a != 0 || paced_silent_[pair] >= need;
   });
   if (contradicted) {
     ph.period_s = std::min(ph.period_s * 1.25, kMaxUdpPacePeriod.count());
+    ph.next_send =
+        std::max(ph.next_send,
+                 ph.last_sent + std::chrono::duration_cast<Clock::duration>(Seconds(ph.period_s)));
     ph.pending.clear();
     for (const std::uint32_t pi : port_order_) {
       const std::size_t pair = h * nports + pi;
@@ -584,6 +604,7 @@ void RawScan::scan_paced() {
     ph.period_s = period;
     ph.burst = errors_[h].load();
     ph.next_send = start + std::chrono::duration_cast<Clock::duration>(Seconds(period));
+    if (settled_[h].load() == 0) ph.sample_left = kSilentHostSample;
     for (const std::uint32_t pi : port_order_) {
       if (answer_[h * nports + pi].load() == 0) ph.pending.push_back(pi);
     }
@@ -658,6 +679,8 @@ void RawScan::scan_paced() {
       ph.in_flight = true;
       ph.flight_pair = pair;
       ph.flight_deadline = sent + reply_timeout(h);
+      ph.last_sent = sent;
+      if (ph.sample_left > 0) --ph.sample_left;
       // From the moment it left: a late send must not shorten the gap to the next one.
       ph.next_send = sent + std::chrono::duration_cast<Clock::duration>(Seconds(ph.period_s));
       wake = std::min(wake, ph.flight_deadline);
@@ -675,11 +698,9 @@ void RawScan::scan_paced() {
   }
   // What the budget left unverified stays in `pending`.
   for (std::size_t h = 0; h < hosts_.size(); ++h) {
-    auto& pending = paced_hosts_[h].pending;
-    std::erase_if(pending, [&](std::uint32_t pi) {
-      const std::size_t pair = h * nports + pi;
-      return answer_[pair].load() != 0 || paced_silent_[pair] >= paced_need_final_;
-    });
+    if (!hosts_[h].authorized || hosts_[h].timed_out) continue;
+    paced_hosts_[h].in_flight = false;
+    settle_pending(h, paced_need_final_);
   }
 }
 
@@ -950,13 +971,14 @@ void RawScan::note_paced(std::size_t h, HostResult& r, bool cut_short, AddNote a
     add_note("ICMP error rate limit detected: " + std::to_string(ph.burst) +
              " errors to the fast pass, then silence that probes at one per " + period +
              " s answered: " + std::to_string(limited) +
-             " probes ran into the limit, and every silent port was verified at that pace");
+             " probes ran into the limit, and silent ports were probed again at that pace");
   }
   if (cut_short || ph.pending.empty()) return;
   r.inconclusive = true;
   add_note(std::to_string(ph.pending.size()) + " of " + std::to_string(ports_.size()) +
            " ports were not verified at one probe per " + period +
-           " s before the time budget ran out: their silence may be the rate limit");
+           " s before the time budget ran out (their silence may be the rate limit): they are "
+           "left out");
 }
 
 void RawScan::emit_group() {
@@ -978,13 +1000,21 @@ void RawScan::emit_group() {
     const bool cut_short = host.timed_out || interrupted_ || stopping() || !summary_.error.empty();
     bool any_answer = false;
     r.ports.reserve(nports);
+    // Paced UDP: ports the time budget left unverified are not reported (their silence may
+    // be the rate limit); the verified ones are.
+    std::vector<bool> unverified;
+    if (paced_ && paced_hosts_.size() > h && !paced_hosts_[h].pending.empty() && !cut_short) {
+      unverified.assign(nports, false);
+      for (const std::uint32_t pi : paced_hosts_[h].pending) unverified[pi] = true;
+      r.unverified_ports = paced_hosts_[h].pending.size();
+    }
     for (std::size_t p = 0; p < nports; ++p) {
       const std::uint8_t a = answer_ ? answer_[h * nports + p].load() : 0;
       if (a != 0) {
         const auto o = decode(a);
         r.ports.push_back({ports_[p], proto_of(probe_.technique), o.state, o.reason, 0});
         any_answer = any_answer || proves_host_up(o.reason);
-      } else if (!cut_short) {
+      } else if (!cut_short && (unverified.empty() || !unverified[p])) {
         r.ports.push_back({ports_[p], proto_of(probe_.technique),
                            technique_info(probe_.technique).silence, Reason::no_response, 0});
       }

@@ -122,6 +122,9 @@ struct HostResult {
   // retransmission (loss, the target's ICMP/RST rate limit). Unanswered ports then carry
   // the technique's no-reply state, which must not be read as a change.
   bool inconclusive = false;
+  // Paced UDP: ports left out of `ports` because the time budget ran out before they were
+  // verified (the host is inconclusive; the ports it lists are verified).
+  std::size_t unverified_ports = 0;
   std::string note;               // why incomplete/inconclusive, e.g. "host timeout after 30s"
   bool refused_by_scope = false;  // not probed at all: no authorization covers the address
   std::chrono::duration<double> elapsed{0};

@@ -61,12 +61,12 @@ class AgentMetrics {
   void record_hosts(const std::string& job, std::size_t down, std::size_t inconclusive,
                     std::size_t silent);
   // A UDP job's coverage after a complete scan (udp-coverage): of its `ports`, those every
-  // host verified within the last `period`, and the age of the oldest verification (a port
-  // some host never verified counts from the job's first baseline).
+  // host verified within the last `period`, and when the oldest verification was (Unix
+  // time; a port some host never verified counts from when that host was first seen).
   struct UdpCoverage {
     std::size_t ports = 0;
     std::size_t verified = 0;
-    double oldest_age_seconds = 0;
+    double oldest_verification = 0;
     double period_seconds = 0;
   };
   void record_udp_coverage(const std::string& job, const UdpCoverage& coverage);
