@@ -24,18 +24,19 @@ struct JobText {
   // Off by default here: these tests count engine runs (discovery is one more). The
   // HostDiscovery tests below turn it on.
   bool host_discovery = false;
+  std::string interval = "1m";
   std::string extra;           // more job keys
   std::string authorization =  // whole [[authorization]] section(s)
       "[[authorization]]\nnetworks = [\"198.18.0.0/16\"]\n";
 };
 
 Config make_config(const JobText& j) {
-  const std::string text =
-      "[agent]\nlog-level = \"error\"\n\n" + j.authorization +
-      "\n[[job]]\nname = \"fake\"\ntargets = [" + j.targets + "]\nports = \"" + j.ports +
-      "\"\ntechnique = \"" + j.technique +
-      "\"\ninterval = \"1m\"\nconfirmations = " + std::to_string(j.confirmations) +
-      "\nhost-discovery = " + (j.host_discovery ? "true" : "false") + "\n" + j.extra;
+  const std::string text = "[agent]\nlog-level = \"error\"\n\n" + j.authorization +
+                           "\n[[job]]\nname = \"fake\"\ntargets = [" + j.targets + "]\nports = \"" +
+                           j.ports + "\"\ntechnique = \"" + j.technique + "\"\ninterval = \"" +
+                           j.interval + "\"\nconfirmations = " + std::to_string(j.confirmations) +
+                           "\nhost-discovery = " + (j.host_discovery ? "true" : "false") + "\n" +
+                           j.extra;
   return parse_config(text, "job_runner_test.toml");
 }
 
@@ -368,6 +369,44 @@ TEST_F(JobRunnerTest, PacedUdpCoversEveryPortExactlyAcrossScans) {
   EXPECT_EQ(events[0].change.from, PortState::closed);
   EXPECT_EQ(events[0].change.to, PortState::open);
   EXPECT_EQ(baseline_of(7, Proto::udp)->state, PortState::open);
+}
+
+// A host whose ICMP limit is much slower than the pace: its paced probing runs out of the
+// budget (80% of the 1s interval). The ports it verified are compared and stored, the host
+// counts as inconclusive, nothing is an event, and the ports left over come first next time,
+// so the rotation moves on.
+TEST_F(JobRunnerTest, PacedUdpOutOfBudgetStoresWhatItVerified) {
+  JobText j;
+  j.technique = "udp";
+  j.ports = "1-28";
+  j.extra = "udp-pace = \"55ms\"\nudp-coverage = \"2s\"\n";
+  j.interval = "1s";  // share 14, budget 0.8 s
+  const auto config = make_config(j);
+  net.config.icmp_per_second = 4;
+  net.config.icmp_burst = 6;
+  const auto first = run(config);
+  ASSERT_TRUE(first.complete) << first.error;
+  EXPECT_EQ(first.udp_ports_scanned, 14u);
+  EXPECT_EQ(first.hosts_inconclusive, 1u);
+  EXPECT_TRUE(first.events.empty());
+  const auto stored = store.baseline("fake", kHost);
+  ASSERT_TRUE(stored.exists) << "the verified ports are stored";
+  const std::size_t verified = stored.find(Proto::udp)->port_count();
+  EXPECT_GT(verified, 0u);
+  EXPECT_LT(verified, 14u);
+  for (std::uint16_t port = 1; port <= 28; ++port) {
+    if (const auto b = baseline_of(port, Proto::udp)) {
+      EXPECT_EQ(b->state, PortState::closed) << port;
+    }
+  }
+  // The next scans take the ports never verified first: after a few, every port is stored.
+  for (int scan = 0; scan < 8 && store.baseline("fake", kHost).find(Proto::udp)->port_count() < 28;
+       ++scan) {
+    const auto r = run(config);
+    ASSERT_TRUE(r.complete) << r.error;
+    EXPECT_TRUE(r.events.empty());
+  }
+  EXPECT_EQ(store.baseline("fake", kHost).find(Proto::udp)->port_count(), 28u);
 }
 
 // A host that stops answering altogether (powered off, cut off) would turn every port
