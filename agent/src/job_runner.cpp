@@ -528,8 +528,8 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   const std::vector<std::uint16_t> job_udp_ports = plan.ports.udp;
   if (paced) {
     plan.udp_pacing = job.udp_pace;
-    // The paced probing must leave the schedule room: what it has not verified by then
-    // makes its host inconclusive (not compared), and those ports come first next time.
+    // The paced probing must leave the schedule room: a host it has not finished by then is
+    // inconclusive, its verified ports are compared, and the others come first next time.
     plan.time_budget = kUdpPaceBudget * job.interval;
     plan.ports.udp = coverage_share(job, store, job_udp_ports, started);
   }
