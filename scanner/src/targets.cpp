@@ -284,8 +284,14 @@ bool TargetSet::Cursor::next(Target& out) {
   std::uint64_t skips = 0;
   while (step(out)) {
     const auto last = set_->excluded_through(out.address);
-    if (!last) return true;
-    skip_through(*last);
+    if (!last) {
+      if (set_->shard_.whole() ||
+          set_->shard_.owns(out.hostname.empty() ? out.address.to_string() : out.hostname)) {
+        return true;
+      }
+    } else {
+      skip_through(*last);
+    }
     if ((++skips & 0x3ff) == 0 && stop_ && stop_->load(std::memory_order_relaxed)) return false;
   }
   return false;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -133,6 +134,37 @@ TEST(Targets, ExclusionsAndLargeSetsAreLazy) {
   v6.add("2001:db8::/32", kNoDns);  // 2^96 addresses: must not be materialised
   EXPECT_EQ(v6.size_hint(), std::numeric_limits<std::uint64_t>::max());
   EXPECT_EQ(all_targets(v6, 2), (std::vector<std::string>{"2001:db8::", "2001:db8::1"}));
+}
+
+TEST(Targets, AShardKeepsTheHostsItsHashmodSelects) {
+  // 198.18.0.1 -> 1, .2 -> 2 of 3 (tests/common/shard_test.cpp); the shards of one count
+  // split the targets, exclusions still apply, and a hostname target is keyed by its name.
+  std::vector<std::string> seen;
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    TargetSet set;
+    set.add("198.18.0.0/24", kNoDns);
+    set.exclude("198.18.0.3", kNoDns);
+    set.select(Shard{i, 3});
+    const auto part = all_targets(set);
+    EXPECT_GT(part.size(), 50u) << "shard " << i;
+    for (const auto& a : part) {
+      EXPECT_EQ(prometheus_hashmod(a, 3), i) << a;
+      EXPECT_NE(a, "198.18.0.3");
+    }
+    EXPECT_EQ(std::count(part.begin(), part.end(), "198.18.0.1"), i == 1 ? 1 : 0);
+    EXPECT_EQ(std::count(part.begin(), part.end(), "198.18.0.2"), i == 2 ? 1 : 0);
+    seen.insert(seen.end(), part.begin(), part.end());
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end()) << "shards overlap";
+  EXPECT_EQ(seen.size(), 255u) << "shards leave hosts out";
+
+  TargetSet named;
+  named.add_target(Target{asio::ip::make_address("198.18.0.1"), "db1.lab.invalid"});
+  named.select(Shard{1, 3});  // the address's shard, not the name's
+  EXPECT_TRUE(all_targets(named).empty());
+  named.select(Shard{3, 5});  // "db1.lab.invalid" -> 3 of 5
+  EXPECT_EQ(all_targets(named), std::vector<std::string>{"198.18.0.1"});
 }
 
 TEST(Targets, BadInputSaysWhatAndWhere) {

@@ -18,6 +18,7 @@
 #include "portvigil/common/errors.hpp"
 #include "portvigil/common/grammar.hpp"
 #include "portvigil/common/scan_model.hpp"
+#include "portvigil/common/shard.hpp"
 
 namespace portvigil {
 
@@ -97,6 +98,10 @@ class TargetSet {
   // Appends one known target (no parsing, no DNS); the next address of the last range
   // extends it, so a run of consecutive live hosts costs one spec.
   void add_target(const Target& target);
+  // Keeps only the targets `shard` owns (keyed as the `host` label: the hostname as written,
+  // else the address), for agents that share a job's hosts ([agent] shard).
+  void select(const Shard& shard) { shard_ = shard; }
+  [[nodiscard]] const Shard& shard() const { return shard_; }
 
   [[nodiscard]] bool empty() const { return specs_.empty(); }
   [[nodiscard]] const std::vector<TargetSpec>& specs() const { return specs_; }
@@ -134,6 +139,7 @@ class TargetSet {
   [[nodiscard]] std::optional<uint128> excluded_through(const asio::ip::address& a) const;
   std::vector<TargetSpec> specs_;
   std::vector<TargetSpec> excludes_;
+  Shard shard_;
 };
 
 [[nodiscard]] TargetSpec parse_target(std::string_view expression,

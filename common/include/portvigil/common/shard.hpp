@@ -1,0 +1,37 @@
+// Which hosts an agent owns when several share the work ([agent] shard = "I/N"). A host
+// belongs to shard hashmod(key, N), computed exactly as Prometheus' hashmod relabel action
+// computes it, so one rule answers "which agent scans this host" in the agent and in
+// relabelling alike. The key is the host's `host` label: the name as written in the job's
+// targets for a hostname target, else the address in its canonical text form.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace portvigil {
+
+// Prometheus' hashmod: the MD5 digest of `value`, its last 8 bytes read as a big-endian
+// unsigned integer, modulo `modulus` (> 0).
+[[nodiscard]] std::uint64_t prometheus_hashmod(std::string_view value, std::uint64_t modulus);
+
+// Shard `index` of `count`, index counted from 0 as hashmod values are. The default is the
+// whole: one agent owns every host.
+struct Shard {
+  std::uint32_t index = 0;
+  std::uint32_t count = 1;
+
+  [[nodiscard]] bool whole() const { return count == 1; }
+  [[nodiscard]] bool owns(std::string_view host_key) const {
+    return whole() || prometheus_hashmod(host_key, count) == index;
+  }
+  [[nodiscard]] std::string text() const;  // "I/N"
+  bool operator==(const Shard&) const = default;
+};
+
+inline constexpr std::uint32_t kMaxShards = 1u << 16;
+
+// "I/N" with 0 <= I < N <= kMaxShards; throws InputError quoting the text otherwise.
+[[nodiscard]] Shard parse_shard(std::string_view text);
+
+}  // namespace portvigil
