@@ -46,10 +46,10 @@ constexpr Duration kDefaultMaxRtt{1.25};
 // ---- known keys ---------------------------------------------------------------------------
 
 constexpr std::array<std::string_view, 3> kTopKeys{"agent", "authorization", "job"};
-constexpr std::array<std::string_view, 12> kAgentKeys{
-    "state-dir",    "log-level",    "event-log",          "max-rate",
-    "min-rate",     "max-retries",  "web-listen-address", "retention",
-    "web-username", "web-password", "port-series-limit",  "web-config-file"};
+constexpr std::array<std::string_view, 14> kAgentKeys{
+    "state-dir",         "log-level",          "event-log", "max-rate",     "min-rate",
+    "max-retries",       "web-listen-address", "retention", "web-username", "web-password",
+    "port-series-limit", "web-config-file",    "shard",     "replica"};
 constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner", "ticket",
                                                              "expires", "allow-large-scope"};
 // An authorization wider than this needs allow-large-scope = true (with owner, ticket and
@@ -489,6 +489,25 @@ class Loader {
     }
     if (auto v = opt_int(s, "port-series-limit", 0, 10000000)) {
       a.port_series_limit = static_cast<std::size_t>(*v);
+    }
+    if (const auto* n = get(s, "shard")) {
+      const auto text = string_value(*n, s, "shard", "\"I/N\", shard I of N, such as \"0/3\"");
+      try {
+        a.shard = parse_shard(text);
+      } catch (const InputError& e) {
+        fail(n->source(), s.name, "shard", e.what());
+      }
+    }
+    if (auto v = opt_string(s, "replica", "a replica name such as \"a\"")) {
+      const bool named =
+          !v->empty() && v->size() <= 63 && std::all_of(v->begin(), v->end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+          });
+      if (!named) {
+        expected(*get(s, "replica"), s.name, "replica",
+                 "1 to 63 letters, digits, '_', '-' or '.', such as \"a\"");
+      }
+      a.replica = *v;
     }
   }
 

@@ -240,6 +240,19 @@ interval = "15m"
   EXPECT_EQ(config.authorization.at(0).origin, "t.toml:2:1");
 }
 
+TEST(AgentConfig, ShardAndReplica) {
+  const std::string auth =
+      "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n"
+      "[[job]]\nname = \"web\"\ntargets = [\"198.18.0.0/24\"]\ninterval = \"15m\"\n";
+  const auto whole = parse_config(auth, "t.toml");
+  EXPECT_TRUE(whole.agent.shard.whole());
+  EXPECT_EQ(whole.agent.replica, "");
+  const auto c =
+      parse_config("[agent]\nshard = \"1/3\"\nreplica = \"site-b.2\"\n" + auth, "t.toml");
+  EXPECT_EQ(c.agent.shard, (Shard{1, 3}));
+  EXPECT_EQ(c.agent.replica, "site-b.2");
+}
+
 TEST(AgentConfig, AuthorizationAsSingleTableAndUnionOfNetworks) {
   // Two halves of a /24 together authorize the whole /24; a bare address is a /32.
   const auto config = parse_config(R"(
@@ -435,6 +448,18 @@ const BadConfig kBadConfigs[] = {
     {"retention_no_unit", "[agent]\nretention = \"90\"\n",
      "t.toml:2:13: [agent]: key \"retention\": expected a duration such as \"90d\" (units ms, "
      "s, m, h, d), got \"90\" (string)"},
+    {"shard_index_out_of_range", "[agent]\nshard = \"3/3\"\n",
+     "t.toml:2:9: [agent]: key \"shard\": invalid shard \"3/3\": I must be 0 to 2 (shards "
+     "count from 0, as the values of Prometheus' hashmod do)"},
+    {"shard_not_i_of_n", "[agent]\nshard = \"2\"\n",
+     "t.toml:2:9: [agent]: key \"shard\": invalid shard \"2\": expected \"I/N\", shard I of N "
+     "agents, such as \"0/3\""},
+    {"shard_integer", "[agent]\nshard = 2\n",
+     "t.toml:2:9: [agent]: key \"shard\": expected \"I/N\", shard I of N, such as \"0/3\", got "
+     "2 (integer)"},
+    {"replica_with_space", "[agent]\nreplica = \"site a\"\n",
+     "t.toml:2:11: [agent]: key \"replica\": expected 1 to 63 letters, digits, '_', '-' or "
+     "'.', such as \"a\", got \"site a\" (string)"},
     {"web_config_file_empty", "[agent]\nweb-config-file = \"\"\n",
      "t.toml:2:19: [agent]: key \"web-config-file\": expected a non-empty file path (leave the "
      "key out for plain HTTP), got \"\" (string)"},

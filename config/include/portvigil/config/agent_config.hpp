@@ -26,6 +26,7 @@
 #include "portvigil/common/errors.hpp"
 #include "portvigil/common/grammar.hpp"
 #include "portvigil/common/scan_model.hpp"
+#include "portvigil/common/shard.hpp"
 
 namespace portvigil {
 
@@ -68,6 +69,11 @@ struct AgentSettings {
   std::string web_config_file;
   // At most this many per-port series (portvigil_port_open, _unexpected_open, its _since).
   std::size_t port_series_limit = 10000;
+  // Several agents sharing the work: this one scans only the hosts whose hashmod selects
+  // `shard` (portvigil/common/shard.hpp). Agents with the same shard and different
+  // `replica` names scan the same hosts (high availability); `replica` labels their metrics.
+  Shard shard;
+  std::string replica;
 };
 
 // A port or inclusive port range of one protocol: "22/tcp", "8000-8099/tcp".
