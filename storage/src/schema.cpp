@@ -183,11 +183,19 @@ CREATE TABLE port_verified (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations{{
+// Version 5. Shards ([agent] shard): the shard "I/N" under which the job's last scan was
+// committed, so the first scan under another shard knows which hosts it gained (their
+// baseline is taken without events). NULL: never committed with a shard (the whole).
+constexpr std::string_view kV5 = R"sql(
+ALTER TABLE jobs ADD COLUMN shard TEXT;
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations{{
     {1, kV1},
     {2, kV2},
     {3, kV3},
     {4, kV4},
+    {5, kV5},
 }};
 
 }  // namespace

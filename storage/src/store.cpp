@@ -281,6 +281,7 @@ struct Store::Impl {
     const HostResult* exact;  // full result when available: diff_host keeps per-port reasons
     ScannedHost::Presence presence = ScannedHost::Presence::answered;
     bool partial = false;  // ScannedHost::partial
+    bool adopted = false;  // ScannedHost::adopted
   };
 
   // Presence columns of a host row; absent when the job has never stored the host.
@@ -432,13 +433,16 @@ struct Store::Impl {
       const std::string& key = host.key;
       const auto known = host_presence(job_id, key);
       const std::int64_t host_id = known ? known->id : ensure_host(job_id, key);
-      const HostSnapshot old = load_snapshot(host_id);
+      const HostSnapshot stored = load_snapshot(host_id);
+      // An adopted host's stored state (if any) is from before it moved away: not compared.
+      const HostSnapshot old = host.adopted ? HostSnapshot{} : stored;
       // A scan of some of the ports: the others keep their stored state.
       const HostSnapshot fresh =
           host.partial ? merge_snapshots(old, host.fresh, options.job_ports) : host.fresh;
       // A host without a baseline is new exposure unless this scan sets the job's baseline
-      // or the host had already answered by then (known, but not comparable yet).
-      const bool appeared = !old.exists && job_baseline_ms.has_value() &&
+      // or the host had already answered by then (known, but not comparable yet), or it came
+      // from another shard.
+      const bool appeared = !old.exists && job_baseline_ms.has_value() && !host.adopted &&
                             !(known && known->seen_ms && *known->seen_ms <= *job_baseline_ms);
 
       // A protocol scanned with another technique than last time starts a new baseline.
@@ -522,7 +526,7 @@ struct Store::Impl {
         add_event(id, key, EventKind::host_appeared, PortChange{}, appeared_ports, all_expected);
       }
 
-      for (const ProtoSnapshot& p : fresh.protos) save_proto(host_id, p, old.find(p.proto));
+      for (const ProtoSnapshot& p : fresh.protos) save_proto(host_id, p, stored.find(p.proto));
       for (const ProtoSnapshot& p : host.fresh.protos) {
         ports_scanned += p.port_count();
         if (options.record_verified) mark_verified(host_id, p, time_ms);
@@ -551,6 +555,10 @@ struct Store::Impl {
         }
       }
     }
+    db.query("UPDATE jobs SET shard = ?2 WHERE id = ?1")
+        .bind(1, job_id)
+        .bind(2, options.shard)
+        .run();
     if (!job_baseline_ms && answered_now) {
       db.query("UPDATE jobs SET baseline_ms = ?2 WHERE id = ?1")
           .bind(1, job_id)
@@ -734,7 +742,8 @@ std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id,
   return impl_->commit(
       scan_id, hosts, counters, finished, policy,
       [](const ScannedHost& h, Technique technique) {
-        Impl::Prepared p{h.host, h.address, h.complete, h.state, nullptr, h.presence, h.partial};
+        Impl::Prepared p{h.host,  h.address,  h.complete, h.state,
+                         nullptr, h.presence, h.partial,  h.adopted};
         p.fresh.exists = true;
         for (auto& proto : p.fresh.protos) proto.technique = technique;
         return p;
@@ -760,6 +769,13 @@ bool Store::known_host(std::string_view job, std::string_view host) const {
       "AND (h.seen_ms IS NOT NULL OR h.state_ms IS NOT NULL)");
   q.bind(1, job).bind(2, host);
   return q.step();
+}
+
+std::optional<std::string> Store::job_shard(std::string_view job) const {
+  auto q = impl_->db.query("SELECT shard FROM jobs WHERE name = ?1");
+  q.bind(1, job);
+  if (!q.step() || q.is_null(0)) return std::nullopt;
+  return q.text(0);
 }
 
 std::vector<std::string> Store::known_hosts(std::string_view job) const {

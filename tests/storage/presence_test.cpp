@@ -211,3 +211,46 @@ TEST(StorePresence, UpgradedJobsCountAsBaselined) {
 
 }  // namespace
 }  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+// A host gained by resharding (ScannedHost::adopted) takes its baseline without events,
+// both when it is new to this store and when the store still holds a stale state from
+// before the host moved away; the next scan compares it as usual. The shard of each commit
+// is kept with the job.
+TEST(StorePresence, AnAdoptedHostTakesItsBaselineSilently) {
+  Store s = Store::open(":memory:");
+  EXPECT_EQ(s.job_shard("j"), std::nullopt);
+  // Under shard 0/1 (the whole) "old" had 22 open; "b" makes the job's baseline.
+  commit(s, 0,
+         {scanned(make_host("old", 1, 100, PortState::closed, {{22, PortState::open}})),
+          scanned(make_host("b", 1, 100, PortState::closed))},
+         {.accept_first_baseline = true});
+  EXPECT_EQ(s.job_shard("j"), "0/1");
+
+  // Under 1/2: "old" is back with 80 open instead of 22, "new" never seen: both adopted.
+  auto old_host = scanned(make_host("old", 1, 100, PortState::closed, {{80, PortState::open}}));
+  auto new_host = scanned(make_host("new", 1, 100, PortState::closed, {{44, PortState::open}}));
+  old_host.adopted = new_host.adopted = true;
+  const auto c =
+      commit(s, 10, {old_host, new_host}, {.accept_first_baseline = true, .shard = "1/2"});
+  EXPECT_TRUE(c.events.empty());
+  EXPECT_EQ(c.summary.hosts_appeared, 0u);
+  EXPECT_EQ(s.job_shard("j"), "1/2");
+  EXPECT_EQ(s.baseline("j", "old").state_of(Proto::tcp, 22)->state, PortState::closed);
+  EXPECT_EQ(s.baseline("j", "old").state_of(Proto::tcp, 80)->state, PortState::open);
+  // Accepted as a first baseline is, for a job without a policy.
+  EXPECT_TRUE(s.is_accepted("j", "new", Proto::tcp, 44));
+  EXPECT_TRUE(s.is_accepted("j", "old", Proto::tcp, 80));
+
+  // Then compared like any host.
+  const auto next =
+      commit(s, 20, {scanned(make_host("new", 1, 100, PortState::closed))}, {.shard = "1/2"});
+  ASSERT_EQ(next.events.size(), 1u);
+  EXPECT_EQ(next.events[0].change.port, 44);
+  EXPECT_EQ(next.events[0].change.to, PortState::closed);
+}
+
+}  // namespace
+}  // namespace portvigil

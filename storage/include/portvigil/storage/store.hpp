@@ -182,6 +182,10 @@ struct ScannedHost {
   // The scan verified only some of the host's ports (udp-coverage): `state` is merged into
   // the stored state (merge_snapshots) instead of replacing it.
   bool partial = false;
+  // Gained by resharding: `state` becomes the host's baseline without being compared with
+  // anything stored (which may be stale from before the host was lost): no events, and
+  // for a job without a policy its open ports are accepted, as with the first baseline.
+  bool adopted = false;
 
   [[nodiscard]] static ScannedHost from(const HostResult& result, Technique technique);
 };
@@ -202,6 +206,8 @@ struct CommitOptions {
   // Later they are only added, as ports added to a job's list are.
   std::vector<std::uint16_t> job_ports = {};
   std::chrono::seconds first_coverage{0};
+  // The agent's shard ("I/N"), recorded with the job (Store::job_shard).
+  std::string shard = "0/1";
 };
 
 // What a commit found beyond its events, for the agent's metrics and log.
@@ -294,6 +300,9 @@ class Store {
   };
   // The hosts of `job` that have a baseline, by name.
   [[nodiscard]] std::vector<StoredHost> hosts(std::string_view job) const;
+  // The shard ("I/N") of the job's last committed scan; nullopt before the first, or for a
+  // scan committed before shards existed (both mean the whole).
+  [[nodiscard]] std::optional<std::string> job_shard(std::string_view job) const;
   // The names of every host known_host() is true for.
   [[nodiscard]] std::vector<std::string> known_hosts(std::string_view job) const;
 
