@@ -166,6 +166,19 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                                "on-link address that failed to resolve (EHOSTUNREACH); the "
                                "port reads filtered (host-unreach).")
                            .Register(*registry);
+    shard_info = &BuildGauge()
+                      .Name("portvigil_shard_info")
+                      .Help(
+                          "Always 1; the labels say which hosts this agent owns: shard (0 to "
+                          "shards-1, Prometheus' hashmod of the host label) and its replica "
+                          "name ([agent] shard and replica).")
+                      .Register(*registry);
+    owned = &BuildGauge()
+                 .Name("portvigil_targets_owned")
+                 .Help(
+                     "Target addresses of the job's last run that this agent's shard owns "
+                     "(all of them without [agent] shard).")
+                 .Register(*registry);
     reload_ok = &BuildGauge()
                      .Name("portvigil_config_last_reload_successful")
                      .Help("1 if the last configuration (re)load succeeded.")
@@ -319,6 +332,9 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Gauge>* coverage_verified;
   prometheus::Family<prometheus::Gauge>* coverage_oldest;
   prometheus::Family<prometheus::Gauge>* coverage_period;
+  prometheus::Family<prometheus::Gauge>* shard_info;
+  prometheus::Gauge* shard_series = nullptr;
+  prometheus::Family<prometheus::Gauge>* owned;
   prometheus::Gauge* reload_ok;
   prometheus::Gauge* reload_ts;
   prometheus::Gauge* database_writable;
@@ -515,6 +531,22 @@ void AgentMetrics::set_authorizations(const std::vector<Authorization>& authoriz
     g.Set(std::chrono::duration<double>(a.expires->time_since_epoch()).count());
     i.expiry_series.push_back(&g);
   }
+}
+
+void AgentMetrics::set_shard(const Shard& shard, const std::string& replica) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  if (i.shard_series != nullptr) i.shard_info->Remove(i.shard_series);
+  i.shard_series = &i.shard_info->Add({{"shard", std::to_string(shard.index)},
+                                       {"shards", std::to_string(shard.count)},
+                                       {"replica", replica}});
+  i.shard_series->Set(1);
+}
+
+void AgentMetrics::record_targets_owned(const std::string& job, std::uint64_t owned) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.owned, job, {}).Set(static_cast<double>(owned));
 }
 
 void AgentMetrics::record_reload(bool success) {

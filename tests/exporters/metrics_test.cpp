@@ -237,6 +237,24 @@ TEST(AgentMetrics, AuthorizationExpiryPerNetworkReplacedOnReload) {
   EXPECT_EQ(text.find("portvigil_authorization_expiry_timestamp_seconds{"), std::string::npos);
 }
 
+TEST(AgentMetrics, ShardInfoIsReplacedOnReloadAndTargetsOwnedGoWithTheirJob) {
+  AgentMetrics m;
+  m.set_shard(Shard{}, "");
+  auto text = m.render();
+  EXPECT_TRUE(has_line(text, "portvigil_shard_info{replica=\"\",shard=\"0\",shards=\"1\"} 1"))
+      << text;
+  m.set_shard(Shard{2, 3}, "b");
+  m.set_job("web", Technique::syn, std::chrono::minutes(15));
+  m.record_targets_owned("web", 85);
+  text = m.render();
+  EXPECT_TRUE(has_line(text, "portvigil_shard_info{replica=\"b\",shard=\"2\",shards=\"3\"} 1"))
+      << text;
+  EXPECT_EQ(text.find("shards=\"1\""), std::string::npos) << "the old shard is gone";
+  EXPECT_TRUE(has_line(text, "portvigil_targets_owned{scan_job=\"web\"} 85"));
+  m.retain_jobs({});
+  EXPECT_EQ(m.render().find("portvigil_targets_owned{"), std::string::npos);
+}
+
 // `portvigil baseline accept` in another process: the scrape hook marks the ports
 // accepted and the paging series is gone at that very scrape.
 TEST(AgentMetrics, AcceptedPortsClearAtTheNextScrape) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "portvigil/common/scan_model.hpp"
+#include "portvigil/common/shard.hpp"
 
 namespace portvigil {
 
@@ -96,6 +97,12 @@ class AgentMetrics {
     std::optional<std::chrono::system_clock::time_point> expires;  // none: no series
   };
   void set_authorizations(const std::vector<Authorization>& authorizations);
+
+  // portvigil_shard_info{shard,shards,replica} = 1, replacing the previous labels.
+  void set_shard(const Shard& shard, const std::string& replica);
+  // portvigil_targets_owned{scan_job}: the target addresses of the job's last run that this
+  // agent's shard owns.
+  void record_targets_owned(const std::string& job, std::uint64_t owned);
 
   void record_reload(bool success);
   // portvigil_database_writable: false while the database cannot be opened or written.
