@@ -267,7 +267,7 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
     log.warn("event log was missing " + std::to_string(n) +
              " committed events (crash before the append): written now");
   }
-  for (const auto& j : config.jobs) metrics.publish(stored_snapshot(j, store));
+  for (const auto& j : config.jobs) metrics.publish(stored_snapshot(j, store, config.agent.shard));
 }
 
 std::string database_path(const Config& config) {
@@ -392,6 +392,7 @@ class Agent {
       }
       metrics_.retain_jobs(names);
       metrics_.set_authorizations(authorizations(*config_));
+      metrics_.set_shard(config_->agent.shard, config_->agent.replica);
       // load() has checked the file; a reload can still refuse one that turns TLS or
       // passwords off. The jobs are reloaded either way; the gauge says whether all was.
       metrics_.record_reload(reload_web_config());
@@ -501,6 +502,7 @@ class Agent {
       (result.complete ? log_.info(describe(job, result)) : log_.warn(describe(job, result)));
       record_events(metrics_, job.name, result.events);
       metrics_.record_scope(job.name, result.targets_refused);
+      metrics_.record_targets_owned(job.name, result.targets_owned);
       if (result.complete) {
         metrics_.publish(result.snapshot);
         metrics_.record_hosts(job.name, result.hosts_down, result.hosts_inconclusive,
@@ -616,6 +618,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
     AgentMetrics metrics(config->agent.port_series_limit);
     for (const auto& j : config->jobs) metrics.set_job(j.name, j.technique, j.interval);
     metrics.set_authorizations(authorizations(*config));
+    metrics.set_shard(config->agent.shard, config->agent.replica);
     metrics.record_reload(true);
     // A database the disk cannot hold (full, I/O error) does not stop the service: it
     // starts, reports portvigil_database_writable 0 and retries. --once has no later.

@@ -457,7 +457,8 @@ struct JobStatus {
   std::optional<std::chrono::system_clock::time_point> next_run;  // needs its interval
 };
 
-JobStatus job_status(const Store& store, const ScanRecord& scan, const JobConfig* job) {
+JobStatus job_status(const Store& store, const ScanRecord& scan, const JobConfig* job,
+                     const Shard& shard) {
   JobStatus st;
   st.scan = scan;
   std::optional<std::chrono::system_clock::time_point> reference;
@@ -471,7 +472,7 @@ JobStatus job_status(const Store& store, const ScanRecord& scan, const JobConfig
   }
   if (job != nullptr) {
     // The same view the agent publishes as portvigil_port_open / _unexpected_open.
-    const auto snap = stored_snapshot(*job, store);
+    const auto snap = stored_snapshot(*job, store, shard);
     st.open = snap.open_ports.size();
     st.unexpected =
         static_cast<std::size_t>(std::count_if(snap.open_ports.begin(), snap.open_ports.end(),
@@ -544,7 +545,7 @@ int run_status_command(std::span<const std::string_view> args) {
       if (config) {
         for (const auto& j : config->jobs) job = j.name == s.job ? &j : job;
       }
-      jobs.push_back(job_status(store, s, job));
+      jobs.push_back(job_status(store, s, job, config ? config->agent.shard : Shard{}));
     }
     // Configured jobs the database has no scan of yet (new, or never reached): the agent
     // runs them as soon as it starts or reloads. Only when the configuration is the one that

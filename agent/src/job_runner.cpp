@@ -236,6 +236,37 @@ struct HostRef {
   std::string hostname;
 };
 
+// The job's shard now and at its last commit ([agent] shard changed in between: hosts
+// moved between agents). Neither direction makes events.
+struct ShardMove {
+  Shard before;
+  Shard now;
+  [[nodiscard]] bool resharded() const { return before != now; }
+  [[nodiscard]] bool gained(std::string_view key) const {
+    return resharded() && !before.owns(key) && now.owns(key);
+  }
+  [[nodiscard]] bool lost(std::string_view key) const {
+    return resharded() && before.owns(key) && !now.owns(key);
+  }
+  [[nodiscard]] std::string describe() const {
+    return "shard " + now.text() + ", was " + before.text();
+  }
+};
+
+ShardMove shard_move(const Store& store, const JobConfig& job, const Shard& now) {
+  ShardMove m{now, now};
+  if (const auto text = store.job_shard(job.name)) {
+    try {
+      m.before = parse_shard(*text);
+    } catch (const InputError&) {
+      m.before = now;  // unreadable (a hand-edited file): treat as unchanged, move nothing
+    }
+  } else if (!store.known_hosts(job.name).empty()) {
+    m.before = Shard{};  // committed before shards existed: the whole
+  }
+  return m;
+}
+
 // Takes each host as the engine finishes it: hosts without a change are reduced to their
 // compact state at once, so a job of many hosts x 65535 ports never holds every PortResult
 // until commit; the few hosts with changes are kept whole for the confirmation re-probes.
@@ -247,9 +278,11 @@ class JobSink final : public ReportSink {
     std::vector<PortChange> changes;
   };
 
-  // `partial`: the scan verifies a share of the job's ports (udp-coverage).
-  JobSink(const JobConfig& job, const Store& store, Logger& log, JobRunResult& result, bool partial)
-      : job_(job), store_(store), log_(log), result_(result), partial_(partial) {}
+  // `partial`: the scan verifies a share of the job's ports (udp-coverage). `moves`: the
+  // hosts this run's shard gained since the job's last commit.
+  JobSink(const JobConfig& job, const Store& store, Logger& log, JobRunResult& result, bool partial,
+          const ShardMove& moves)
+      : job_(job), store_(store), log_(log), result_(result), partial_(partial), moves_(moves) {}
 
   void begin(const ScanInfo&) override {}
   void end(const ScanSummary&) override {}
@@ -313,6 +346,14 @@ class JobSink final : public ReportSink {
   // Compares a conclusive host that answered with its baseline.
   void compare(const HostResult& h) {
     const std::string key = host_key(h);
+    if (moves_.gained(key)) {
+      // Another agent watched it: what this store holds, if anything, is stale.
+      ++result_.hosts_adopted;
+      log_.info("job " + job_.name + ": host " + key + " moved to this agent by resharding (" +
+                moves_.describe() + "): its baseline is taken without events");
+      first_seen.push_back(h);
+      return;
+    }
     HostSnapshot baseline = store_.baseline(job_.name, key);
     if (!baseline.exists) {
       first_seen.push_back(h);
@@ -335,7 +376,11 @@ class JobSink final : public ReportSink {
         (what.empty() ? "no reply to any of " + std::to_string(h.ports.size()) + " probed ports"
                       : what) +
         more;
-    if (store_.known_host(job_.name, host_key(h))) {
+    if (moves_.gained(host_key(h))) {
+      // Gained by resharding and silent: whatever this store knew of it is stale, so its
+      // silence proves nothing here (no host-gone-silent from an old record).
+      record(h, note, ScannedHost::Presence::unknown);
+    } else if (store_.known_host(job_.name, host_key(h))) {
       skip(h, note, ScannedHost::Presence::silent);
     } else {
       // A subnet's unused addresses: one debug line each, no warning.
@@ -349,6 +394,7 @@ class JobSink final : public ReportSink {
   ScannedHost reduce(const HostResult& h) const {
     auto host = ScannedHost::from(h, job_.technique);
     host.partial = partial_ || h.unverified_ports > 0;
+    host.adopted = moves_.gained(host.host);
     return host;
   }
 
@@ -384,6 +430,7 @@ class JobSink final : public ReportSink {
   Logger& log_;
   JobRunResult& result_;
   bool partial_;
+  const ShardMove& moves_;
 };
 
 // udp-coverage: the hosts whose verifications count, those that answered within a period
@@ -462,9 +509,10 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
 
 }  // namespace
 
-JobSnapshot stored_snapshot(const JobConfig& job, const Store& store) {
+JobSnapshot stored_snapshot(const JobConfig& job, const Store& store, const Shard& shard) {
   std::map<std::string, HostRef> refs;
   for (const auto& h : store.hosts(job.name)) {
+    if (!shard.owns(h.host)) continue;  // another agent's since a resharding
     asio::error_code ec;
     const auto address = asio::ip::make_address(h.address, ec);
     // A host stored under a name keeps it for the policy's hostname entries.
@@ -510,6 +558,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     const TargetParseOptions parse{.resolve_names = true};
     for (const auto& t : job.targets) targets.add(t, parse, "job " + job.name);
     for (const auto& x : job.exclude) targets.exclude(x, parse, "job " + job.name + " exclude");
+    targets.select(config.agent.shard);
     const bool tcp = proto_of(job.technique) == Proto::tcp;
     plan.ports =
         job.ports.empty() ? top_ports(job.top_ports, tcp, !tcp) : parse_ports(job.ports, tcp, !tcp);
@@ -549,7 +598,8 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   };
 
   const bool partial = paced && plan.ports.udp.size() < job_udp_ports.size();
-  JobSink sink(job, store, log, result, partial);
+  const ShardMove moves = shard_move(store, job, config.agent.shard);
+  JobSink sink(job, store, log, result, partial, moves);
   RunControl control;
   control.stop = env.stop;
   try {
@@ -646,6 +696,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     options.first_coverage =
         std::chrono::ceil<std::chrono::seconds>(job.udp_coverage + job.interval);
   }
+  options.shard = config.agent.shard.text();
   CommitSummary committed;
   result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
                                     std::chrono::system_clock::now(), policy, options, &committed);
@@ -662,6 +713,24 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
                std::to_string(options.silent_after.count()) + "s or more (host-gone-silent)");
     }
   }
+  if (moves.resharded()) {
+    // Hosts now another agent's: no longer scanned here, and gone from this agent's metrics
+    // with this run (snapshot_of covers the hosts scanned). Their history stays stored.
+    constexpr std::size_t kNamedMoves = 10;
+    for (const auto& h : store.hosts(job.name)) {
+      if (!moves.lost(h.host)) continue;
+      if (++result.hosts_retired <= kNamedMoves) {
+        log.info("job " + job.name + ": host " + h.host +
+                 " moved to another agent by resharding (" + moves.describe() +
+                 "): no longer scanned or exported here");
+      }
+    }
+    if (result.hosts_retired > kNamedMoves) {
+      log.info("job " + job.name + ": " + std::to_string(result.hosts_retired) +
+               " hosts in all moved to other agents by resharding (" + moves.describe() + ")");
+    }
+  }
+  result.targets_owned = result.summary.hosts_total;
   result.complete = true;
   result.snapshot = snapshot_of(job, store, sink.refs);
   if (paced) {

@@ -34,6 +34,9 @@ struct JobRunResult {
   std::size_t hosts_appeared = 0;     // first seen up after the job's baseline
   std::size_t addresses_unused = 0;   // target addresses that never answered: not hosts
   std::size_t targets_refused = 0;    // target addresses outside every active authorization
+  std::uint64_t targets_owned = 0;    // target addresses this agent's shard owns
+  std::size_t hosts_adopted = 0;      // gained by resharding: baseline taken without events
+  std::size_t hosts_retired = 0;      // lost by resharding: no longer scanned or exported
   // The job's open ports and state counts after the commit (complete runs only), for the
   // metrics endpoint.
   JobSnapshot snapshot;
@@ -47,9 +50,11 @@ struct JobRunResult {
 [[nodiscard]] AuthorizedScope active_scope(const Config& config,
                                            std::chrono::system_clock::time_point now);
 
-// The job's open ports and state counts as stored now, for the metrics endpoint at startup
-// (so the paging series do not vanish until the first scan after a restart).
-[[nodiscard]] JobSnapshot stored_snapshot(const JobConfig& job, const Store& store);
+// The job's open ports and state counts as stored now, of the hosts `shard` owns, for the
+// metrics endpoint at startup (so the paging series do not vanish until the first scan
+// after a restart).
+[[nodiscard]] JobSnapshot stored_snapshot(const JobConfig& job, const Store& store,
+                                          const Shard& shard);
 
 // The job's rate, retry and timeout keys as the engine's timing options; what the job does
 // not set keeps the scanner's default.

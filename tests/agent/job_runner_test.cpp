@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "agent_test_util.hpp"
@@ -1101,6 +1102,111 @@ TEST_F(JobRunnerTest, DiscoveredHostSilentToFinIsCompared) {
   EXPECT_EQ(first.addresses_unused, 0u);
   ASSERT_TRUE(baseline_of(22).has_value());
   EXPECT_EQ(baseline_of(22)->state, PortState::open_filtered);
+}
+
+}  // namespace
+}  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+// [agent] shard: the run scans only the hosts its shard owns; a resharding moves hosts
+// without a single event: those gained take a baseline silently (even over a stale stored
+// state), those lost leave the metrics snapshot; changes on owned hosts still page.
+TEST_F(JobRunnerTest, ReshardingMovesHostsWithoutEvents) {
+  net.config.hosts.clear();
+  std::vector<std::string> all;
+  for (int i = 1; i <= 12; ++i) {
+    FakeHost h;
+    h.address = asio::ip::make_address("198.18.0." + std::to_string(i));
+    h.ports[{Proto::tcp, 80}] = FakeBehavior::open;
+    net.config.hosts.push_back(h);
+    all.push_back(h.address.to_string());
+  }
+  auto set_port = [&](const std::string& host, std::uint16_t port, FakeBehavior b) {
+    for (auto& h : net.config.hosts) {
+      if (h.address.to_string() == host) h.ports[{Proto::tcp, port}] = b;
+    }
+  };
+  JobText j;
+  j.targets = "\"198.18.0.1-12\"";
+  auto config_for = [&](const char* shard) {
+    j.authorization = "[[authorization]]\nnetworks = [\"198.18.0.0/16\"]\n";
+    auto c = make_config(j);
+    c.agent.shard = parse_shard(shard);
+    return c;
+  };
+  auto owned_by = [&](const Shard& s) {
+    std::set<std::string> out;
+    for (const auto& a : all) {
+      if (s.owns(a)) out.insert(a);
+    }
+    return out;
+  };
+  auto snapshot_hosts = [](const JobSnapshot& snap) {
+    std::set<std::string> out;
+    for (const auto& p : snap.open_ports) out.insert(p.host);
+    return out;
+  };
+
+  const Shard first{0, 3};
+  const Shard second{1, 2};
+  ASSERT_FALSE(owned_by(first).empty());
+  const auto a = run(config_for("0/3"));
+  ASSERT_TRUE(a.complete) << a.error;
+  EXPECT_TRUE(a.events.empty());
+  EXPECT_EQ(a.targets_owned, owned_by(first).size());
+  EXPECT_EQ(snapshot_hosts(a.snapshot), owned_by(first));
+  EXPECT_EQ(store.job_shard("fake"), "0/3");
+
+  // While shard 1/2 is another agent's business, a host it is about to gain and one this
+  // agent has a stale state of both open port 22.
+  std::string stale;  // owned by both 0/3 and (after the move back) 0/3 again
+  for (const auto& h : owned_by(first)) {
+    if (!second.owns(h)) stale = h;
+  }
+  ASSERT_FALSE(stale.empty());
+  std::string gained;
+  for (const auto& h : owned_by(second)) {
+    if (!first.owns(h)) gained = h;
+  }
+  ASSERT_FALSE(gained.empty());
+  set_port(gained, 22, FakeBehavior::open);
+
+  const auto b = run(config_for("1/2"));
+  ASSERT_TRUE(b.complete) << b.error;
+  EXPECT_TRUE(b.events.empty()) << b.events.size() << " events on a resharding";
+  EXPECT_EQ(b.hosts_appeared, 0u);
+  EXPECT_EQ(b.targets_owned, owned_by(second).size());
+  std::size_t gained_count = 0, lost_count = 0;
+  for (const auto& h : all) {
+    gained_count += second.owns(h) && !first.owns(h) ? 1 : 0;
+    lost_count += first.owns(h) && !second.owns(h) ? 1 : 0;
+  }
+  EXPECT_EQ(b.hosts_adopted, gained_count);
+  EXPECT_EQ(b.hosts_retired, lost_count);
+  EXPECT_EQ(snapshot_hosts(b.snapshot), owned_by(second)) << "lost hosts leave the metrics";
+  EXPECT_EQ(snapshot_hosts(stored_snapshot(config_for("1/2").jobs.at(0), store, second)),
+            owned_by(second));
+  EXPECT_EQ(store.baseline("fake", gained).state_of(Proto::tcp, 22)->state, PortState::open);
+
+  // Settled: the same shard again moves nothing, and a change on an owned host pages.
+  const auto c = run(config_for("1/2"));
+  EXPECT_TRUE(c.events.empty());
+  EXPECT_EQ(c.hosts_adopted, 0u);
+  EXPECT_EQ(c.hosts_retired, 0u);
+  set_port(gained, 23, FakeBehavior::open);
+  const auto d = run(config_for("1/2"));
+  ASSERT_EQ(d.events.size(), 1u);
+  EXPECT_EQ(d.events[0].host, gained);
+  EXPECT_EQ(d.events[0].change.port, 23);
+
+  // Back to 0/3: `stale` changed while away (22 opened): its old state is not compared.
+  set_port(stale, 22, FakeBehavior::open);
+  const auto e = run(config_for("0/3"));
+  ASSERT_TRUE(e.complete) << e.error;
+  EXPECT_TRUE(e.events.empty()) << e.events.size() << " events on moving back";
+  EXPECT_EQ(store.baseline("fake", stale).state_of(Proto::tcp, 22)->state, PortState::open);
 }
 
 }  // namespace
