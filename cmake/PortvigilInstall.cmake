@@ -3,7 +3,7 @@
 #   <prefix>/bin/portvigil
 #   <prefix>/lib/systemd/system/portvigil.service      (PORTVIGIL_SYSTEMD_UNIT_DIR)
 #   <prefix>/share/doc/portvigil/portvigil.example.toml, operations.md, config.md
-#   <prefix>/share/portvigil/monitoring/alerts/portvigil.rules.yml
+#   <prefix>/share/portvigil/monitoring/alerts/portvigil.rules.yml, portvigil.fleet.rules.yml
 #   <prefix>/share/portvigil/monitoring/dashboards/portvigil.json
 #   <prefix>/share/portvigil/monitoring/prometheus.example.yml, alertmanager.example.yml
 #   <prefix>/share/man/man8/portvigil.8, man5/portvigil.toml.5   (generated; needs python3)
@@ -45,6 +45,7 @@ install(FILES
 # Monitoring: the prometheus.example.yml loads the rules from
 # /usr/share/portvigil/monitoring/alerts/, i.e. this directory for prefix /usr.
 install(FILES "${PROJECT_SOURCE_DIR}/monitoring/alerts/portvigil.rules.yml"
+              "${PROJECT_SOURCE_DIR}/monitoring/alerts/portvigil.fleet.rules.yml"
         DESTINATION ${PORTVIGIL_MONITORING_DIR}/alerts COMPONENT monitoring)
 install(FILES "${PROJECT_SOURCE_DIR}/monitoring/dashboards/portvigil.json"
         DESTINATION ${PORTVIGIL_MONITORING_DIR}/dashboards COMPONENT monitoring)

@@ -3,7 +3,7 @@
 #
 #   monitoring/check.sh
 #
-#   1. promtool check rules   alerts/portvigil.rules.yml
+#   1. promtool check rules   alerts/portvigil.rules.yml, alerts/portvigil.fleet.rules.yml
 #   2. promtool test rules    alerts/tests/*.yml (unit tests of every alert)
 #   3. the dashboard          dashboards/check_dashboard.py (structure, variables, datasource,
 #                             metric names) + every PromQL expression parsed by promtool
@@ -36,8 +36,9 @@ command -v python3 >/dev/null || { echo "monitoring/check.sh: python3 not found"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-step "promtool check rules alerts/portvigil.rules.yml"
-promtool check rules "$HERE/alerts/portvigil.rules.yml" || fail "promtool check rules"
+rule_files=("$HERE/alerts/portvigil.rules.yml" "$HERE/alerts/portvigil.fleet.rules.yml")
+step "promtool check rules alerts/portvigil.rules.yml alerts/portvigil.fleet.rules.yml"
+promtool check rules "${rule_files[@]}" || fail "promtool check rules"
 
 step "promtool test rules alerts/tests/*.yml"
 tests=("$HERE"/alerts/tests/*.yml)
@@ -46,12 +47,14 @@ promtool test rules "${tests[@]}" || fail "promtool test rules"
 
 # Every alert in the rule file must be exercised by a test, firing and not firing.
 step "every alert has firing and non-firing tests"
-python3 - "$HERE/alerts/portvigil.rules.yml" "${tests[@]}" <<'EOF' || fail "alert test coverage"
+python3 - "${#rule_files[@]}" "${rule_files[@]}" "${tests[@]}" <<'EOF' || fail "alert test coverage"
 import re, sys
-rules = open(sys.argv[1], encoding="utf-8").read()
-alerts = re.findall(r"^\s*-\s*alert:\s*(\S+)", rules, re.M)
+n = int(sys.argv[1])
+alerts = []
+for path in sys.argv[2:2 + n]:
+    alerts += re.findall(r"^\s*-\s*alert:\s*(\S+)", open(path, encoding="utf-8").read(), re.M)
 firing, quiet = set(), set()
-for path in sys.argv[2:]:
+for path in sys.argv[2 + n:]:
     text = open(path, encoding="utf-8").read()
     # each alert_rule_test item: "alertname: X" followed by "exp_alerts: []" or a list
     for m in re.finditer(r"alertname:\s*(\S+)\s*\n\s*exp_alerts:\s*(\[\])?", text):
@@ -66,15 +69,17 @@ EOF
 
 # Every alert names its runbook: a section of docs/operations.md that exists.
 step "every alert has a runbook_url to an existing docs/operations.md section"
-python3 "$HERE/check_runbooks.py" "$HERE/alerts/portvigil.rules.yml" "$HERE/../docs/operations.md" ||
-  fail "alert runbooks"
+for rules in "${rule_files[@]}"; do
+  python3 "$HERE/check_runbooks.py" "$rules" "$HERE/../docs/operations.md" ||
+    fail "alert runbooks of $(basename "$rules")"
+done
 
 # portvigil's series carry scan_job; job and instance are Prometheus' own.
 step "no rule uses the scrape job label for the portvigil job"
-if grep -n '\$labels\.job\b' "$HERE/alerts/portvigil.rules.yml"; then
+if grep -n '\$labels\.job\b' "${rule_files[@]}"; then
   fail "a rule annotation uses \$labels.job (the scrape job) for the portvigil job"
 fi
-if grep -nE 'portvigil_[a-z_]+\{[^}]*\bjob=' "$HERE/alerts/portvigil.rules.yml" "$HERE/dashboards/portvigil.json"; then
+if grep -nE 'portvigil_[a-z_]+\{[^}]*\bjob=' "${rule_files[@]}" "$HERE/dashboards/portvigil.json"; then
   fail "a rule or panel selects portvigil series by the job label"
 fi
 

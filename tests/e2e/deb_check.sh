@@ -56,6 +56,7 @@ man -w 5 portvigil.toml >/dev/null || fail "man -w 5 portvigil.toml"
 for f in /lib/systemd/system/portvigil.service /etc/logrotate.d/portvigil \
   /usr/share/bash-completion/completions/portvigil \
   /usr/share/portvigil/monitoring/alerts/portvigil.rules.yml \
+  /usr/share/portvigil/monitoring/alerts/portvigil.fleet.rules.yml \
   /usr/share/portvigil/monitoring/dashboards/portvigil.json \
   /usr/share/doc/portvigil/copyright /usr/share/doc/portvigil/config.md \
   /usr/share/doc/portvigil/operations.md /usr/share/doc/portvigil/portvigil.example.toml; do

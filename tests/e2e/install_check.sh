@@ -29,6 +29,7 @@ want=(
   share/doc/portvigil/operations.md
   share/doc/portvigil/config.md
   share/portvigil/monitoring/alerts/portvigil.rules.yml
+  share/portvigil/monitoring/alerts/portvigil.fleet.rules.yml
   share/portvigil/monitoring/dashboards/portvigil.json
   share/portvigil/monitoring/prometheus.example.yml
   share/portvigil/monitoring/alertmanager.example.yml
