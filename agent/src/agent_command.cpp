@@ -502,8 +502,8 @@ class Agent {
       (result.complete ? log_.info(describe(job, result)) : log_.warn(describe(job, result)));
       record_events(metrics_, job.name, result.events);
       metrics_.record_scope(job.name, result.targets_refused);
-      metrics_.record_targets_owned(job.name, result.targets_owned);
       if (result.complete) {
+        metrics_.record_targets_owned(job.name, result.targets_owned);
         metrics_.publish(result.snapshot);
         metrics_.record_hosts(job.name, result.hosts_down, result.hosts_inconclusive,
                               result.hosts_gone_silent);

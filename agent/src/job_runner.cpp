@@ -241,9 +241,11 @@ struct HostRef {
 struct ShardMove {
   Shard before;
   Shard now;
+  std::set<std::string, std::less<>> pending;  // gained earlier, not yet scanned cleanly
+  std::string problem;  // the stored shard could not be read: nothing is taken as moved
   [[nodiscard]] bool resharded() const { return before != now; }
   [[nodiscard]] bool gained(std::string_view key) const {
-    return resharded() && !before.owns(key) && now.owns(key);
+    return now.owns(key) && ((resharded() && !before.owns(key)) || pending.contains(key));
   }
   [[nodiscard]] bool lost(std::string_view key) const {
     return resharded() && before.owns(key) && !now.owns(key);
@@ -254,16 +256,19 @@ struct ShardMove {
 };
 
 ShardMove shard_move(const Store& store, const JobConfig& job, const Shard& now) {
-  ShardMove m{now, now};
+  ShardMove m{now, now, {}, {}};
   if (const auto text = store.job_shard(job.name)) {
     try {
       m.before = parse_shard(*text);
-    } catch (const InputError&) {
-      m.before = now;  // unreadable (a hand-edited file): treat as unchanged, move nothing
+    } catch (const InputError& e) {
+      // A hand-edited file: take nothing as moved (stored states are compared as usual).
+      m.problem = std::string("the database's shard of the job is unreadable (") + e.what() +
+                  "): hosts are compared with their stored state as if the shard were unchanged";
     }
   } else if (!store.known_hosts(job.name).empty()) {
     m.before = Shard{};  // committed before shards existed: the whole
   }
+  for (auto& key : store.pending_adoptions(job.name)) m.pending.insert(std::move(key));
   return m;
 }
 
@@ -378,7 +383,9 @@ class JobSink final : public ReportSink {
         more;
     if (moves_.gained(host_key(h))) {
       // Gained by resharding and silent: whatever this store knew of it is stale, so its
-      // silence proves nothing here (no host-gone-silent from an old record).
+      // silence proves nothing here (no host-gone-silent from an old record); a stale
+      // state waits for the host's first clean scan to be replaced.
+      if (store_.known_host(job_.name, host_key(h))) adopt_later.insert(host_key(h));
       record(h, note, ScannedHost::Presence::unknown);
     } else if (store_.known_host(job_.name, host_key(h))) {
       skip(h, note, ScannedHost::Presence::silent);
@@ -403,12 +410,18 @@ class JobSink final : public ReportSink {
   std::vector<HostResult> first_seen;  // no baseline yet: settled before it becomes one
   std::vector<HostResult> silent;      // FIN/NULL/Xmas/UDP hosts that answered nothing
   std::map<std::string, HostRef> refs;
+  std::set<std::string> adopt_later;  // gained, not scanned cleanly: CommitOptions::adopt_later
 
  private:
   // Recorded as an incomplete host with `note`: its baseline stays as it was. Logged as
   // "host ADDRESS" + separator + note.
   void skip(const HostResult& h, const std::string& note, ScannedHost::Presence presence,
             std::string_view separator = " ") {
+    // A gained host not scanned cleanly is adopted by its first clean scan.
+    if (moves_.gained(host_key(h)) && (presence == ScannedHost::Presence::answered ||
+                                       store_.known_host(job_.name, host_key(h)))) {
+      adopt_later.insert(host_key(h));
+    }
     log_.warn("job " + job_.name + ": host " + h.address.to_string() + std::string(separator) +
               note);
     record(h, note, presence);
@@ -511,8 +524,11 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
 
 JobSnapshot stored_snapshot(const JobConfig& job, const Store& store, const Shard& shard) {
   std::map<std::string, HostRef> refs;
+  const ShardMove moves = shard_move(store, job, shard);
   for (const auto& h : store.hosts(job.name)) {
-    if (!shard.owns(h.host)) continue;  // another agent's since a resharding
+    // Another agent's since a resharding, or gained and its stored state stale until its
+    // first scan here.
+    if (!shard.owns(h.host) || moves.gained(h.host)) continue;
     asio::error_code ec;
     const auto address = asio::ip::make_address(h.address, ec);
     // A host stored under a name keeps it for the policy's hostname entries.
@@ -599,6 +615,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
 
   const bool partial = paced && plan.ports.udp.size() < job_udp_ports.size();
   const ShardMove moves = shard_move(store, job, config.agent.shard);
+  if (!moves.problem.empty()) log.warn("job " + job.name + ": " + moves.problem);
   JobSink sink(job, store, log, result, partial, moves);
   RunControl control;
   control.stop = env.stop;
@@ -697,6 +714,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
         std::chrono::ceil<std::chrono::seconds>(job.udp_coverage + job.interval);
   }
   options.shard = config.agent.shard.text();
+  options.adopt_later.assign(sink.adopt_later.begin(), sink.adopt_later.end());
   CommitSummary committed;
   result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
                                     std::chrono::system_clock::now(), policy, options, &committed);

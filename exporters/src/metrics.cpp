@@ -176,8 +176,8 @@ struct AgentMetrics::Impl : prometheus::Collectable {
     owned = &BuildGauge()
                  .Name("portvigil_targets_owned")
                  .Help(
-                     "Target addresses of the job's last run that this agent's shard owns "
-                     "(all of them without [agent] shard).")
+                     "Target addresses of the job's last complete run that this agent's shard "
+                     "owns (all of them without [agent] shard).")
                  .Register(*registry);
     reload_ok = &BuildGauge()
                      .Name("portvigil_config_last_reload_successful")

@@ -245,7 +245,8 @@ std::uint64_t TargetSet::size_hint() const {
       return std::numeric_limits<std::uint64_t>::max();
     }
   }
-  return static_cast<std::uint64_t>(total);
+  // A shard takes about 1/N of them (the hash spreads addresses evenly).
+  return static_cast<std::uint64_t>(total) / shard_.count;
 }
 
 bool TargetSet::excluded(const asio::ip::address& a) const {

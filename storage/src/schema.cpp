@@ -183,11 +183,17 @@ CREATE TABLE port_verified (
 ) WITHOUT ROWID;
 )sql";
 
-// Version 5. Shards ([agent] shard): the shard "I/N" under which the job's last scan was
-// committed, so the first scan under another shard knows which hosts it gained (their
-// baseline is taken without events). NULL: never committed with a shard (the whole).
+// Version 5. Shards ([agent] shard):
+// - jobs.shard: the shard "I/N" under which the job's last scan was committed, so the first
+//   scan under another shard knows which hosts it gained. NULL: the whole.
+// - hosts.adopt_pending: gained by a resharding but not yet scanned cleanly: its next clean
+//   scan takes its baseline without events.
+// - hosts.adopted_ms: when the host's baseline was last taken that way (its stored history
+//   before then is another era: open_since and the first coverage count from it).
 constexpr std::string_view kV5 = R"sql(
 ALTER TABLE jobs ADD COLUMN shard TEXT;
+ALTER TABLE hosts ADD COLUMN adopt_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hosts ADD COLUMN adopted_ms INTEGER;
 )sql";
 
 constexpr std::array<Migration, 5> kMigrations{{

@@ -291,15 +291,16 @@ struct Store::Impl {
     std::optional<std::int64_t> last_seen_ms;
     bool has_state = false;
     bool silent_reported = false;
+    std::optional<std::int64_t> adopted_ms;
   };
   std::optional<HostPresence> host_presence(std::int64_t job_id, std::string_view host) {
     auto q = db.query(
-        "SELECT id, seen_ms, last_seen_ms, state_ms IS NOT NULL, silent_reported FROM hosts "
-        "WHERE job_id = ?1 AND name = ?2");
+        "SELECT id, seen_ms, last_seen_ms, state_ms IS NOT NULL, silent_reported, adopted_ms "
+        "FROM hosts WHERE job_id = ?1 AND name = ?2");
     q.bind(1, job_id).bind(2, host);
     if (!q.step()) return std::nullopt;
-    return HostPresence{q.int64(0), q.optional_int64(1), q.optional_int64(2), q.int64(3) != 0,
-                        q.int64(4) != 0};
+    return HostPresence{q.int64(0),      q.optional_int64(1), q.optional_int64(2),
+                        q.int64(3) != 0, q.int64(4) != 0,     q.optional_int64(5)};
   }
 
   void mark_seen(std::int64_t host_id, std::int64_t time_ms) {
@@ -479,10 +480,15 @@ struct Store::Impl {
       std::vector<std::pair<Proto, std::uint16_t>> accept_now;
       const std::int64_t first_coverage_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(options.first_coverage).count();
-      if (host.partial && old.exists && known && known->seen_ms &&
-          time_ms - *known->seen_ms <= first_coverage_ms) {
+      // The host's first coverage period starts when it was first seen, or when it was
+      // adopted (its baseline then started again, as a first baseline does).
+      std::int64_t era_ms = -1;  // never seen
+      if (known && known->seen_ms) era_ms = *known->seen_ms;
+      const bool adopted_era = known && known->adopted_ms && *known->adopted_ms >= era_ms;
+      if (adopted_era) era_ms = *known->adopted_ms;
+      if (host.partial && old.exists && era_ms >= 0 && time_ms - era_ms <= first_coverage_ms) {
         const bool baseline_era =
-            !job_baseline_ms.has_value() || *known->seen_ms <= *job_baseline_ms;
+            adopted_era || !job_baseline_ms.has_value() || era_ms <= *job_baseline_ms;
         for (const auto& [proto, port] : host.fresh.open_ports()) {
           if (comparable.state_of(proto, port)) continue;
           if (baseline_era) {
@@ -538,6 +544,14 @@ struct Store::Impl {
           .bind(4, host.address)
           .run();
       mark_seen(host_id, time_ms);
+      if (host.adopted) {
+        // Another era starts: what was accepted before the host moved away no longer holds.
+        db.query("DELETE FROM accepted_ports WHERE host_id = ?1").bind(1, host_id).run();
+        db.query("UPDATE hosts SET adopt_pending = 0, adopted_ms = ?2 WHERE id = ?1")
+            .bind(1, host_id)
+            .bind(2, time_ms)
+            .run();
+      }
       if (options.accept_first_baseline && !old.exists && !appeared)
         accept_now = fresh.open_ports();
       if (!accept_now.empty()) {
@@ -554,6 +568,11 @@ struct Store::Impl {
               .run();
         }
       }
+    }
+    for (const auto& key : options.adopt_later) {
+      db.query("UPDATE hosts SET adopt_pending = 1 WHERE id = ?1")
+          .bind(1, ensure_host(job_id, key))
+          .run();
     }
     db.query("UPDATE jobs SET shard = ?2 WHERE id = ?1")
         .bind(1, job_id)
@@ -778,6 +797,16 @@ std::optional<std::string> Store::job_shard(std::string_view job) const {
   return q.text(0);
 }
 
+std::vector<std::string> Store::pending_adoptions(std::string_view job) const {
+  auto q = impl_->db.query(
+      "SELECT h.name FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 "
+      "AND h.adopt_pending = 1 ORDER BY h.name");
+  q.bind(1, job);
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
 std::vector<std::string> Store::known_hosts(std::string_view job) const {
   auto q = impl_->db.query(
       "SELECT h.name FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 "
@@ -803,16 +832,22 @@ std::optional<std::chrono::system_clock::time_point> Store::open_since(std::stri
   auto q = impl_->db.query(
       "SELECT (SELECT MAX(t.time_ms) FROM transitions t WHERE t.host_id = h.id AND "
       "t.proto = ?3 AND t.port = ?4 AND (t.to_state = 'open' OR t.from_state = 'open')), "
-      "h.seen_ms "
+      "h.seen_ms, h.adopted_ms "
       "FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 AND h.name = ?2");
   q.bind(1, job);
   q.bind(2, host);
   q.bind(3, name(proto));
   q.bind(4, static_cast<std::int64_t>(port));
   if (!q.step()) return std::nullopt;
-  if (!q.is_null(0)) return from_ms(q.int64(0));
-  if (!q.is_null(1)) return from_ms(q.int64(1));
-  return std::nullopt;
+  // The last transition, else when the host was first seen; never before its adoption
+  // (what happened earlier is another agent's era).
+  std::optional<std::int64_t> since = q.optional_int64(0);
+  if (!since) since = q.optional_int64(1);
+  if (const auto adopted = q.optional_int64(2); adopted && (!since || *adopted > *since)) {
+    since = adopted;
+  }
+  if (!since) return std::nullopt;
+  return from_ms(*since);
 }
 
 Store::PortCoverage Store::port_coverage(std::string_view job, Proto proto,

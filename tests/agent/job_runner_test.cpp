@@ -1116,7 +1116,7 @@ namespace {
 TEST_F(JobRunnerTest, ReshardingMovesHostsWithoutEvents) {
   net.config.hosts.clear();
   std::vector<std::string> all;
-  for (int i = 1; i <= 12; ++i) {
+  for (int i = 1; i <= 24; ++i) {
     FakeHost h;
     h.address = asio::ip::make_address("198.18.0." + std::to_string(i));
     h.ports[{Proto::tcp, 80}] = FakeBehavior::open;
@@ -1129,7 +1129,7 @@ TEST_F(JobRunnerTest, ReshardingMovesHostsWithoutEvents) {
     }
   };
   JobText j;
-  j.targets = "\"198.18.0.1-12\"";
+  j.targets = "\"198.18.0.1-24\"";
   auto config_for = [&](const char* shard) {
     j.authorization = "[[authorization]]\nnetworks = [\"198.18.0.0/16\"]\n";
     auto c = make_config(j);
@@ -1201,12 +1201,47 @@ TEST_F(JobRunnerTest, ReshardingMovesHostsWithoutEvents) {
   EXPECT_EQ(d.events[0].host, gained);
   EXPECT_EQ(d.events[0].change.port, 23);
 
-  // Back to 0/3: `stale` changed while away (22 opened): its old state is not compared.
+  // Back to 0/3: `stale` changed while away (22 opened): its old state is not compared, and
+  // its old acceptance of 80 (the first baseline's, in another era) is replaced.
   set_port(stale, 22, FakeBehavior::open);
+  ASSERT_TRUE(store.is_accepted("fake", stale, Proto::tcp, 80));
+  // `away` also changed (23 opened) and is down while the shard changes: known here with a
+  // stale state, it waits for its first clean scan.
+  std::string away;
+  for (const auto& h : owned_by(first)) {
+    if (!second.owns(h) && h != stale) away = h;
+  }
+  ASSERT_FALSE(away.empty());
+  FakeHost away_host;
+  for (auto it = net.config.hosts.begin(); it != net.config.hosts.end(); ++it) {
+    if (it->address.to_string() == away) {
+      away_host = *it;
+      net.config.hosts.erase(it);
+      break;
+    }
+  }
+  away_host.ports[{Proto::tcp, 23}] = FakeBehavior::open;
   const auto e = run(config_for("0/3"));
   ASSERT_TRUE(e.complete) << e.error;
   EXPECT_TRUE(e.events.empty()) << e.events.size() << " events on moving back";
+  EXPECT_EQ(e.hosts_gone_silent, 0u) << "a stale record does not make a silent host";
   EXPECT_EQ(store.baseline("fake", stale).state_of(Proto::tcp, 22)->state, PortState::open);
+  EXPECT_TRUE(store.is_accepted("fake", stale, Proto::tcp, 22));
+  EXPECT_EQ(store.pending_adoptions("fake"), std::vector<std::string>{away});
+
+  // `away` is back, with 23 open: adopted without an event, and then compared as usual.
+  net.config.hosts.push_back(away_host);
+  const auto f = run(config_for("0/3"));
+  ASSERT_TRUE(f.complete) << f.error;
+  EXPECT_TRUE(f.events.empty()) << f.events.size() << " events for a host adopted late";
+  EXPECT_EQ(f.hosts_adopted, 1u);
+  EXPECT_TRUE(store.pending_adoptions("fake").empty());
+  EXPECT_EQ(store.baseline("fake", away).state_of(Proto::tcp, 23)->state, PortState::open);
+  set_port(away, 24, FakeBehavior::open);
+  const auto g = run(config_for("0/3"));
+  ASSERT_EQ(g.events.size(), 1u);
+  EXPECT_EQ(g.events[0].host, away);
+  EXPECT_EQ(g.events[0].change.port, 24);
 }
 
 }  // namespace

@@ -22,7 +22,8 @@
 #      receiver (two replicas, two Alertmanagers), and one event in each replica's log
 #   4. resharding 3 -> 4 (four agents restart with "I/4" on existing databases): zero events,
 #      the shards of 4 are disjoint and cover the hosts, the count is still the truth (13),
-#      and no notification is resolved or repeated
+#      the opened port's new owner reports it unexpected (the job's expected-open policy
+#      moves with the host), and no notification is resolved or repeated
 #
 # The agents share the scanner namespace (distinct state directories and ports) rather than
 # having one namespace each. Exit 0 pass, 1 fail, 77 skip (without root, namespaces, nft,
@@ -113,6 +114,8 @@ technique = "connect"
 interval = "2s"
 confirmations = 1
 max-retries = 1
+# In a fleet the policy, not a per-agent accepted baseline, says what may be open.
+expected-open = ["22/tcp"]
 EOF
   "$binary" check-config "$TMP/$1/portvigil.toml" >/dev/null || fail "check-config rejected $1's configuration"
 }
@@ -402,6 +405,13 @@ grep -h "moved to this agent by resharding" "$TMP"/s*.log | head -n 3 | sed 's/^
 grep -q "moved to this agent by resharding" "$TMP"/s*.log || fail "no agent logged a host it gained"
 grep -q "moved to another agent by resharding" "$TMP"/s*.log || fail "no agent logged a host it lost"
 wait_for "global open ports = 13 under 4 shards" value_is 'portvigil:ports_open:count{scan_job="fleet"}' 13
+# The host's new owner (an agent that never had it) still reports 8443 unexpected, so the
+# page goes on; keep_firing_for (10 min) alone would hide a resolve from this test.
+new_owner=$(python3 -c '
+import hashlib, sys
+print(int.from_bytes(hashlib.md5(sys.argv[1].encode()).digest()[8:], "big") % 4)' "$target")
+wait_for "$target:8443 unexpected on its new owner (shard $new_owner/4)" value_is \
+  "portvigil_port_unexpected_open{host=\"$target\",port=\"8443\"} and on (instance) portvigil_shard_info{shard=\"$new_owner\",shards=\"4\"}" 1
 sleep 5
 events_after=$(count_events)
 ((events_after == events_before)) || fail "resharding wrote $((events_after - events_before)) events"

@@ -315,8 +315,9 @@ const PortStates& Lab::truth_detail() const {
 // JSON
 const Json* Json::get(std::string_view key) const {
   if (type != Type::Object) return nullptr;
-  for (const auto& [k, v] : object)
-    if (k == key) return &v;
+  for (std::size_t i = 0; i < object.keys.size(); ++i) {
+    if (object.keys[i] == key) return &object.values[i];
+  }
   return nullptr;
 }
 
@@ -533,7 +534,8 @@ class JsonParser {
       ++pos_;
       Json item;
       if (!value(item, depth + 1)) return false;
-      v.object.emplace_back(std::move(key), std::move(item));
+      v.object.keys.push_back(std::move(key));
+      v.object.values.push_back(std::move(item));
       skip_ws();
       if (pos_ >= s_.size()) return fail("unterminated object");
       if (s_[pos_] == ',') {
@@ -602,7 +604,9 @@ std::optional<ScanReport> parse_report(const std::string& json_text, std::string
     if (const Json* c = h.get("inconclusive"); c != nullptr && c->type == Json::Type::Bool)
       hr.inconclusive = c->boolean;
     if (const Json* m = h.get("majority"); m != nullptr && m->type == Json::Type::Object) {
-      for (const auto& [proto, info] : m->object) hr.majority[proto] = info.str("state");
+      for (std::size_t i = 0; i < m->object.keys.size(); ++i) {
+        hr.majority[m->object.keys[i]] = m->object.values[i].str("state");
+      }
     }
     if (const Json* ps = h.get("ports"); ps != nullptr && ps->type == Json::Type::Array) {
       for (const Json& p : ps->array) {

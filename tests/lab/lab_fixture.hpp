@@ -161,7 +161,12 @@ struct Json {
   double number = 0;
   std::string string;
   std::vector<Json> array;
-  std::vector<std::pair<std::string, Json>> object;
+  // An object's members, in order: keys[i] names values[i]. (A vector of pair<string, Json>
+  // would need Json complete here, which Clang with libstdc++ 12 refuses.)
+  struct Members {
+    std::vector<std::string> keys;
+    std::vector<Json> values;
+  } object;
 
   const Json* get(std::string_view key) const;  // nullptr if absent or not an object
   std::string str(std::string_view key, const std::string& fallback = "") const;

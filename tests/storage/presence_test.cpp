@@ -240,9 +240,13 @@ TEST(StorePresence, AnAdoptedHostTakesItsBaselineSilently) {
   EXPECT_EQ(s.job_shard("j"), "1/2");
   EXPECT_EQ(s.baseline("j", "old").state_of(Proto::tcp, 22)->state, PortState::closed);
   EXPECT_EQ(s.baseline("j", "old").state_of(Proto::tcp, 80)->state, PortState::open);
-  // Accepted as a first baseline is, for a job without a policy.
+  // Accepted as a first baseline is, for a job without a policy; what was accepted before
+  // the host moved away (22) is another era's and forgotten, so 22 reopening would page.
   EXPECT_TRUE(s.is_accepted("j", "new", Proto::tcp, 44));
   EXPECT_TRUE(s.is_accepted("j", "old", Proto::tcp, 80));
+  EXPECT_FALSE(s.is_accepted("j", "old", Proto::tcp, 22));
+  // Open since the adoption, not since the stale history (22 opened at t=0).
+  EXPECT_EQ(s.open_since("j", "old", Proto::tcp, 80), at(11));
 
   // Then compared like any host.
   const auto next =
@@ -250,6 +254,26 @@ TEST(StorePresence, AnAdoptedHostTakesItsBaselineSilently) {
   ASSERT_EQ(next.events.size(), 1u);
   EXPECT_EQ(next.events[0].change.port, 44);
   EXPECT_EQ(next.events[0].change.to, PortState::closed);
+}
+
+}  // namespace
+}  // namespace portvigil
+
+namespace portvigil {
+namespace {
+
+// A gained host the resharding scan could not adopt waits (adopt_later) until a commit
+// adopts it.
+TEST(StorePresence, AdoptionWaitsForACleanScan) {
+  Store s = Store::open(":memory:");
+  commit(s, 0, {scanned(make_host("a", 1, 100, PortState::closed))});
+  commit(s, 10, {absent("b", Presence::answered)}, {.shard = "1/2", .adopt_later = {"b"}});
+  EXPECT_EQ(s.pending_adoptions("j"), std::vector<std::string>{"b"});
+  auto b = scanned(make_host("b", 1, 100, PortState::closed, {{22, PortState::open}}));
+  b.adopted = true;
+  const auto c = commit(s, 20, {b}, {.shard = "1/2"});
+  EXPECT_TRUE(c.events.empty());
+  EXPECT_TRUE(s.pending_adoptions("j").empty());
 }
 
 }  // namespace

@@ -100,8 +100,8 @@ class AgentMetrics {
 
   // portvigil_shard_info{shard,shards,replica} = 1, replacing the previous labels.
   void set_shard(const Shard& shard, const std::string& replica);
-  // portvigil_targets_owned{scan_job}: the target addresses of the job's last run that this
-  // agent's shard owns.
+  // portvigil_targets_owned{scan_job}: the target addresses of the job's last complete run
+  // that this agent's shard owns.
   void record_targets_owned(const std::string& job, std::uint64_t owned);
 
   void record_reload(bool success);

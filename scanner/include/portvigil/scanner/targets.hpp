@@ -107,7 +107,8 @@ class TargetSet {
   [[nodiscard]] const std::vector<TargetSpec>& specs() const { return specs_; }
   // The smallest scope holding every target: the default scope of a one-shot scan.
   [[nodiscard]] AuthorizedScope covering_scope() const;
-  // Number of addresses before exclusions (saturates at 2^64-1).
+  // Number of addresses before exclusions (saturates at 2^64-1); with a shard selected, its
+  // expected share of them (for progress estimates).
   [[nodiscard]] std::uint64_t size_hint() const;
 
   // Lazy iteration over every address, in the order given, skipping exclusions. An excluded

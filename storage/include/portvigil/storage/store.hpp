@@ -183,8 +183,9 @@ struct ScannedHost {
   // the stored state (merge_snapshots) instead of replacing it.
   bool partial = false;
   // Gained by resharding: `state` becomes the host's baseline without being compared with
-  // anything stored (which may be stale from before the host was lost): no events, and
-  // for a job without a policy its open ports are accepted, as with the first baseline.
+  // anything stored (which may be stale from before the host was lost): no events. Its
+  // accepted ports are forgotten (another era) and, for a job without a policy, its open
+  // ports accepted, as with the first baseline.
   bool adopted = false;
 
   [[nodiscard]] static ScannedHost from(const HostResult& result, Technique technique);
@@ -208,6 +209,9 @@ struct CommitOptions {
   std::chrono::seconds first_coverage{0};
   // The agent's shard ("I/N"), recorded with the job (Store::job_shard).
   std::string shard = "0/1";
+  // Hosts gained by resharding that this scan could not adopt (not scanned cleanly): their
+  // next clean scan adopts them (Store::pending_adoptions).
+  std::vector<std::string> adopt_later = {};
 };
 
 // What a commit found beyond its events, for the agent's metrics and log.
@@ -303,6 +307,8 @@ class Store {
   // The shard ("I/N") of the job's last committed scan; nullopt before the first, or for a
   // scan committed before shards existed (both mean the whole).
   [[nodiscard]] std::optional<std::string> job_shard(std::string_view job) const;
+  // Hosts gained by a resharding that still wait for a clean scan to adopt them.
+  [[nodiscard]] std::vector<std::string> pending_adoptions(std::string_view job) const;
   // The names of every host known_host() is true for.
   [[nodiscard]] std::vector<std::string> known_hosts(std::string_view job) const;
 
