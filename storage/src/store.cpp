@@ -797,24 +797,29 @@ std::optional<std::string> Store::job_shard(std::string_view job) const {
   return q.text(0);
 }
 
-std::vector<std::string> Store::pending_adoptions(std::string_view job) const {
-  auto q = impl_->db.query(
+namespace {
+
+// The names of the job's hosts whose row matches `condition` (SQL over hosts h), sorted.
+std::vector<std::string> host_names(Database& db, std::string_view job,
+                                    std::string_view condition) {
+  auto q = db.query(
       "SELECT h.name FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 "
-      "AND h.adopt_pending = 1 ORDER BY h.name");
+      "AND (" +
+      std::string(condition) + ") ORDER BY h.name");
   q.bind(1, job);
   std::vector<std::string> out;
   while (q.step()) out.push_back(q.text(0));
   return out;
 }
 
+}  // namespace
+
+std::vector<std::string> Store::pending_adoptions(std::string_view job) const {
+  return host_names(impl_->db, job, "h.adopt_pending = 1");
+}
+
 std::vector<std::string> Store::known_hosts(std::string_view job) const {
-  auto q = impl_->db.query(
-      "SELECT h.name FROM hosts h JOIN jobs j ON j.id = h.job_id WHERE j.name = ?1 "
-      "AND (h.seen_ms IS NOT NULL OR h.state_ms IS NOT NULL) ORDER BY h.name");
-  q.bind(1, job);
-  std::vector<std::string> out;
-  while (q.step()) out.push_back(q.text(0));
-  return out;
+  return host_names(impl_->db, job, "h.seen_ms IS NOT NULL OR h.state_ms IS NOT NULL");
 }
 
 HostSnapshot Store::baseline(std::string_view job, std::string_view host) const {

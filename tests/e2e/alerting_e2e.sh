@@ -50,6 +50,7 @@ e2e_require ip nft prometheus prometheus-alertmanager curl python3
 
 TMP=$(mktemp -d /tmp/portvigil-alerting.XXXXXX)
 chmod 755 "$TMP"
+NOTIFICATIONS=$TMP/notifications.jsonl
 AGENT_PID="" PROM_PID="" AM_PID="" HOOK_PID="" NEW_PID=""
 lab_up=0
 
@@ -69,29 +70,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-# notifications STATUS ALERTNAME HOST PORT -> how many notifications the receiver got with
-# that status ("firing"/"resolved") for that alert, host and port
-notifications() {
-  python3 - "$TMP/notifications.jsonl" "$@" <<'PY'
-import json, sys
-path, status, name, host, port = sys.argv[1:6]
-n = 0
-try:
-    lines = open(path, encoding="utf-8").read().splitlines()
-except FileNotFoundError:
-    lines = []
-for line in lines:
-    note = json.loads(line)
-    for a in note.get("alerts", []):
-        l = a.get("labels", {})
-        if (a.get("status") == status and l.get("alertname") == name
-                and (host == "*" or l.get("host") == host) and (port == "*" or l.get("port") == port)):
-            n += 1
-print(n)
-PY
-}
-notified() { [[ $(notifications firing PortvigilUnexpectedPortOpen "$1" "$2") -ge 1 ]]; }
 
 events_match() { # JQ-less: count event lines with all of KEY=VALUE
   python3 - "$TMP/state/events.jsonl" "$@" <<'PY'
@@ -171,20 +149,8 @@ EOF
 "$binary" check-config "$TMP/portvigil.toml" >/dev/null || fail "check-config rejected the test configuration"
 mkdir -p "$TMP/state"
 
-# The receiver: one JSON line per notification, 200 to every POST.
-cat >"$TMP/receiver.py" <<'PY'
-import http.server, sys
-out = open(sys.argv[2], "a", encoding="utf-8")
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        out.write(body.decode("utf-8").replace("\n", " ") + "\n"); out.flush()
-        self.send_response(200); self.end_headers()
-    def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-PY
-in_scan python3 "$TMP/receiver.py" "$HOOK_PORT" "$TMP/notifications.jsonl" </dev/null >"$TMP/receiver.log" 2>&1 &
-HOOK_PID=$!
+e2e_receiver "$HOOK_PORT"
+HOOK_PID=$RECEIVER_PID
 
 sed -e "s#https://pager.example.invalid/hooks/portvigil#http://127.0.0.1:$HOOK_PORT/pager#" \
   -e "s#https://chat.example.invalid/hooks/portvigil#http://127.0.0.1:$HOOK_PORT/chat#" \

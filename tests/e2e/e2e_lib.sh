@@ -1,7 +1,7 @@
 # Shared helpers of the lab end-to-end tests (sourced, not run). The sourcing script sets
 # E2E (its name, for messages), LAB (tests/lab/lab.sh), NAME (the lab's name), PROM_PORT,
 # WAIT and BUDGET (seconds), START (=$SECONDS at its start) and AGENT_PID once the agent
-# runs.
+# runs; NOTIFICATIONS (a file) before e2e_receiver and notifications.
 # shellcheck shell=bash disable=SC2317
 
 log() { printf '[%3ds] %s\n' "$((SECONDS - START))" "$*"; }
@@ -123,3 +123,43 @@ e2e_stop() {
     kill -KILL "$pid" 2>/dev/null || true
   done
 }
+
+# e2e_receiver PORT: an Alertmanager webhook receiver on 127.0.0.1:PORT in the scanner
+# namespace; one JSON line per notification in $NOTIFICATIONS, 200 to every POST. Sets
+# RECEIVER_PID.
+e2e_receiver() {
+  in_scan python3 -c '
+import http.server, sys
+out = open(sys.argv[2], "a", encoding="utf-8")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        out.write(body.decode("utf-8").replace("\n", " ") + "\n"); out.flush()
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$1" "$NOTIFICATIONS" \
+    </dev/null >"$NOTIFICATIONS.log" 2>&1 &
+  RECEIVER_PID=$!
+}
+
+# notifications STATUS ALERTNAME HOST PORT -> how many alerts with that status ("firing" or
+# "resolved"), name, host and port ("*": any) the receiver got, over all notifications
+notifications() {
+  python3 - "$NOTIFICATIONS" "$@" <<'PY'
+import json, sys
+path, status, name, host, port = sys.argv[1:6]
+n = 0
+try:
+    lines = open(path, encoding="utf-8").read().splitlines()
+except FileNotFoundError:
+    lines = []
+for line in lines:
+    for a in json.loads(line).get("alerts", []):
+        l = a.get("labels", {})
+        if (a.get("status") == status and l.get("alertname") == name
+                and (host == "*" or l.get("host") == host) and (port == "*" or l.get("port") == port)):
+            n += 1
+print(n)
+PY
+}
+notified() { [[ $(notifications firing PortvigilUnexpectedPortOpen "$1" "$2") -ge 1 ]]; }

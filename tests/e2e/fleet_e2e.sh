@@ -57,6 +57,7 @@ e2e_require ip nft prometheus prometheus-alertmanager curl python3
 
 TMP=$(mktemp -d /tmp/portvigil-fleet.XXXXXX)
 chmod 755 "$TMP"
+NOTIFICATIONS=$TMP/notifications.jsonl
 declare -A AGENT_PIDS=()
 OTHER_PIDS=()
 AGENT_PID="" # e2e_lib's wait_for watches it when set; several agents here
@@ -144,19 +145,8 @@ for dir in "${!AGENTS[@]}"; do
   agent_config "$dir" "$shard" "$replica" "$port"
 done
 
-cat >"$TMP/receiver.py" <<'PY'
-import http.server, sys
-out = open(sys.argv[2], "a", encoding="utf-8")
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        out.write(body.decode("utf-8").replace("\n", " ") + "\n"); out.flush()
-        self.send_response(200); self.end_headers()
-    def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-PY
-in_scan python3 "$TMP/receiver.py" "$HOOK_PORT" "$TMP/notifications.jsonl" </dev/null >"$TMP/receiver.log" 2>&1 &
-OTHER_PIDS+=($!)
+e2e_receiver "$HOOK_PORT"
+OTHER_PIDS+=("$RECEIVER_PID")
 
 sed -e "s#https://pager.example.invalid/hooks/portvigil#http://127.0.0.1:$HOOK_PORT/pager#" \
   -e "s#https://chat.example.invalid/hooks/portvigil#http://127.0.0.1:$HOOK_PORT/chat#" \
@@ -340,26 +330,6 @@ while True:
     c, _ = s.accept(); c.close()' "$target" </dev/null >"$TMP/l8443.log" 2>&1 &
 OTHER_PIDS+=($!)
 
-# notifications STATUS ALERTNAME HOST PORT -> alerts with that status in all notifications
-notifications() {
-  python3 - "$TMP/notifications.jsonl" "$@" <<'PY'
-import json, sys
-path, status, name, host, port = sys.argv[1:6]
-n = 0
-try:
-    lines = open(path, encoding="utf-8").read().splitlines()
-except FileNotFoundError:
-    lines = []
-for line in lines:
-    for a in json.loads(line).get("alerts", []):
-        l = a.get("labels", {})
-        if (a.get("status") == status and l.get("alertname") == name
-                and (host == "*" or l.get("host") == host) and (port == "*" or l.get("port") == port)):
-            n += 1
-print(n)
-PY
-}
-notified() { [[ $(notifications firing PortvigilUnexpectedPortOpen "$1" "$2") -ge 1 ]]; }
 wait_for "a notification for $target:8443" notified "$target" 8443
 sleep 20 # both Alertmanagers past group_wait and the cluster's peer timeout
 n=$(notifications firing PortvigilUnexpectedPortOpen "$target" 8443)
