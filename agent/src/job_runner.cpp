@@ -236,6 +236,9 @@ struct HostRef {
   std::string hostname;
 };
 
+// Hosts named in the log per run when a resharding moves them; the rest are counted.
+constexpr std::size_t kNamedMoves = 10;
+
 // The job's shard now and at its last commit ([agent] shard changed in between: hosts
 // moved between agents). Neither direction makes events.
 struct ShardMove {
@@ -245,7 +248,8 @@ struct ShardMove {
   std::string problem;  // the stored shard could not be read: nothing is taken as moved
   [[nodiscard]] bool resharded() const { return before != now; }
   [[nodiscard]] bool gained(std::string_view key) const {
-    return now.owns(key) && ((resharded() && !before.owns(key)) || pending.contains(key));
+    // Cheap tests first: no hash unless something moved.
+    return (pending.contains(key) || (resharded() && !before.owns(key))) && now.owns(key);
   }
   [[nodiscard]] bool lost(std::string_view key) const {
     return resharded() && before.owns(key) && !now.owns(key);
@@ -353,9 +357,12 @@ class JobSink final : public ReportSink {
     const std::string key = host_key(h);
     if (moves_.gained(key)) {
       // Another agent watched it: what this store holds, if anything, is stale.
-      ++result_.hosts_adopted;
-      log_.info("job " + job_.name + ": host " + key + " moved to this agent by resharding (" +
-                moves_.describe() + "): its baseline is taken without events");
+      // Named up to kNamedMoves per run (a resharded /16 must not write thousands of
+      // lines); run_job adds the count.
+      if (++result_.hosts_adopted <= kNamedMoves) {
+        log_.info("job " + job_.name + ": host " + key + " moved to this agent by resharding (" +
+                  moves_.describe() + "): its baseline is taken without events");
+      }
       first_seen.push_back(h);
       return;
     }
@@ -731,10 +738,14 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
                std::to_string(options.silent_after.count()) + "s or more (host-gone-silent)");
     }
   }
+  if (result.hosts_adopted > kNamedMoves) {
+    log.info("job " + job.name + ": " + std::to_string(result.hosts_adopted) +
+             " hosts in all moved to this agent by resharding (" + moves.describe() +
+             "): their baselines are taken without events");
+  }
   if (moves.resharded()) {
     // Hosts now another agent's: no longer scanned here, and gone from this agent's metrics
     // with this run (snapshot_of covers the hosts scanned). Their history stays stored.
-    constexpr std::size_t kNamedMoves = 10;
     for (const auto& h : store.hosts(job.name)) {
       if (!moves.lost(h.host)) continue;
       if (++result.hosts_retired <= kNamedMoves) {
@@ -750,6 +761,8 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   }
   result.targets_owned = result.summary.hosts_total;
   result.complete = true;
+  // Gained hosts still waiting for a clean scan keep another era's state: not exported.
+  for (const auto& key : sink.adopt_later) sink.refs.erase(key);
   result.snapshot = snapshot_of(job, store, sink.refs);
   if (paced) {
     result.udp_coverage = coverage_of(job, store, job_udp_ports, std::chrono::system_clock::now());

@@ -385,6 +385,7 @@ struct Store::Impl {
     const std::int64_t silent_after_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(options.silent_after).count();
     std::vector<ChangeEvent> events;
+    std::set<std::string, std::less<>> adopted_now;  // hosts adopted by this commit
     CommitSummary summary;
     std::size_t hosts_complete = 0;
     std::size_t ports_scanned = 0;
@@ -532,6 +533,17 @@ struct Store::Impl {
         add_event(id, key, EventKind::host_appeared, PortChange{}, appeared_ports, all_expected);
       }
 
+      if (host.adopted) {
+        // Another era starts: what was accepted or verified before the host moved away no
+        // longer holds.
+        db.query("DELETE FROM accepted_ports WHERE host_id = ?1").bind(1, host_id).run();
+        db.query("DELETE FROM port_verified WHERE host_id = ?1").bind(1, host_id).run();
+        db.query("UPDATE hosts SET adopt_pending = 0, adopted_ms = ?2 WHERE id = ?1")
+            .bind(1, host_id)
+            .bind(2, time_ms)
+            .run();
+        adopted_now.insert(key);
+      }
       for (const ProtoSnapshot& p : fresh.protos) save_proto(host_id, p, stored.find(p.proto));
       for (const ProtoSnapshot& p : host.fresh.protos) {
         ports_scanned += p.port_count();
@@ -544,14 +556,6 @@ struct Store::Impl {
           .bind(4, host.address)
           .run();
       mark_seen(host_id, time_ms);
-      if (host.adopted) {
-        // Another era starts: what was accepted before the host moved away no longer holds.
-        db.query("DELETE FROM accepted_ports WHERE host_id = ?1").bind(1, host_id).run();
-        db.query("UPDATE hosts SET adopt_pending = 0, adopted_ms = ?2 WHERE id = ?1")
-            .bind(1, host_id)
-            .bind(2, time_ms)
-            .run();
-      }
       if (options.accept_first_baseline && !old.exists && !appeared)
         accept_now = fresh.open_ports();
       if (!accept_now.empty()) {
@@ -570,6 +574,7 @@ struct Store::Impl {
       }
     }
     for (const auto& key : options.adopt_later) {
+      if (adopted_now.contains(key)) continue;  // listed twice by overlapping targets
       db.query("UPDATE hosts SET adopt_pending = 1 WHERE id = ?1")
           .bind(1, ensure_host(job_id, key))
           .run();
@@ -861,7 +866,9 @@ Store::PortCoverage Store::port_coverage(std::string_view job, Proto proto,
   std::vector<std::pair<std::int64_t, std::int64_t>> hosts;  // (id, first seen ms)
   {
     auto q = impl_->db.query(
-        "SELECT h.id, COALESCE(h.seen_ms, h.state_ms) FROM hosts h JOIN jobs j ON "
+        // First seen, or adopted (another era) if later.
+        "SELECT h.id, max(COALESCE(h.seen_ms, h.state_ms), COALESCE(h.adopted_ms, 0)) "
+        "FROM hosts h JOIN jobs j ON "
         "j.id = h.job_id WHERE j.name = ?1 AND h.state_ms IS NOT NULL AND "
         "COALESCE(h.last_seen_ms, h.state_ms) >= ?2 ORDER BY h.id");
     q.bind(1, job);

@@ -1204,6 +1204,7 @@ TEST_F(JobRunnerTest, ReshardingMovesHostsWithoutEvents) {
   // Back to 0/3: `stale` changed while away (22 opened): its old state is not compared, and
   // its old acceptance of 80 (the first baseline's, in another era) is replaced.
   set_port(stale, 22, FakeBehavior::open);
+  set_port(stale, 80, FakeBehavior::closed);
   ASSERT_TRUE(store.is_accepted("fake", stale, Proto::tcp, 80));
   // `away` also changed (23 opened) and is down while the shard changes: known here with a
   // stale state, it waits for its first clean scan.
@@ -1227,7 +1228,12 @@ TEST_F(JobRunnerTest, ReshardingMovesHostsWithoutEvents) {
   EXPECT_EQ(e.hosts_gone_silent, 0u) << "a stale record does not make a silent host";
   EXPECT_EQ(store.baseline("fake", stale).state_of(Proto::tcp, 22)->state, PortState::open);
   EXPECT_TRUE(store.is_accepted("fake", stale, Proto::tcp, 22));
+  EXPECT_FALSE(store.is_accepted("fake", stale, Proto::tcp, 80))
+      << "an acceptance from before the host moved away must not outlive it";
   EXPECT_EQ(store.pending_adoptions("fake"), std::vector<std::string>{away});
+  for (const auto& p : e.snapshot.open_ports) {
+    EXPECT_NE(p.host, away) << "a host waiting for adoption exports its stale state";
+  }
 
   // `away` is back, with 23 open: adopted without an event, and then compared as usual.
   net.config.hosts.push_back(away_host);
