@@ -614,10 +614,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   std::set<std::string> tracked;
   for (auto& h : store.known_hosts(job.name)) tracked.insert(std::move(h));
   plan.scan_even_if_silent = [&tracked](const Target& t) {
-    HostResult named;
-    named.address = t.address;
-    named.hostname = t.hostname;
-    return tracked.count(host_key(named)) > 0;
+    return tracked.count(host_key(t.address, t.hostname)) > 0;
   };
 
   const bool partial = paced && plan.ports.udp.size() < job_udp_ports.size();

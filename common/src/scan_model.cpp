@@ -164,4 +164,8 @@ void TeeSink::end(const ScanSummary& summary) {
   for (auto* s : sinks_) s->end(summary);
 }
 
+std::string host_key(const asio::ip::address& address, std::string_view hostname) {
+  return hostname.empty() ? address.to_string() : std::string(hostname);
+}
+
 }  // namespace portvigil

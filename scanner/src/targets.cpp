@@ -286,8 +286,8 @@ bool TargetSet::Cursor::next(Target& out) {
   while (step(out)) {
     const auto last = set_->excluded_through(out.address);
     if (!last) {
-      if (set_->shard_.whole() ||
-          set_->shard_.owns(out.hostname.empty() ? out.address.to_string() : out.hostname)) {
+      // whole() first: no key string per target unless sharded.
+      if (set_->shard_.whole() || set_->shard_.owns(host_key(out.address, out.hostname))) {
         return true;
       }
     } else {

@@ -192,7 +192,7 @@ std::vector<PortChange> diff_snapshots(const HostSnapshot& before, const HostSna
 }
 
 std::string host_key(const HostResult& host) {
-  return host.hostname.empty() ? host.address.to_string() : host.hostname;
+  return host_key(host.address, host.hostname);
 }
 
 }  // namespace portvigil

@@ -223,4 +223,8 @@ class TeeSink final : public ReportSink {
   std::vector<ReportSink*> sinks_;
 };
 
+// What identifies a host to the store, the metrics' `host` label and the shards: the name
+// as the user wrote it for a hostname target, else the address in canonical text.
+[[nodiscard]] std::string host_key(const asio::ip::address& address, std::string_view hostname);
+
 }  // namespace portvigil

@@ -110,7 +110,8 @@ inline constexpr std::string_view kAbsent = "absent";
 [[nodiscard]] HostSnapshot merge_snapshots(const HostSnapshot& base, const HostSnapshot& update,
                                            std::span<const std::uint16_t> keep = {});
 
-// The name a host is stored under: what the user wrote, else the address.
+// The name a host is stored under: what the user wrote, else the address (common's
+// host_key).
 [[nodiscard]] std::string host_key(const HostResult& host);
 
 }  // namespace portvigil
