@@ -283,10 +283,19 @@ bool ConnectRun::next_probe(Probe& out) {
 }
 
 bool ConnectRun::take_token() {
-  if (pacer_.try_take(Clock::now())) return true;
+  const auto now = Clock::now();
+  std::chrono::duration<double> wait{0};
+  if (!pacer_.try_take(now)) {
+    wait = pacer_.until_next();
+  } else if (RateBudget* shared = plan_.shared_rate; shared != nullptr && !shared->try_take(now)) {
+    pacer_.give_back();  // this job may send; the process-wide budget says not yet
+    wait = shared->until_next(now);
+  } else {
+    return true;
+  }
   if (!pace_armed_) {
     pace_armed_ = true;
-    pace_.expires_after(std::chrono::duration_cast<Clock::duration>(pacer_.until_next()));
+    pace_.expires_after(std::chrono::duration_cast<Clock::duration>(wait));
     pace_.async_wait([this](const asio::error_code& ec) {
       pace_armed_ = false;
       if (!ec) fill();

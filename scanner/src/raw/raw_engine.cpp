@@ -751,22 +751,34 @@ std::size_t RawScan::unanswered_count() const {
 }
 
 bool RawScan::pace() {
-  if (pacer_.unlimited()) return !stopping();
-  auto now = Clock::now();
-  if (now - window_start_ >= kRateWindow) adapt_rate(now);
-  for (; !pacer_.try_take(now); now = Clock::now()) {
-    window_paced_ = true;
-    // At a low rate the wait is long: sleep in short slices so SIGTERM is seen within
-    // kStopLatency, whatever max-rate is.
-    if (stopping()) return false;
-    const double wait_s = std::min(pacer_.until_next().count(), kStopLatency.count());
+  // At a low rate the wait is long: sleep in short slices so SIGTERM is seen within
+  // kStopLatency, whatever max-rate is.
+  const auto wait = [](std::chrono::duration<double> d) {
+    const double wait_s = std::min(d.count(), kStopLatency.count());
     if (wait_s > 200e-6) {
       std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
     } else {
       std::this_thread::yield();
     }
+  };
+  auto now = Clock::now();
+  if (!pacer_.unlimited()) {
+    if (now - window_start_ >= kRateWindow) adapt_rate(now);
+    for (; !pacer_.try_take(now); now = Clock::now()) {
+      window_paced_ = true;
+      if (stopping()) return false;
+      wait(pacer_.until_next());
+    }
   }
-  return true;
+  // The process-wide budget holds this scan back without telling its pacer: being held
+  // by other jobs' probes says nothing about this scan's loss.
+  if (RateBudget* shared = plan_.shared_rate) {
+    for (; !shared->try_take(now); now = Clock::now()) {
+      if (stopping()) return false;
+      wait(shared->until_next(now));
+    }
+  }
+  return !stopping();
 }
 
 // Once per rate window of sending (kRateWindow, or twice the smoothed RTT if longer), the

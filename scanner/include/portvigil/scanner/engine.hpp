@@ -11,6 +11,7 @@
 
 #include "portvigil/common/scan_model.hpp"
 #include "portvigil/scanner/packet_io.hpp"
+#include "portvigil/scanner/rate_budget.hpp"
 #include "portvigil/scanner/targets.hpp"
 
 namespace portvigil {
@@ -56,6 +57,9 @@ struct ScanPlan {
   // Paced probing stops here (0 = no limit): the ports it has not verified by then are not
   // reported, and their host is inconclusive with a note saying so.
   Seconds time_budget{0};
+  // A probe budget shared with the other scans of the process (the agent's max-rate over
+  // concurrent jobs), taken after timing.max_rate's own pacing. Null: none. Not owned.
+  RateBudget* shared_rate = nullptr;
 };
 
 struct Progress {
