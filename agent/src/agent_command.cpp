@@ -1,5 +1,6 @@
-// The agent service loop: Asio timers schedule jobs, one worker thread runs one scan at a
-// time, signals stop (SIGTERM/SIGINT) or reload (SIGHUP) it.
+// The agent service loop: Asio timers schedule jobs, a worker thread per running job (up to
+// max-concurrent-jobs, under one shared probe budget) scans, and the loop thread records
+// each result; signals stop (SIGTERM/SIGINT) or reload (SIGHUP) it.
 #include "agent_command.hpp"
 
 #include <sys/stat.h>
@@ -302,6 +303,7 @@ class Agent {
         timer_(io_),
         watchdog_(io_),
         signals_(io_, SIGINT, SIGTERM, SIGHUP),
+        shared_rate_(config_->agent.max_rate.value_or(0)),
         last_database_error_(std::move(database_error)),
         last_database_log_(Schedule::Clock::now()) {}
 
@@ -312,7 +314,7 @@ class Agent {
     ping_watchdog();
     notify::ready(status_line());
     io_.run();
-    if (worker_.joinable()) worker_.join();
+    for (auto& [name, worker] : workers_) worker.join();
     log_.info("stopped");
     return 0;
   }
@@ -338,7 +340,7 @@ class Agent {
       stop_ = true;
       wait_signal();
       timer_.cancel();
-      if (!running_) io_.stop();  // else on_done stops once the scan is recorded
+      if (workers_.empty()) io_.stop();  // else the last on_done stops once its scan is recorded
     });
   }
 
@@ -384,6 +386,7 @@ class Agent {
       }
       config_ = std::move(fresh);
       log_.set_level(config_->agent.log_level);
+      shared_rate_.set_rate(config_->agent.max_rate.value_or(0));
       schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
       std::vector<std::string> names;
       for (const auto& j : config_->jobs) {
@@ -444,10 +447,15 @@ class Agent {
     });
   }
 
+  // Starts every due job a free slot allows. Called on the timer and whenever a job ends,
+  // so a job waits for a slot at most until the first running one finishes.
   void dispatch() {
     if (stop_) return;
-    if (!running_ && have_store()) {
-      if (auto name = schedule_.take_due(Schedule::Clock::now())) start(*name);
+    while (workers_.size() < static_cast<std::size_t>(config_->agent.max_concurrent_jobs) &&
+           have_store()) {
+      const auto name = schedule_.take_due(Schedule::Clock::now());
+      if (!name) break;
+      start(*name);
     }
     arm();
   }
@@ -457,32 +465,39 @@ class Agent {
     const auto it = std::find_if(config->jobs.begin(), config->jobs.end(),
                                  [&](const JobConfig& j) { return j.name == job_name; });
     if (it == config->jobs.end()) return;
-    running_ = true;
     const auto started = Schedule::Clock::now();
-    if (worker_.joinable()) worker_.join();
-    worker_ = std::thread([this, config, job = &*it, started] {
-      JobRunResult result;
-      bool ok = true;
-      bool disk_failed = false;
-      std::string failure;
-      try {
-        result = run_job(*config, *job, *store_, JobEnvironment{{}, &stop_, &log_});
-      } catch (const StorageError& e) {
-        ok = false;
-        disk_failed = e.cause() == StorageError::Cause::disk;
-        failure = e.what();
-      } catch (const std::exception& e) {
-        ok = false;
-        failure = e.what();
-      }
-      asio::post(io_, [this, config, job, started, result = std::move(result), ok, disk_failed,
-                       failure] { on_done(*job, started, result, ok, disk_failed, failure); });
-    });
+    workers_.emplace(
+        job_name, std::thread([this, config, job = &*it, started] {
+          JobRunResult result;
+          bool ok = true;
+          bool disk_failed = false;
+          std::string failure;
+          try {
+            // A connection of its own: SQLite connections are not shared between threads. The
+            // agent's connection cleaned up at start-up; this one must leave running scans alone.
+            auto store = Store::open(database_path(*config), Access::tool);
+            result =
+                run_job(*config, *job, store, JobEnvironment{{}, &stop_, &log_, &shared_rate_});
+          } catch (const StorageError& e) {
+            ok = false;
+            disk_failed = e.cause() == StorageError::Cause::disk;
+            failure = e.what();
+          } catch (const std::exception& e) {
+            ok = false;
+            failure = e.what();
+          }
+          asio::post(io_, [this, config, job, started, result = std::move(result), ok, disk_failed,
+                           failure] { on_done(*job, started, result, ok, disk_failed, failure); });
+        }));
   }
 
   void on_done(const JobConfig& job, Schedule::Clock::time_point started,
                const JobRunResult& result, bool ok, bool disk_failed, const std::string& failure) {
-    running_ = false;
+    // The worker posted this as its last act: joining it is immediate.
+    if (const auto w = workers_.find(job.name); w != workers_.end()) {
+      w->second.join();
+      workers_.erase(w);
+    }
     // A scan that reached the database proves it writable; one that failed on the disk
     // (full, I/O error) proves the opposite until a later scan commits.
     if (ok || disk_failed) metrics_.set_database_writable(ok);
@@ -510,13 +525,13 @@ class Agent {
         if (result.udp_coverage) metrics_.record_udp_coverage(job.name, *result.udp_coverage);
       }
       last_status_ = describe(job, result);
-      publish_events(events_, *store_, log_);
+      if (store_) publish_events(events_, *store_, log_);
     }
     schedule_.finished(job.name, started, Schedule::Clock::now(), ok && result.complete);
     notify::status(status_line());
     maybe_prune();
     if (stop_) {
-      io_.stop();
+      if (workers_.empty()) io_.stop();
       return;
     }
     timer_.cancel();
@@ -524,8 +539,8 @@ class Agent {
   }
 
   std::string status_line() const {
-    return std::to_string(config_->jobs.size()) + " jobs" +
-           (store_ ? "" : "; the database cannot be opened (disk?): scans wait") +
+    return std::to_string(config_->jobs.size()) + " jobs, " + std::to_string(workers_.size()) +
+           " running" + (store_ ? "" : "; the database cannot be opened (disk?): scans wait") +
            (last_status_.empty() ? std::string{} : "; last: " + last_status_);
   }
 
@@ -575,8 +590,8 @@ class Agent {
   asio::signal_set signals_;
   Schedule schedule_;
   std::atomic<bool> stop_{false};
-  bool running_ = false;
-  std::thread worker_;
+  RateBudget shared_rate_;                      // the agent's max-rate over every running job
+  std::map<std::string, std::thread> workers_;  // by job name: a job never overlaps itself
   std::chrono::system_clock::time_point last_prune_{};
   std::string last_database_error_;
   Schedule::Clock::time_point last_database_log_{};
@@ -653,8 +668,9 @@ int run_agent_command(std::span<const std::string_view> argv) {
       std::signal(SIGINT, [](int) { stop = true; });
       std::signal(SIGTERM, [](int) { stop = true; });
       bool all_complete = true;
+      RateBudget shared_rate(config->agent.max_rate.value_or(0));
       for (const auto& job : config->jobs) {
-        const auto r = run_job(*config, job, *store, JobEnvironment{{}, &stop, &log});
+        const auto r = run_job(*config, job, *store, JobEnvironment{{}, &stop, &log, &shared_rate});
         (r.complete ? log.info(describe(job, r)) : log.warn(describe(job, r)));
         publish_events(events, *store, log);
         all_complete = all_complete && r.complete;

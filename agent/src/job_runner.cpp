@@ -120,6 +120,7 @@ std::optional<HostResult> reprobe(const JobConfig& job, Technique technique,
   plan.ports = ports;
   plan.scope = scope;
   plan.timing = job_timing(job);
+  plan.shared_rate = env.shared_rate;
   if (technique == Technique::udp && paced) plan.udp_pacing = job.udp_pace;  // as scanned
   CollectSink sink;
   RunControl control;
@@ -595,6 +596,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   plan.targets = &targets;
   plan.scope = scope;  // hostname targets resolving outside it are refused by the engine
   plan.timing = job_timing(job);
+  plan.shared_rate = env.shared_rate;
   plan.command_line = "agent job " + job.name;
   const bool paced = job.technique == Technique::udp && job.udp_pace.enabled;
   const std::vector<std::uint16_t> job_udp_ports = plan.ports.udp;

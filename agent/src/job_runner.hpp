@@ -18,6 +18,8 @@ struct JobEnvironment {
   IoFactory io;                             // empty: real raw sockets for raw techniques
   const std::atomic<bool>* stop = nullptr;  // SIGTERM: abort, record the scan incomplete
   Logger* log = nullptr;
+  // The agent's max-rate, shared by the jobs that run at once; null: no shared cap.
+  RateBudget* shared_rate = nullptr;
 };
 
 struct JobRunResult {

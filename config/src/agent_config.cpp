@@ -25,6 +25,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "config_syntax.hpp"
 #include "portvigil/common/port_knowledge.hpp"
@@ -32,6 +33,10 @@
 #include "portvigil/config/cli.hpp"
 
 namespace portvigil {
+
+int AgentSettings::default_concurrent_jobs() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+}
 namespace {
 
 using config_detail::display;
@@ -46,10 +51,10 @@ constexpr Duration kDefaultMaxRtt{1.25};
 // ---- known keys ---------------------------------------------------------------------------
 
 constexpr std::array<std::string_view, 3> kTopKeys{"agent", "authorization", "job"};
-constexpr std::array<std::string_view, 14> kAgentKeys{
+constexpr std::array<std::string_view, 15> kAgentKeys{
     "state-dir",         "log-level",          "event-log", "max-rate",     "min-rate",
     "max-retries",       "web-listen-address", "retention", "web-username", "web-password",
-    "port-series-limit", "web-config-file",    "shard",     "replica"};
+    "port-series-limit", "web-config-file",    "shard",     "replica",      "max-concurrent-jobs"};
 constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner", "ticket",
                                                              "expires", "allow-large-scope"};
 // An authorization wider than this needs allow-large-scope = true (with owner, ticket and
@@ -508,6 +513,9 @@ class Loader {
                  "1 to 63 letters, digits, '_', '-' or '.', such as \"a\"");
       }
       a.replica = *v;
+    }
+    if (auto v = opt_int(s, "max-concurrent-jobs", 1, 64)) {
+      a.max_concurrent_jobs = static_cast<int>(*v);
     }
   }
 

@@ -721,6 +721,56 @@ TEST(AgentBinary, SigtermStopsWithinTwoSecondsAtOneProbePerSecond) {
       << status.output;
 }
 
+// Concurrent jobs under one budget: a slow job (600 ports, its own max-rate 1000 but the
+// agent's 100) takes at least 6 s, and the quick job (1 s interval) keeps scanning
+// meanwhile instead of waiting for it.
+TEST(AgentBinary, ConcurrentJobsShareTheAgentRateAndNeverWaitForASlowOne) {
+  test::LoopbackListener listener;
+  AgentDir dir("concurrent", "1-600");
+  std::string config = read_all(dir.config());
+  config = std::regex_replace(config, std::regex(R"(web-listen-address = "")"),
+                              "web-listen-address = \"\"\nmax-rate = 100\n"
+                              "max-concurrent-jobs = 2");
+  config = std::regex_replace(config, std::regex(R"(interval = "1s")"),
+                              "interval = \"1h\"\nmax-rate = 1000");
+  config += "\n[[job]]\nname = \"quick\"\ntargets = [\"127.0.0.1\"]\nports = \"" +
+            std::to_string(listener.port()) + "\"\ntechnique = \"connect\"\ninterval = \"1s\"\n";
+  write_all(dir.config(), config);
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  const auto slow_done = [&]() -> std::optional<ScanRecord> {
+    try {
+      const auto store = Store::open(dir.db(), Access::read_only);
+      for (const auto& s : store.scans("crash", 10)) {
+        if (s.status != ScanStatus::running) return s;
+      }
+    } catch (const StorageError&) {
+      // not created yet
+    }
+    return std::nullopt;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  std::optional<ScanRecord> slow;
+  while (!(slow = slow_done()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(slow) << dir.tail_of_log();
+  EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
+  ASSERT_EQ(slow->status, ScanStatus::complete) << slow->note;
+  ASSERT_TRUE(slow->finished);
+  const double took = std::chrono::duration<double>(*slow->finished - slow->started).count();
+  EXPECT_GE(took, 600.0 / 100 - 0.5) << "the agent's max-rate did not hold the slow job";
+  const auto store = Store::open(dir.db(), Access::read_only);
+  std::size_t quick_during = 0;
+  for (const auto& s : store.scans("quick", 1000)) {
+    if (s.status == ScanStatus::complete && s.started >= slow->started && s.finished &&
+        *s.finished <= *slow->finished) {
+      ++quick_during;
+    }
+  }
+  EXPECT_GE(quick_during, 3u) << "the quick job waited for the slow one\n" << dir.tail_of_log();
+}
+
 }  // namespace
 }  // namespace portvigil
 

@@ -253,6 +253,19 @@ TEST(AgentConfig, ShardAndReplica) {
   EXPECT_EQ(c.agent.replica, "site-b.2");
 }
 
+TEST(AgentConfig, MaxConcurrentJobs) {
+  const std::string job =
+      "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n"
+      "[[job]]\nname = \"web\"\ntargets = [\"198.18.0.0/24\"]\ninterval = \"15m\"\n";
+  const auto defaulted = parse_config(job, "t.toml");
+  EXPECT_EQ(defaulted.agent.max_concurrent_jobs, AgentSettings::default_concurrent_jobs());
+  EXPECT_GE(AgentSettings::default_concurrent_jobs(), 1);
+  EXPECT_LE(AgentSettings::default_concurrent_jobs(), 8);
+  EXPECT_EQ(
+      parse_config("[agent]\nmax-concurrent-jobs = 64\n" + job, "t.toml").agent.max_concurrent_jobs,
+      64);
+}
+
 TEST(AgentConfig, AuthorizationAsSingleTableAndUnionOfNetworks) {
   // Two halves of a /24 together authorize the whole /24; a bare address is a /32.
   const auto config = parse_config(R"(
@@ -457,6 +470,12 @@ const BadConfig kBadConfigs[] = {
     {"shard_integer", "[agent]\nshard = 2\n",
      "t.toml:2:9: [agent]: key \"shard\": expected \"I/N\", shard I of N, such as \"0/3\", got "
      "2 (integer)"},
+    {"max_concurrent_jobs_zero", "[agent]\nmax-concurrent-jobs = 0\n",
+     "t.toml:2:23: [agent]: key \"max-concurrent-jobs\": expected an integer from 1 to 64, got 0 "
+     "(integer)"},
+    {"max_concurrent_jobs_string", "[agent]\nmax-concurrent-jobs = \"2\"\n",
+     "t.toml:2:23: [agent]: key \"max-concurrent-jobs\": expected an integer from 1 to 64, got "
+     "\"2\" (string)"},
     {"replica_with_space", "[agent]\nreplica = \"site a\"\n",
      "t.toml:2:11: [agent]: key \"replica\": expected 1 to 63 letters, digits, '_', '-' or "
      "'.', such as \"a\", got \"site a\" (string)"},

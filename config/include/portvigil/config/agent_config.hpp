@@ -74,6 +74,10 @@ struct AgentSettings {
   // `replica` names scan the same hosts (high availability); `replica` labels their metrics.
   Shard shard;
   std::string replica;
+  // Jobs that may scan at the same time; all of them together stay under max_rate.
+  int max_concurrent_jobs = default_concurrent_jobs();
+  // The default: the core count, 1 to 8 (a raw scan keeps two threads busy).
+  [[nodiscard]] static int default_concurrent_jobs();
 };
 
 // A port or inclusive port range of one protocol: "22/tcp", "8000-8099/tcp".
