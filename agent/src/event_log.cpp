@@ -84,6 +84,7 @@ void write_whole(int fd, const char* data, std::size_t size, const std::string& 
 
 std::string event_json(const ChangeEvent& e) {
   std::string out = "{\"id\":" + std::to_string(e.id);
+  if (!e.change_id.empty()) out += ",\"change_id\":\"" + e.change_id + "\"";
   out += ",\"time\":\"" + iso_time(e.time) + "\"";
   out += ",\"kind\":\"" + std::string(name(e.kind)) + "\"";
   out += ",\"job\":" + json_escape(e.job);

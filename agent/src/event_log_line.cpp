@@ -174,11 +174,12 @@ enum Field : std::uint8_t {
   kExpected,
   kScanId,
   kPorts,
+  kChangeId,
   kFieldCount
 };
 constexpr std::array<std::string_view, kFieldCount> kFieldNames{
-    "id",   "time", "job",         "host",      "kind",     "proto",   "port",
-    "from", "to",   "from_reason", "to_reason", "expected", "scan_id", "ports"};
+    "id", "time",        "job",       "host",     "kind",    "proto", "port",     "from",
+    "to", "from_reason", "to_reason", "expected", "scan_id", "ports", "change_id"};
 constexpr int kMaxDepth = 8;
 constexpr std::size_t kMaxMembers = 64;
 

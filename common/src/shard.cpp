@@ -24,6 +24,32 @@ std::uint64_t prometheus_hashmod(std::string_view value, std::uint64_t modulus) 
   return sum % modulus;
 }
 
+std::string change_id(std::string_view job, std::string_view host, std::string_view kind,
+                      std::string_view proto, std::uint16_t port, std::string_view from,
+                      std::string_view to, std::uint64_t sequence) {
+  const std::string port_text = std::to_string(port);
+  std::string input;
+  for (const std::string_view field :
+       {job, host, kind, proto, std::string_view(port_text), from, to}) {
+    input.append(field);
+    input.push_back('\0');
+  }
+  input += std::to_string(sequence);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(input.data(), input.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
+      length != 32) {
+    throw std::runtime_error("OpenSSL: SHA-256 digest unavailable");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < 16; ++i) {
+    out.push_back(kHex[digest[i] >> 4]);
+    out.push_back(kHex[digest[i] & 15]);
+  }
+  return out;
+}
+
 std::string Shard::text() const {
   return std::to_string(index) + "/" + std::to_string(count);
 }

@@ -196,12 +196,29 @@ ALTER TABLE hosts ADD COLUMN adopt_pending INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE hosts ADD COLUMN adopted_ms INTEGER;
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations{{
+// Version 6. Change ids that the replicas of a shard agree on (common/shard.hpp change_id):
+// - events.change_id: '' for events written before this version.
+// - event_sequences: per host and port ('' and 0 for host events) how many events the job
+//   has written, never pruned with the events (an id must not be handed out twice); a host
+//   adopted by a resharding starts again from 0, as its other replicas do.
+constexpr std::string_view kV6 = R"sql(
+ALTER TABLE events ADD COLUMN change_id TEXT NOT NULL DEFAULT '';
+CREATE TABLE event_sequences (
+  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  proto   TEXT NOT NULL,
+  port    INTEGER NOT NULL,
+  count   INTEGER NOT NULL,
+  PRIMARY KEY (host_id, proto, port)
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations{{
     {1, kV1},
     {2, kV2},
     {3, kV3},
     {4, kV4},
     {5, kV5},
+    {6, kV6},
 }};
 
 }  // namespace

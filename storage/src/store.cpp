@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "codec.hpp"
+#include "portvigil/common/shard.hpp"
 #include "schema.hpp"
 #include "sqlite.hpp"
 
@@ -332,6 +333,34 @@ struct Store::Impl {
     return db.last_insert_rowid();
   }
 
+  // Numbers event `event_id` among the job's events of its host and port (host events: of
+  // its host) and stores its change id, which that number makes the same on every replica
+  // that saw the same history.
+  std::string assign_change_id(std::int64_t event_id, std::int64_t host_id, std::string_view job,
+                               std::string_view host, EventKind kind, const PortChange& c) {
+    const bool port_event = kind == EventKind::port;
+    const std::string_view proto = port_event ? name(c.proto) : std::string_view{};
+    const std::uint16_t port = port_event ? c.port : 0;
+    std::uint64_t sequence = 0;
+    {
+      auto count = db.query(
+          "INSERT INTO event_sequences(host_id, proto, port, count) VALUES (?1, ?2, ?3, 1) "
+          "ON CONFLICT(host_id, proto, port) DO UPDATE SET count = count + 1 RETURNING count");
+      count.bind(1, host_id).bind(2, proto).bind(3, static_cast<std::int64_t>(port));
+      if (!count.step()) throw StorageError("portvigil storage: event_sequences: no count");
+      sequence = static_cast<std::uint64_t>(count.int64(0) - 1);
+    }
+    std::string_view from = port_event ? from_name(c) : kAbsent;
+    std::string_view to = port_event ? name(c.to) : std::string_view("up");
+    if (kind == EventKind::host_gone_silent) {
+      from = "up";
+      to = "silent";
+    }
+    auto id = change_id(job, host, name(kind), proto, port, from, to, sequence);
+    db.query("UPDATE events SET change_id = ?2 WHERE id = ?1").bind(1, event_id).bind(2, id).run();
+    return id;
+  }
+
   // When each port of a complete UDP scan was verified (udp-coverage).
   void mark_verified(std::int64_t host_id, const ProtoSnapshot& scanned, std::int64_t time_ms) {
     for (const PortRange& r : scanned.scanned) {
@@ -392,11 +421,12 @@ struct Store::Impl {
     std::size_t transitions = 0;
     bool answered_now = false;  // some host answered: this scan can be the job's baseline
 
-    auto add_event = [&](std::int64_t id, const std::string& key, EventKind kind,
-                         const PortChange& change,
+    auto add_event = [&](std::int64_t id, std::int64_t host_id, const std::string& key,
+                         EventKind kind, const PortChange& change,
                          std::vector<std::pair<Proto, std::uint16_t>> ports, bool expected) {
-      events.push_back(
-          {id, event_time, job, key, kind, change, std::move(ports), expected, scan_id});
+      auto change_id = assign_change_id(id, host_id, job, key, kind, change);
+      events.push_back({id, event_time, job, key, kind, change, std::move(ports), expected, scan_id,
+                        std::move(change_id)});
     };
 
     for (const Host& input : hosts) {
@@ -425,7 +455,8 @@ struct Store::Impl {
           const auto id =
               insert_host_event(known->id, scan_id, time_ms, EventKind::host_gone_silent, "up",
                                 "silent", open, expected);
-          add_event(id, host.key, EventKind::host_gone_silent, PortChange{}, open, expected);
+          add_event(id, known->id, host.key, EventKind::host_gone_silent, PortChange{}, open,
+                    expected);
           db.query("UPDATE hosts SET silent_reported = 1 WHERE id = ?1").bind(1, known->id).run();
         }
         continue;
@@ -523,14 +554,15 @@ struct Store::Impl {
             "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, from_reason, "
             "to_state, to_reason, expected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             host_id, scan_id, time_ms, change, expected);
-        add_event(db.last_insert_rowid(), key, EventKind::port, change, {}, expected);
+        add_event(db.last_insert_rowid(), host_id, key, EventKind::port, change, {}, expected);
       }
       if (appeared) {
         // After its port events, so a consumer that reads the host event has them all.
         ++summary.hosts_appeared;
         const auto id = insert_host_event(host_id, scan_id, time_ms, EventKind::host_appeared,
                                           kAbsent, "up", appeared_ports, all_expected);
-        add_event(id, key, EventKind::host_appeared, PortChange{}, appeared_ports, all_expected);
+        add_event(id, host_id, key, EventKind::host_appeared, PortChange{}, appeared_ports,
+                  all_expected);
       }
 
       if (host.adopted) {
@@ -538,6 +570,7 @@ struct Store::Impl {
         // longer holds.
         db.query("DELETE FROM accepted_ports WHERE host_id = ?1").bind(1, host_id).run();
         db.query("DELETE FROM port_verified WHERE host_id = ?1").bind(1, host_id).run();
+        db.query("DELETE FROM event_sequences WHERE host_id = ?1").bind(1, host_id).run();
         db.query("UPDATE hosts SET adopt_pending = 0, adopted_ms = ?2 WHERE id = ?1")
             .bind(1, host_id)
             .bind(2, time_ms)
@@ -937,7 +970,7 @@ namespace {
 
 constexpr std::string_view kEventColumns =
     "SELECT e.id, e.time_ms, j.name, h.name, e.proto, e.port, e.from_state, e.from_reason, "
-    "e.to_state, e.to_reason, e.expected, e.scan_id, e.kind, e.ports FROM events e "
+    "e.to_state, e.to_reason, e.expected, e.scan_id, e.kind, e.ports, e.change_id FROM events e "
     "JOIN hosts h ON h.id = e.host_id JOIN jobs j ON j.id = h.job_id ";
 
 ChangeEvent read_event(const Query& q) {
@@ -954,6 +987,7 @@ ChangeEvent read_event(const Query& q) {
   }
   e.expected = q.int64(10) != 0;
   e.scan_id = q.optional_int64(11).value_or(0);
+  e.change_id = q.text(14);
   return e;
 }
 

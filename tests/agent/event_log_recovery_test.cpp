@@ -54,6 +54,9 @@ TEST(EventLineId, ReadsWhatEventJsonWrites) {
   auto odd = make_event(3);
   odd.host = "we\"ird\\host\nname\x01-caf\xc3\xa9";
   EXPECT_EQ(event_line_id(event_json(odd)), 3);
+  auto with_change_id = make_event(4);
+  with_change_id.change_id = "3c38cf2ff8c43cacead19dbc3c7b7594";
+  EXPECT_EQ(event_line_id(event_json(with_change_id)), 4);
 }
 
 // Other event kinds (host appeared / gone silent) have other fields: still events.
@@ -88,6 +91,7 @@ TEST(EventLineId, RejectsAnythingElse) {
       R"({"id":1,"time":"2026-01-02T03:04:05.678Z","job":"web","host":"h",})",
       R"({"id":1,"time":"2026-01-02T03:04:05.678Z","job":"web","host":"h","port":70000})",
       R"({"id":1,"time":"2026-01-02T03:04:05.678Z","job":"web","host":"h","expected":1})",
+      R"({"id":1,"time":"2026-01-02T03:04:05.678Z","job":"web","host":"h","change_id":7})",
       R"({"id":1,"time":"2026-01-02T03:04:05.678Z","job":"web","host":"h","x":1,"x":2})",
       R"({"id":1,"time":"2026-01-02T03:04:05.678Z","job":"web","host":"h\u00zz"})",
       R"({"\u0069d":1,"time":"2026-01-02T03:04:05.678Z","job":"web","host":"h"})",

@@ -89,6 +89,15 @@ TEST(EventJson, DocumentedFields) {
   EXPECT_NE(j.find("\"expected\":true"), std::string::npos) << j;
 }
 
+TEST(EventJson, ChangeIdFollowsTheIdWhenThereIsOne) {
+  auto e = make_event(14);
+  e.change_id = "3c38cf2ff8c43cacead19dbc3c7b7594";
+  EXPECT_TRUE(event_json(e).starts_with(
+      "{\"id\":14,\"change_id\":\"3c38cf2ff8c43cacead19dbc3c7b7594\",\"time\":"))
+      << event_json(e);
+  EXPECT_EQ(event_json(make_event(14)).find("change_id"), std::string::npos);
+}
+
 TEST(EventJson, EscapesOddHostNames) {
   const auto j = event_json(make_event(1, "we\"ird\\host\nname\t\x01\x1f-caf\xc3\xa9"));
   EXPECT_NE(j.find("\"host\":\"we\\\"ird\\\\host\\u000aname\\u0009\\u0001\\u001f-caf\xc3\xa9\""),

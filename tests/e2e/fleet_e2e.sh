@@ -19,7 +19,8 @@
 #   2. one replica of shard 0 is killed: for 15 s no fleet series changes (open-port count,
 #      per-port series) and the shard has one healthy replica
 #   3. 8443 opens on one host of a shard with both replicas: exactly one notification at the
-#      receiver (two replicas, two Alertmanagers), and one event in each replica's log
+#      receiver (two replicas, two Alertmanagers), and one event in each replica's log, with
+#      the same change_id in both
 #   4. resharding 3 -> 4 (four agents restart with "I/4" on existing databases): zero events,
 #      the shards of 4 are disjoint and cover the hosts, the count is still the truth (13),
 #      the opened port's new owner reports it unexpected (the job's expected-open policy
@@ -353,6 +354,15 @@ wait_for "one event in each replica of shard 1, nothing else" both_replicas_have
 for dir in s0b s2a s2b; do
   [[ ! -s "$TMP/$dir/state/events.jsonl" ]] || fail "$dir (another shard) wrote events: $(cat "$TMP/$dir/state/events.jsonl")"
 done
+change_id_of() { # DIR -> the change_id of its event (the only one)
+  python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline()).get("change_id", ""))' \
+    "$TMP/$1/state/events.jsonl"
+}
+id_a=$(change_id_of s1a)
+id_b=$(change_id_of s1b)
+[[ $id_a =~ ^[0-9a-f]{32}$ && $id_a == "$id_b" ]] ||
+  fail "the replicas' change ids differ or are missing: '$id_a' and '$id_b'"
+log "ok: both replicas gave the change the same change_id ($id_a)"
 wait_for "global open ports = 13" value_is 'portvigil:ports_open:count{scan_job="fleet"}' 13
 
 # ---- 4. resharding 3 -> 4: no events ----------------------------------------------------------

@@ -89,6 +89,9 @@ struct ChangeEvent {
   std::vector<std::pair<Proto, std::uint16_t>> ports = {};  // host events, sorted
   bool expected = false;                                    // the policy expects the new state
   std::int64_t scan_id = 0;
+  // The same on every replica that saw the same history (common/shard.hpp change_id); ""
+  // for events stored before schema version 6.
+  std::string change_id = {};
 };
 
 // What the agent's policy makes of one change. `silent` still records the transition in
@@ -226,8 +229,9 @@ enum class Access : std::uint8_t {
   // The one agent that owns the file: creates/migrates it and, because it is the only
   // writer of scans, marks scans left 'running' by a previous process as incomplete.
   agent,
-  // Read-write for the CLI (accept, prune) while an agent may be running: creates and
-  // migrates, but leaves running scans alone.
+  // Read-write for the CLI (accept, prune) while an agent may be running, and for each of
+  // the agent's job threads (a connection per thread): creates and migrates, but leaves
+  // running scans alone.
   tool,
   // Never writes; the file must exist and have the current schema version. When the disk
   // is full SQLite cannot create the -shm file a WAL reader needs: the file is then read
