@@ -256,6 +256,7 @@ void ConnectRun::fill() {
     Probe p;
     if (!next_probe(p)) {
       pacer_.give_back();  // nothing to send
+      if (plan_.shared_rate != nullptr) plan_.shared_rate->give_back();
       return;
     }
     Slot* slot = free_slots_.back();

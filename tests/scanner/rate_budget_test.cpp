@@ -75,6 +75,16 @@ TEST(RateBudget, SetRateAppliesToTheNextProbe) {
   EXPECT_DOUBLE_EQ(b.rate(), 1e6);
 }
 
+TEST(RateBudget, GiveBackReturnsOneProbe) {
+  RateBudget b(1000);
+  const auto t0 = Clock::now();
+  while (b.try_take(t0)) {
+  }
+  b.give_back();
+  EXPECT_TRUE(b.try_take(t0));
+  EXPECT_FALSE(b.try_take(t0));
+}
+
 // Threads racing on one instant: exactly the burst is handed out, never a probe more.
 TEST(RateBudget, ConcurrentTakersShareOneBudget) {
   RateBudget b(100000);

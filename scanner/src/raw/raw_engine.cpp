@@ -772,10 +772,14 @@ bool RawScan::pace() {
   }
   // The process-wide budget holds this scan back without telling its pacer: being held
   // by other jobs' probes says nothing about this scan's loss.
+  // Sleeping, never yielding, here: scans that lost the race for the shared budget must
+  // not spin on the cores the others send from.
   if (RateBudget* shared = plan_.shared_rate) {
     for (; !shared->try_take(now); now = Clock::now()) {
       if (stopping()) return false;
-      wait(shared->until_next(now));
+      std::this_thread::sleep_for(std::clamp(shared->until_next(now),
+                                             std::chrono::duration<double>(50e-6),
+                                             std::chrono::duration<double>(kStopLatency)));
     }
   }
   return !stopping();

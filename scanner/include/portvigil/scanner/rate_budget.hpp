@@ -50,6 +50,12 @@ class RateBudget {
     }
   }
 
+  // A probe's worth taken but not used (nothing was left to send): back for the others.
+  void give_back() {
+    const std::int64_t step = interval_ns_.load(std::memory_order_relaxed);
+    if (step > 0) tat_ns_.fetch_sub(step, std::memory_order_relaxed);
+  }
+
   // How long until try_take can succeed (zero when it can now).
   [[nodiscard]] std::chrono::duration<double> until_next(Clock::time_point now) const {
     if (unlimited()) return std::chrono::duration<double>(0);
