@@ -26,7 +26,7 @@ std::uint64_t prometheus_hashmod(std::string_view value, std::uint64_t modulus) 
 
 std::string change_id(std::string_view job, std::string_view host, std::string_view kind,
                       std::string_view proto, std::uint16_t port, std::string_view from,
-                      std::string_view to, std::uint64_t sequence) {
+                      std::string_view to, std::string_view previous) {
   const std::string port_text = std::to_string(port);
   std::string input;
   for (const std::string_view field :
@@ -34,7 +34,7 @@ std::string change_id(std::string_view job, std::string_view host, std::string_v
     input.append(field);
     input.push_back('\0');
   }
-  input += std::to_string(sequence);
+  input.append(previous);
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   if (EVP_Digest(input.data(), input.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||

@@ -198,18 +198,21 @@ ALTER TABLE hosts ADD COLUMN adopted_ms INTEGER;
 
 // Version 6. Change ids that the replicas of a shard agree on (common/shard.hpp change_id):
 // - events.change_id: '' for events written before this version.
-// - event_sequences: per host and port ('' and 0 for host events) how many events the job
-//   has written, never pruned with the events (an id must not be handed out twice); a host
-//   adopted by a resharding starts again from 0, as its other replicas do.
+// - event_chains: per host and port ('' and 0 for host events) the change_id of the job's
+//   last event there, which the next one hashes in; never pruned with the events.
+// - hosts.change_seed: what a port's first change_id hashes in instead: '' for a host of
+//   the job's own history, "adopted under I/N" for one a resharding brought, so the new
+//   owners' ids differ from the old owners'.
 constexpr std::string_view kV6 = R"sql(
 ALTER TABLE events ADD COLUMN change_id TEXT NOT NULL DEFAULT '';
-CREATE TABLE event_sequences (
-  host_id INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
-  proto   TEXT NOT NULL,
-  port    INTEGER NOT NULL,
-  count   INTEGER NOT NULL,
+CREATE TABLE event_chains (
+  host_id        INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  proto          TEXT NOT NULL,
+  port           INTEGER NOT NULL,
+  last_change_id TEXT NOT NULL,
   PRIMARY KEY (host_id, proto, port)
 ) WITHOUT ROWID;
+ALTER TABLE hosts ADD COLUMN change_seed TEXT NOT NULL DEFAULT '';
 )sql";
 
 constexpr std::array<Migration, 6> kMigrations{{

@@ -236,7 +236,15 @@ void Database::fail(std::string_view what, int rc) const {
                      cause_of(rc, sqlite3_system_errno(db_)));
 }
 
-Transaction::Transaction(Database& db, Kind kind) : db_(db) {
+std::recursive_mutex& Transaction::process_writers() {
+  static std::recursive_mutex writers;
+  return writers;
+}
+
+Transaction::Transaction(Database& db, Kind kind)
+    : writer_(kind == Kind::write ? std::unique_lock(process_writers())
+                                  : std::unique_lock<std::recursive_mutex>()),
+      db_(db) {
   db_.exec(kind == Kind::write ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED");
 }
 
@@ -249,6 +257,7 @@ Transaction::~Transaction() {
 void Transaction::commit() {
   db_.exec("COMMIT");
   open_ = false;
+  if (writer_.owns_lock()) writer_.unlock();
 }
 
 }  // namespace portvigil::storage_detail

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -122,6 +123,12 @@ class Transaction {
   void commit();
 
  private:
+  // Write transactions of one process take turns here before SQLite's lock: the agent's
+  // concurrent jobs each have a connection, and a commit that waits on another connection
+  // of the same process must wait for it to finish, not give up after the busy timeout.
+  // Recursive: a thread that nests two connections' transactions does not deadlock itself.
+  static std::recursive_mutex& process_writers();
+  std::unique_lock<std::recursive_mutex> writer_;
   Database& db_;
   bool open_ = true;
 };

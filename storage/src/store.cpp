@@ -333,22 +333,21 @@ struct Store::Impl {
     return db.last_insert_rowid();
   }
 
-  // Numbers event `event_id` among the job's events of its host and port (host events: of
-  // its host) and stores its change id, which that number makes the same on every replica
-  // that saw the same history.
+  // Chains event `event_id` to the job's previous event of its host and port (host events:
+  // of its host) and stores its change id, the same on every replica that saw the same
+  // history.
   std::string assign_change_id(std::int64_t event_id, std::int64_t host_id, std::string_view job,
                                std::string_view host, EventKind kind, const PortChange& c) {
     const bool port_event = kind == EventKind::port;
     const std::string_view proto = port_event ? name(c.proto) : std::string_view{};
     const std::uint16_t port = port_event ? c.port : 0;
-    std::uint64_t sequence = 0;
+    std::string previous;
     {
-      auto count = db.query(
-          "INSERT INTO event_sequences(host_id, proto, port, count) VALUES (?1, ?2, ?3, 1) "
-          "ON CONFLICT(host_id, proto, port) DO UPDATE SET count = count + 1 RETURNING count");
-      count.bind(1, host_id).bind(2, proto).bind(3, static_cast<std::int64_t>(port));
-      if (!count.step()) throw StorageError("portvigil storage: event_sequences: no count");
-      sequence = static_cast<std::uint64_t>(count.int64(0) - 1);
+      auto last = db.query(
+          "SELECT COALESCE((SELECT last_change_id FROM event_chains WHERE host_id = ?1 AND "
+          "proto = ?2 AND port = ?3), (SELECT change_seed FROM hosts WHERE id = ?1), '')");
+      last.bind(1, host_id).bind(2, proto).bind(3, static_cast<std::int64_t>(port));
+      if (last.step()) previous = last.text(0);
     }
     std::string_view from = port_event ? from_name(c) : kAbsent;
     std::string_view to = port_event ? name(c.to) : std::string_view("up");
@@ -356,8 +355,17 @@ struct Store::Impl {
       from = "up";
       to = "silent";
     }
-    auto id = change_id(job, host, name(kind), proto, port, from, to, sequence);
+    auto id = change_id(job, host, name(kind), proto, port, from, to, previous);
     db.query("UPDATE events SET change_id = ?2 WHERE id = ?1").bind(1, event_id).bind(2, id).run();
+    db.query(
+          "INSERT INTO event_chains(host_id, proto, port, last_change_id) VALUES (?1, ?2, ?3, ?4) "
+          "ON CONFLICT(host_id, proto, port) DO UPDATE SET last_change_id = "
+          "excluded.last_change_id")
+        .bind(1, host_id)
+        .bind(2, proto)
+        .bind(3, static_cast<std::int64_t>(port))
+        .bind(4, id)
+        .run();
     return id;
   }
 
@@ -570,7 +578,12 @@ struct Store::Impl {
         // longer holds.
         db.query("DELETE FROM accepted_ports WHERE host_id = ?1").bind(1, host_id).run();
         db.query("DELETE FROM port_verified WHERE host_id = ?1").bind(1, host_id).run();
-        db.query("DELETE FROM event_sequences WHERE host_id = ?1").bind(1, host_id).run();
+        // Ports without a chain here start from a seed the old owners never used. Chains
+        // from an earlier stay go on: their ids were never handed out since.
+        db.query("UPDATE hosts SET change_seed = ?2 WHERE id = ?1")
+            .bind(1, host_id)
+            .bind(2, "adopted under " + options.shard)
+            .run();
         db.query("UPDATE hosts SET adopt_pending = 0, adopted_ms = ?2 WHERE id = ?1")
             .bind(1, host_id)
             .bind(2, time_ms)

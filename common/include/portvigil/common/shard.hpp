@@ -37,12 +37,13 @@ inline constexpr std::uint32_t kMaxShards = 1u << 16;
 // What identifies one change across the replicas of a shard, so that a consumer of both
 // event logs can drop the second copy: the first 16 bytes of SHA-256, in hex, over the
 // fields joined by NUL bytes. `kind` is the event kind ("port", "host-appeared", ...),
-// `proto`/`port` are "" and 0 for host events, and `sequence` counts this job's earlier
-// events of the same host and port (of the same host, for host events) since the host's
-// baseline began: replicas that saw the same history agree on it.
+// `proto`/`port` are "" and 0 for host events, and `previous` is the change_id of this
+// job's previous event of the same host and port (of the same host, for host events), or
+// the host's seed before the first. A chain: replicas that saw the same history agree, and
+// once they have seen different histories their ids never meet again.
 [[nodiscard]] std::string change_id(std::string_view job, std::string_view host,
                                     std::string_view kind, std::string_view proto,
                                     std::uint16_t port, std::string_view from, std::string_view to,
-                                    std::uint64_t sequence);
+                                    std::string_view previous);
 
 }  // namespace portvigil
