@@ -9,8 +9,8 @@
                                                         {"panel": TITLE, "ref": "A", "expr": ...}
 
 Structural checks: valid JSON; uid "portvigil"; schemaVersion; a datasource-type template
-variable for Prometheus named "datasource"; "instance", "scan_job" and "host" query variables
-using label_values(); every selector filtered by instance=~"$instance"; every panel and target uses the ${datasource} variable; unique panel ids;
+variable for Prometheus named "datasource"; "shard", "replica", "instance", "scan_job" and
+"host" query variables using label_values(), the agents chosen by shard and replica; every selector filtered by instance=~"$instance"; every panel and target uses the ${datasource} variable; unique panel ids;
 gridPos on every panel; no panel overlaps another; every $variable in an expression is
 defined (or a Grafana built-in); every metric an expression uses is one portvigil exports
 (or ALERTS / up). Exits 1 with one line per problem.
@@ -31,10 +31,12 @@ BUILTINS = {
 }
 # What a user variable stands for when the expression is parsed: every value is a regex
 # inside =~"..." (scan_job, host) or a duration (window).
-USER_SUBST = {"instance": ".*", "scan_job": ".*", "host": ".*", "window": "1h",
+USER_SUBST = {"instance": ".*", "scan_job": ".*", "host": ".*", "shard": ".*", "replica": ".*",
+              "window": "1h",
               "datasource": "prometheus"}
 
 KNOWN_METRICS = {
+    "portvigil_shard_info",
     "portvigil_port_open", "portvigil_port_unexpected_open", "portvigil_port_series_dropped",
     "portvigil_ports", "portvigil_port_state_changes_total",
     "portvigil_scan_duration_seconds_bucket", "portvigil_scan_duration_seconds_sum",
@@ -101,7 +103,7 @@ def check(dash):
     ds = variables.get("datasource")
     if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
         errors.append('no template variable "datasource" of type datasource, query prometheus')
-    for name in ("instance", "scan_job", "host"):
+    for name in ("shard", "replica", "instance", "scan_job", "host"):
         v = variables.get(name)
         q = v.get("query") if v else None
         q = q.get("query") if isinstance(q, dict) else q
@@ -109,6 +111,14 @@ def check(dash):
             errors.append(f'no query variable "{name}" using label_values()')
         elif v.get("datasource", {}).get("uid") != "${datasource}":
             errors.append(f'variable "{name}" does not use the ${{datasource}} variable')
+
+    inst = variables.get("instance") or {}
+    q = inst.get("query")
+    q = (q.get("query") if isinstance(q, dict) else q) or ""
+    if 'shard=~"$shard"' not in q or 'replica=~"$replica"' not in q:
+        errors.append('variable "instance" is not chosen by shard=~"$shard" and replica=~"$replica"')
+    if inst.get("allValue"):
+        errors.append('variable "instance" sets allValue: All would ignore the shard and replica')
 
     ids = set()
     boxes = []
@@ -152,8 +162,9 @@ def check(dash):
             if name not in KNOWN_METRICS:
                 errors.append(f"{title!r} {ref}: unknown metric {name}")
         # The agent selector applies everywhere: every series selected is filtered by it
-        # (except in the query that lists the agents).
-        for m in [] if title == "variable instance" else re.finditer(r"\b(portvigil_\w+|process_\w+|up)\b(\{[^}]*\})?", expr):
+        # (except in the queries that choose the agents: shard, replica, instance).
+        choosers = ("variable instance", "variable shard", "variable replica")
+        for m in [] if title in choosers else re.finditer(r"\b(portvigil_\w+|process_\w+|up)\b(\{[^}]*\})?", expr):
             if not m.group(2) or 'instance=~"$instance"' not in m.group(2):
                 errors.append(f"{title!r} {ref}: {m.group(1)} is not filtered by instance=~\"$instance\"")
     return errors
