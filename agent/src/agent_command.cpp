@@ -193,8 +193,13 @@ std::size_t publish_events(EventLog& events, Store& store, Logger& log) {
   } catch (const std::exception& e) {
     log.error(std::string("event log: ") + e.what() + " (retried after the next scan)");
   }
-  // Also after a failure part-way: the batches before it are in the file.
-  if (events.last_id() != before) store.set_published_event_id(events.last_id());
+  // Also after a failure part-way: the batches before it are in the file. A failure here
+  // (the database busy or full) only means the next start re-reads a little more of the log.
+  try {
+    if (events.last_id() != before) store.set_published_event_id(events.last_id());
+  } catch (const std::exception& e) {
+    log.warn(std::string("event log: cannot record how far it goes: ") + e.what());
+  }
   return written;
 }
 
@@ -277,8 +282,11 @@ std::string database_path(const Config& config) {
 
 // The agent's database, opened and proven writable: opening may succeed on a full disk, a
 // write may not. Throws StorageError.
-Store open_agent_store(const Config& config) {
-  auto store = Store::open(database_path(config), Access::agent);
+// At start-up as the agent (scans left 'running' by a previous process become incomplete);
+// when reopened while the agent runs (after a disk failure) as a tool, which leaves the
+// scans of running jobs alone.
+Store open_agent_store(const Config& config, Access access = Access::agent) {
+  auto store = Store::open(database_path(config), access);
   store.check_writable();
   return store;
 }
@@ -314,7 +322,7 @@ class Agent {
     ping_watchdog();
     notify::ready(status_line());
     io_.run();
-    for (auto& [name, worker] : workers_) worker.join();
+    for (auto& [name, worker] : workers_) worker->thread.join();
     log_.info("stopped");
     return 0;
   }
@@ -338,6 +346,7 @@ class Agent {
       log_.info(std::string("received ") + name + ": stopping");
       notify::stopping();
       stop_ = true;
+      for (auto& [job, worker] : workers_) worker->stop = true;
       wait_signal();
       timer_.cancel();
       if (workers_.empty()) io_.stop();  // else the last on_done stops once its scan is recorded
@@ -415,7 +424,7 @@ class Agent {
   bool have_store() {
     if (store_) return true;
     try {
-      store_ = open_agent_store(*config_);
+      store_ = open_agent_store(*config_, Access::tool);
       attach_store(*store_, events_, *config_, metrics_, log_);
       metrics_.set_database_writable(true);
       log_.info("database: " + database_path(*config_) + " is writable again: scans resume");
@@ -437,7 +446,11 @@ class Agent {
 
   void arm() {
     if (stop_) return;
-    const auto due = schedule_.next_due();
+    // With every slot busy the next start comes from on_done, not the timer: a due job's
+    // time is in the past and would wake this loop in a spin.
+    const bool slots_full =
+        workers_.size() >= static_cast<std::size_t>(config_->agent.max_concurrent_jobs);
+    const auto due = slots_full ? std::nullopt : schedule_.next_due();
     // Jobs that fall due while the database cannot be opened wait for the next retry.
     timer_.expires_at(!store_ ? Schedule::Clock::now() + kDatabaseRetry
                       : due   ? *due
@@ -455,47 +468,94 @@ class Agent {
            have_store()) {
       const auto name = schedule_.take_due(Schedule::Clock::now());
       if (!name) break;
+      // Still running from before a reload removed the job and another added it back: it
+      // ends (and is marked finished) first.
+      if (workers_.contains(*name)) continue;
+      if (!in_window(*name)) continue;
       start(*name);
     }
     arm();
   }
 
+  // A job with scan windows starts only inside one; outside, it waits for the next to open.
+  bool in_window(const std::string& job_name) {
+    const JobConfig* job = find_job(*config_, job_name);
+    if (job == nullptr || !job->windows) return true;
+    const auto now = std::chrono::system_clock::now();
+    if (job->windows->current(now)) return true;
+    const auto opens = job->windows->next_open(now);
+    schedule_.defer(job_name,
+                    Schedule::Clock::now() +
+                        std::chrono::duration_cast<Schedule::Clock::duration>(opens - now));
+    log_.info("job " + job_name + ": outside its scan windows; it next runs when one opens, " +
+              local_time_text(opens, job->windows->zone()));
+    return false;
+  }
+
+  static const JobConfig* find_job(const Config& config, const std::string& name) {
+    const auto it = std::find_if(config.jobs.begin(), config.jobs.end(),
+                                 [&](const JobConfig& j) { return j.name == name; });
+    return it == config.jobs.end() ? nullptr : &*it;
+  }
+
   void start(const std::string& job_name) {
     const auto config = config_;  // the run keeps the configuration it started with
-    const auto it = std::find_if(config->jobs.begin(), config->jobs.end(),
-                                 [&](const JobConfig& j) { return j.name == job_name; });
-    if (it == config->jobs.end()) return;
+    const JobConfig* job = find_job(*config, job_name);
+    if (job == nullptr) return;
     const auto started = Schedule::Clock::now();
-    workers_.emplace(
-        job_name, std::thread([this, config, job = &*it, started] {
-          JobRunResult result;
-          bool ok = true;
-          bool disk_failed = false;
-          std::string failure;
-          try {
-            // A connection of its own: SQLite connections are not shared between threads. The
-            // agent's connection cleaned up at start-up; this one must leave running scans alone.
-            auto store = Store::open(database_path(*config), Access::tool);
-            result =
-                run_job(*config, *job, store, JobEnvironment{{}, &stop_, &log_, &shared_rate_});
-          } catch (const StorageError& e) {
-            ok = false;
-            disk_failed = e.cause() == StorageError::Cause::disk;
-            failure = e.what();
-          } catch (const std::exception& e) {
-            ok = false;
-            failure = e.what();
-          }
-          asio::post(io_, [this, config, job, started, result = std::move(result), ok, disk_failed,
-                           failure] { on_done(*job, started, result, ok, disk_failed, failure); });
-        }));
+    const auto shared_worker = std::make_shared<Worker>(io_);
+    auto& worker = *workers_.emplace(job_name, shared_worker).first->second;
+    if (job->windows) {
+      // The window that let the job start closes mid-scan: stop it there (incomplete, no
+      // events), as SIGTERM would, with a note that says why.
+      const auto now = std::chrono::system_clock::now();
+      if (const auto window = job->windows->current(now)) {
+        worker.window_close.expires_after(
+            std::chrono::duration_cast<Schedule::Clock::duration>(window->close - now));
+        // Weak: the timer may fire just as the scan ends, after on_done dropped the worker.
+        worker.window_close.async_wait([this, weak = std::weak_ptr<Worker>(shared_worker),
+                                        job_name](const asio::error_code& ec) {
+          const auto w = weak.lock();
+          if (ec || !w) return;
+          log_.warn("job " + job_name + ": its scan window closed: stopping the scan");
+          w->window_ended = true;
+          w->stop = true;
+        });
+      }
+    }
+    worker.thread = std::thread([this, config, job, started, &worker] {
+      JobRunResult result;
+      bool ok = true;
+      bool disk_failed = false;
+      std::string failure;
+      try {
+        // A connection of its own: SQLite connections are not shared between threads. The
+        // agent's connection cleaned up at start-up; this one must leave running scans alone.
+        auto store = Store::open(database_path(*config), Access::tool);
+        result = run_job(*config, *job, store,
+                         JobEnvironment{{},
+                                        &worker.stop,
+                                        &log_,
+                                        &shared_rate_,
+                                        job->windows ? &worker.window_ended : nullptr});
+      } catch (const StorageError& e) {
+        ok = false;
+        disk_failed = e.cause() == StorageError::Cause::disk;
+        failure = e.what();
+      } catch (const std::exception& e) {
+        ok = false;
+        failure = e.what();
+      }
+      asio::post(io_, [this, config, job, started, result = std::move(result), ok, disk_failed,
+                       failure] { on_done(*job, started, result, ok, disk_failed, failure); });
+    });
   }
 
   void on_done(const JobConfig& job, Schedule::Clock::time_point started,
                const JobRunResult& result, bool ok, bool disk_failed, const std::string& failure) {
     // The worker posted this as its last act: joining it is immediate.
     if (const auto w = workers_.find(job.name); w != workers_.end()) {
-      w->second.join();
+      w->second->thread.join();
       workers_.erase(w);
     }
     // A scan that reached the database proves it writable; one that failed on the disk
@@ -590,8 +650,18 @@ class Agent {
   asio::signal_set signals_;
   Schedule schedule_;
   std::atomic<bool> stop_{false};
-  RateBudget shared_rate_;                      // the agent's max-rate over every running job
-  std::map<std::string, std::thread> workers_;  // by job name: a job never overlaps itself
+  RateBudget shared_rate_;  // the agent's max-rate over every running job
+  // One running job: its thread, its stop flag (SIGTERM or the end of its scan window) and
+  // the timer of that end. Shared: the thread refers to it until on_done joins it, and the
+  // timer's handler holds it weakly.
+  struct Worker {
+    explicit Worker(asio::io_context& io) : window_close(io) {}
+    std::thread thread;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> window_ended{false};
+    asio::steady_timer window_close;
+  };
+  std::map<std::string, std::shared_ptr<Worker>> workers_;  // by job name: never overlapping
   std::chrono::system_clock::time_point last_prune_{};
   std::string last_database_error_;
   Schedule::Clock::time_point last_database_log_{};
@@ -670,6 +740,12 @@ int run_agent_command(std::span<const std::string_view> argv) {
       bool all_complete = true;
       RateBudget shared_rate(config->agent.max_rate.value_or(0));
       for (const auto& job : config->jobs) {
+        const auto now = std::chrono::system_clock::now();
+        if (job.windows && !job.windows->current(now)) {
+          log.warn("job " + job.name + ": outside its scan windows: not run (the next opens " +
+                   local_time_text(job.windows->next_open(now), job.windows->zone()) + ")");
+          continue;
+        }
         const auto r = run_job(*config, job, *store, JobEnvironment{{}, &stop, &log, &shared_rate});
         (r.complete ? log.info(describe(job, r)) : log.warn(describe(job, r)));
         publish_events(events, *store, log);

@@ -575,6 +575,10 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
     store.mark_incomplete(result.scan_id, why, std::chrono::system_clock::now());
     return result;
   };
+  const auto interrupted = [&] {
+    return fail(env.window_ended && env.window_ended->load() ? "interrupted (its scan window ended)"
+                                                             : "interrupted (agent stopping)");
+  };
 
   TargetSet targets;
   ScanPlan plan;
@@ -632,7 +636,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   } catch (const std::exception& e) {
     return fail(std::string("scan failed: ") + e.what());
   }
-  if (result.summary.interrupted) return fail("interrupted (agent stopping)");
+  if (result.summary.interrupted) return interrupted();
   if (!result.summary.error.empty()) return fail("scan failed: " + result.summary.error);
   if (result.targets_refused > 0) {
     const std::string refused = std::to_string(result.targets_refused) + " of " +
@@ -649,7 +653,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   // A host silent to FIN/NULL/Xmas/UDP may have every port open: it is compared only if it
   // answers a TCP ACK (any RST proves it is up).
   for (const auto& h : sink.silent) {
-    if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
+    if (env.stop && env.stop->load()) return interrupted();
     PortList liveness;
     liveness.tcp.assign(kLivenessPorts.begin(), kLivenessPorts.end());
     const auto seen = reprobe(job, Technique::ack, scope, h.address, liveness, env);
@@ -681,7 +685,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
 
   // Re-probe what changed, only now that the scan itself is over.
   for (auto& c : sink.changed) {
-    if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
+    if (env.stop && env.stop->load()) return interrupted();
     if (job.confirmations > 0) {
       result.changes_unconfirmed +=
           confirm_changes(job, scope, c.result, c.baseline, c.changes, env);
@@ -690,13 +694,13 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   }
   sink.changed.clear();
   for (auto& h : sink.first_seen) {
-    if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
+    if (env.stop && env.stop->load()) return interrupted();
     // Paced UDP silence is already proof; anything else is settled by re-probes first.
     if (!paced) settle_first_scan(job, scope, h, env);
     sink.scanned.push_back(sink.reduce(h));
   }
   sink.first_seen.clear();
-  if (env.stop && env.stop->load()) return fail("interrupted (agent stopping)");
+  if (env.stop && env.stop->load()) return interrupted();
 
   const EventPolicy policy = [&](const ChangeContext& c) {
     const auto it = sink.refs.find(std::string(c.host));
@@ -722,8 +726,20 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   options.shard = config.agent.shard.text();
   options.adopt_later.assign(sink.adopt_later.begin(), sink.adopt_later.end());
   CommitSummary committed;
-  result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
-                                    std::chrono::system_clock::now(), policy, options, &committed);
+  try {
+    result.events =
+        store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
+                          std::chrono::system_clock::now(), policy, options, &committed);
+  } catch (const StorageError& e) {
+    // The commit rolled back: record the scan incomplete now rather than leave it 'running'
+    // until the next start (best effort: the disk may be what failed).
+    try {
+      store.mark_incomplete(result.scan_id, std::string("commit failed: ") + e.what(),
+                            std::chrono::system_clock::now());
+    } catch (const StorageError&) {
+    }
+    throw;
+  }
   result.hosts_down = committed.hosts_down;
   result.hosts_gone_silent = committed.hosts_gone_silent;
   result.hosts_appeared = committed.hosts_appeared;

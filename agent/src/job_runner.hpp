@@ -20,6 +20,9 @@ struct JobEnvironment {
   Logger* log = nullptr;
   // The agent's max-rate, shared by the jobs that run at once; null: no shared cap.
   RateBudget* shared_rate = nullptr;
+  // Set (with *stop) when the job's scan window closed mid-scan: the scan is then recorded
+  // incomplete with a note saying so. Null: the job has no windows.
+  const std::atomic<bool>* window_ended = nullptr;
 };
 
 struct JobRunResult {

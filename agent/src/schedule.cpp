@@ -72,6 +72,14 @@ void Schedule::finished(const std::string& job, Clock::time_point started, Clock
   }
 }
 
+void Schedule::defer(const std::string& job, Clock::time_point until) {
+  for (auto& e : entries_) {
+    if (e.timing.name != job) continue;
+    e.running = false;
+    e.next = until;
+  }
+}
+
 int Schedule::failures(const std::string& job) const {
   for (const auto& e : entries_) {
     if (e.timing.name == job) return e.failures;

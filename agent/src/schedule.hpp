@@ -37,6 +37,10 @@ class Schedule {
   void finished(const std::string& job, Clock::time_point started, Clock::time_point now,
                 bool success);
 
+  // A job taken by take_due that may not start yet (outside its scan windows): it is not
+  // running, and falls due again at `until`.
+  void defer(const std::string& job, Clock::time_point until);
+
   [[nodiscard]] int failures(const std::string& job) const;
 
  private:

@@ -61,7 +61,7 @@ constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner"
 // expires): a typo such as "0.0.0.0/0" must not authorize the Internet.
 constexpr unsigned kLargeScopeV4 = 16;
 constexpr unsigned kLargeScopeV6 = 48;
-constexpr std::array<std::string_view, 24> kJobKeys{"name",
+constexpr std::array<std::string_view, 26> kJobKeys{"name",
                                                     "targets",
                                                     "exclude",
                                                     "ports",
@@ -84,7 +84,9 @@ constexpr std::array<std::string_view, 24> kJobKeys{"name",
                                                     "host-silent-after",
                                                     "host-discovery",
                                                     "udp-pace",
-                                                    "udp-coverage"};
+                                                    "udp-coverage",
+                                                    "windows",
+                                                    "time-zone"};
 
 struct Section {
   std::string_view header;  // how to write it: "[agent]"
@@ -883,7 +885,44 @@ class Loader {
     read_udp_pacing(s, job, port_count);
 
     if (const auto* n = get(s, "expected-open")) read_policy(*n, s, job, shapes);
+    read_windows(s, job);
     return job;
+  }
+
+  // windows = ["Mon-Fri 22:00-06:00", ...] with time-zone = "Europe/Berlin": both or neither.
+  void read_windows(const Scope& s, JobConfig& job) const {
+    const auto* list = get(s, "windows");
+    const auto* zone = get(s, "time-zone");
+    if (!list && !zone) return;
+    if (!list) {
+      fail(zone->source(), s.name, "time-zone",
+           "time-zone applies to windows: add windows = [\"Mon-Fri 22:00-06:00\"] or remove it");
+    }
+    constexpr std::string_view what =
+        "an array of scan windows such as [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]";
+    std::vector<std::string> texts;
+    std::vector<const toml::node*> items = string_array(*list, s, "windows", what, false);
+    for (const auto* item : items) texts.push_back(item->as_string()->get());
+    if (!zone) {
+      fail(list->source(), s.name, "windows",
+           "windows need time-zone, the tz database zone they are in, such as "
+           "time-zone = \"Europe/Berlin\" or \"UTC\"");
+    }
+    const std::string zone_name =
+        string_value(*zone, s, "time-zone", "a tz database zone such as \"Europe/Berlin\"");
+    try {
+      (void)ScanWindows::parse({}, zone_name);
+    } catch (const InputError& e) {
+      fail(zone->source(), s.name, "time-zone", e.what());
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      try {
+        (void)ScanWindows::parse({texts[i]}, zone_name);
+      } catch (const InputError& e) {
+        fail(items[i]->source(), s.name, "windows", e.what());
+      }
+    }
+    job.windows = ScanWindows::parse(texts, zone_name);
   }
 
   // udp-pace (UDP jobs: "auto" by default) and udp-coverage (default: the interval). Each

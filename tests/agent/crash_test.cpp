@@ -721,6 +721,51 @@ TEST(AgentBinary, SigtermStopsWithinTwoSecondsAtOneProbePerSecond) {
       << status.output;
 }
 
+// "HH:MM:SS" of now + offset, in UTC.
+std::string utc_clock(std::chrono::seconds offset) {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + offset);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[16];
+  std::strftime(text, sizeof text, "%H:%M:%S", &tm);
+  return text;
+}
+
+// Scan windows: a job whose window closes mid-scan is stopped there (incomplete, no events)
+// and does not start again outside it; a job whose window is hours away never starts.
+TEST(AgentBinary, ScanWindowsStopAScanAtTheirEndAndKeepJobsOutside) {
+  AgentDir dir("windows", "1-600");
+  std::string config = read_all(dir.config());
+  config = std::regex_replace(config, std::regex(R"(interval = "1s")"),
+                              "interval = \"1s\"\nmax-rate = 50\nwindows = [\"" + utc_clock(-60s) +
+                                  "-" + utc_clock(4s) + "\"]\ntime-zone = \"UTC\"");
+  config +=
+      "\n[[job]]\nname = \"later\"\ntargets = [\"127.0.0.1\"]\nports = \"1\"\n"
+      "technique = \"connect\"\ninterval = \"1s\"\nwindows = [\"" +
+      utc_clock(2h).substr(0, 5) + "-" + utc_clock(3h).substr(0, 5) + "\"]\ntime-zone = \"UTC\"\n";
+  write_all(dir.config(), config);
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  std::this_thread::sleep_for(9s);  // the window closes 4 s in
+  EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
+  const auto store = Store::open(dir.db(), Access::read_only);
+  const auto scans = store.scans("crash", 100);
+  ASSERT_EQ(scans.size(), 1u) << "a scan started outside the window\n" << dir.tail_of_log();
+  EXPECT_EQ(scans[0].status, ScanStatus::incomplete);
+  EXPECT_EQ(scans[0].note, "interrupted (its scan window ended)");
+  ASSERT_TRUE(scans[0].finished);
+  EXPECT_LT(std::chrono::duration<double>(*scans[0].finished - scans[0].started).count(), 7.0)
+      << "the scan ran on past its window";
+  EXPECT_TRUE(store.scans("later", 100).empty());
+  EXPECT_TRUE(store.events_after(0, 100).empty());
+  const auto log = read_all(dir.log());
+  EXPECT_NE(log.find("job crash: its scan window closed: stopping the scan"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("job later: outside its scan windows; it next runs when one opens, "),
+            std::string::npos)
+      << log;
+}
+
 // Concurrent jobs under one budget: a slow job (600 ports, its own max-rate 1000 but the
 // agent's 100) takes at least 6 s, and the quick job (1 s interval) keeps scanning
 // meanwhile instead of waiting for it.

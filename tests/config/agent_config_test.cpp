@@ -253,6 +253,23 @@ TEST(AgentConfig, ShardAndReplica) {
   EXPECT_EQ(c.agent.replica, "site-b.2");
 }
 
+TEST(AgentConfig, ScanWindows) {
+  const auto c = parse_config(
+      "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n[[job]]\nname = \"web\"\n"
+      "targets = [\"198.18.0.0/24\"]\ninterval = \"15m\"\n"
+      "windows = [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]\ntime-zone = "
+      "\"Europe/Berlin\"\n",
+      "t.toml");
+  ASSERT_TRUE(c.jobs.at(0).windows);
+  EXPECT_EQ(c.jobs.at(0).windows->zone(), "Europe/Berlin");
+  EXPECT_EQ(c.jobs.at(0).windows->windows().size(), 2u);
+  const auto always = parse_config(
+      "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n[[job]]\nname = \"web\"\n"
+      "targets = [\"198.18.0.0/24\"]\ninterval = \"15m\"\n",
+      "t.toml");
+  EXPECT_FALSE(always.jobs.at(0).windows);
+}
+
 TEST(AgentConfig, MaxConcurrentJobs) {
   const std::string job =
       "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n"
@@ -476,6 +493,21 @@ const BadConfig kBadConfigs[] = {
     {"max_concurrent_jobs_string", "[agent]\nmax-concurrent-jobs = \"2\"\n",
      "t.toml:2:23: [agent]: key \"max-concurrent-jobs\": expected an integer from 1 to 64, got "
      "\"2\" (string)"},
+    {"windows_without_zone", job_with("windows = [\"Mon-Fri 22:00-06:00\"]"),
+     "t.toml:5:11: job \"web\": key \"windows\": windows need time-zone, the tz database zone they "
+     "are in, such as time-zone = \"Europe/Berlin\" or \"UTC\""},
+    {"zone_without_windows", job_with("time-zone = \"UTC\""),
+     "t.toml:5:13: job \"web\": key \"time-zone\": time-zone applies to windows: add windows = "
+     "[\"Mon-Fri 22:00-06:00\"] or remove it"},
+    {"unknown_zone", job_with("windows = [\"Mon 22:00-06:00\"]\ntime-zone = \"Moon/Base\""),
+     "t.toml:6:13: job \"web\": key \"time-zone\": unknown time zone \"Moon/Base\": expected a tz "
+     "database name such as \"Europe/Berlin\" or \"UTC\""},
+    {"bad_window", job_with("windows = [\"Mon 22:00-06:00\", \"Sun 7-9\"]\ntime-zone = \"UTC\""),
+     "t.toml:5:31: job \"web\": key \"windows\": invalid scan window \"Sun 7-9\": expected [DAYS] "
+     "HH:MM-HH:MM, such as \"Mon-Fri 22:00-06:00\""},
+    {"windows_empty", job_with("windows = []\ntime-zone = \"UTC\""),
+     "t.toml:5:11: job \"web\": key \"windows\": expected an array of scan windows such as "
+     "[\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"], got an empty array"},
     {"replica_with_space", "[agent]\nreplica = \"site a\"\n",
      "t.toml:2:11: [agent]: key \"replica\": expected 1 to 63 letters, digits, '_', '-' or "
      "'.', such as \"a\", got \"site a\" (string)"},

@@ -27,6 +27,7 @@
 #include "portvigil/common/grammar.hpp"
 #include "portvigil/common/scan_model.hpp"
 #include "portvigil/common/shard.hpp"
+#include "portvigil/config/scan_window.hpp"
 
 namespace portvigil {
 
@@ -125,6 +126,8 @@ struct JobConfig {
   // verified at least once (udp-coverage, default the interval): each scan verifies
   // udp_ports_per_scan() of them, the least recently verified first.
   UdpPacing udp_pace;
+  // When the job may scan (windows + time-zone); empty: always.
+  std::optional<ScanWindows> windows;
   std::chrono::duration<double> udp_coverage{0};
   [[nodiscard]] std::size_t udp_ports_per_scan(std::size_t port_count) const {
     const double scans = std::max(1.0, std::floor(udp_coverage / interval));
