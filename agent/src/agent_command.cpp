@@ -424,7 +424,8 @@ class Agent {
   bool have_store() {
     if (store_) return true;
     try {
-      store_ = open_agent_store(*config_, Access::tool);
+      // Scans still 'running' are a previous process's only while no job of ours runs.
+      store_ = open_agent_store(*config_, workers_.empty() ? Access::agent : Access::tool);
       attach_store(*store_, events_, *config_, metrics_, log_);
       metrics_.set_database_writable(true);
       log_.info("database: " + database_path(*config_) + " is writable again: scans resume");
@@ -471,24 +472,35 @@ class Agent {
       // Still running from before a reload removed the job and another added it back: it
       // ends (and is marked finished) first.
       if (workers_.contains(*name)) continue;
-      if (!in_window(*name)) continue;
-      start(*name);
+      std::optional<ScanWindows::Interval> window;
+      if (!in_window(*name, window)) continue;
+      start(*name, window);
     }
     arm();
   }
 
-  // A job with scan windows starts only inside one; outside, it waits for the next to open.
-  bool in_window(const std::string& job_name) {
+  // A job with scan windows starts only inside one (`window` is then the one it is in);
+  // outside, it waits for the next to open.
+  bool in_window(const std::string& job_name, std::optional<ScanWindows::Interval>& window) {
     const JobConfig* job = find_job(*config_, job_name);
     if (job == nullptr || !job->windows) return true;
     const auto now = std::chrono::system_clock::now();
-    if (job->windows->current(now)) return true;
-    const auto opens = job->windows->next_open(now);
-    schedule_.defer(job_name,
-                    Schedule::Clock::now() +
-                        std::chrono::duration_cast<Schedule::Clock::duration>(opens - now));
-    log_.info("job " + job_name + ": outside its scan windows; it next runs when one opens, " +
-              local_time_text(opens, job->windows->zone()));
+    try {
+      window = job->windows->current(now);
+      if (window) return true;
+      const auto opens = job->windows->next_open(now);
+      schedule_.defer(job_name,
+                      Schedule::Clock::now() +
+                          std::chrono::duration_cast<Schedule::Clock::duration>(opens - now));
+      log_.info("job " + job_name + ": outside its scan windows; it next runs when one opens, " +
+                local_time_text(opens, job->windows->zone()));
+    } catch (const std::exception& e) {
+      // The zone's data went bad after the configuration was loaded: never scan outside
+      // the windows because of it; try again in an hour.
+      schedule_.defer(job_name, Schedule::Clock::now() + std::chrono::hours(1));
+      log_.error("job " + job_name + ": its scan windows cannot be evaluated (time zone " +
+                 job->windows->zone() + "): " + e.what() + "; retrying in an hour");
+    }
     return false;
   }
 
@@ -498,18 +510,18 @@ class Agent {
     return it == config.jobs.end() ? nullptr : &*it;
   }
 
-  void start(const std::string& job_name) {
+  void start(const std::string& job_name, const std::optional<ScanWindows::Interval>& window) {
     const auto config = config_;  // the run keeps the configuration it started with
     const JobConfig* job = find_job(*config, job_name);
     if (job == nullptr) return;
     const auto started = Schedule::Clock::now();
     const auto shared_worker = std::make_shared<Worker>(io_);
-    auto& worker = *workers_.emplace(job_name, shared_worker).first->second;
-    if (job->windows) {
+    auto& worker = *shared_worker;
+    if (window) {
       // The window that let the job start closes mid-scan: stop it there (incomplete, no
       // events), as SIGTERM would, with a note that says why.
       const auto now = std::chrono::system_clock::now();
-      if (const auto window = job->windows->current(now)) {
+      {
         worker.window_close.expires_after(
             std::chrono::duration_cast<Schedule::Clock::duration>(window->close - now));
         // Weak: the timer may fire just as the scan ends, after on_done dropped the worker.
@@ -523,7 +535,9 @@ class Agent {
         });
       }
     }
-    worker.thread = std::thread([this, config, job, started, &worker] {
+    // Into workers_ only once the thread runs: a thread that cannot start takes no slot.
+    worker.thread = std::thread([this, config, job, started, &worker,
+                                 windowed = window.has_value()] {
       JobRunResult result;
       bool ok = true;
       bool disk_failed = false;
@@ -532,12 +546,10 @@ class Agent {
         // A connection of its own: SQLite connections are not shared between threads. The
         // agent's connection cleaned up at start-up; this one must leave running scans alone.
         auto store = Store::open(database_path(*config), Access::tool);
-        result = run_job(*config, *job, store,
-                         JobEnvironment{{},
-                                        &worker.stop,
-                                        &log_,
-                                        &shared_rate_,
-                                        job->windows ? &worker.window_ended : nullptr});
+        result = run_job(
+            *config, *job, store,
+            JobEnvironment{
+                {}, &worker.stop, &log_, &shared_rate_, windowed ? &worker.window_ended : nullptr});
       } catch (const StorageError& e) {
         ok = false;
         disk_failed = e.cause() == StorageError::Cause::disk;
@@ -549,6 +561,8 @@ class Agent {
       asio::post(io_, [this, config, job, started, result = std::move(result), ok, disk_failed,
                        failure] { on_done(*job, started, result, ok, disk_failed, failure); });
     });
+    // on_done runs on this (the loop's) thread, so never before the worker is in the map.
+    workers_.emplace(job_name, shared_worker);
   }
 
   void on_done(const JobConfig& job, Schedule::Clock::time_point started,

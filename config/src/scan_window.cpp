@@ -33,13 +33,13 @@ int day_index(std::string_view name) {
 std::optional<std::chrono::seconds> time_of_day(std::string_view text) {
   int parts[3] = {0, 0, 0};
   int count = 0;
-  while (count < 3) {
+  while (true) {
+    if (count == 3) return std::nullopt;  // a fourth field
     const auto colon = text.find(':');
     const auto field = text.substr(0, colon);
-    if (field.size() != 2) return std::nullopt;
-    const auto [ptr, ec] = std::from_chars(field.data(), field.data() + 2, parts[count]);
-    if (ec != std::errc{} || ptr != field.data() + 2) return std::nullopt;
-    ++count;
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (field.size() != 2 || !digit(field[0]) || !digit(field[1])) return std::nullopt;
+    parts[count++] = (field[0] - '0') * 10 + (field[1] - '0');
     if (colon == std::string_view::npos) break;
     text.remove_prefix(colon + 1);
   }
@@ -117,7 +117,9 @@ int weekday_index(date::local_days d) {
 ScanWindows ScanWindows::parse(const std::vector<std::string>& windows, std::string_view zone) {
   ScanWindows out;
   try {
-    (void)zone_of(zone);
+    // Loads the zone's data too: a name that lists but does not load is refused here,
+    // not when the agent first asks it the time.
+    (void)zone_of(zone)->get_info(std::chrono::system_clock::now());
   } catch (const std::exception&) {
     throw InputError("unknown time zone " + quote_input(zone) +
                      ": expected a tz database name such as \"Europe/Berlin\" or \"UTC\"");
@@ -138,6 +140,26 @@ std::optional<ScanWindows::Interval> ScanWindows::current(Time t) const {
       const Time open = instant(zone, day, w.start);
       const Time close = instant(zone, w.end <= w.start ? day + date::days(1) : day, w.end);
       if (open <= t && t < close && (!best || close > best->close)) best = Interval{open, close};
+    }
+  }
+  // Windows that meet or overlap are one: "Sat,Sun 00:00-24:00" does not close at Sunday
+  // midnight. Followed for at most a fortnight of instances.
+  for (bool grew = best.has_value(); grew;) {
+    grew = false;
+    for (int k = -1; k <= 14 && !grew; ++k) {
+      const auto day = today + date::days(k);
+      const int wd = weekday_index(day);
+      for (const Weekly& w : windows_) {
+        if ((w.days & (1u << wd)) == 0) continue;
+        const Time open = instant(zone, day, w.start);
+        const Time close = instant(zone, w.end <= w.start ? day + date::days(1) : day, w.end);
+        if (open <= best->close && best->close < close &&
+            close - best->open <= std::chrono::hours(24 * 14)) {
+          best->close = close;
+          grew = true;
+          break;
+        }
+      }
     }
   }
   return best;

@@ -578,8 +578,9 @@ struct Store::Impl {
         // longer holds.
         db.query("DELETE FROM accepted_ports WHERE host_id = ?1").bind(1, host_id).run();
         db.query("DELETE FROM port_verified WHERE host_id = ?1").bind(1, host_id).run();
-        // Ports without a chain here start from a seed the old owners never used. Chains
-        // from an earlier stay go on: their ids were never handed out since.
+        // Its chains start again from a seed the old owners never used, the same on every
+        // replica of the new shard (also one that held the host before).
+        db.query("DELETE FROM event_chains WHERE host_id = ?1").bind(1, host_id).run();
         db.query("UPDATE hosts SET change_seed = ?2 WHERE id = ?1")
             .bind(1, host_id)
             .bind(2, "adopted under " + options.shard)
@@ -822,6 +823,8 @@ std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id,
 }
 
 bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::time_point when) {
+  // In a write transaction, so it takes its turn with the process's other writers.
+  Transaction tx(impl_->db, Transaction::Kind::write);
   impl_->db
       .query(
           "UPDATE scans SET status = 'incomplete', note = ?2, finished_ms = ?3 "
@@ -830,7 +833,9 @@ bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::t
       .bind(2, why)
       .bind(3, to_ms(when))
       .run();
-  return impl_->db.changes() > 0;
+  const bool changed = impl_->db.changes() > 0;
+  tx.commit();
+  return changed;
 }
 
 bool Store::known_host(std::string_view job, std::string_view host) const {
@@ -1315,7 +1320,9 @@ PruneResult Store::prune(const Retention& retention, Clock::time_point now) {
     tx.commit();
   }
   if (result.transitions + result.events + result.scans > 0) {
+    Transaction tx(s.db, Transaction::Kind::write);  // in turn with the process's writers
     s.db.exec("PRAGMA incremental_vacuum");
+    tx.commit();
   }
   return result;
 }
@@ -1395,12 +1402,14 @@ std::int64_t Store::published_event_id() const {
 }
 
 void Store::set_published_event_id(std::int64_t id) {
+  Transaction tx(impl_->db, Transaction::Kind::write);  // in turn with the process's writers
   impl_->db
       .query(
           "INSERT INTO agent_meta(key, value) VALUES ('published_event_id', ?1) "
           "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)")
       .bind(1, id)
       .run();
+  tx.commit();
 }
 
 int Store::schema_version() const {

@@ -71,6 +71,11 @@ TEST(ScanWindows, BadInputSaysWhatWasExpected) {
             "unknown time zone \"Mars/Olympus_Mons\": expected a tz database name such as "
             "\"Europe/Berlin\" or \"UTC\"");
   EXPECT_NE(error_of({std::string("Mon 10:00-11:00\0x", 17)}), "");
+  EXPECT_EQ(error_of({"Mon 20:00--9:00"}), "invalid scan window \"Mon 20:00--9:00\": " + form);
+  EXPECT_EQ(error_of({"Mon 22:00-06:-5"}), "invalid scan window \"Mon 22:00-06:-5\": " + form);
+  EXPECT_EQ(error_of({"Mon 10:00-11:00:00:01"}),
+            "invalid scan window \"Mon 10:00-11:00:00:01\": " + form);
+  EXPECT_EQ(error_of({"Mon 10:00-11:00:"}), "invalid scan window \"Mon 10:00-11:00:\": " + form);
 }
 
 // 2026-12-03 is a Thursday.
@@ -90,6 +95,23 @@ TEST(ScanWindows, OvernightWindowInUtc) {
   // From Saturday morning the next window is Monday night's.
   EXPECT_EQ(w.next_open(utc(2026, 12, 5, 6, 0)), utc(2026, 12, 7, 22, 0));
   EXPECT_EQ(w.next_open(utc(2026, 12, 3, 12, 0)), utc(2026, 12, 3, 22, 0));
+}
+
+// Windows that meet are one: a weekend window does not close at Sunday midnight, nor two
+// overlapping ones where the first ends.
+TEST(ScanWindows, WindowsThatMeetAreOne) {
+  const auto weekend = ScanWindows::parse({"Sat,Sun 00:00-24:00"}, "UTC");
+  const auto sat = weekend.current(utc(2026, 12, 5, 23, 0));
+  ASSERT_TRUE(sat);
+  EXPECT_EQ(sat->close, utc(2026, 12, 7, 0, 0));
+  const auto chained = ScanWindows::parse({"09:00-12:00", "11:30-14:00", "Thu 14:00-15:00"}, "UTC");
+  const auto morning = chained.current(utc(2026, 12, 3, 10, 0));
+  ASSERT_TRUE(morning);
+  EXPECT_EQ(morning->close, utc(2026, 12, 3, 15, 0));
+  const auto always = ScanWindows::parse({"00:00-24:00"}, "UTC");
+  const auto now = always.current(utc(2026, 12, 3, 10, 0));
+  ASSERT_TRUE(now);
+  EXPECT_GE(now->close - now->open, std::chrono::hours(24 * 13));
 }
 
 TEST(ScanWindows, OverlappingWindowsCloseAtTheLatestEnd) {
