@@ -90,7 +90,7 @@ ScanWindows::Weekly parse_window(std::string_view text) {
   if (*start == *end)
     throw bad("it opens and closes at the same time (a whole day is 00:00-24:00)");
   w.start = *start;
-  w.end = *end == std::chrono::hours(24) ? std::chrono::seconds(std::chrono::hours(24)) : *end;
+  w.end = *end;
   return w;
 }
 
@@ -110,6 +110,22 @@ ScanWindows::Time instant(const date::time_zone* zone, date::local_days d,
 // 0 = Monday ... 6 = Sunday.
 int weekday_index(date::local_days d) {
   return static_cast<int>(date::weekday(d).iso_encoding()) - 1;
+}
+
+// Every window's opening and closing, for the local days first..last.
+std::vector<ScanWindows::Interval> instances(const std::vector<ScanWindows::Weekly>& windows,
+                                             const date::time_zone* zone, date::local_days first,
+                                             date::local_days last) {
+  std::vector<ScanWindows::Interval> out;
+  for (auto day = first; day <= last; day += date::days(1)) {
+    const int wd = weekday_index(day);
+    for (const ScanWindows::Weekly& w : windows) {
+      if ((w.days & (1u << wd)) == 0) continue;
+      out.push_back({instant(zone, day, w.start),
+                     instant(zone, w.end <= w.start ? day + date::days(1) : day, w.end)});
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -132,33 +148,21 @@ ScanWindows ScanWindows::parse(const std::vector<std::string>& windows, std::str
 std::optional<ScanWindows::Interval> ScanWindows::current(Time t) const {
   const date::time_zone* zone = zone_of(zone_);
   const auto today = date::floor<date::days>(zone->to_local(t));
+  // Every opening from yesterday (an overnight window still open) to a fortnight ahead.
+  const auto all = instances(windows_, zone, today - date::days(1), today + date::days(14));
   std::optional<Interval> best;
-  for (const auto day : {today - date::days(1), today}) {
-    const int wd = weekday_index(day);
-    for (const Weekly& w : windows_) {
-      if ((w.days & (1u << wd)) == 0) continue;
-      const Time open = instant(zone, day, w.start);
-      const Time close = instant(zone, w.end <= w.start ? day + date::days(1) : day, w.end);
-      if (open <= t && t < close && (!best || close > best->close)) best = Interval{open, close};
-    }
+  for (const Interval& i : all) {
+    if (i.open <= t && t < i.close && (!best || i.close > best->close)) best = i;
   }
   // Windows that meet or overlap are one: "Sat,Sun 00:00-24:00" does not close at Sunday
-  // midnight. Followed for at most a fortnight of instances.
+  // midnight. Followed for at most a fortnight.
   for (bool grew = best.has_value(); grew;) {
     grew = false;
-    for (int k = -1; k <= 14 && !grew; ++k) {
-      const auto day = today + date::days(k);
-      const int wd = weekday_index(day);
-      for (const Weekly& w : windows_) {
-        if ((w.days & (1u << wd)) == 0) continue;
-        const Time open = instant(zone, day, w.start);
-        const Time close = instant(zone, w.end <= w.start ? day + date::days(1) : day, w.end);
-        if (open <= best->close && best->close < close &&
-            close - best->open <= std::chrono::hours(24 * 14)) {
-          best->close = close;
-          grew = true;
-          break;
-        }
+    for (const Interval& i : all) {
+      if (i.open <= best->close && best->close < i.close &&
+          i.close - best->open <= std::chrono::hours(24 * 14)) {
+        best->close = i.close;
+        grew = true;
       }
     }
   }
@@ -169,14 +173,8 @@ ScanWindows::Time ScanWindows::next_open(Time t) const {
   const date::time_zone* zone = zone_of(zone_);
   const auto today = date::floor<date::days>(zone->to_local(t));
   std::optional<Time> best;
-  for (int k = 0; k <= 8; ++k) {
-    const auto day = today + date::days(k);
-    const int wd = weekday_index(day);
-    for (const Weekly& w : windows_) {
-      if ((w.days & (1u << wd)) == 0) continue;
-      const Time open = instant(zone, day, w.start);
-      if (open > t && (!best || open < *best)) best = open;
-    }
+  for (const Interval& i : instances(windows_, zone, today, today + date::days(8))) {
+    if (i.open > t && (!best || i.open < *best)) best = i.open;
   }
   // Every window has a day, so one opens within the coming week.
   return best.value_or(t + std::chrono::hours(24 * 7));
