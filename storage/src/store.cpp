@@ -335,27 +335,21 @@ struct Store::Impl {
 
   // Chains event `event_id` to the job's previous event of its host and port (host events:
   // of its host) and stores its change id, the same on every replica that saw the same
-  // history.
-  std::string assign_change_id(std::int64_t event_id, std::int64_t host_id, std::string_view job,
-                               std::string_view host, EventKind kind, const PortChange& c) {
-    const bool port_event = kind == EventKind::port;
-    const std::string_view proto = port_event ? name(c.proto) : std::string_view{};
-    const std::uint16_t port = port_event ? c.port : 0;
-    std::string previous;
-    {
-      auto last = db.query(
-          "SELECT COALESCE((SELECT last_change_id FROM event_chains WHERE host_id = ?1 AND "
-          "proto = ?2 AND port = ?3), (SELECT change_seed FROM hosts WHERE id = ?1), '')");
-      last.bind(1, host_id).bind(2, proto).bind(3, static_cast<std::int64_t>(port));
-      if (last.step()) previous = last.text(0);
-    }
-    std::string_view from = port_event ? from_name(c) : kAbsent;
-    std::string_view to = port_event ? name(c.to) : std::string_view("up");
-    if (kind == EventKind::host_gone_silent) {
-      from = "up";
-      to = "silent";
-    }
-    auto id = change_id(job, host, name(kind), proto, port, from, to, previous);
+  // history. The fields hashed are read back from the event's row, as it was written.
+  std::string assign_change_id(std::int64_t event_id, std::string_view job, std::string_view host) {
+    auto row = db.query(
+        "SELECT e.kind, e.proto, e.port, e.from_state, e.to_state, "
+        "COALESCE((SELECT c.last_change_id FROM event_chains c WHERE c.host_id = e.host_id AND "
+        "c.proto = e.proto AND c.port = e.port), h.change_seed), e.host_id "
+        "FROM events e JOIN hosts h ON h.id = e.host_id WHERE e.id = ?1");
+    row.bind(1, event_id);
+    if (!row.step())
+      throw StorageError("portvigil storage: event " + std::to_string(event_id) + " vanished");
+    const std::string proto = row.text(1);
+    const std::int64_t port = row.int64(2);
+    auto id = change_id(job, host, row.text(0), proto, static_cast<std::uint16_t>(port),
+                        row.text(3), row.text(4), row.text(5));
+    const std::int64_t host_id = row.int64(6);
     db.query("UPDATE events SET change_id = ?2 WHERE id = ?1").bind(1, event_id).bind(2, id).run();
     db.query(
           "INSERT INTO event_chains(host_id, proto, port, last_change_id) VALUES (?1, ?2, ?3, ?4) "
@@ -363,7 +357,7 @@ struct Store::Impl {
           "excluded.last_change_id")
         .bind(1, host_id)
         .bind(2, proto)
-        .bind(3, static_cast<std::int64_t>(port))
+        .bind(3, port)
         .bind(4, id)
         .run();
     return id;
@@ -429,10 +423,10 @@ struct Store::Impl {
     std::size_t transitions = 0;
     bool answered_now = false;  // some host answered: this scan can be the job's baseline
 
-    auto add_event = [&](std::int64_t id, std::int64_t host_id, const std::string& key,
-                         EventKind kind, const PortChange& change,
+    auto add_event = [&](std::int64_t id, const std::string& key, EventKind kind,
+                         const PortChange& change,
                          std::vector<std::pair<Proto, std::uint16_t>> ports, bool expected) {
-      auto change_id = assign_change_id(id, host_id, job, key, kind, change);
+      auto change_id = assign_change_id(id, job, key);
       events.push_back({id, event_time, job, key, kind, change, std::move(ports), expected, scan_id,
                         std::move(change_id)});
     };
@@ -463,8 +457,7 @@ struct Store::Impl {
           const auto id =
               insert_host_event(known->id, scan_id, time_ms, EventKind::host_gone_silent, "up",
                                 "silent", open, expected);
-          add_event(id, known->id, host.key, EventKind::host_gone_silent, PortChange{}, open,
-                    expected);
+          add_event(id, host.key, EventKind::host_gone_silent, PortChange{}, open, expected);
           db.query("UPDATE hosts SET silent_reported = 1 WHERE id = ?1").bind(1, known->id).run();
         }
         continue;
@@ -562,15 +555,14 @@ struct Store::Impl {
             "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, from_reason, "
             "to_state, to_reason, expected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             host_id, scan_id, time_ms, change, expected);
-        add_event(db.last_insert_rowid(), host_id, key, EventKind::port, change, {}, expected);
+        add_event(db.last_insert_rowid(), key, EventKind::port, change, {}, expected);
       }
       if (appeared) {
         // After its port events, so a consumer that reads the host event has them all.
         ++summary.hosts_appeared;
         const auto id = insert_host_event(host_id, scan_id, time_ms, EventKind::host_appeared,
                                           kAbsent, "up", appeared_ports, all_expected);
-        add_event(id, host_id, key, EventKind::host_appeared, PortChange{}, appeared_ports,
-                  all_expected);
+        add_event(id, key, EventKind::host_appeared, PortChange{}, appeared_ports, all_expected);
       }
 
       if (host.adopted) {
