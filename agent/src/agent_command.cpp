@@ -520,20 +520,17 @@ class Agent {
     if (window) {
       // The window that let the job start closes mid-scan: stop it there (incomplete, no
       // events), as SIGTERM would, with a note that says why.
-      const auto now = std::chrono::system_clock::now();
-      {
-        worker.window_close.expires_after(
-            std::chrono::duration_cast<Schedule::Clock::duration>(window->close - now));
-        // Weak: the timer may fire just as the scan ends, after on_done dropped the worker.
-        worker.window_close.async_wait([this, weak = std::weak_ptr<Worker>(shared_worker),
-                                        job_name](const asio::error_code& ec) {
-          const auto w = weak.lock();
-          if (ec || !w) return;
-          log_.warn("job " + job_name + ": its scan window closed: stopping the scan");
-          w->window_ended = true;
-          w->stop = true;
-        });
-      }
+      worker.window_close.expires_after(std::chrono::duration_cast<Schedule::Clock::duration>(
+          window->close - std::chrono::system_clock::now()));
+      // Weak: the timer may fire just as the scan ends, after on_done dropped the worker.
+      worker.window_close.async_wait([this, weak = std::weak_ptr<Worker>(shared_worker),
+                                      job_name](const asio::error_code& ec) {
+        const auto w = weak.lock();
+        if (ec || !w) return;
+        log_.warn("job " + job_name + ": its scan window closed: stopping the scan");
+        w->window_ended = true;
+        w->stop = true;
+      });
     }
     // Into workers_ only once the thread runs: a thread that cannot start takes no slot.
     worker.thread = std::thread([this, config, job, started, &worker,

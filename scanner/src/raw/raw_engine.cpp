@@ -751,23 +751,20 @@ std::size_t RawScan::unanswered_count() const {
 }
 
 bool RawScan::pace() {
-  // At a low rate the wait is long: sleep in short slices so SIGTERM is seen within
-  // kStopLatency, whatever max-rate is.
-  const auto wait = [](std::chrono::duration<double> d) {
-    const double wait_s = std::min(d.count(), kStopLatency.count());
-    if (wait_s > 200e-6) {
-      std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
-    } else {
-      std::this_thread::yield();
-    }
-  };
   auto now = Clock::now();
   if (!pacer_.unlimited()) {
     if (now - window_start_ >= kRateWindow) adapt_rate(now);
     for (; !pacer_.try_take(now); now = Clock::now()) {
       window_paced_ = true;
+      // At a low rate the wait is long: sleep in short slices so SIGTERM is seen within
+      // kStopLatency, whatever max-rate is.
       if (stopping()) return false;
-      wait(pacer_.until_next());
+      const double wait_s = std::min(pacer_.until_next().count(), kStopLatency.count());
+      if (wait_s > 200e-6) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
+      } else {
+        std::this_thread::yield();
+      }
     }
   }
   // The process-wide budget holds this scan back without telling its pacer: being held
