@@ -5,13 +5,16 @@
 #   tests/e2e/fleet_e2e.sh [--binary PATH] [--listener PATH] [--keep]
 #
 # Lab (tests/lab/lab.sh): the target namespace has 12 hosts, 198.18.0.10-21, each serving
-# 22/tcp. Inside the scanner namespace, on its loopback only: six agents (connect job
-# "fleet" over the 12 hosts, ports 22 and 8443, interval 2s; [agent] shard "I/3" and replica
-# "a" or "b"), site Prometheus "s1" scraping shards 0 and 1 and "s2" scraping shard 2, a
-# global Prometheus federating both with monitoring/alerts/portvigil.rules.yml and
-# portvigil.fleet.rules.yml as shipped, two Alertmanagers clustered with --cluster.peer
-# (routing: monitoring/alertmanager.example.yml) and a webhook receiver. Then, through the
-# global Prometheus' HTTP API:
+# 22/tcp. Six agents (connect job "fleet" over the 12 hosts, ports 22 and 8443, interval 2s;
+# [agent] shard "I/3" and replica "a" or "b") each run in a namespace of their own,
+# pv-NAME-s0a .. pv-NAME-s2b: one veth (198.18.1.11-16/24) onto a bridge in the scanner
+# namespace, which routes between it and the targets' 198.18.0.0/24 (no default route
+# anywhere; checked before anything starts). In the scanner namespace, on its loopback: site
+# Prometheus "s1" scraping shards 0 and 1 and "s2" scraping shard 2 (at the agents'
+# 198.18.1.x:9100), a global Prometheus federating both with
+# monitoring/alerts/portvigil.rules.yml and portvigil.fleet.rules.yml as shipped, two
+# Alertmanagers clustered with --cluster.peer (routing: monitoring/alertmanager.example.yml)
+# and a webhook receiver. Then, through the global Prometheus' HTTP API:
 #
 #   1. the shards are disjoint and cover the 12 hosts; each host is in the shard that
 #      Prometheus' hashmod of its address selects (computed here with Python's md5); both
@@ -26,9 +29,8 @@
 #      the opened port's new owner reports it unexpected (the job's expected-open policy
 #      moves with the host), and no notification is resolved or repeated
 #
-# The agents share the scanner namespace (distinct state directories and ports) rather than
-# having one namespace each. Exit 0 pass, 1 fail, 77 skip (without root, namespaces, nft,
-# prometheus, prometheus-alertmanager, curl or python3, unless PORTVIGIL_REQUIRE_LAB=1).
+# Exit 0 pass, 1 fail, 77 skip (without root, namespaces, nft, prometheus,
+# prometheus-alertmanager, curl or python3, unless PORTVIGIL_REQUIRE_LAB=1).
 
 # shellcheck disable=SC2317
 set -uo pipefail
@@ -51,6 +53,8 @@ e2e_args "$@"
 readonly PROM_PORT=9090 SITE1_PORT=9091 SITE2_PORT=9092 AM1_PORT=9093 AM2_PORT=9094
 readonly AM1_CLUSTER=9095 AM2_CLUSTER=9096 HOOK_PORT=9099 WAIT=90 BUDGET=500
 readonly HOSTS=12 FIRST_HOST=10
+# The agents' network: a bridge in the scanner namespace (its address the agents' gateway).
+readonly AGENT_NET=198.18.1 AGENT_GW=198.18.1.1 BRIDGE=pvfleet AGENT_WEB_PORT=9100
 START=$SECONDS
 NAME="fl$(($$ % 100000))"
 readonly NAME START
@@ -60,6 +64,7 @@ TMP=$(mktemp -d /tmp/portvigil-fleet.XXXXXX)
 chmod 755 "$TMP"
 NOTIFICATIONS=$TMP/notifications.jsonl
 declare -A AGENT_PIDS=()
+AGENT_NAMESPACES=()
 OTHER_PIDS=()
 AGENT_PID="" # e2e_lib's wait_for watches it when set; several agents here
 lab_up=0
@@ -68,6 +73,11 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   e2e_stop "${AGENT_PIDS[@]}" "${OTHER_PIDS[@]}"
+  local ns
+  for ns in "${AGENT_NAMESPACES[@]}"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+  done
   ((lab_up)) && "$LAB" down --name "$NAME" --dir "$TMP/lab" >/dev/null 2>&1
   if ((rc != 0)); then
     for f in "$TMP"/*.log "$TMP/notifications.jsonl"; do
@@ -91,16 +101,55 @@ labargs=(up --name "$NAME" --dir "$TMP/lab" --tcp-open 22 --extra-target "$hosts
 lab_up=1
 "$LAB" "${labargs[@]}" >"$TMP/lab-up.log" 2>&1 || { cat "$TMP/lab-up.log" >&2; fail "lab.sh up failed"; }
 TARGET_NS=$(sed -n 's/^TARGET_NS=//p' "$TMP/lab/env")
-[[ -n $TARGET_NS ]] || fail "lab.sh wrote no TARGET_NS"
+SCAN_NS=$(sed -n 's/^SCAN_NS=//p' "$TMP/lab/env")
+SCAN_IF=$(sed -n 's/^SCAN_IF=//p' "$TMP/lab/env")
+[[ -n $TARGET_NS && -n $SCAN_NS && -n $SCAN_IF ]] || fail "lab.sh wrote no TARGET_NS, SCAN_NS or SCAN_IF"
 
-# agent_config DIR SHARD REPLICA PORT
+# The scanner namespace gets the agents' bridge and routes between it and the targets; the
+# target routes the agents' network back through it. Neither has a default route.
+ip -n "$SCAN_NS" link add "$BRIDGE" type bridge || fail "cannot add a bridge in $SCAN_NS"
+ip -n "$SCAN_NS" addr add "$AGENT_GW/24" dev "$BRIDGE"
+ip -n "$SCAN_NS" link set "$BRIDGE" up
+ip netns exec "$SCAN_NS" sysctl -qw net.ipv4.ip_forward=1 || fail "cannot enable forwarding in $SCAN_NS"
+ip -n "$TARGET_NS" route add "$AGENT_NET.0/24" via 198.18.0.1 || fail "cannot route the agents' network in $TARGET_NS"
+
+# agent_namespace DIR OCTET: the namespace pv-NAME-DIR with one veth onto the bridge,
+# address $AGENT_NET.OCTET, and a route to the targets' /24 only.
+agent_namespace() {
+  local ns="pv-$NAME-$1"
+  ip netns add "$ns" || fail "cannot add namespace $ns"
+  AGENT_NAMESPACES+=("$ns")
+  ip -n "$SCAN_NS" link add "fv$1" type veth peer name eth0 netns "$ns" || fail "cannot add the veth of $ns"
+  ip -n "$SCAN_NS" link set "fv$1" master "$BRIDGE" up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "$AGENT_NET.$2/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" route add 198.18.0.0/24 via "$AGENT_GW"
+}
+
+# isolated NS LINKS: NS has exactly the links LINKS (sorted, space-separated) and no default
+# route in either family, so nothing started in it can reach beyond the lab.
+isolated() {
+  local links routes
+  links=$(ip -n "$1" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort | tr '\n' ' ')
+  [[ "$links" == "$2 " ]] || fail "namespace $1 has the links '$links', want '$2 '"
+  routes=$(ip -n "$1" route show default; ip -n "$1" -6 route show default)
+  [[ -z "$routes" ]] || fail "namespace $1 has a default route: $routes"
+}
+
+# Everything that talks to Prometheus, the Alertmanagers or the receiver runs in the scanner
+# namespace; lab.sh exec would refuse it for its extra links, so this checks them instead.
+scan_links() { printf '%s\n' lo "$SCAN_IF" "$BRIDGE" "${AGENT_NAMESPACES[@]/#pv-$NAME-/fv}" | sort | tr '\n' ' ' | sed 's/ $//'; }
+in_scan() { ip netns exec "$SCAN_NS" "$@"; }
+
+# agent_config DIR SHARD REPLICA OCTET
 agent_config() {
   mkdir -p "$TMP/$1/state"
   cat >"$TMP/$1/portvigil.toml" <<EOF
 [agent]
 state-dir = "$TMP/$1/state"
 log-level = "info"
-web-listen-address = "127.0.0.1:$4"
+web-listen-address = "$AGENT_NET.$4:$AGENT_WEB_PORT"
 shard = "$2"
 replica = "$3"
 
@@ -122,9 +171,10 @@ EOF
   "$binary" check-config "$TMP/$1/portvigil.toml" >/dev/null || fail "check-config rejected $1's configuration"
 }
 
-# start_agent DIR: the agent of $TMP/DIR, logging to $TMP/DIR.log
+# start_agent DIR: the agent of $TMP/DIR in its namespace, logging to $TMP/DIR.log
 start_agent() {
-  "$LAB" exec --name "$NAME" -- "$binary" agent --config "$TMP/$1/portvigil.toml" \
+  isolated "pv-$NAME-$1" "eth0 lo"
+  ip netns exec "pv-$NAME-$1" "$binary" agent --config "$TMP/$1/portvigil.toml" \
     </dev/null >>"$TMP/$1.log" 2>&1 &
   AGENT_PIDS[$1]=$!
 }
@@ -135,16 +185,23 @@ stop_agent() {
   unset "AGENT_PIDS[$1]"
 }
 
-# Agents: DIR -> "SHARD REPLICA PORT"
+# Agents: DIR -> "SHARD REPLICA OCTET" (the agent's address is $AGENT_NET.OCTET)
 declare -A AGENTS=(
-  [s0a]="0/3 a 10121" [s0b]="0/3 b 10122"
-  [s1a]="1/3 a 10123" [s1b]="1/3 b 10124"
-  [s2a]="2/3 a 10125" [s2b]="2/3 b 10126"
+  [s0a]="0/3 a 11" [s0b]="0/3 b 12"
+  [s1a]="1/3 a 13" [s1b]="1/3 b 14"
+  [s2a]="2/3 a 15" [s2b]="2/3 b 16"
 )
 for dir in "${!AGENTS[@]}"; do
-  read -r shard replica port <<<"${AGENTS[$dir]}"
-  agent_config "$dir" "$shard" "$replica" "$port"
+  read -r shard replica octet <<<"${AGENTS[$dir]}"
+  agent_namespace "$dir" "$octet"
+  agent_config "$dir" "$shard" "$replica" "$octet"
 done
+isolated "$SCAN_NS" "$(scan_links)"
+for dir in "${!AGENTS[@]}"; do # both ways through the router: a handshake with a target
+  ip netns exec "pv-$NAME-$dir" timeout 3 bash -c "exec 3<>/dev/tcp/198.18.0.$FIRST_HOST/22" ||
+    fail "no route from pv-$NAME-$dir to 198.18.0.$FIRST_HOST:22 and back"
+done
+log "six agent namespaces on $BRIDGE, routed to the targets"
 
 e2e_receiver "$HOOK_PORT"
 OTHER_PIDS+=("$RECEIVER_PID")
@@ -181,8 +238,9 @@ EOF
     --web.listen-address="127.0.0.1:$2" --log.level=warn </dev/null >"$TMP/prometheus-$1.log" 2>&1 &
   OTHER_PIDS+=($!)
 }
-site s1 $SITE1_PORT '"127.0.0.1:10121", "127.0.0.1:10122", "127.0.0.1:10123", "127.0.0.1:10124"'
-site s2 $SITE2_PORT '"127.0.0.1:10125", "127.0.0.1:10126"'
+agent_web() { printf '"%s:%s"' "$AGENT_NET.$1" "$AGENT_WEB_PORT"; }
+site s1 $SITE1_PORT "$(agent_web 11), $(agent_web 12), $(agent_web 13), $(agent_web 14)"
+site s2 $SITE2_PORT "$(agent_web 15), $(agent_web 16)"
 
 cat >"$TMP/global.yml" <<EOF
 global:
@@ -370,10 +428,10 @@ count_events() { cat "$TMP"/*/state/events.jsonl 2>/dev/null | wc -l; }
 events_before=$(count_events)
 log "resharding to 4: four agents on the databases of s0b, s1a, s1b, s2a ($events_before events so far)"
 for dir in "${!AGENT_PIDS[@]}"; do stop_agent "$dir"; done
-declare -A RESHARD=([s0b]="0/4 a 10121" [s1a]="1/4 a 10123" [s1b]="2/4 a 10124" [s2a]="3/4 a 10125")
+declare -A RESHARD=([s0b]="0/4 a 12" [s1a]="1/4 a 13" [s1b]="2/4 a 14" [s2a]="3/4 a 15")
 for dir in "${!RESHARD[@]}"; do
-  read -r shard replica port <<<"${RESHARD[$dir]}"
-  agent_config "$dir" "$shard" "$replica" "$port"
+  read -r shard replica octet <<<"${RESHARD[$dir]}"
+  agent_config "$dir" "$shard" "$replica" "$octet"
   start_agent "$dir"
 done
 wait_for "four agents of 4 shards federated" count_is 'portvigil_shard_info{shards="4"}' 4
