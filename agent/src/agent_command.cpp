@@ -309,6 +309,7 @@ class Agent {
         metrics_(metrics),
         web_(web),
         timer_(io_),
+        window_timer_(io_),
         watchdog_(io_),
         signals_(io_, SIGINT, SIGTERM, SIGHUP),
         shared_rate_(config_->agent.max_rate.value_or(0)),
@@ -318,6 +319,7 @@ class Agent {
   int run() {
     schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
     wait_signal();
+    update_windows();
     dispatch();
     ping_watchdog();
     notify::ready(status_line());
@@ -349,6 +351,7 @@ class Agent {
       for (auto& [job, worker] : workers_) worker->stop = true;
       wait_signal();
       timer_.cancel();
+      window_timer_.cancel();
       if (workers_.empty()) io_.stop();  // else the last on_done stops once its scan is recorded
     });
   }
@@ -403,6 +406,7 @@ class Agent {
         names.push_back(j.name);
       }
       metrics_.retain_jobs(names);
+      update_windows();
       metrics_.set_authorizations(authorizations(*config_));
       metrics_.set_shard(config_->agent.shard, config_->agent.replica);
       // load() has checked the file; a reload can still refuse one that turns TLS or
@@ -504,6 +508,36 @@ class Agent {
     return false;
   }
 
+  // portvigil_job_window_open and _opened_timestamp_seconds for every job, then again at
+  // the next window that opens or closes (at the latest in an hour, after a clock step).
+  void update_windows() {
+    window_timer_.cancel();
+    if (stop_) return;
+    const auto now = std::chrono::system_clock::now();
+    auto next = now + std::chrono::hours(1);
+    for (const auto& job : config_->jobs) {
+      if (!job.windows) {
+        metrics_.set_job_window(job.name, true, std::chrono::system_clock::time_point{});
+        continue;
+      }
+      try {
+        const auto window = job.windows->current(now);
+        metrics_.set_job_window(job.name, window.has_value(),
+                                window ? std::optional(window->open) : std::nullopt);
+        next = std::min(next, window ? window->close : job.windows->next_open(now));
+      } catch (const std::exception&) {
+        // in_window logs the zone's failure when the job falls due; shown closed, as the
+        // job does not scan.
+        metrics_.set_job_window(job.name, false, std::nullopt);
+      }
+    }
+    window_timer_.expires_after(std::chrono::duration_cast<Schedule::Clock::duration>(next - now) +
+                                std::chrono::milliseconds(1));
+    window_timer_.async_wait([this](const asio::error_code& ec) {
+      if (!ec) update_windows();
+    });
+  }
+
   static const JobConfig* find_job(const Config& config, const std::string& name) {
     const auto it = std::find_if(config.jobs.begin(), config.jobs.end(),
                                  [&](const JobConfig& j) { return j.name == name; });
@@ -517,6 +551,7 @@ class Agent {
     const auto started = Schedule::Clock::now();
     const auto shared_worker = std::make_shared<Worker>(io_);
     auto& worker = *shared_worker;
+    worker.window = window;
     if (window) {
       // The window that let the job start closes mid-scan: stop it there (incomplete, no
       // events), as SIGTERM would, with a note that says why.
@@ -533,9 +568,9 @@ class Agent {
       });
     }
     // Into workers_ only once the thread runs: a thread that cannot start takes no slot.
-    worker.thread = std::thread([this, config, job, started, &worker,
-                                 windowed = window.has_value()] {
+    worker.thread = std::thread([this, config, job, started, &worker] {
       JobRunResult result;
+      auto outcome = AgentMetrics::ScanOutcome::incomplete;
       bool ok = true;
       bool disk_failed = false;
       std::string failure;
@@ -543,10 +578,23 @@ class Agent {
         // A connection of its own: SQLite connections are not shared between threads. The
         // agent's connection cleaned up at start-up; this one must leave running scans alone.
         auto store = Store::open(database_path(*config), Access::tool);
-        result = run_job(
-            *config, *job, store,
-            JobEnvironment{
-                {}, &worker.stop, &log_, &shared_rate_, windowed ? &worker.window_ended : nullptr});
+        result = run_job(*config, *job, store,
+                         JobEnvironment{{},
+                                        &worker.stop,
+                                        &log_,
+                                        &shared_rate_,
+                                        worker.window ? &worker.window_ended : nullptr});
+        if (result.complete) {
+          outcome = AgentMetrics::ScanOutcome::complete;
+        } else if (worker.window && worker.window_ended) {
+          // Cut by its window after a scan that completed in the same window: the window
+          // was used, this is no failure. Without one, the window was too short (or the
+          // agent ran too little of it) to watch the job's hosts: a failure.
+          const auto last = store.latest_complete_scan(job->name);
+          if (last && last->finished && *last->finished >= worker.window->open) {
+            outcome = AgentMetrics::ScanOutcome::window_closed;
+          }
+        }
       } catch (const StorageError& e) {
         ok = false;
         disk_failed = e.cause() == StorageError::Cause::disk;
@@ -555,15 +603,19 @@ class Agent {
         ok = false;
         failure = e.what();
       }
-      asio::post(io_, [this, config, job, started, result = std::move(result), ok, disk_failed,
-                       failure] { on_done(*job, started, result, ok, disk_failed, failure); });
+      asio::post(io_, [this, config, job, started, result = std::move(result), outcome, ok,
+                       disk_failed, failure] {
+        on_done(*job, started, result, ok ? outcome : AgentMetrics::ScanOutcome::incomplete,
+                disk_failed, failure, ok);
+      });
     });
     // on_done runs on this (the loop's) thread, so never before the worker is in the map.
     workers_.emplace(job_name, shared_worker);
   }
 
   void on_done(const JobConfig& job, Schedule::Clock::time_point started,
-               const JobRunResult& result, bool ok, bool disk_failed, const std::string& failure) {
+               const JobRunResult& result, AgentMetrics::ScanOutcome outcome, bool disk_failed,
+               const std::string& failure, bool ok) {
     // The worker posted this as its last act: joining it is immediate.
     if (const auto w = workers_.find(job.name); w != workers_.end()) {
       w->second->thread.join();
@@ -580,10 +632,11 @@ class Agent {
       last_database_log_ = Schedule::Clock::now();
     }
     const auto took = std::chrono::duration<double>(Schedule::Clock::now() - started);
-    metrics_.record_scan(job.name, job.technique, ok && result.complete, took,
-                         result.summary.counters);
+    metrics_.record_scan(job.name, job.technique, outcome, took, result.summary.counters);
     if (!ok) {
       log_.error("job " + job.name + ": " + failure);
+    } else if (outcome == AgentMetrics::ScanOutcome::window_closed) {
+      log_.info(describe(job, result) + " (a scan completed earlier in this window)");
     } else {
       (result.complete ? log_.info(describe(job, result)) : log_.warn(describe(job, result)));
       record_events(metrics_, job.name, result.events);
@@ -598,7 +651,8 @@ class Agent {
       last_status_ = describe(job, result);
       if (store_) publish_events(events_, *store_, log_);
     }
-    schedule_.finished(job.name, started, Schedule::Clock::now(), ok && result.complete);
+    schedule_.finished(job.name, started, Schedule::Clock::now(),
+                       outcome != AgentMetrics::ScanOutcome::incomplete);
     notify::status(status_line());
     maybe_prune();
     if (stop_) {
@@ -657,6 +711,7 @@ class Agent {
   std::string last_status_;
   asio::io_context io_;
   asio::steady_timer timer_;
+  asio::steady_timer window_timer_;  // the next scan window that opens or closes
   asio::steady_timer watchdog_;
   asio::signal_set signals_;
   Schedule schedule_;
@@ -671,6 +726,7 @@ class Agent {
     std::atomic<bool> stop{false};
     std::atomic<bool> window_ended{false};
     asio::steady_timer window_close;
+    std::optional<ScanWindows::Interval> window;  // the one it started in, if it has windows
   };
   std::map<std::string, std::shared_ptr<Worker>> workers_;  // by job name: never overlapping
   std::chrono::system_clock::time_point last_prune_{};

@@ -108,6 +108,19 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                     .Name("portvigil_job_interval_seconds")
                     .Help("Configured time between two scans of the job.")
                     .Register(*registry);
+    window_open = &BuildGauge()
+                       .Name("portvigil_job_window_open")
+                       .Help(
+                           "1 while the job may scan (inside one of its scan windows, or it "
+                           "has none), 0 outside its windows.")
+                       .Register(*registry);
+    window_opened = &BuildGauge()
+                         .Name("portvigil_job_window_opened_timestamp_seconds")
+                         .Help(
+                             "Unix time the job's current scan window opened, or its last one "
+                             "while closed; 0 for a job without windows and before the agent "
+                             "has seen one open.")
+                         .Register(*registry);
     probes = &BuildCounter()
                   .Name("portvigil_probes_sent_total")
                   .Help("Probes sent, by job, including retransmissions.")
@@ -321,6 +334,8 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   mutable std::mutex hook_mu;
   std::function<void()> scrape_hook;
   prometheus::Family<prometheus::Gauge>* interval;
+  prometheus::Family<prometheus::Gauge>* window_open;
+  prometheus::Family<prometheus::Gauge>* window_opened;
   prometheus::Family<prometheus::Counter>* probes;
   prometheus::Family<prometheus::Counter>* replies;
   prometheus::Family<prometheus::Counter>* retransmissions;
@@ -369,6 +384,10 @@ void AgentMetrics::set_job(const std::string& job, Technique technique,
   auto& i = *impl_;
   std::lock_guard lock(i.series_mu);
   i.job_series(i.interval, job, {}).Set(interval.count());
+  // Open and never opened until the agent says otherwise (set_job_window), as a job
+  // without windows stays.
+  if (!i.window_open->Has({{"scan_job", job}})) i.job_series(i.window_open, job, {}).Set(1);
+  i.job_series(i.window_opened, job, {});
   i.job_series(i.success, job, {});
   i.job_series(i.last_success, job, {});
   for (const char* r : {"down", "inconclusive"}) i.job_series(i.not_compared, job, {{"reason", r}});
@@ -424,14 +443,15 @@ void AgentMetrics::retain_jobs(const std::vector<std::string>& keep) {
   }
 }
 
-void AgentMetrics::record_scan(const std::string& job, Technique technique, bool complete,
+void AgentMetrics::record_scan(const std::string& job, Technique technique, ScanOutcome outcome,
                                std::chrono::duration<double> duration,
                                const ScanCounters& counters) {
   auto& i = *impl_;
   std::lock_guard lock(i.series_mu);
+  const bool complete = outcome == ScanOutcome::complete;
   i.job_series(i.scans, job, {{"result", complete ? "complete" : "incomplete"}}).Increment();
   i.job_series(i.duration, job, {}, duration_buckets()).Observe(duration.count());
-  i.job_series(i.success, job, {}).Set(complete ? 1 : 0);
+  if (outcome != ScanOutcome::window_closed) i.job_series(i.success, job, {}).Set(complete ? 1 : 0);
   if (complete) i.job_series(i.last_success, job, {}).Set(unix_now());
   i.job_series(i.probes, job, {}).Increment(static_cast<double>(counters.probes_sent));
   i.job_series(i.replies, job, {}).Increment(static_cast<double>(counters.responses));
@@ -443,6 +463,17 @@ void AgentMetrics::record_scan(const std::string& job, Technique technique, bool
   if (technique == Technique::udp) {
     i.job_series(i.rate_limited, job, {})
         .Increment(static_cast<double>(counters.rate_limited_probes));
+  }
+}
+
+void AgentMetrics::set_job_window(const std::string& job, bool open,
+                                  std::optional<std::chrono::system_clock::time_point> opened) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.window_open, job, {}).Set(open ? 1 : 0);
+  if (opened) {
+    i.job_series(i.window_opened, job, {})
+        .Set(std::chrono::duration<double>(opened->time_since_epoch()).count());
   }
 }
 

@@ -731,23 +731,71 @@ std::string utc_clock(std::chrono::seconds offset) {
   return text;
 }
 
+// `line` is a whole line of a /metrics answer.
+bool has_line(const std::string& text, const std::string& line) {
+  return text.starts_with(line + "\n") || text.find("\n" + line + "\n") != std::string::npos;
+}
+
 // Scan windows: a job whose window closes mid-scan is stopped there (incomplete, no events)
 // and does not start again outside it; a job whose window is hours away never starts.
+// "crash" (600 ports at 50/s: 12 s) is cut 4 s in with no complete scan in its window: a
+// failure. "refresh" (200 ports at 50/s: 4 s, back to back) completes a scan and is cut 7 s
+// in during the next: counted, but no failure. The window gauges follow.
 TEST(AgentBinary, ScanWindowsStopAScanAtTheirEndAndKeepJobsOutside) {
   AgentDir dir("windows", "1-600");
+  const auto web_port = test::free_loopback_port();
   std::string config = read_all(dir.config());
+  config = std::regex_replace(config, std::regex(R"(web-listen-address = "")"),
+                              "web-listen-address = \"127.0.0.1:" + std::to_string(web_port) +
+                                  "\"\nmax-concurrent-jobs = 3");
   config = std::regex_replace(config, std::regex(R"(interval = "1s")"),
                               "interval = \"1s\"\nmax-rate = 50\nwindows = [\"" + utc_clock(-60s) +
                                   "-" + utc_clock(4s) + "\"]\ntime-zone = \"UTC\"");
+  config +=
+      "\n[[job]]\nname = \"refresh\"\ntargets = [\"127.0.0.1\"]\nports = \"1-200\"\n"
+      "technique = \"connect\"\ninterval = \"1s\"\nmax-rate = 50\nwindows = [\"" +
+      utc_clock(-60s) + "-" + utc_clock(7s) + "\"]\ntime-zone = \"UTC\"\n";
   config +=
       "\n[[job]]\nname = \"later\"\ntargets = [\"127.0.0.1\"]\nports = \"1\"\n"
       "technique = \"connect\"\ninterval = \"1s\"\nwindows = [\"" +
       utc_clock(2h).substr(0, 5) + "-" + utc_clock(3h).substr(0, 5) + "\"]\ntime-zone = \"UTC\"\n";
   write_all(dir.config(), config);
+  const auto opened_about =
+      std::chrono::duration<double>((std::chrono::system_clock::now() - 60s).time_since_epoch())
+          .count();
   ServiceGuard service{dir.start_service()};
   ASSERT_GT(service.pid, 0);
-  std::this_thread::sleep_for(9s);  // the window closes 4 s in
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  std::string metrics;
+  while ((metrics = test::http_get(web_port, "/metrics")).empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(has_line(metrics, "portvigil_job_window_open{scan_job=\"crash\"} 1")) << metrics;
+  EXPECT_TRUE(has_line(metrics, "portvigil_job_window_open{scan_job=\"later\"} 0")) << metrics;
+  EXPECT_TRUE(
+      has_line(metrics, "portvigil_job_window_opened_timestamp_seconds{scan_job=\"later\"} 0"))
+      << metrics;
+  std::smatch opened;
+  ASSERT_TRUE(std::regex_search(
+      metrics, opened,
+      std::regex(R"(portvigil_job_window_opened_timestamp_seconds\{scan_job="crash"\} (\d+))")))
+      << metrics;
+  EXPECT_NEAR(std::stod(opened[1]), opened_about, 2.0);
+  std::this_thread::sleep_for(9s);  // the windows close 4 s and 7 s in
+  metrics = test::http_get(web_port, "/metrics");
   EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
+  for (const char* job : {"crash", "refresh", "later"}) {
+    EXPECT_TRUE(
+        has_line(metrics, std::string("portvigil_job_window_open{scan_job=\"") + job + "\"} 0"))
+        << job << "\n"
+        << metrics;
+  }
+  EXPECT_TRUE(has_line(metrics, "portvigil_scan_success{scan_job=\"crash\"} 0")) << metrics;
+  EXPECT_TRUE(has_line(metrics, "portvigil_scan_success{scan_job=\"refresh\"} 1")) << metrics;
+  EXPECT_TRUE(
+      has_line(metrics, "portvigil_scans_total{result=\"incomplete\",scan_job=\"refresh\"} 1"))
+      << metrics;
   const auto store = Store::open(dir.db(), Access::read_only);
   const auto scans = store.scans("crash", 100);
   ASSERT_EQ(scans.size(), 1u) << "a scan started outside the window\n" << dir.tail_of_log();
@@ -756,11 +804,16 @@ TEST(AgentBinary, ScanWindowsStopAScanAtTheirEndAndKeepJobsOutside) {
   ASSERT_TRUE(scans[0].finished);
   EXPECT_LT(std::chrono::duration<double>(*scans[0].finished - scans[0].started).count(), 7.0)
       << "the scan ran on past its window";
+  const auto refreshes = store.scans("refresh", 100);  // newest first
+  ASSERT_GE(refreshes.size(), 2u) << dir.tail_of_log();
+  EXPECT_EQ(refreshes[0].note, "interrupted (its scan window ended)");
+  EXPECT_EQ(refreshes[1].status, ScanStatus::complete);
   EXPECT_TRUE(store.scans("later", 100).empty());
   EXPECT_TRUE(store.events_after(0, 100).empty());
   const auto log = read_all(dir.log());
   EXPECT_NE(log.find("job crash: its scan window closed: stopping the scan"), std::string::npos)
       << log;
+  EXPECT_NE(log.find("(a scan completed earlier in this window)"), std::string::npos) << log;
   EXPECT_NE(log.find("job later: outside its scan windows; it next runs when one opens, "),
             std::string::npos)
       << log;

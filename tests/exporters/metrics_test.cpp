@@ -132,6 +132,37 @@ TEST(AgentMetrics, UnexpectedPortsSayHowLongTheyHaveBeenOpen) {
   EXPECT_TRUE(has_line(text, "portvigil_port_series_dropped 0")) << text;
 }
 
+// A scan that its window cut after a complete one in the same window is counted but is no
+// failure; the window gauges start open (a job without windows) until the agent says.
+TEST(AgentMetrics, ScanWindowsAndTheScansTheyCut) {
+  AgentMetrics m;
+  m.set_job("night", Technique::connect, std::chrono::seconds(60));
+  auto text = m.render();
+  EXPECT_TRUE(has_line(text, "portvigil_job_window_open{scan_job=\"night\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "portvigil_job_window_opened_timestamp_seconds{scan_job=\"night\"} 0"))
+      << text;
+  const std::chrono::system_clock::time_point opened{std::chrono::seconds(1700000000)};
+  m.set_job_window("night", true, opened);
+  m.record_scan("night", Technique::connect, AgentMetrics::ScanOutcome::complete,
+                std::chrono::seconds(1), {});
+  m.record_scan("night", Technique::connect, AgentMetrics::ScanOutcome::window_closed,
+                std::chrono::seconds(1), {});
+  m.set_job_window("night", false, std::nullopt);
+  text = m.render();
+  EXPECT_TRUE(has_line(text, "portvigil_scan_success{scan_job=\"night\"} 1")) << text;
+  EXPECT_TRUE(has_line(text, "portvigil_scans_total{result=\"incomplete\",scan_job=\"night\"} 1"));
+  EXPECT_TRUE(has_line(text, "portvigil_job_window_open{scan_job=\"night\"} 0")) << text;
+  EXPECT_TRUE(has_line(
+      text, "portvigil_job_window_opened_timestamp_seconds{scan_job=\"night\"} 1700000000"))
+      << text;
+  // A reload keeps what the agent set; a cut with no complete scan before it is a failure.
+  m.set_job("night", Technique::connect, std::chrono::seconds(60));
+  EXPECT_TRUE(has_line(m.render(), "portvigil_job_window_open{scan_job=\"night\"} 0"));
+  m.record_scan("night", Technique::connect, AgentMetrics::ScanOutcome::incomplete,
+                std::chrono::seconds(1), {});
+  EXPECT_TRUE(has_line(m.render(), "portvigil_scan_success{scan_job=\"night\"} 0"));
+}
+
 TEST(AgentMetrics, ScansChangesAndReloads) {
   AgentMetrics m;
   m.set_job("web", Technique::syn, std::chrono::seconds(60));
@@ -140,8 +171,10 @@ TEST(AgentMetrics, ScansChangesAndReloads) {
   c.responses = 990;
   c.retransmissions = 10;
   c.capture_drops = 3;
-  m.record_scan("web", Technique::syn, true, std::chrono::milliseconds(1500), c);
-  m.record_scan("web", Technique::syn, false, std::chrono::milliseconds(200), c);
+  m.record_scan("web", Technique::syn, AgentMetrics::ScanOutcome::complete,
+                std::chrono::milliseconds(1500), c);
+  m.record_scan("web", Technique::syn, AgentMetrics::ScanOutcome::incomplete,
+                std::chrono::milliseconds(200), c);
   const auto fresh = m.render();
   // Every change the technique can report exists at 0 before it happens, so increase()
   // over a window with N changes reads N.
@@ -211,7 +244,8 @@ TEST(AgentMetrics, NoLabelClashesWithScrapeLabels) {
   AgentMetrics m;
   m.set_job("web", Technique::udp, std::chrono::seconds(60));
   m.publish(web_snapshot());
-  m.record_scan("web", Technique::udp, true, std::chrono::seconds(1), {});
+  m.record_scan("web", Technique::udp, AgentMetrics::ScanOutcome::complete, std::chrono::seconds(1),
+                {});
   m.record_hosts("web", 1, 1, 1);
   m.set_authorizations({{"198.18.0.0/24", "sec", "CHG-1", std::chrono::system_clock::now()}});
   const auto text = m.render();

@@ -54,9 +54,17 @@ class AgentMetrics {
   // leaves nothing behind to alert on.
   void retain_jobs(const std::vector<std::string>& keep);
 
-  // A scan ended. `complete` scans update success gauges; every scan counts.
-  void record_scan(const std::string& job, Technique technique, bool complete,
+  // How a scan ended. window_closed: its scan window closed on it after the job had
+  // completed a scan in that window; it counts as incomplete but is no failure, so
+  // portvigil_scan_success keeps its value.
+  enum class ScanOutcome : std::uint8_t { complete, incomplete, window_closed };
+  // A scan ended. Complete scans update the success gauges; every scan counts.
+  void record_scan(const std::string& job, Technique technique, ScanOutcome outcome,
                    std::chrono::duration<double> duration, const ScanCounters& counters);
+  // portvigil_job_window_open and, when `opened` is set, the time the current window opened
+  // (portvigil_job_window_opened_timestamp_seconds). Jobs without windows stay open.
+  void set_job_window(const std::string& job, bool open,
+                      std::optional<std::chrono::system_clock::time_point> opened);
   // Hosts of a finished scan left uncompared: known hosts that answered nothing (down)
   // and inconclusive ones; `silent`: known hosts silent for longer than the job allows.
   void record_hosts(const std::string& job, std::size_t down, std::size_t inconclusive,
