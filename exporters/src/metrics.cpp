@@ -186,6 +186,14 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                           "shards-1, Prometheus' hashmod of the host label) and its replica "
                           "name ([agent] shard and replica).")
                       .Register(*registry);
+    shard_count = &BuildGauge()
+                       .Name("portvigil_shard_count")
+                       .Help(
+                           "The number of shards the agent's [agent] shard divides the hosts "
+                           "into (the N of I/N; 1 without it), so the fleet rules can tell a "
+                           "shard that no agent runs.")
+                       .Register(*registry)
+                       .Add({});
     owned = &BuildGauge()
                  .Name("portvigil_targets_owned")
                  .Help(
@@ -348,6 +356,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Gauge>* coverage_oldest;
   prometheus::Family<prometheus::Gauge>* coverage_period;
   prometheus::Family<prometheus::Gauge>* shard_info;
+  prometheus::Gauge* shard_count;
   prometheus::Gauge* shard_series = nullptr;
   prometheus::Family<prometheus::Gauge>* owned;
   prometheus::Gauge* reload_ok;
@@ -572,6 +581,7 @@ void AgentMetrics::set_shard(const Shard& shard, const std::string& replica) {
                                        {"shards", std::to_string(shard.count)},
                                        {"replica", replica}});
   i.shard_series->Set(1);
+  i.shard_count->Set(static_cast<double>(shard.count));
 }
 
 void AgentMetrics::record_targets_owned(const std::string& job, std::uint64_t owned) {

@@ -27,7 +27,8 @@
 #   4. resharding 3 -> 4 (four agents restart with "I/4" on existing databases): zero events,
 #      the shards of 4 are disjoint and cover the hosts, the count is still the truth (13),
 #      the opened port's new owner reports it unexpected (the job's expected-open policy
-#      moves with the host), and no notification is resolved or repeated
+#      moves with the host), every agent exports portvigil_shard_count 4, no notification is
+#      resolved or repeated, and neither shard alert is pending or firing
 #
 # Exit 0 pass, 1 fail, 77 skip (without root, namespaces, nft, prometheus,
 # prometheus-alertmanager, curl or python3, unless PORTVIGIL_REQUIRE_LAB=1).
@@ -438,6 +439,9 @@ wait_for "four agents of 4 shards federated" count_is 'portvigil_shard_info{shar
 wait_for "every agent of 4 completed two scans" count_is \
   'portvigil_scans_total{scan_job="fleet",result="complete"} >= 2 and on (instance) portvigil_shard_info{shards="4"}' 4
 wait_for "shards of 4 disjoint and covering" fleet_check 4
+# What PortvigilShardMissing compares: every agent of 4 says 4.
+wait_for "portvigil_shard_count 4 on the four agents" value_is \
+  'count(portvigil_shard_count * on (instance, job) group_left portvigil_shard_info{shards="4"} == 4)' 4
 log "$(fleet_check 4)"
 grep -h "moved to this agent by resharding" "$TMP"/s*.log | head -n 3 | sed 's/^/    /'
 grep -q "moved to this agent by resharding" "$TMP"/s*.log || fail "no agent logged a host it gained"
@@ -457,8 +461,10 @@ sleep 20 # an Alertmanager group_interval's worth of chances to resolve or repea
 n=$(notifications firing PortvigilUnexpectedPortOpen '*' '*')
 r=$(notifications resolved PortvigilUnexpectedPortOpen '*' '*')
 [[ $n == 1 && $r == 0 ]] || fail "after resharding: $n firing and $r resolved notifications (want 1 and 0)"
-[[ $(alert_state PortvigilShardWithoutHealthyReplica) == none ]] ||
-  fail "PortvigilShardWithoutHealthyReplica is $(alert_state PortvigilShardWithoutHealthyReplica) after a deliberate resharding"
+for alert in PortvigilShardWithoutHealthyReplica PortvigilShardMissing; do
+  [[ $(alert_state "$alert") == none ]] ||
+    fail "$alert is $(alert_state "$alert") after a deliberate resharding"
+done
 log "ok: resharding 3 -> 4 made no events and no notifications"
 
 log "PASS ($((SECONDS - START))s)"

@@ -277,6 +277,7 @@ TEST(AgentMetrics, ShardInfoIsReplacedOnReloadAndTargetsOwnedGoWithTheirJob) {
   auto text = m.render();
   EXPECT_TRUE(has_line(text, "portvigil_shard_info{replica=\"\",shard=\"0\",shards=\"1\"} 1"))
       << text;
+  EXPECT_TRUE(has_line(text, "portvigil_shard_count 1")) << text;
   m.set_shard(Shard{2, 3}, "b");
   m.set_job("web", Technique::syn, std::chrono::minutes(15));
   m.record_targets_owned("web", 85);
@@ -284,6 +285,7 @@ TEST(AgentMetrics, ShardInfoIsReplacedOnReloadAndTargetsOwnedGoWithTheirJob) {
   EXPECT_TRUE(has_line(text, "portvigil_shard_info{replica=\"b\",shard=\"2\",shards=\"3\"} 1"))
       << text;
   EXPECT_EQ(text.find("shards=\"1\""), std::string::npos) << "the old shard is gone";
+  EXPECT_TRUE(has_line(text, "portvigil_shard_count 3")) << text;
   EXPECT_TRUE(has_line(text, "portvigil_targets_owned{scan_job=\"web\"} 85"));
   m.retain_jobs({});
   EXPECT_EQ(m.render().find("portvigil_targets_owned{"), std::string::npos);

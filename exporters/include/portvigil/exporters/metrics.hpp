@@ -106,7 +106,8 @@ class AgentMetrics {
   };
   void set_authorizations(const std::vector<Authorization>& authorizations);
 
-  // portvigil_shard_info{shard,shards,replica} = 1, replacing the previous labels.
+  // portvigil_shard_info{shard,shards,replica} = 1, replacing the previous labels, and
+  // portvigil_shard_count = shards.
   void set_shard(const Shard& shard, const std::string& replica);
   // portvigil_targets_owned{scan_job}: the target addresses of the job's last complete run
   // that this agent's shard owns.
