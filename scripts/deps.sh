@@ -7,7 +7,7 @@ set -euo pipefail
 
 build_pkgs=(cmake make g++ pkg-config libasio-dev libpcap-dev prometheus-cpp-dev
   libtomlplusplus-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev libyaml-cpp-dev
-  libssl-dev libcrypt-dev libhowardhinnant-date-dev tzdata python3)
+  libssl-dev libcrypt-dev libhowardhinnant-date-dev libcurl4-openssl-dev tzdata python3)
 test_pkgs=(iproute2 nftables nmap ndiff groff-base man-db bash-completion clang libclang-rt-14-dev procps time tcpdump curl
   prometheus prometheus-alertmanager systemd systemd-container)
 

@@ -26,7 +26,9 @@
 #include "notify.hpp"
 #include "portvigil/common/printable.hpp"
 #include "portvigil/exporters/metrics.hpp"
+#include "portvigil/exporters/sinks.hpp"
 #include "schedule.hpp"
+#include "sink_runner.hpp"
 #include "state_dir.hpp"
 
 namespace portvigil {
@@ -319,12 +321,14 @@ class Agent {
   int run() {
     schedule_.set_jobs(timings(*config_), Schedule::Clock::now());
     wait_signal();
+    start_sinks();
     update_windows();
     dispatch();
     ping_watchdog();
     notify::ready(status_line());
     io_.run();
     for (auto& [name, worker] : workers_) worker->thread.join();
+    sinks_.clear();  // each stops its thread, cancelling a delivery under way
     log_.info("stopped");
     return 0;
   }
@@ -354,6 +358,28 @@ class Agent {
       window_timer_.cancel();
       if (workers_.empty()) io_.stop();  // else the last on_done stops once its scan is recorded
     });
+  }
+
+  // One runner per [[sink]], each with its own thread and database connection. A sink that
+  // cannot be built is logged and left out; the others and the scans go on.
+  void start_sinks() {
+    for (const auto& s : config_->sinks) {
+      try {
+        sinks_.push_back(std::make_unique<SinkRunner>(
+            s, make_sink(s.type, SinkOptions{s.name, s.url, s.timeout}), database_path(*config_),
+            log_, metrics_));
+      } catch (const std::exception& e) {
+        log_.error("sink " + s.name + ": cannot start: " + e.what());
+      }
+    }
+  }
+
+  static bool same_sinks(const Config& a, const Config& b) {
+    return std::equal(a.sinks.begin(), a.sinks.end(), b.sinks.begin(), b.sinks.end(),
+                      [](const SinkConfig& x, const SinkConfig& y) {
+                        return x.name == y.name && x.type == y.type && x.url == y.url &&
+                               x.timeout == y.timeout && x.batch_size == y.batch_size;
+                      });
   }
 
   // The web configuration file is read again on every SIGHUP (renewed certificates, changed
@@ -387,6 +413,9 @@ class Agent {
       if (fresh->agent.state_dir != config_->agent.state_dir ||
           fresh->agent.event_log != config_->agent.event_log) {
         log_.warn("SIGHUP: state-dir and event-log changes take effect after a restart");
+      }
+      if (!same_sinks(*fresh, *config_)) {
+        log_.warn("SIGHUP: [[sink]] changes take effect after a restart");
       }
       if (fresh->agent.web_listen_address != config_->agent.web_listen_address ||
           fresh->agent.web_config_file != config_->agent.web_config_file ||
@@ -650,6 +679,9 @@ class Agent {
       }
       last_status_ = describe(job, result);
       if (store_) publish_events(events_, *store_, log_);
+      if (!result.events.empty()) {
+        for (auto& sink : sinks_) sink->wake();
+      }
     }
     schedule_.finished(job.name, started, Schedule::Clock::now(),
                        outcome != AgentMetrics::ScanOutcome::incomplete);
@@ -729,6 +761,7 @@ class Agent {
     std::optional<ScanWindows::Interval> window;  // the one it started in, if it has windows
   };
   std::map<std::string, std::shared_ptr<Worker>> workers_;  // by job name: never overlapping
+  std::vector<std::unique_ptr<SinkRunner>> sinks_;
   std::chrono::system_clock::time_point last_prune_{};
   std::string last_database_error_;
   Schedule::Clock::time_point last_database_log_{};

@@ -50,7 +50,7 @@ constexpr Duration kDefaultMaxRtt{1.25};
 
 // ---- known keys ---------------------------------------------------------------------------
 
-constexpr std::array<std::string_view, 3> kTopKeys{"agent", "authorization", "job"};
+constexpr std::array<std::string_view, 4> kTopKeys{"agent", "authorization", "job", "sink"};
 constexpr std::array<std::string_view, 15> kAgentKeys{
     "state-dir",         "log-level",          "event-log", "max-rate",     "min-rate",
     "max-retries",       "web-listen-address", "retention", "web-username", "web-password",
@@ -88,21 +88,26 @@ constexpr std::array<std::string_view, 26> kJobKeys{"name",
                                                     "windows",
                                                     "time-zone"};
 
+constexpr std::array<std::string_view, 5> kSinkKeys{"name", "type", "url", "timeout", "batch-size"};
+constexpr std::array<std::string_view, 1> kSinkTypes{"webhook"};
+
 struct Section {
   std::string_view header;  // how to write it: "[agent]"
   std::span<const std::string_view> keys;
 };
-constexpr std::array<Section, 4> kSections{{
+constexpr std::array<Section, 5> kSections{{
     {"", kTopKeys},
     {"[agent]", kAgentKeys},
     {"[[authorization]]", kAuthorizationKeys},
     {"[[job]]", kJobKeys},
+    {"[[sink]]", kSinkKeys},
 }};
 
-constexpr std::array<ConfigSectionKeys, 3> kDocumentedSections{{
+constexpr std::array<ConfigSectionKeys, 4> kDocumentedSections{{
     {"[agent]", kAgentKeys},
     {"[[authorization]]", kAuthorizationKeys},
     {"[[job]]", kJobKeys},
+    {"[[sink]]", kSinkKeys},
 }};
 
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions.
@@ -238,6 +243,7 @@ class Loader {
     read_agent(root, config.agent);
     read_authorization(root, config);
     read_jobs(root, config);
+    read_sinks(root, config);
     return config;
   }
 
@@ -289,7 +295,7 @@ class Loader {
         return " (it belongs in " + std::string(kSections[s].header) + ")";
       }
     }
-    if (section == 0) return " (expected [agent], [[authorization]] or [[job]])";
+    if (section == 0) return " (expected [agent], [[authorization]], [[job]] or [[sink]])";
     if (std::find(kTopKeys.begin(), kTopKeys.end(), k) != kTopKeys.end()) {
       // e.g. "job = ..." written under [agent]: keys belong to the last header above them.
       return " (did you mean a " + (k == "agent" ? "[agent]" : "[[" + std::string(k) + "]]") +
@@ -620,6 +626,65 @@ class Loader {
         warn(config, get(s, "expires")->source(), s.name, "expires",
              base.expires_text + " has passed: the agent will not scan " + cidrs);
       }
+    }
+  }
+
+  // ---- [[sink]] ------------------------------------------------------------------------------
+
+  void read_sinks(const toml::table& root, Config& config) const {
+    const auto* node = root.get("sink");
+    if (!node) return;
+    constexpr std::string_view what = "[[sink]] tables, each with name, type and url";
+    const auto* arr = node->as_array();
+    if (!arr || arr->empty()) expected(*node, "", "sink", what);
+    std::map<std::string, std::string> names;  // name -> where first used
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const auto* table = (*arr)[i].as_table();
+      if (!table) expected((*arr)[i], "", "sink", what);
+      Scope s{*table, "sink #" + std::to_string(i + 1)};
+      SinkConfig sink;
+      sink.origin = position(source_, table->source());
+      constexpr std::string_view name_what =
+          "a sink name of lowercase letters, digits, '_' and '-' such as \"pager-hook\"";
+      const auto& name_node = require(s, "name", name_what);
+      sink.name = string_value(name_node, s, "name", name_what);
+      const bool name_ok =
+          !sink.name.empty() && sink.name.size() <= 64 &&
+          std::all_of(sink.name.begin(), sink.name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+          });
+      if (!name_ok) {
+        expected(name_node, s.name, "name", std::string(name_what) + " (at most 64 characters)");
+      }
+      if (auto it = names.find(sink.name); it != names.end()) {
+        fail(name_node.source(), s.name, "name",
+             "duplicate sink name " + display(sink.name) + " (first used at " + it->second +
+                 "); expected a name unique among the sinks");
+      }
+      names.emplace(sink.name, position(source_, name_node.source()));
+      s.name = "sink " + display(sink.name);
+      check_keys(*table, s.name, 4);
+      sink.type = enum_value(require(s, "type", one_of(kSinkTypes)), s, "type", kSinkTypes);
+      constexpr std::string_view url_what =
+          "an http:// or https:// URL such as \"https://hooks.example.com/portvigil\"";
+      const auto& url_node = require(s, "url", url_what);
+      sink.url = string_value(url_node, s, "url", url_what);
+      const auto scheme_end = sink.url.find("://");
+      const std::string scheme = sink.url.substr(0, scheme_end);
+      const bool url_ok =
+          scheme_end != std::string::npos && (scheme == "http" || scheme == "https") &&
+          sink.url.size() > scheme_end + 3 && sink.url.size() <= 2048 &&
+          sink.url.find_first_of("/?#", scheme_end + 3) != scheme_end + 3 &&
+          std::all_of(sink.url.begin(), sink.url.end(), [](char c) { return c > ' ' && c < 0x7f; });
+      if (!url_ok) expected(url_node, s.name, "url", std::string(url_what) + " (no spaces)");
+      if (auto v = opt_duration(s, "timeout", "10s", Duration{0.1}, "100ms")) {
+        if (*v > Duration{600}) {
+          expected(*get(s, "timeout"), s.name, "timeout", "a duration of at most 10m");
+        }
+        sink.timeout = *v;
+      }
+      if (auto v = opt_int(s, "batch-size", 1, 1000)) sink.batch_size = static_cast<int>(*v);
+      config.sinks.push_back(std::move(sink));
     }
   }
 
@@ -1193,6 +1258,10 @@ void check_web_listen_address(std::string_view text, std::string_view what) {
   } catch (const SyntaxProblem& p) {
     throw InputError(std::string(what) + ": " + p.what());
   }
+}
+
+std::span<const std::string_view> sink_type_names() {
+  return kSinkTypes;
 }
 
 std::span<const ConfigSectionKeys> config_keys() {

@@ -186,6 +186,22 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                           "shards-1, Prometheus' hashmod of the host label) and its replica "
                           "name ([agent] shard and replica).")
                       .Register(*registry);
+    sink_pending = &BuildGauge()
+                        .Name("portvigil_sink_pending_events")
+                        .Help(
+                            "Committed change events an event sink ([[sink]]) has not "
+                            "delivered yet.")
+                        .Register(*registry);
+    sink_delivered = &BuildCounter()
+                          .Name("portvigil_sink_events_delivered_total")
+                          .Help("Change events an event sink has delivered.")
+                          .Register(*registry);
+    sink_failures = &BuildCounter()
+                         .Name("portvigil_sink_delivery_failures_total")
+                         .Help(
+                             "Delivery attempts of an event sink that failed (the batch is "
+                             "retried with back-off).")
+                         .Register(*registry);
     shard_count = &BuildGauge()
                        .Name("portvigil_shard_count")
                        .Help(
@@ -357,6 +373,9 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Gauge>* coverage_period;
   prometheus::Family<prometheus::Gauge>* shard_info;
   prometheus::Gauge* shard_count;
+  prometheus::Family<prometheus::Gauge>* sink_pending;
+  prometheus::Family<prometheus::Counter>* sink_delivered;
+  prometheus::Family<prometheus::Counter>* sink_failures;
   prometheus::Gauge* shard_series = nullptr;
   prometheus::Family<prometheus::Gauge>* owned;
   prometheus::Gauge* reload_ok;
@@ -582,6 +601,25 @@ void AgentMetrics::set_shard(const Shard& shard, const std::string& replica) {
                                        {"replica", replica}});
   i.shard_series->Set(1);
   i.shard_count->Set(static_cast<double>(shard.count));
+}
+
+void AgentMetrics::set_sink_pending(const std::string& sink, std::size_t pending) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  i.sink_pending->Add({{"sink", sink}}).Set(static_cast<double>(pending));
+  i.sink_delivered->Add({{"sink", sink}});
+  i.sink_failures->Add({{"sink", sink}});
+}
+
+void AgentMetrics::record_sink_delivery(const std::string& sink, bool delivered,
+                                        std::size_t events) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  if (delivered) {
+    i.sink_delivered->Add({{"sink", sink}}).Increment(static_cast<double>(events));
+  } else {
+    i.sink_failures->Add({{"sink", sink}}).Increment();
+  }
 }
 
 void AgentMetrics::record_targets_owned(const std::string& job, std::uint64_t owned) {

@@ -1388,6 +1388,14 @@ bool Store::repair_event_id_sequence(std::int64_t limit) {
   return changed;
 }
 
+namespace {
+// Delivery marks in agent_meta: the event log's under its historic key, each sink's under
+// "sink:" and its name.
+std::string sink_key(std::string_view sink) {
+  return "sink:" + std::string(sink);
+}
+}  // namespace
+
 std::int64_t Store::published_event_id() const {
   auto q = impl_->db.query("SELECT value FROM agent_meta WHERE key = 'published_event_id'");
   return q.step() ? q.int64(0) : 0;
@@ -1402,6 +1410,38 @@ void Store::set_published_event_id(std::int64_t id) {
       .bind(1, id)
       .run();
   tx.commit();
+}
+
+std::optional<std::int64_t> Store::sink_cursor(std::string_view sink) const {
+  auto q = impl_->db.query("SELECT value FROM agent_meta WHERE key = ?1");
+  q.bind(1, sink_key(sink));
+  if (!q.step()) return std::nullopt;
+  return q.int64(0);
+}
+
+void Store::set_sink_cursor(std::string_view sink, std::int64_t id) {
+  Transaction tx(impl_->db, Transaction::Kind::write);
+  impl_->db
+      .query(
+          "INSERT INTO agent_meta(key, value) VALUES (?1, ?2) "
+          "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)")
+      .bind(1, sink_key(sink))
+      .bind(2, id)
+      .run();
+  tx.commit();
+}
+
+std::int64_t Store::last_event_id() const {
+  auto q = impl_->db.query(
+      "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+      "           coalesce((SELECT max(id) FROM events), 0))");
+  return q.step() ? q.int64(0) : 0;
+}
+
+std::size_t Store::count_events_after(std::int64_t id) const {
+  auto q = impl_->db.query("SELECT count(*) FROM events WHERE id > ?1");
+  q.bind(1, id);
+  return q.step() ? static_cast<std::size_t>(q.int64(0)) : 0;
 }
 
 int Store::schema_version() const {

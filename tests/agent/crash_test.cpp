@@ -26,6 +26,7 @@
 #include "agent_test_util.hpp"
 #include "event_log.hpp"
 #include "portvigil/storage/store.hpp"
+#include "webhook_receiver.hpp"
 
 extern char** environ;
 
@@ -206,6 +207,17 @@ std::size_t check_consistency(const AgentDir& dir) {
     EXPECT_TRUE(in_file.contains(e.id)) << "event " << e.id << " missing from events.jsonl";
   }
   return events.size();
+}
+
+// Event ids as they appear in JSON text (the event log's lines, a sink's batches), in order.
+std::vector<std::int64_t> event_ids(const std::string& text) {
+  std::vector<std::int64_t> ids;
+  const std::regex event_id(R"(\{"id":(\d+))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), event_id);
+       it != std::sregex_iterator(); ++it) {
+    ids.push_back(std::stoll((*it)[1]));
+  }
+  return ids;
 }
 
 TEST(AgentBinary, OnceRunsResumeTheEventLog) {
@@ -817,6 +829,58 @@ TEST(AgentBinary, ScanWindowsStopAScanAtTheirEndAndKeepJobsOutside) {
   EXPECT_NE(log.find("job later: outside its scan windows; it next runs when one opens, "),
             std::string::npos)
       << log;
+}
+
+// A [[sink]] webhook whose receiver is stopped while ports change and restarted later gets
+// every event of the event log once, in order.
+TEST(AgentBinary, AWebhookSinkGetsEveryEventOnceInOrderAcrossAReceiverOutage) {
+  test::LoopbackListener listener;
+  listener.close();
+  AgentDir dir("sink", std::to_string(listener.port()));
+  auto receiver = std::make_unique<test::WebhookReceiver>();
+  const auto hook_port = receiver->port();
+  write_all(dir.config(), read_all(dir.config()) +
+                              "\n[[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"" +
+                              receiver->url() + "\"\ntimeout = \"2s\"\n");
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  const auto wait_until = [&](auto done, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    return done();
+  };
+  const auto logged = [&] { return event_ids(read_all(dir.events())).size(); };
+  ASSERT_TRUE(wait_until(
+      [&] { return read_all(dir.log()).find("sink hook: new") != std::string::npos; }, 20s))
+      << dir.tail_of_log();
+  listener.open();
+  ASSERT_TRUE(wait_until([&] { return logged() >= 1; }, 20s)) << dir.tail_of_log();
+  ASSERT_TRUE(wait_until([&] { return receiver->bodies().size() >= 1; }, 20s)) << dir.tail_of_log();
+  std::string received;
+  for (const auto& b : receiver->bodies()) received += b;
+  receiver.reset();  // the receiver goes away while two more changes happen
+  listener.close();
+  ASSERT_TRUE(wait_until([&] { return logged() >= 2; }, 20s)) << dir.tail_of_log();
+  listener.open();
+  ASSERT_TRUE(wait_until([&] { return logged() >= 3; }, 20s)) << dir.tail_of_log();
+  receiver = std::make_unique<test::WebhookReceiver>(hook_port);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::string all = received;
+        for (const auto& b : receiver->bodies()) all += b;
+        return event_ids(all).size() >= 3;
+      },
+      60s))
+      << dir.tail_of_log();
+  EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
+  for (const auto& b : receiver->bodies()) received += b;
+  EXPECT_EQ(event_ids(received), event_ids(read_all(dir.events()))) << received << "\n"
+                                                                    << dir.tail_of_log();
+  EXPECT_NE(read_all(dir.log()).find("sink hook: delivery of events "), std::string::npos)
+      << "the outage was not noticed\n"
+      << dir.tail_of_log();
 }
 
 // Concurrent jobs under one budget: a slow job (600 ports, its own max-rate 1000 but the

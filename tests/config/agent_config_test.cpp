@@ -270,6 +270,29 @@ TEST(AgentConfig, ScanWindows) {
   EXPECT_FALSE(always.jobs.at(0).windows);
 }
 
+TEST(AgentConfig, Sinks) {
+  const std::string job =
+      "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n"
+      "[[job]]\nname = \"web\"\ntargets = [\"198.18.0.0/24\"]\ninterval = \"15m\"\n";
+  EXPECT_TRUE(parse_config(job, "t.toml").sinks.empty());
+  const auto c = parse_config(job +
+                                  "[[sink]]\nname = \"pager-hook\"\ntype = \"webhook\"\n"
+                                  "url = \"https://hooks.example.com/pv?k=1\"\ntimeout = \"3s\"\n"
+                                  "batch-size = 10\n"
+                                  "[[sink]]\nname = \"chat\"\ntype = \"webhook\"\n"
+                                  "url = \"http://198.18.0.9:8080/\"\n",
+                              "t.toml");
+  ASSERT_EQ(c.sinks.size(), 2u);
+  EXPECT_EQ(c.sinks[0].name, "pager-hook");
+  EXPECT_EQ(c.sinks[0].type, "webhook");
+  EXPECT_EQ(c.sinks[0].url, "https://hooks.example.com/pv?k=1");
+  EXPECT_EQ(c.sinks[0].timeout.count(), 3.0);
+  EXPECT_EQ(c.sinks[0].batch_size, 10);
+  EXPECT_EQ(c.sinks[0].origin, "t.toml:7:1");
+  EXPECT_EQ(c.sinks[1].timeout.count(), 10.0);
+  EXPECT_EQ(c.sinks[1].batch_size, 100);
+}
+
 TEST(AgentConfig, MaxConcurrentJobs) {
   const std::string job =
       "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n"
@@ -423,7 +446,51 @@ std::string job_with_interval(const std::string& line) {
   return kJob + "targets = [\"198.18.0.1\"]\n" + line + "\n";
 }
 
+// A valid job (6 lines) and a sink header on line 7; the sink's keys from line 8.
+std::string sink_with(const std::string& lines) {
+  return kJob + "targets = [\"198.18.0.1\"]\ninterval = \"15m\"\n[[sink]]\n" + lines;
+}
+
 const BadConfig kBadConfigs[] = {
+    // [[sink]]
+    {"sink_without_url", sink_with("name = \"hook\"\ntype = \"webhook\"\n"),
+     "t.toml:7:1: sink \"hook\": missing required key \"url\" (an http:// or https:// URL such "
+     "as \"https://hooks.example.com/portvigil\")"},
+    {"sink_type_typo",
+     sink_with("name = \"hook\"\ntype = \"webhok\"\nurl = \"https://x.example/\"\n"),
+     "t.toml:9:8: sink \"hook\": key \"type\": expected one of \"webhook\", got \"webhok\" "
+     "(string) (did you mean \"webhook\"?)"},
+    {"sink_url_scheme",
+     sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"ftp://x.example/\"\n"),
+     "t.toml:10:7: sink \"hook\": key \"url\": expected an http:// or https:// URL such as "
+     "\"https://hooks.example.com/portvigil\" (no spaces), got \"ftp://x.example/\" (string)"},
+    {"sink_url_without_host",
+     sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"https:///p\"\n"),
+     "t.toml:10:7: sink \"hook\": key \"url\": expected an http:// or https:// URL such as "
+     "\"https://hooks.example.com/portvigil\" (no spaces), got \"https:///p\" (string)"},
+    {"sink_duplicate_name",
+     sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\n"
+               "[[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://y.example/\"\n"),
+     "t.toml:12:8: sink #2: key \"name\": duplicate sink name \"hook\" (first used at "
+     "t.toml:8:8); expected a name unique among the sinks"},
+    {"sink_batch_size",
+     sink_with(
+         "name = \"hook\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\nbatch-size = 0\n"),
+     "t.toml:11:14: sink \"hook\": key \"batch-size\": expected an integer from 1 to 1000, got "
+     "0 (integer)"},
+    {"sink_timeout_too_long",
+     sink_with(
+         "name = \"hook\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\ntimeout = \"1h\"\n"),
+     "t.toml:11:11: sink \"hook\": key \"timeout\": expected a duration of at most 10m, got "
+     "\"1h\" (string)"},
+    {"sink_unknown_key",
+     sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\nheaders = 1\n"),
+     "t.toml:11:1: sink \"hook\": unknown key \"headers\""},
+    {"sink_not_array",
+     kJob + "targets = [\"198.18.0.1\"]\ninterval = \"15m\"\n[sink]\nname = \"hook\"\n",
+     "t.toml:7:1: key \"sink\": expected [[sink]] tables, each with name, type and url, got a "
+     "table"},
+
     // Syntax errors keep toml++'s position.
     {"syntax_error", "[agent]\nlog-level = \n",
      "t.toml:2:13: invalid TOML: error while parsing key-value pair: expected value, saw '\\n'"},
@@ -437,7 +504,8 @@ const BadConfig kBadConfigs[] = {
     {"unknown_top_level_belongs_in_agent", "log-level = \"debug\"\n" + kAuth,
      "t.toml:1:1: unknown key \"log-level\" (it belongs in [agent])"},
     {"unknown_top_level_no_hint", "colour = 1\n",
-     "t.toml:1:1: unknown key \"colour\" (expected [agent], [[authorization]] or [[job]])"},
+     "t.toml:1:1: unknown key \"colour\" (expected [agent], [[authorization]], [[job]] or "
+     "[[sink]])"},
     {"unknown_agent_key", "[agent]\nmax_rate = 100\n",
      "t.toml:2:1: [agent]: unknown key \"max_rate\" (did you mean \"max-rate\"?)"},
     {"unknown_agent_key_belongs_in_job", "[agent]\ninterval = \"1m\"\n",

@@ -147,11 +147,26 @@ struct JobConfig {
 // confirmation re-probes and a limiter slower than the default).
 inline constexpr double kUdpPaceBudget = 0.8;
 
+// The sink types [[sink]] accepts (the agent's sink registry builds them).
+[[nodiscard]] std::span<const std::string_view> sink_type_names();
+
+// One [[sink]]: a place the agent delivers change events to besides its event log, with a
+// delivery cursor of its own in the database.
+struct SinkConfig {
+  std::string name;  // unique among the sinks; the `sink` label and the cursor's key
+  std::string type;  // one of sink_type_names()
+  std::string url;   // webhook: the http:// or https:// URL events are POSTed to
+  std::chrono::duration<double> timeout{10};  // per delivery attempt
+  int batch_size = 100;                       // events per POST at most
+  std::string origin;                         // FILE:LINE:COL of the table, for messages
+};
+
 struct Config {
   std::string source;  // the file path, or "<built-in default>"
   AgentSettings agent;
   std::vector<AuthorizedNetwork> authorization;
   std::vector<JobConfig> jobs;
+  std::vector<SinkConfig> sinks;
   // Accepted but suspicious, e.g. an authorization that has already expired. One line each,
   // formatted like errors.
   std::vector<std::string> warnings;

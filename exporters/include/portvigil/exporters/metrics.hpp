@@ -117,6 +117,11 @@ class AgentMetrics {
   // portvigil_database_writable: false while the database cannot be opened or written.
   void set_database_writable(bool writable);
 
+  // Event sinks ([[sink]]): portvigil_sink_pending_events{sink} (committed events the sink
+  // has not delivered yet), and per delivery attempt the events delivered or one failure.
+  void set_sink_pending(const std::string& sink, std::size_t pending);
+  void record_sink_delivery(const std::string& sink, bool delivered, std::size_t events);
+
   // The text a scrape of /metrics returns (Prometheus text format 0.0.4). For tests and
   // for `portvigil agent` debugging.
   [[nodiscard]] std::string render() const;

@@ -337,6 +337,14 @@ class Store {
   // in the database so that a rotated or lost log file is not refilled with old events.
   [[nodiscard]] std::int64_t published_event_id() const;
   void set_published_event_id(std::int64_t id);
+  // The same mark for each configured event sink ([[sink]], by name): the highest event id
+  // it has delivered; nullopt before the sink's first start. It only grows.
+  [[nodiscard]] std::optional<std::int64_t> sink_cursor(std::string_view sink) const;
+  void set_sink_cursor(std::string_view sink, std::int64_t id);
+  // The highest event id handed out so far (0 before the first event), pruned ones included.
+  [[nodiscard]] std::int64_t last_event_id() const;
+  // How many stored events have an id above `id`.
+  [[nodiscard]] std::size_t count_events_after(std::int64_t id) const;
 
   // Transitions matching the filter, oldest first.
   [[nodiscard]] std::vector<Transition> history(const PortFilter& filter) const;

@@ -1,0 +1,141 @@
+#include "sink_runner.hpp"
+
+#include <algorithm>
+
+#include "event_log.hpp"
+#include "portvigil/storage/store.hpp"
+
+namespace portvigil {
+namespace {
+
+constexpr std::chrono::seconds kFirstRetry{1};
+constexpr std::chrono::minutes kLastRetry{5};
+// Without a wake-up the runner still looks every so often (pending metric, a database that
+// came back).
+constexpr std::chrono::seconds kIdleCheck{30};
+
+std::string batch_json(const std::vector<ChangeEvent>& events) {
+  std::string out = "{\"events\":[";
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i) out += ',';
+    out += event_json(events[i]);
+  }
+  return out + "]}\n";
+}
+
+}  // namespace
+
+std::string url_origin(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "(url)";
+  const auto host_start = scheme_end + 3;
+  auto host_end = url.find_first_of("/?#", host_start);
+  if (host_end == std::string_view::npos) host_end = url.size();
+  auto authority = url.substr(host_start, host_end - host_start);
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);
+  }
+  return std::string(url.substr(0, host_start)) + std::string(authority);
+}
+
+SinkRunner::SinkRunner(SinkConfig config, std::unique_ptr<EventSink> sink, std::string database,
+                       Logger& log, AgentMetrics& metrics)
+    : config_(std::move(config)),
+      sink_(std::move(sink)),
+      database_(std::move(database)),
+      log_(log),
+      metrics_(metrics),
+      thread_([this] { run(); }) {}
+
+SinkRunner::~SinkRunner() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void SinkRunner::wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool SinkRunner::pause(std::chrono::duration<double> d, bool wakeable) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [&] { return stop_.load() || (wakeable && woken_); });
+  woken_ = false;
+  return !stop_;
+}
+
+void SinkRunner::run() {
+  const std::string who = "sink " + config_.name + ": ";
+  std::optional<Store> store;
+  std::int64_t cursor = 0;
+  std::chrono::duration<double> retry = kFirstRetry;
+  std::size_t failures = 0;
+  std::string last_error;
+  while (!stop_) {
+    std::chrono::duration<double> next = kIdleCheck;
+    bool backing_off = false;
+    try {
+      if (!store) {
+        store = Store::open(database_, Access::tool);
+        if (const auto c = store->sink_cursor(config_.name)) {
+          cursor = *c;
+        } else {
+          cursor = store->last_event_id();
+          store->set_sink_cursor(config_.name, cursor);
+          log_.info(who + "new: delivers the events after id " + std::to_string(cursor));
+        }
+      }
+      const auto events = store->events_after(cursor, static_cast<std::size_t>(config_.batch_size));
+      metrics_.set_sink_pending(config_.name, store->count_events_after(cursor));
+      if (!events.empty()) {
+        const auto result = sink_->deliver(batch_json(events), stop_);
+        if (stop_) break;
+        metrics_.record_sink_delivery(config_.name, result.delivered, events.size());
+        if (result.delivered) {
+          cursor = events.back().id;
+          store->set_sink_cursor(config_.name, cursor);
+          metrics_.set_sink_pending(config_.name, store->count_events_after(cursor));
+          if (failures > 0) {
+            log_.info(who + "delivering again after " + std::to_string(failures) +
+                      " failed attempts");
+          }
+          failures = 0;
+          last_error.clear();
+          retry = kFirstRetry;
+          continue;  // more may be waiting
+        }
+        ++failures;
+        if (result.error != last_error) {
+          log_.warn(who + "delivery of events " + std::to_string(events.front().id) + "-" +
+                    std::to_string(events.back().id) + " to " + url_origin(config_.url) +
+                    " failed: " + result.error + " (retried with back-off up to " +
+                    std::to_string(kLastRetry.count()) + " min; nothing is dropped)");
+          last_error = result.error;
+        }
+        next = retry;
+        backing_off = true;
+        retry = std::min<std::chrono::duration<double>>(retry * 2, kLastRetry);
+      }
+    } catch (const std::exception& e) {
+      // The database (busy, full, gone): reopen and try again after a pause.
+      if (std::string(e.what()) != last_error) {
+        log_.warn(who + e.what() + " (retrying)");
+        last_error = e.what();
+      }
+      store.reset();
+      next = retry;
+      backing_off = true;
+      retry = std::min<std::chrono::duration<double>>(retry * 2, kLastRetry);
+    }
+    if (!pause(next, !backing_off)) break;
+  }
+}
+
+}  // namespace portvigil

@@ -1,0 +1,241 @@
+// Event sinks: the webhook sink against a real HTTP receiver on loopback, the registry, and
+// the runner that delivers committed events at least once and in id order.
+#include <gtest/gtest.h>
+
+#include <asio/ip/address.hpp>
+#include <regex>
+#include <set>
+
+#include "agent_test_util.hpp"
+#include "log.hpp"
+#include "portvigil/config/agent_config.hpp"
+#include "portvigil/exporters/sinks.hpp"
+#include "portvigil/storage/store.hpp"
+#include "sink_runner.hpp"
+#include "webhook_receiver.hpp"
+
+namespace portvigil {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::atomic<bool> kNotCancelled{false};
+
+SinkOptions webhook(const std::string& url, std::chrono::duration<double> timeout = 2s) {
+  return SinkOptions{"hook", url, timeout};
+}
+
+template <typename Predicate>
+bool eventually(Predicate done, std::chrono::seconds limit = 20s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+TEST(WebhookSink, PostsTheBatchAsJsonAndSucceedsOn2xx) {
+  test::WebhookReceiver receiver;
+  receiver.set_status(204);
+  const auto sink = make_sink("webhook", webhook(receiver.url("/hook?token=s3cret")));
+  const auto result = sink->deliver(R"({"events":[{"id":1}]})", kNotCancelled);
+  EXPECT_TRUE(result.delivered) << result.error;
+  ASSERT_EQ(receiver.bodies().size(), 1u);
+  EXPECT_EQ(receiver.bodies()[0], R"({"events":[{"id":1}]})");
+  const auto head = receiver.requests().at(0);
+  EXPECT_EQ(head.rfind("POST /hook?token=s3cret HTTP/1.1\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Type: application/json"), std::string::npos) << head;
+}
+
+TEST(WebhookSink, AnythingButA2xxIsAFailureThatSaysWhy) {
+  test::WebhookReceiver receiver;
+  const auto sink = make_sink("webhook", webhook(receiver.url()));
+  for (const int status : {500, 302, 404}) {
+    receiver.set_status(status);
+    const auto result = sink->deliver("{}", kNotCancelled);
+    EXPECT_FALSE(result.delivered) << status;
+    EXPECT_EQ(result.error, "HTTP status " + std::to_string(status));
+  }
+  const auto refused = make_sink(
+      "webhook", webhook("http://127.0.0.1:" + std::to_string(test::free_loopback_port())));
+  const auto result = refused->deliver("{}", kNotCancelled);
+  EXPECT_FALSE(result.delivered);
+  EXPECT_NE(result.error.find("onnect"), std::string::npos) << result.error;
+}
+
+TEST(WebhookSink, ASilentReceiverTimesOutAndStoppingCancels) {
+  test::WebhookReceiver receiver;
+  receiver.set_status(0);
+  const auto sink = make_sink("webhook", webhook(receiver.url(), 500ms));
+  auto started = std::chrono::steady_clock::now();
+  auto result = sink->deliver("{}", kNotCancelled);
+  EXPECT_FALSE(result.delivered);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "the timeout did not hold";
+  // A long timeout, cut short by the cancel flag (the agent stopping).
+  const auto patient = make_sink("webhook", webhook(receiver.url(), 60s));
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(300ms);
+    cancel = true;
+  });
+  started = std::chrono::steady_clock::now();
+  result = patient->deliver("{}", cancel);
+  canceller.join();
+  EXPECT_FALSE(result.delivered);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "cancelling did not stop it";
+}
+
+TEST(SinkRegistry, BuildsEveryTypeTheConfigurationAcceptsAndNothingElse) {
+  std::set<std::string_view> registered;
+  for (const auto& [name, factory] : sink_registry()) registered.insert(name);
+  const auto accepted = sink_type_names();
+  EXPECT_EQ(registered, std::set<std::string_view>(accepted.begin(), accepted.end()));
+  EXPECT_THROW((void)make_sink("carrier-pigeon", webhook("http://127.0.0.1:1/")),
+               std::invalid_argument);
+}
+
+TEST(SinkRunner, LogsOnlyTheOriginOfAUrl) {
+  EXPECT_EQ(url_origin("https://user:pw@hooks.example.com:8443/h/abc?token=x#f"),
+            "https://hooks.example.com:8443");
+  EXPECT_EQ(url_origin("http://198.18.0.9"), "http://198.18.0.9");
+  EXPECT_EQ(url_origin("http://[2001:db8::1]:80?q"), "http://[2001:db8::1]:80");
+}
+
+// A store whose job "web" changes a port at every scan: one event per scan.
+class SinkRunnerTest : public testing::Test {
+ protected:
+  test::TempDir dir{"sink"};
+  std::string db = dir.file("portvigil.db");
+  Store store = Store::open(db);
+  Logger log{LogLevel::error};
+  AgentMetrics metrics;
+  bool open_ = false;
+
+  std::int64_t make_event() {
+    HostResult h;
+    h.address = asio::ip::make_address("198.18.0.2");
+    h.ports.push_back({1000, Proto::tcp, open_ ? PortState::open : PortState::closed,
+                       open_ ? Reason::syn_ack : Reason::reset, 64});
+    const auto now = std::chrono::system_clock::now();
+    const auto id = store.begin_scan("web", Technique::syn, now);
+    const auto events =
+        store.commit_scan(id, std::span<const HostResult>(&h, 1), ScanCounters{}, now);
+    open_ = !open_;
+    return events.empty() ? 0 : events.back().id;
+  }
+  std::vector<std::int64_t> make_events(std::size_t n) {
+    std::vector<std::int64_t> ids;
+    while (ids.size() < n) {
+      if (const auto id = make_event()) ids.push_back(id);
+    }
+    return ids;
+  }
+  SinkConfig sink_config(const std::string& url, int batch_size = 100,
+                         std::chrono::duration<double> timeout = 2s) {
+    SinkConfig c;
+    c.name = "hook";
+    c.type = "webhook";
+    c.url = url;
+    c.timeout = timeout;
+    c.batch_size = batch_size;
+    return c;
+  }
+  std::unique_ptr<SinkRunner> runner(const SinkConfig& c) {
+    return std::make_unique<SinkRunner>(c, make_sink(c.type, SinkOptions{c.name, c.url, c.timeout}),
+                                        db, log, metrics);
+  }
+  static std::vector<std::int64_t> ids_in(const std::vector<std::string>& bodies) {
+    std::vector<std::int64_t> ids;
+    const std::regex event_id(R"(\{"id":(\d+))");
+    for (const auto& b : bodies) {
+      for (auto it = std::sregex_iterator(b.begin(), b.end(), event_id);
+           it != std::sregex_iterator(); ++it) {
+        ids.push_back(std::stoll((*it)[1]));
+      }
+    }
+    return ids;
+  }
+};
+
+TEST_F(SinkRunnerTest, ANewSinkStartsAtTheNewestEventThenDeliversEachInOrderInBatches) {
+  make_events(3);  // history: not sent to a sink added later
+  test::WebhookReceiver receiver;
+  const auto config = sink_config(receiver.url(), 2);
+  auto r = runner(config);
+  ASSERT_TRUE(eventually([&] { return store.sink_cursor("hook").has_value(); }));
+  const auto ids = make_events(5);
+  r->wake();
+  ASSERT_TRUE(eventually([&] { return ids_in(receiver.bodies()).size() >= 5; }))
+      << receiver.bodies().size();
+  EXPECT_EQ(ids_in(receiver.bodies()), ids);
+  for (const auto& body : receiver.bodies()) {
+    EXPECT_LE(ids_in({body}).size(), 2u) << "batch-size 2: " << body;
+    EXPECT_EQ(body.rfind("{\"events\":[", 0), 0u) << body;
+  }
+  ASSERT_TRUE(eventually([&] { return store.sink_cursor("hook") == ids.back(); }));
+  EXPECT_TRUE(eventually([&] {
+    return metrics.render().find("portvigil_sink_pending_events{sink=\"hook\"} 0") !=
+           std::string::npos;
+  }));
+  EXPECT_NE(metrics.render().find("portvigil_sink_events_delivered_total{sink=\"hook\"} 5"),
+            std::string::npos)
+      << metrics.render();
+}
+
+// The receiver down (refusing), then failing with 503, then back: every event arrives once,
+// in order, and the failures are counted.
+TEST_F(SinkRunnerTest, AReceiverThatIsDownGetsEveryEventOnceInOrderWhenItReturns) {
+  const auto port = test::free_loopback_port();
+  const auto config = sink_config("http://127.0.0.1:" + std::to_string(port) + "/hook");
+  auto r = runner(config);
+  ASSERT_TRUE(eventually([&] { return store.sink_cursor("hook").has_value(); }));
+  const auto ids = make_events(4);
+  r->wake();
+  ASSERT_TRUE(eventually([&] {
+    return metrics.render().find("portvigil_sink_delivery_failures_total{sink=\"hook\"} 0") ==
+           std::string::npos;
+  })) << "no failed attempt against a closed port";
+  EXPECT_NE(metrics.render().find("portvigil_sink_pending_events{sink=\"hook\"} 4"),
+            std::string::npos)
+      << metrics.render();
+  test::WebhookReceiver receiver(port);
+  ASSERT_TRUE(eventually([&] { return ids_in(receiver.bodies()).size() >= 4; }, 30s));
+  const auto more = make_events(2);
+  r->wake();
+  ASSERT_TRUE(eventually([&] { return ids_in(receiver.bodies()).size() >= 6; }));
+  auto want = ids;
+  want.insert(want.end(), more.begin(), more.end());
+  EXPECT_EQ(ids_in(receiver.bodies()), want);
+}
+
+TEST_F(SinkRunnerTest, ARestartResumesAtTheStoredCursorAndStoppingCancelsAnAttempt) {
+  test::WebhookReceiver receiver;
+  const auto config = sink_config(receiver.url(), 100, 20s);
+  auto first = runner(config);
+  ASSERT_TRUE(eventually([&] { return store.sink_cursor("hook").has_value(); }));
+  const auto before = make_events(2);
+  first->wake();
+  ASSERT_TRUE(eventually([&] { return ids_in(receiver.bodies()).size() >= 2; }));
+  // The receiver hangs: the agent stops during an attempt, which must not wait for the
+  // 20 s timeout (libcurl looks at the cancel flag about once a second), nor move the cursor.
+  receiver.set_status(0);
+  const auto during = make_events(1);
+  first->wake();
+  std::this_thread::sleep_for(300ms);
+  const auto stopping = std::chrono::steady_clock::now();
+  first.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 5s);
+  EXPECT_EQ(store.sink_cursor("hook"), before.back());
+  const auto while_down = make_events(2);
+  receiver.set_status(200);
+  auto second = runner(config);
+  ASSERT_TRUE(eventually([&] { return ids_in(receiver.bodies()).size() >= 5; }));
+  auto want = before;
+  want.insert(want.end(), during.begin(), during.end());
+  want.insert(want.end(), while_down.begin(), while_down.end());
+  EXPECT_EQ(ids_in(receiver.bodies()), want);
+}
+
+}  // namespace
+}  // namespace portvigil
