@@ -629,6 +629,29 @@ class Loader {
     }
   }
 
+  // The `name` of a [[job]] or [[sink]]: 1-64 of a-z, 0-9, '_' and '-', unique among the
+  // tables of its kind (`names`: each name and where it was first used).
+  std::string unique_name(const Scope& s, std::string_view kind, std::string_view example,
+                          std::map<std::string, std::string, std::less<>>& names) const {
+    const std::string what = "a " + std::string(kind) +
+                             " name of lowercase letters, digits, '_' and '-' such as \"" +
+                             std::string(example) + "\"";
+    const auto& node = require(s, "name", what);
+    std::string name = string_value(node, s, "name", what);
+    const bool ok =
+        !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        });
+    if (!ok) expected(node, s.name, "name", what + " (at most 64 characters)");
+    if (auto it = names.find(name); it != names.end()) {
+      fail(node.source(), s.name, "name",
+           "duplicate " + std::string(kind) + " name " + display(name) + " (first used at " +
+               it->second + "); expected a name unique among the " + std::string(kind) + "s");
+    }
+    names.emplace(name, position(source_, node.source()));
+    return name;
+  }
+
   // ---- [[sink]] ------------------------------------------------------------------------------
 
   void read_sinks(const toml::table& root, Config& config) const {
@@ -637,31 +660,14 @@ class Loader {
     constexpr std::string_view what = "[[sink]] tables, each with name, type and url";
     const auto* arr = node->as_array();
     if (!arr || arr->empty()) expected(*node, "", "sink", what);
-    std::map<std::string, std::string> names;  // name -> where first used
+    std::map<std::string, std::string, std::less<>> names;  // name -> where first used
     for (std::size_t i = 0; i < arr->size(); ++i) {
       const auto* table = (*arr)[i].as_table();
       if (!table) expected((*arr)[i], "", "sink", what);
       Scope s{*table, "sink #" + std::to_string(i + 1)};
       SinkConfig sink;
       sink.origin = position(source_, table->source());
-      constexpr std::string_view name_what =
-          "a sink name of lowercase letters, digits, '_' and '-' such as \"pager-hook\"";
-      const auto& name_node = require(s, "name", name_what);
-      sink.name = string_value(name_node, s, "name", name_what);
-      const bool name_ok =
-          !sink.name.empty() && sink.name.size() <= 64 &&
-          std::all_of(sink.name.begin(), sink.name.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-          });
-      if (!name_ok) {
-        expected(name_node, s.name, "name", std::string(name_what) + " (at most 64 characters)");
-      }
-      if (auto it = names.find(sink.name); it != names.end()) {
-        fail(name_node.source(), s.name, "name",
-             "duplicate sink name " + display(sink.name) + " (first used at " + it->second +
-                 "); expected a name unique among the sinks");
-      }
-      names.emplace(sink.name, position(source_, name_node.source()));
+      sink.name = unique_name(s, "sink", "pager-hook", names);
       s.name = "sink " + display(sink.name);
       check_keys(*table, s.name, 4);
       sink.type = enum_value(require(s, "type", one_of(kSinkTypes)), s, "type", kSinkTypes);
@@ -755,23 +761,7 @@ class Loader {
     Scope s{table, "job #" + std::to_string(index)};
 
     // The name first, so later messages can say job "web".
-    constexpr std::string_view name_what =
-        "a job name of lowercase letters, digits, '_' and '-' such as \"web-dmz\"";
-    const auto& name_node = require(s, "name", name_what);
-    job.name = string_value(name_node, s, "name", name_what);
-    const bool name_ok =
-        !job.name.empty() && job.name.size() <= 64 &&
-        std::all_of(job.name.begin(), job.name.end(), [](char c) {
-          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-        });
-    if (!name_ok)
-      expected(name_node, s.name, "name", std::string(name_what) + " (at most 64 characters)");
-    if (auto it = names.find(job.name); it != names.end()) {
-      fail(name_node.source(), s.name, "name",
-           "duplicate job name " + display(job.name) + " (first used at " + it->second +
-               "); expected a name unique among the jobs");
-    }
-    names.emplace(job.name, position(source_, name_node.source()));
+    job.name = unique_name(s, "job", "web-dmz", names);
     s.name = "job " + display(job.name);
     check_keys(table, s.name, 3);
 

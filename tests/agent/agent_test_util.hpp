@@ -76,6 +76,27 @@ class TempDir {
 // A TCP listener on 127.0.0.1 that can be closed and reopened on the same port. A thread
 // accepts and closes connections so that repeated scans never fill the accept queue (a
 // full queue drops SYNs and the port would read as filtered).
+// A listening TCP socket on 127.0.0.1:`port` (0: the kernel chooses); sets `port` to the
+// one bound. Throws when the port is taken.
+inline int listen_loopback(std::uint16_t& port, int backlog = 128) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket() failed");
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, backlog) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port));
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
 class LoopbackListener {
  public:
   // port 0: let the kernel choose (then port() tells which).
@@ -86,22 +107,7 @@ class LoopbackListener {
 
   void open() {
     if (fd_ >= 0) return;
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error("socket() failed");
-    const int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port_);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 128) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-      throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port_));
-    }
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_loopback(port_);
     stop_ = false;
     acceptor_ = std::thread([this, fd = fd_] {
       while (!stop_) {

@@ -19,27 +19,15 @@
 #include <thread>
 #include <vector>
 
+#include "agent_test_util.hpp"
+
 namespace portvigil::test {
 
 class WebhookReceiver {
  public:
   // port 0: let the kernel choose.
-  explicit WebhookReceiver(std::uint16_t port = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error("socket() failed");
-    const int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 16) != 0) {
-      ::close(fd_);
-      throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port));
-    }
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+  explicit WebhookReceiver(std::uint16_t port = 0) : port_(port) {
+    fd_ = listen_loopback(port_, 16);
     thread_ = std::thread([this] { serve(); });
   }
   ~WebhookReceiver() {
