@@ -852,8 +852,14 @@ TEST(AgentBinary, AWebhookSinkGetsEveryEventOnceInOrderAcrossAReceiverOutage) {
     return done();
   };
   const auto logged = [&] { return event_ids(read_all(dir.events())).size(); };
+  // The sink has its cursor and the baseline (the port closed) is taken.
   ASSERT_TRUE(wait_until(
-      [&] { return read_all(dir.log()).find("sink hook: new") != std::string::npos; }, 20s))
+      [&] {
+        const auto log = read_all(dir.log());
+        return log.find("sink hook: new") != std::string::npos &&
+               log.find("job crash: scan 1 complete") != std::string::npos;
+      },
+      20s))
       << dir.tail_of_log();
   listener.open();
   ASSERT_TRUE(wait_until([&] { return logged() >= 1; }, 20s)) << dir.tail_of_log();
