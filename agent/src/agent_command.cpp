@@ -276,6 +276,15 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
              " committed events (crash before the append): written now");
   }
   for (const auto& j : config.jobs) metrics.publish(stored_snapshot(j, store, config.agent.shard));
+  // A sink seen for the first time starts after the newest event, fixed here, before any
+  // scan can commit, so that no event of this run counts as its history.
+  // (--once sets it too: the next agent run delivers what --once runs committed.)
+  for (const auto& s : config.sinks) {
+    if (store.sink_cursor(s.name)) continue;
+    const auto last = store.last_event_id();
+    store.set_sink_cursor(s.name, last);
+    log.info("sink " + s.name + ": new: delivers the events after id " + std::to_string(last));
+  }
 }
 
 std::string database_path(const Config& config) {
@@ -328,7 +337,8 @@ class Agent {
     notify::ready(status_line());
     io_.run();
     for (auto& [name, worker] : workers_) worker->thread.join();
-    sinks_.clear();  // each stops its thread, cancelling a delivery under way
+    for (auto& sink : sinks_) sink->request_stop();  // all at once, then wait for each
+    sinks_.clear();
     log_.info("stopped");
     return 0;
   }
@@ -722,6 +732,12 @@ class Agent {
       r.events = keep;
       r.scans = keep;
       r.transitions = keep;
+      // Events a sink has not delivered stay, however old (PortvigilSinkBehind says so).
+      for (const auto& s : config_->sinks) {
+        if (const auto cursor = store_->sink_cursor(s.name)) {
+          r.keep_events_after = std::min(r.keep_events_after.value_or(*cursor), *cursor);
+        }
+      }
       const auto pruned = store_->prune(r, now);
       if (pruned.transitions + pruned.events + pruned.scans > 0) {
         log_.info("retention: pruned " + std::to_string(pruned.scans) + " scans, " +

@@ -48,12 +48,16 @@ SinkRunner::SinkRunner(SinkConfig config, std::unique_ptr<EventSink> sink, std::
       thread_([this] { run(); }) {}
 
 SinkRunner::~SinkRunner() {
+  request_stop();
+  thread_.join();
+}
+
+void SinkRunner::request_stop() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
 }
 
 void SinkRunner::wake() {
@@ -84,19 +88,20 @@ void SinkRunner::run() {
     try {
       if (!store) {
         store = Store::open(database_, Access::tool);
-        if (const auto c = store->sink_cursor(config_.name)) {
-          cursor = *c;
-        } else {
-          cursor = store->last_event_id();
-          store->set_sink_cursor(config_.name, cursor);
-          log_.info(who + "new: delivers the events after id " + std::to_string(cursor));
-        }
+        retry = kFirstRetry;
       }
+      const auto stored = store->sink_cursor(config_.name);
+      if (!stored) {
+        // The agent has not attached its database yet (it sets the cursor then).
+        if (!pause(kFirstRetry, true)) break;
+        continue;
+      }
+      cursor = std::max(cursor, *stored);
       const auto events = store->events_after(cursor, static_cast<std::size_t>(config_.batch_size));
       metrics_.set_sink_pending(config_.name, store->count_events_after(cursor));
       if (!events.empty()) {
         const auto result = sink_->deliver(batch_json(events), stop_);
-        if (stop_) break;
+        if (stop_ && !result.delivered) break;  // cancelled: not a failure of the receiver
         metrics_.record_sink_delivery(config_.name, result.delivered, events.size());
         if (result.delivered) {
           cursor = events.back().id;
@@ -109,14 +114,19 @@ void SinkRunner::run() {
           failures = 0;
           last_error.clear();
           retry = kFirstRetry;
+          if (stop_) break;
           continue;  // more may be waiting
         }
         ++failures;
         if (result.error != last_error) {
           log_.warn(who + "delivery of events " + std::to_string(events.front().id) + "-" +
                     std::to_string(events.back().id) + " to " + url_origin(config_.url) +
-                    " failed: " + result.error + " (retried with back-off up to " +
-                    std::to_string(kLastRetry.count()) + " min; nothing is dropped)");
+                    " failed: " + result.error +
+                    (result.error.starts_with("HTTP status 4")
+                         ? " (the receiver refuses the batch: it is retried, but only a change "
+                           "on the receiver's side can make it succeed)"
+                         : " (retried with back-off up to " + std::to_string(kLastRetry.count()) +
+                               " min; nothing is dropped)"));
           last_error = result.error;
         }
         next = retry;

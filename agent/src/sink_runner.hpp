@@ -4,8 +4,9 @@
 // (`{"events": [...]}`, each event as in the event log), and moves the cursor after each
 // delivered batch. A failed batch is retried with back-off (1 s doubling to 5 min) until
 // it is delivered: at least once, in id order, also across restarts (a crash between a
-// delivery and the cursor's write delivers that batch again). A sink seen for the first
-// time starts after the newest event: it is not sent the history.
+// delivery and the cursor's write delivers that batch again). The agent sets the cursor of
+// a sink seen for the first time (attach_store) to the newest event: it is not sent the
+// history; until then the runner waits.
 #pragma once
 
 #include <atomic>
@@ -37,6 +38,8 @@ class SinkRunner {
 
   // New events were committed: deliver them now rather than at the next check.
   void wake();
+  // Asks the thread to stop (a delivery under way is cancelled) without waiting for it.
+  void request_stop();
 
  private:
   void run();

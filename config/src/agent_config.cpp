@@ -682,7 +682,13 @@ class Loader {
           sink.url.size() > scheme_end + 3 && sink.url.size() <= 2048 &&
           sink.url.find_first_of("/?#", scheme_end + 3) != scheme_end + 3 &&
           std::all_of(sink.url.begin(), sink.url.end(), [](char c) { return c > ' ' && c < 0x7f; });
-      if (!url_ok) expected(url_node, s.name, "url", std::string(url_what) + " (no spaces)");
+      // Not quoted back: a webhook URL often carries a secret, and errors reach the journal.
+      if (!url_ok) {
+        fail(url_node.source(), s.name, "url",
+             "expected " + std::string(url_what) +
+                 " with a host, no spaces, at most 2048 characters (the value is not shown: "
+                 "it may hold a secret)");
+      }
       if (auto v = opt_duration(s, "timeout", "10s", Duration{0.1}, "100ms")) {
         if (*v > Duration{600}) {
           expected(*get(s, "timeout"), s.name, "timeout", "a duration of at most 10m");

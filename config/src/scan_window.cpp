@@ -148,20 +148,24 @@ ScanWindows ScanWindows::parse(const std::vector<std::string>& windows, std::str
 std::optional<ScanWindows::Interval> ScanWindows::current(Time t) const {
   const date::time_zone* zone = zone_of(zone_);
   const auto today = date::floor<date::days>(zone->to_local(t));
-  // Every opening from yesterday (an overnight window still open) to a fortnight ahead.
-  const auto all = instances(windows_, zone, today - date::days(1), today + date::days(14));
+  // Every opening from a fortnight back to a fortnight ahead.
+  const auto all = instances(windows_, zone, today - date::days(15), today + date::days(14));
   std::optional<Interval> best;
   for (const Interval& i : all) {
     if (i.open <= t && t < i.close && (!best || i.close > best->close)) best = i;
   }
-  // Windows that meet or overlap are one: "Sat,Sun 00:00-24:00" does not close at Sunday
-  // midnight. Followed for at most a fortnight.
+  // Windows that meet or overlap are one, both ways: "Sat,Sun 00:00-24:00" neither closes
+  // nor opens again at Sunday midnight. Followed for at most a fortnight each way.
+  constexpr auto kFortnight = std::chrono::hours(24 * 14);
   for (bool grew = best.has_value(); grew;) {
     grew = false;
     for (const Interval& i : all) {
-      if (i.open <= best->close && best->close < i.close &&
-          i.close - best->open <= std::chrono::hours(24 * 14)) {
+      if (i.open <= best->close && best->close < i.close && i.close - t <= kFortnight) {
         best->close = i.close;
+        grew = true;
+      }
+      if (i.close >= best->open && i.open < best->open && t - i.open <= kFortnight) {
+        best->open = i.open;
         grew = true;
       }
     }

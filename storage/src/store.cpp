@@ -1297,7 +1297,10 @@ PruneResult Store::prune(const Retention& retention, Clock::time_point now) {
       result.transitions = to_size(s.db.changes());
     }
     if (retention.events) {
-      s.db.query("DELETE FROM events WHERE time_ms < ?1").bind(1, cutoff(*retention.events)).run();
+      s.db.query("DELETE FROM events WHERE time_ms < ?1 AND id <= ?2")
+          .bind(1, cutoff(*retention.events))
+          .bind(2, retention.keep_events_after.value_or(std::numeric_limits<std::int64_t>::max()))
+          .run();
       result.events = to_size(s.db.changes());
     }
     if (retention.scans) {

@@ -112,12 +112,12 @@ class SinkRunnerTest : public testing::Test {
   AgentMetrics metrics;
   bool open_ = false;
 
-  std::int64_t make_event() {
+  std::int64_t make_event(
+      std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
     HostResult h;
     h.address = asio::ip::make_address("198.18.0.2");
     h.ports.push_back({1000, Proto::tcp, open_ ? PortState::open : PortState::closed,
                        open_ ? Reason::syn_ack : Reason::reset, 64});
-    const auto now = std::chrono::system_clock::now();
     const auto id = store.begin_scan("web", Technique::syn, now);
     const auto events =
         store.commit_scan(id, std::span<const HostResult>(&h, 1), ScanCounters{}, now);
@@ -141,6 +141,10 @@ class SinkRunnerTest : public testing::Test {
     c.batch_size = batch_size;
     return c;
   }
+  // What the agent does when it attaches its database (attach_store).
+  void set_new_cursor() {
+    if (!store.sink_cursor("hook")) store.set_sink_cursor("hook", store.last_event_id());
+  }
   std::unique_ptr<SinkRunner> runner(const SinkConfig& c) {
     return std::make_unique<SinkRunner>(c, make_sink(c.type, SinkOptions{c.name, c.url, c.timeout}),
                                         db, log, metrics);
@@ -158,12 +162,18 @@ class SinkRunnerTest : public testing::Test {
   }
 };
 
-TEST_F(SinkRunnerTest, ANewSinkStartsAtTheNewestEventThenDeliversEachInOrderInBatches) {
+// Until the agent sets its cursor the runner sends nothing; then it sends each event after
+// the cursor once, in order, in batches of at most batch-size.
+TEST_F(SinkRunnerTest, WaitsForItsCursorThenDeliversEachEventAfterItInOrderInBatches) {
   make_events(3);  // history: not sent to a sink added later
   test::WebhookReceiver receiver;
   const auto config = sink_config(receiver.url(), 2);
   auto r = runner(config);
-  ASSERT_TRUE(eventually([&] { return store.sink_cursor("hook").has_value(); }));
+  std::this_thread::sleep_for(300ms);
+  r->wake();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(receiver.requests().empty()) << "delivered before its cursor was set";
+  set_new_cursor();
   const auto ids = make_events(5);
   r->wake();
   ASSERT_TRUE(eventually([&] { return ids_in(receiver.bodies()).size() >= 5; }))
@@ -183,19 +193,19 @@ TEST_F(SinkRunnerTest, ANewSinkStartsAtTheNewestEventThenDeliversEachInOrderInBa
       << metrics.render();
 }
 
-// The receiver down (refusing), then failing with 503, then back: every event arrives once,
-// in order, and the failures are counted.
+// The receiver down (refusing connections), then back: every event arrives once, in order,
+// and the failures are counted.
 TEST_F(SinkRunnerTest, AReceiverThatIsDownGetsEveryEventOnceInOrderWhenItReturns) {
   const auto port = test::free_loopback_port();
   const auto config = sink_config("http://127.0.0.1:" + std::to_string(port) + "/hook");
+  set_new_cursor();
   auto r = runner(config);
-  ASSERT_TRUE(eventually([&] { return store.sink_cursor("hook").has_value(); }));
   const auto ids = make_events(4);
   r->wake();
-  ASSERT_TRUE(eventually([&] {
-    return metrics.render().find("portvigil_sink_delivery_failures_total{sink=\"hook\"} 0") ==
-           std::string::npos;
-  })) << "no failed attempt against a closed port";
+  const std::regex failed(R"(portvigil_sink_delivery_failures_total\{sink="hook"\} [1-9])");
+  ASSERT_TRUE(eventually([&] { return std::regex_search(metrics.render(), failed); }))
+      << "no failed attempt against a closed port\n"
+      << metrics.render();
   EXPECT_NE(metrics.render().find("portvigil_sink_pending_events{sink=\"hook\"} 4"),
             std::string::npos)
       << metrics.render();
@@ -212,17 +222,19 @@ TEST_F(SinkRunnerTest, AReceiverThatIsDownGetsEveryEventOnceInOrderWhenItReturns
 TEST_F(SinkRunnerTest, ARestartResumesAtTheStoredCursorAndStoppingCancelsAnAttempt) {
   test::WebhookReceiver receiver;
   const auto config = sink_config(receiver.url(), 100, 20s);
+  set_new_cursor();
   auto first = runner(config);
-  ASSERT_TRUE(eventually([&] { return store.sink_cursor("hook").has_value(); }));
   const auto before = make_events(2);
   first->wake();
   ASSERT_TRUE(eventually([&] { return ids_in(receiver.bodies()).size() >= 2; }));
   // The receiver hangs: the agent stops during an attempt, which must not wait for the
   // 20 s timeout (libcurl looks at the cancel flag about once a second), nor move the cursor.
+  const auto answered = receiver.requests().size();
   receiver.set_status(0);
   const auto during = make_events(1);
   first->wake();
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(eventually([&] { return receiver.requests().size() > answered; }))
+      << "the attempt to cancel never reached the receiver";
   const auto stopping = std::chrono::steady_clock::now();
   first.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - stopping, 5s);
@@ -235,6 +247,24 @@ TEST_F(SinkRunnerTest, ARestartResumesAtTheStoredCursorAndStoppingCancelsAnAttem
   want.insert(want.end(), during.begin(), during.end());
   want.insert(want.end(), while_down.begin(), while_down.end());
   EXPECT_EQ(ids_in(receiver.bodies()), want);
+}
+
+// Retention keeps what a sink has not delivered, however old; the rest goes as usual.
+TEST_F(SinkRunnerTest, RetentionKeepsTheEventsASinkHasNotDelivered) {
+  const auto old = std::chrono::system_clock::now() - std::chrono::hours(24 * 100);
+  std::vector<std::int64_t> ids;
+  while (ids.size() < 4) {
+    if (const auto id = make_event(old)) ids.push_back(id);
+  }
+  store.set_sink_cursor("hook", ids[1]);  // delivered up to the second
+  Retention r;
+  r.events = std::chrono::hours(24 * 90);
+  r.keep_events_after = store.sink_cursor("hook");
+  EXPECT_EQ(store.prune(r, std::chrono::system_clock::now()).events, 2u);
+  const auto left = store.events_after(0, 100);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, ids[2]);
+  EXPECT_EQ(left[1].id, ids[3]);
 }
 
 }  // namespace

@@ -463,11 +463,19 @@ const BadConfig kBadConfigs[] = {
     {"sink_url_scheme",
      sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"ftp://x.example/\"\n"),
      "t.toml:10:7: sink \"hook\": key \"url\": expected an http:// or https:// URL such as "
-     "\"https://hooks.example.com/portvigil\" (no spaces), got \"ftp://x.example/\" (string)"},
+     "\"https://hooks.example.com/portvigil\" with a host, no spaces, at most 2048 characters "
+     "(the value is not shown: it may hold a secret)"},
     {"sink_url_without_host",
      sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"https:///p\"\n"),
      "t.toml:10:7: sink \"hook\": key \"url\": expected an http:// or https:// URL such as "
-     "\"https://hooks.example.com/portvigil\" (no spaces), got \"https:///p\" (string)"},
+     "\"https://hooks.example.com/portvigil\" with a host, no spaces, at most 2048 characters "
+     "(the value is not shown: it may hold a secret)"},
+    {"sink_url_secret_not_echoed",
+     sink_with(
+         "name = \"hook\"\ntype = \"webhook\"\nurl = \"https://h.example/k?token=s3cret x\"\n"),
+     "t.toml:10:7: sink \"hook\": key \"url\": expected an http:// or https:// URL such as "
+     "\"https://hooks.example.com/portvigil\" with a host, no spaces, at most 2048 characters "
+     "(the value is not shown: it may hold a secret)"},
     {"sink_duplicate_name",
      sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\n"
                "[[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://y.example/\"\n"),

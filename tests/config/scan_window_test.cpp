@@ -104,10 +104,24 @@ TEST(ScanWindows, WindowsThatMeetAreOne) {
   const auto sat = weekend.current(utc(2026, 12, 5, 23, 0));
   ASSERT_TRUE(sat);
   EXPECT_EQ(sat->close, utc(2026, 12, 7, 0, 0));
+  // Sunday is the same window, opened on Saturday (2026-12-05 is a Saturday).
+  const auto sun = weekend.current(utc(2026, 12, 6, 13, 0));
+  ASSERT_TRUE(sun);
+  EXPECT_EQ(sun->open, utc(2026, 12, 5, 0, 0));
+  EXPECT_EQ(sun->close, utc(2026, 12, 7, 0, 0));
+  // The example's nights and weekend: Friday 22:00 to Monday 00:00 is one window.
+  const auto nights = ScanWindows::parse({"Mon-Fri 22:00-06:00", "Sat,Sun 00:00-24:00"}, "UTC");
+  const auto sunday = nights.current(utc(2026, 12, 6, 13, 0));
+  ASSERT_TRUE(sunday);
+  EXPECT_EQ(sunday->open, utc(2026, 12, 4, 22, 0));
+  EXPECT_EQ(sunday->close, utc(2026, 12, 7, 0, 0));
   const auto chained = ScanWindows::parse({"09:00-12:00", "11:30-14:00", "Thu 14:00-15:00"}, "UTC");
   const auto morning = chained.current(utc(2026, 12, 3, 10, 0));
   ASSERT_TRUE(morning);
   EXPECT_EQ(morning->close, utc(2026, 12, 3, 15, 0));
+  const auto afternoon = chained.current(utc(2026, 12, 3, 14, 30));
+  ASSERT_TRUE(afternoon);
+  EXPECT_EQ(afternoon->open, utc(2026, 12, 3, 9, 0));
   const auto always = ScanWindows::parse({"00:00-24:00"}, "UTC");
   const auto now = always.current(utc(2026, 12, 3, 10, 0));
   ASSERT_TRUE(now);

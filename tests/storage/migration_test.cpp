@@ -105,7 +105,8 @@ TEST(Migrations, EveryEarlierVersionUpgradesWithItsData) {
       // Retention deletes the migrated event: the next id must still be above it, which
       // only holds if the upgrade carried the id sequence over.
       const auto zero = std::chrono::seconds(0);
-      ASSERT_EQ(s.prune(Retention{std::nullopt, zero, std::nullopt}, at(100)).events, 1u);
+      ASSERT_EQ(s.prune(Retention{std::nullopt, zero, std::nullopt, std::nullopt}, at(100)).events,
+                1u);
     }
     exercise(s);
     if (k >= 1) {

@@ -280,7 +280,7 @@ TEST_F(StoreTest, EventIdsAreNeverReusedAfterPruning) {
   ASSERT_EQ(first.size(), 4u);
   const std::int64_t last = first.back().id;
   const auto zero = std::chrono::seconds(0);
-  ASSERT_EQ(store.prune(Retention{zero, zero, zero}, at(1000)).events, 4u);
+  ASSERT_EQ(store.prune(Retention{zero, zero, zero, std::nullopt}, at(1000)).events, 4u);
   ASSERT_EQ(store.stats().events, 0u);
   const auto next = scan({make_host("a", 1, 4, PortState::closed)}, 2000);
   ASSERT_EQ(next.size(), 4u);
@@ -569,11 +569,13 @@ TEST_F(StoreTest, PruneDropsOldHistoryButNeverCurrentState) {
   EXPECT_TRUE(store.baseline("web", "a").exists);
 
   // Empty retention keeps everything; the current state is always kept.
-  EXPECT_EQ(store.prune(Retention{std::nullopt, std::nullopt, std::nullopt}, at(t(10000))).events,
-            0u);
-  const auto all = store.prune(
-      Retention{std::chrono::seconds(0), std::chrono::seconds(0), std::chrono::seconds(0)},
-      at(t(10000)));
+  EXPECT_EQ(
+      store.prune(Retention{std::nullopt, std::nullopt, std::nullopt, std::nullopt}, at(t(10000)))
+          .events,
+      0u);
+  const auto all = store.prune(Retention{std::chrono::seconds(0), std::chrono::seconds(0),
+                                         std::chrono::seconds(0), std::nullopt},
+                               at(t(10000)));
   EXPECT_EQ(all.scans, 1u);
   const auto snap = store.baseline("web", "a");
   EXPECT_TRUE(snap.exists);

@@ -135,6 +135,9 @@ struct Retention {
   std::optional<std::chrono::seconds> transitions = std::chrono::hours(24 * 400);
   std::optional<std::chrono::seconds> events = std::chrono::hours(24 * 90);
   std::optional<std::chrono::seconds> scans = std::chrono::hours(24 * 90);
+  // Events with a higher id are kept whatever their age: an event sink has not delivered
+  // them yet (the lowest cursor of the configured sinks).
+  std::optional<std::int64_t> keep_events_after;
 };
 
 struct PruneResult {
