@@ -256,9 +256,9 @@ void watch_accepted_ports(AgentMetrics& metrics, const std::string& db_path) {
 }
 
 // Everything that needs the database once it opens: event ids that continue the log, events
-// a crash left unwritten, and the stored view in the metrics.
+// a crash left unwritten, the stored view in the metrics, and the cursors of new `sinks`.
 void attach_store(Store& store, EventLog& events, const Config& config, AgentMetrics& metrics,
-                  Logger& log) {
+                  Logger& log, const std::vector<SinkConfig>& sinks) {
   // A new or lost database numbers its events after the log's last one (an id read only
   // from a line that is an event, at most 2^53); a rotated or deleted log is not refilled
   // with what was already published.
@@ -279,7 +279,7 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
   // A sink seen for the first time starts after the newest event, fixed here, before any
   // scan can commit, so that no event of this run counts as its history.
   // (--once sets it too: the next agent run delivers what --once runs committed.)
-  for (const auto& s : config.sinks) {
+  for (const auto& s : sinks) {
     if (store.sink_cursor(s.name)) continue;
     const auto last = store.last_event_id();
     store.set_sink_cursor(s.name, last);
@@ -378,6 +378,7 @@ class Agent {
         sinks_.push_back(std::make_unique<SinkRunner>(
             s, make_sink(s.type, SinkOptions{s.name, s.url, s.timeout}), database_path(*config_),
             log_, metrics_));
+        running_sinks_.push_back(s);
       } catch (const std::exception& e) {
         log_.error("sink " + s.name + ": cannot start: " + e.what());
       }
@@ -469,7 +470,7 @@ class Agent {
     try {
       // Scans still 'running' are a previous process's only while no job of ours runs.
       store_ = open_agent_store(*config_, workers_.empty() ? Access::agent : Access::tool);
-      attach_store(*store_, events_, *config_, metrics_, log_);
+      attach_store(*store_, events_, *config_, metrics_, log_, running_sinks_);
       metrics_.set_database_writable(true);
       log_.info("database: " + database_path(*config_) + " is writable again: scans resume");
       return true;
@@ -732,8 +733,10 @@ class Agent {
       r.events = keep;
       r.scans = keep;
       r.transitions = keep;
-      // Events a sink has not delivered stay, however old (PortvigilSinkBehind says so).
-      for (const auto& s : config_->sinks) {
+      // Events a running sink has not delivered stay, however old (PortvigilSinkBehind says
+      // so). Running: [[sink]] changes wait for a restart, and one that failed to start
+      // must not pin the database's growth with nothing to report it.
+      for (const auto& s : running_sinks_) {
         if (const auto cursor = store_->sink_cursor(s.name)) {
           r.keep_events_after = std::min(r.keep_events_after.value_or(*cursor), *cursor);
         }
@@ -778,6 +781,7 @@ class Agent {
   };
   std::map<std::string, std::shared_ptr<Worker>> workers_;  // by job name: never overlapping
   std::vector<std::unique_ptr<SinkRunner>> sinks_;
+  std::vector<SinkConfig> running_sinks_;  // the configuration of each runner in sinks_
   std::chrono::system_clock::time_point last_prune_{};
   std::string last_database_error_;
   Schedule::Clock::time_point last_database_log_{};
@@ -834,7 +838,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
                 std::to_string(kDatabaseRetry.count()) + "s)");
       metrics.set_database_writable(false);
     }
-    if (store) attach_store(*store, events, *config, metrics, log);
+    if (store) attach_store(*store, events, *config, metrics, log, config->sinks);
     watch_accepted_ports(metrics, database_path(*config));
     std::unique_ptr<MetricsServer> web;
     if (!args.once && !config->agent.web_listen_address.empty()) {

@@ -82,6 +82,10 @@ void SinkRunner::run() {
   std::chrono::duration<double> retry = kFirstRetry;
   std::size_t failures = 0;
   std::string last_error;
+  // Undelivered events, counted when unknown or at the end of a backlog and otherwise
+  // counted down: a count per batch would make draining a long backlog quadratic.
+  std::size_t pending = 0;
+  bool pending_known = false;
   while (!stop_) {
     std::chrono::duration<double> next = kIdleCheck;
     bool backing_off = false;
@@ -97,8 +101,13 @@ void SinkRunner::run() {
         continue;
       }
       cursor = std::max(cursor, *stored);
-      const auto events = store->events_after(cursor, static_cast<std::size_t>(config_.batch_size));
-      metrics_.set_sink_pending(config_.name, store->count_events_after(cursor));
+      const auto batch = static_cast<std::size_t>(config_.batch_size);
+      const auto events = store->events_after(cursor, batch);
+      if (!pending_known || events.size() < batch) {
+        pending = store->count_events_after(cursor);
+        pending_known = true;
+      }
+      metrics_.set_sink_pending(config_.name, pending);
       if (!events.empty()) {
         const auto result = sink_->deliver(batch_json(events), stop_);
         if (stop_ && !result.delivered) break;  // cancelled: not a failure of the receiver
@@ -106,7 +115,8 @@ void SinkRunner::run() {
         if (result.delivered) {
           cursor = events.back().id;
           store->set_sink_cursor(config_.name, cursor);
-          metrics_.set_sink_pending(config_.name, store->count_events_after(cursor));
+          pending -= std::min(pending, events.size());
+          metrics_.set_sink_pending(config_.name, pending);
           if (failures > 0) {
             log_.info(who + "delivering again after " + std::to_string(failures) +
                       " failed attempts");
@@ -118,6 +128,7 @@ void SinkRunner::run() {
           continue;  // more may be waiting
         }
         ++failures;
+        pending_known = false;  // recounted at the next attempt: events go on arriving
         if (result.error != last_error) {
           log_.warn(who + "delivery of events " + std::to_string(events.front().id) + "-" +
                     std::to_string(events.back().id) + " to " + url_origin(config_.url) +
@@ -140,6 +151,7 @@ void SinkRunner::run() {
         last_error = e.what();
       }
       store.reset();
+      pending_known = false;
       next = retry;
       backing_off = true;
       retry = std::min<std::chrono::duration<double>>(retry * 2, kLastRetry);

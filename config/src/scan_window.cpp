@@ -157,6 +157,7 @@ std::optional<ScanWindows::Interval> ScanWindows::current(Time t) const {
   // Windows that meet or overlap are one, both ways: "Sat,Sun 00:00-24:00" neither closes
   // nor opens again at Sunday midnight. Followed for at most a fortnight each way.
   constexpr auto kFortnight = std::chrono::hours(24 * 14);
+  bool opened_long_ago = false;
   for (bool grew = best.has_value(); grew;) {
     grew = false;
     for (const Interval& i : all) {
@@ -164,12 +165,19 @@ std::optional<ScanWindows::Interval> ScanWindows::current(Time t) const {
         best->close = i.close;
         grew = true;
       }
-      if (i.close >= best->open && i.open < best->open && t - i.open <= kFortnight) {
-        best->open = i.open;
-        grew = true;
+      if (i.close >= best->open && i.open < best->open) {
+        if (t - i.open > kFortnight) {
+          opened_long_ago = true;
+        } else {
+          best->open = i.open;
+          grew = true;
+        }
       }
     }
   }
+  // Open for more than a fortnight: the start of time, rather than a date that would move
+  // forward every day while the window stays open.
+  if (opened_long_ago) best->open = Time{};
   return best;
 }
 

@@ -118,8 +118,8 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                          .Name("portvigil_job_window_opened_timestamp_seconds")
                          .Help(
                              "Unix time the job's current scan window opened, or its last one "
-                             "while closed; 0 for a job without windows and before the agent "
-                             "has seen one open.")
+                             "while closed; 0 for a job without windows, for a window open "
+                             "longer than a fortnight, and before the agent has seen one open.")
                          .Register(*registry);
     probes = &BuildCounter()
                   .Name("portvigil_probes_sent_total")

@@ -173,6 +173,7 @@ TEST_F(SinkRunnerTest, WaitsForItsCursorThenDeliversEachEventAfterItInOrderInBat
   r->wake();
   std::this_thread::sleep_for(300ms);
   EXPECT_TRUE(receiver.requests().empty()) << "delivered before its cursor was set";
+  EXPECT_FALSE(store.sink_cursor("hook")) << "the runner set its own cursor";
   set_new_cursor();
   const auto ids = make_events(5);
   r->wake();

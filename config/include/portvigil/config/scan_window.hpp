@@ -34,7 +34,9 @@ class ScanWindows {
   static ScanWindows parse(const std::vector<std::string>& windows, std::string_view zone);
 
   // The window that contains `t` (the one that closes last, if several do); nullopt
-  // outside every window. Local times a DST change skips open or close at the change.
+  // outside every window. Windows that meet or overlap count as one, followed for a
+  // fortnight each way: one open for longer has `open` = Time{} (the epoch). Local times a
+  // DST change skips open or close at the change.
   [[nodiscard]] std::optional<Interval> current(Time t) const;
   // The first instant after `t` at which a window opens.
   [[nodiscard]] Time next_open(Time t) const;
