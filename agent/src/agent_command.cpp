@@ -258,7 +258,7 @@ void watch_accepted_ports(AgentMetrics& metrics, const std::string& db_path) {
 // Everything that needs the database once it opens: event ids that continue the log, events
 // a crash left unwritten, the stored view in the metrics, and the cursors of new `sinks`.
 void attach_store(Store& store, EventLog& events, const Config& config, AgentMetrics& metrics,
-                  Logger& log, const std::vector<SinkConfig>& sinks) {
+                  Logger& log, const std::vector<std::string>& sinks) {
   // A new or lost database numbers its events after the log's last one (an id read only
   // from a line that is an event, at most 2^53); a rotated or deleted log is not refilled
   // with what was already published.
@@ -279,11 +279,11 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
   // A sink seen for the first time starts after the newest event, fixed here, before any
   // scan can commit, so that no event of this run counts as its history.
   // (--once sets it too: the next agent run delivers what --once runs committed.)
-  for (const auto& s : sinks) {
-    if (store.sink_cursor(s.name)) continue;
+  for (const auto& name : sinks) {
+    if (store.sink_cursor(name)) continue;
     const auto last = store.last_event_id();
-    store.set_sink_cursor(s.name, last);
-    log.info("sink " + s.name + ": new: delivers the events after id " + std::to_string(last));
+    store.set_sink_cursor(name, last);
+    log.info("sink " + name + ": new: delivers the events after id " + std::to_string(last));
   }
 }
 
@@ -378,11 +378,18 @@ class Agent {
         sinks_.push_back(std::make_unique<SinkRunner>(
             s, make_sink(s.type, SinkOptions{s.name, s.url, s.timeout}), database_path(*config_),
             log_, metrics_));
-        running_sinks_.push_back(s);
       } catch (const std::exception& e) {
         log_.error("sink " + s.name + ": cannot start: " + e.what());
       }
     }
+  }
+
+  // The sinks that run: [[sink]] changes wait for a restart, and one that failed to start
+  // is not among them.
+  std::vector<std::string> running_sink_names() const {
+    std::vector<std::string> names;
+    for (const auto& sink : sinks_) names.push_back(sink->name());
+    return names;
   }
 
   static bool same_sinks(const Config& a, const Config& b) {
@@ -470,7 +477,7 @@ class Agent {
     try {
       // Scans still 'running' are a previous process's only while no job of ours runs.
       store_ = open_agent_store(*config_, workers_.empty() ? Access::agent : Access::tool);
-      attach_store(*store_, events_, *config_, metrics_, log_, running_sinks_);
+      attach_store(*store_, events_, *config_, metrics_, log_, running_sink_names());
       metrics_.set_database_writable(true);
       log_.info("database: " + database_path(*config_) + " is writable again: scans resume");
       return true;
@@ -734,10 +741,10 @@ class Agent {
       r.scans = keep;
       r.transitions = keep;
       // Events a running sink has not delivered stay, however old (PortvigilSinkBehind says
-      // so). Running: [[sink]] changes wait for a restart, and one that failed to start
-      // must not pin the database's growth with nothing to report it.
-      for (const auto& s : running_sinks_) {
-        if (const auto cursor = store_->sink_cursor(s.name)) {
+      // so); one that failed to start must not pin the database's growth with nothing to
+      // report it.
+      for (const auto& name : running_sink_names()) {
+        if (const auto cursor = store_->sink_cursor(name)) {
           r.keep_events_after = std::min(r.keep_events_after.value_or(*cursor), *cursor);
         }
       }
@@ -781,7 +788,6 @@ class Agent {
   };
   std::map<std::string, std::shared_ptr<Worker>> workers_;  // by job name: never overlapping
   std::vector<std::unique_ptr<SinkRunner>> sinks_;
-  std::vector<SinkConfig> running_sinks_;  // the configuration of each runner in sinks_
   std::chrono::system_clock::time_point last_prune_{};
   std::string last_database_error_;
   Schedule::Clock::time_point last_database_log_{};
@@ -838,7 +844,11 @@ int run_agent_command(std::span<const std::string_view> argv) {
                 std::to_string(kDatabaseRetry.count()) + "s)");
       metrics.set_database_writable(false);
     }
-    if (store) attach_store(*store, events, *config, metrics, log, config->sinks);
+    if (store) {
+      std::vector<std::string> sinks;
+      for (const auto& s : config->sinks) sinks.push_back(s.name);
+      attach_store(*store, events, *config, metrics, log, sinks);
+    }
     watch_accepted_ports(metrics, database_path(*config));
     std::unique_ptr<MetricsServer> web;
     if (!args.once && !config->agent.web_listen_address.empty()) {

@@ -40,6 +40,7 @@ class SinkRunner {
   void wake();
   // Asks the thread to stop (a delivery under way is cancelled) without waiting for it.
   void request_stop();
+  [[nodiscard]] const std::string& name() const { return config_.name; }
 
  private:
   void run();
