@@ -14,6 +14,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "connect_outcome.hpp"
 #include "engine_common.hpp"
 #include "host_notes.hpp"
 #include "pacer.hpp"
@@ -132,6 +133,7 @@ class ConnectRun {
   bool next_probe(Probe& out);
   void launch(Slot& slot, const Probe& probe);
   void on_connect(Slot& slot, std::uint64_t gen, const asio::error_code& ec);
+  void finish_attempt(Slot& slot, const asio::error_code& ec);
   void on_timeout(Slot& slot, std::uint64_t gen, const asio::error_code& ec);
   void on_no_answer(Probe probe);
   int attempts_for(const HostState& h) const;
@@ -358,6 +360,12 @@ void ConnectRun::release(Slot& slot) {
 
 void ConnectRun::on_connect(Slot& slot, std::uint64_t gen, const asio::error_code& ec) {
   if (gen != slot.generation || !slot.busy) return;
+  finish_attempt(slot, ec);
+}
+
+// One attempt's outcome, from its completion or read from the kernel when its timer fired
+// first: the socket is released and the probe resolved, retried or counted as silent.
+void ConnectRun::finish_attempt(Slot& slot, const asio::error_code& ec) {
   const Probe probe = slot.probe;
   auto& h = group_[probe.host];
   const double rtt = std::chrono::duration<double>(Clock::now() - slot.sent).count();
@@ -408,6 +416,11 @@ void ConnectRun::on_connect(Slot& slot, std::uint64_t gen, const asio::error_cod
 
 void ConnectRun::on_timeout(Slot& slot, std::uint64_t gen, const asio::error_code& ec) {
   if (ec == asio::error::operation_aborted || gen != slot.generation || !slot.busy) return;
+  if (const auto outcome = engine::settled_connect(slot.socket.native_handle())) {
+    // The kernel has the answer; its completion still waits behind others in a busy loop.
+    finish_attempt(slot, *outcome);
+    return;
+  }
   const Probe probe = slot.probe;
   release(slot);
   on_no_answer(probe);

@@ -5,6 +5,13 @@
 #include <asio/ip/tcp.hpp>
 #include <map>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "connect_outcome.hpp"
 #include "portvigil/scanner/engine.hpp"
 
 namespace portvigil {
@@ -176,6 +183,69 @@ TEST(ConnectEngine, StopFlagInterruptsAndReportsPartialHosts) {
   EXPECT_FALSE(sink.hosts[0].complete);
   EXPECT_LT(sink.hosts[0].ports.size(), 65535u);  // unanswered ports are not reported
   EXPECT_NE(sink.hosts[0].note.find("interrupted"), std::string::npos);
+}
+
+// A loop too busy to run completions before their timers: loopback answers a connect()
+// before the call returns, but with a 1 ms timeout every timer has expired by the time the
+// loop gets to the completions. An answer the kernel holds is still an answer.
+TEST(ConnectEngine, AnswersQueuedBehindExpiredTimersAreNotSilence) {
+  TargetSet targets;
+  targets.add("127.0.0.1", {.resolve_names = false});
+  std::vector<std::uint16_t> ports;
+  for (std::uint16_t p = 1; p <= 8000; ++p) ports.push_back(p);
+  auto plan = plan_for(targets, ports);
+  plan.timing.initial_rtt_timeout = plan.timing.min_rtt_timeout = plan.timing.max_rtt_timeout =
+      Seconds{0.001};
+  plan.timing.max_retries = 0;  // one attempt: a lost answer would show as filtered
+  CollectSink sink;
+  RunControl control;
+  const auto summary = make_connect_engine()->run(plan, sink, control);
+  ASSERT_EQ(sink.hosts.size(), 1u);
+  EXPECT_TRUE(sink.hosts[0].complete) << sink.hosts[0].note;
+  ASSERT_EQ(sink.hosts[0].ports.size(), ports.size());
+  std::size_t filtered = 0;
+  for (const auto& p : sink.hosts[0].ports) {
+    if (p.state == PortState::filtered) ++filtered;
+  }
+  EXPECT_EQ(filtered, 0u) << "of " << ports.size() << " loopback ports";
+  EXPECT_EQ(summary.counters.retransmissions, 0u);
+  EXPECT_EQ(summary.error, "");
+}
+
+// A non-blocking connect() to ENDPOINT on a fresh socket; returns the descriptor.
+int start_connect(const asio::ip::tcp::endpoint& endpoint) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  EXPECT_GE(fd, 0);
+  const int rc = ::connect(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size()));
+  EXPECT_TRUE(rc == 0 || errno == EINPROGRESS) << std::strerror(errno);
+  return fd;
+}
+
+TEST(SettledConnect, InProgressRefusedAndEstablished) {
+  asio::io_context io;
+  // Refused: loopback answers before connect() returns.
+  const int refused =
+      start_connect({asio::ip::make_address("127.0.0.1"), closed_port(io, "127.0.0.1")});
+  auto outcome = engine::settled_connect(refused);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_EQ(*outcome, asio::error::connection_refused);
+
+  asio::ip::tcp::acceptor listener(io, {asio::ip::make_address("127.0.0.1"), 0});
+  listener.listen();
+  const int established = start_connect(listener.local_endpoint());
+  outcome = engine::settled_connect(established);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_FALSE(*outcome) << outcome->message();
+
+  // In progress: a listener whose accept queue is full drops the next SYN, so that
+  // connection attempt stays in SYN_SENT.
+  asio::ip::tcp::acceptor full(io, {asio::ip::make_address("127.0.0.1"), 0});
+  full.listen(0);
+  const int first = start_connect(full.local_endpoint());
+  ASSERT_TRUE(engine::settled_connect(first).has_value());
+  const int waiting = start_connect(full.local_endpoint());
+  EXPECT_FALSE(engine::settled_connect(waiting).has_value());
+  for (const int fd : {refused, established, first, waiting}) ::close(fd);
 }
 
 }  // namespace
