@@ -6,6 +6,7 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "portvigil/common/digest.hpp"
 #include "portvigil/common/errors.hpp"
 #include "portvigil/common/grammar.hpp"
 
@@ -35,19 +36,7 @@ std::string change_id(std::string_view job, std::string_view host, std::string_v
     input.push_back('\0');
   }
   input.append(previous);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  if (EVP_Digest(input.data(), input.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1 ||
-      length != 32) {
-    throw std::runtime_error("OpenSSL: SHA-256 digest unavailable");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < 16; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
+  return sha256_hex(input).substr(0, 32);
 }
 
 std::string Shard::text() const {

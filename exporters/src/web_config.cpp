@@ -17,6 +17,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "portvigil/common/digest.hpp"
+
 namespace portvigil::web {
 namespace {
 
@@ -301,20 +303,6 @@ class Reader {
   fs::path base_;
   bool check_files_;
 };
-
-std::string sha256_hex(std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), md.data(), &length, EVP_sha256(), nullptr) != 1)
-    return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 // bcrypt through libxcrypt; false on any failure.
 bool bcrypt_matches(const std::string& password, const std::string& hash) {
