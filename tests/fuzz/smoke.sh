@@ -26,12 +26,12 @@ if ! grep -q "/fuzz_reply.dir" "$build/CMakeFiles/TargetDirectories.txt" 2>/dev/
   echo "smoke.sh: no fuzz targets in $build: is tests/fuzz added by tests/CMakeLists.txt?" >&2
   exit 2
 fi
-cmake --build "$build" -j "$jobs" --target fuzz_reply fuzz_specs fuzz_event_log fuzz_config fuzz_pcap fuzz_web
+cmake --build "$build" -j "$jobs" --target fuzz_reply fuzz_specs fuzz_event_log fuzz_config fuzz_pcap fuzz_web fuzz_service
 
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$artifacts"
 status=0
-for name in reply specs event_log config pcap web; do
+for name in reply specs event_log config pcap web service; do
   bin=$(find "$build" -type f -name "fuzz_$name" -perm -u+x | head -n 1)
   if [ -z "$bin" ]; then
     echo "smoke.sh: fuzz_$name was not built" >&2

@@ -1,0 +1,77 @@
+#include "portvigil/common/service.hpp"
+
+#include <ctime>
+
+namespace portvigil {
+namespace {
+
+std::string utc_date(std::chrono::system_clock::time_point t) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  if (gmtime_r(&seconds, &tm) == nullptr) return "?";
+  char text[16];
+  return std::strftime(text, sizeof text, "%Y-%m-%d", &tm) == 0 ? "?" : std::string(text);
+}
+
+}  // namespace
+
+const char* to_string(ServiceOutcome o) {
+  switch (o) {
+    case ServiceOutcome::identified:
+      return "identified";
+    case ServiceOutcome::unrecognised:
+      return "unrecognised";
+    case ServiceOutcome::silent:
+      return "silent";
+    case ServiceOutcome::not_probed:
+      return "not-probed";
+    case ServiceOutcome::out_of_scope:
+      return "out-of-scope";
+    case ServiceOutcome::unreachable:
+      return "unreachable";
+    case ServiceOutcome::timed_out:
+      return "timed-out";
+  }
+  return "?";
+}
+
+std::string summary(const ServiceIdentity& s) {
+  switch (s.outcome) {
+    case ServiceOutcome::not_probed:
+      return "not probed (never-probe port)";
+    case ServiceOutcome::out_of_scope:
+      return "not probed (outside the authorized scope)";
+    case ServiceOutcome::unreachable:
+      return "no connection";
+    case ServiceOutcome::timed_out:
+      return "no answer in time";
+    case ServiceOutcome::silent:
+      return "silent";
+    case ServiceOutcome::identified:
+    case ServiceOutcome::unrecognised:
+      break;
+  }
+  std::string out = s.protocol.empty() ? "unknown" : s.protocol;
+  std::string details;
+  const auto add = [&](const std::string& part) {
+    if (part.empty()) return;
+    details += details.empty() ? "" : ", ";
+    details += part;
+  };
+  if (s.tls) {
+    add(s.tls->version);
+    if (!s.tls->subject_cn.empty()) add("CN " + s.tls->subject_cn);
+    if (s.tls->self_signed) add("self-signed");
+    add("expires " + utc_date(s.tls->not_after));
+  }
+  if (s.http) {
+    std::string http = "HTTP " + std::to_string(s.http->status);
+    if (!s.http->server.empty()) http += ", Server " + s.http->server;
+    if (!details.empty()) details += "; ";
+    details += http;
+  }
+  if (!s.tls && !s.http) add(s.banner);
+  return details.empty() ? out : out + ": " + details;
+}
+
+}  // namespace portvigil
