@@ -373,7 +373,11 @@ void ConnectRun::finish_attempt(Slot& slot, const asio::error_code& ec) {
   PortState state = PortState::filtered;
   Reason reason = Reason::unknown;
   bool answered = true;
-  if (!ec) {
+  if (!ec || ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+      ec == asio::error::connection_aborted) {
+    // A reset after the handshake (read late from the socket, or a server that accepts and
+    // aborts at once) still means the SYN was answered with a SYN-ACK: a RST in SYN_SENT is
+    // ECONNREFUSED.
     state = PortState::open;
     reason = Reason::syn_ack;
   } else if (ec == asio::error::connection_refused) {

@@ -46,10 +46,17 @@ std::string name_cn(const X509_NAME* name) {
   return out;
 }
 
+// Clamped to what system_clock holds (nanoseconds: about the years 1678-2262): RFC 5280's
+// "no expiry" date 9999-12-31 must read as far future, not wrap into the past.
 std::chrono::system_clock::time_point asn1_time(const ASN1_TIME* t) {
+  using namespace std::chrono;
   std::tm tm{};
   if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return {};
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  const std::int64_t s = timegm(&tm);
+  constexpr std::int64_t kLimit = duration_cast<seconds>(system_clock::duration::max()).count();
+  if (s >= kLimit) return time_point_cast<system_clock::duration>(system_clock::time_point::max());
+  if (s <= -kLimit) return system_clock::time_point::min();
+  return system_clock::time_point(duration_cast<system_clock::duration>(seconds(s)));
 }
 
 // What the peer's certificate says; fields the certificate lacks stay empty.
@@ -160,12 +167,9 @@ class Session {
     phase_.async_wait([this, generation](const asio::error_code& ec) {
       if (ec || finished_ || generation != phase_generation_) return;
       phase_expired_ = true;
-      if (tls_) {
-        close();  // a stalled handshake cannot be cancelled halfway; the next step reconnects
-      } else {
-        asio::error_code ignored;
-        socket_.cancel(ignored);
-      }
+      // Ends the pending read or handshake; a handshake that already finished is untouched.
+      asio::error_code ignored;
+      socket_.cancel(ignored);
     });
   }
 
@@ -186,6 +190,22 @@ class Session {
 
   std::string_view received() const { return {buffer_.data(), got_.size()}; }
 
+  // A greeting read far enough to be classified, and by a rule: lines that no rule knows may
+  // precede an SSH version line (RFC 4253 4.2), so those wait for more until the phase ends.
+  bool greeting_known() const {
+    return service::greeting_complete(received()) &&
+           !service::classify_greeting(received(), target_.port).protocol.empty();
+  }
+
+  // Keeps what `bytes` say: banner, hash and, when a rule knows them, the protocol.
+  // A protocol read inside TLS replaces "tls" ("imap" for IMAPS; the certificate is kept).
+  void keep_bytes(std::string_view bytes) {
+    out_.banner_sha256 = sha256_hex(bytes);
+    const auto greeting = service::classify_greeting(bytes, target_.port);
+    out_.banner = greeting.line;
+    if (!greeting.protocol.empty()) out_.protocol = greeting.protocol;
+  }
+
   void read_greeting() {
     start_phase(options_.banner_wait);
     read_greeting_more();
@@ -195,7 +215,7 @@ class Session {
     read_some([this](const asio::error_code& ec, std::size_t n) {
       if (finished_) return;
       got_.resize(got_.size() + n);
-      if (!ec && got_.size() < service::kMaxRead && !service::greeting_complete(received())) {
+      if (!ec && got_.size() < service::kMaxRead && !phase_expired_ && !greeting_known()) {
         return read_greeting_more();
       }
       on_greeting();
@@ -205,13 +225,9 @@ class Session {
   void on_greeting() {
     end_phase();
     if (!got_.empty()) {
-      const auto bytes = received();
-      out_.banner_sha256 = sha256_hex(bytes);
-      const auto greeting = service::classify_greeting(bytes, target_.port);
-      out_.banner = greeting.line;
-      out_.protocol = greeting.protocol;
-      return finish(greeting.protocol.empty() ? ServiceOutcome::unrecognised
-                                              : ServiceOutcome::identified);
+      keep_bytes(received());
+      return finish(out_.protocol.empty() ? ServiceOutcome::unrecognised
+                                          : ServiceOutcome::identified);
     }
     if (expired_) return finish_unanswered(false);
     if (!phase_expired_) return finish(ServiceOutcome::silent);  // closed without a word
@@ -239,6 +255,7 @@ class Session {
   }
 
   void send_head() {
+    tried_head_ = true;
     const std::string host = target_.hostname.empty() ? host_literal() : target_.hostname;
     request_ = "HEAD / HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: portvigil/" +
                std::string(kVersion) + "\r\nAccept: */*\r\nConnection: close\r\n\r\n";
@@ -277,14 +294,15 @@ class Session {
       out_.protocol = tls_ ? "https" : "http";
       return finish(ServiceOutcome::identified);
     }
-    if (tls_) return finish(ServiceOutcome::identified);  // TLS, but not HTTP inside it
+    if (tls_) {
+      // TLS, but not HTTP inside it: IMAPS, POP3S, SMTPS and FTPS greet after the handshake.
+      if (!bytes.empty()) keep_bytes(bytes);
+      return finish(ServiceOutcome::identified);
+    }
     if (!bytes.empty()) {
-      out_.banner_sha256 = sha256_hex(bytes);
-      const auto greeting = service::classify_greeting(bytes, target_.port);
-      out_.banner = greeting.line;
-      out_.protocol = greeting.protocol;
-      return finish(greeting.protocol.empty() ? ServiceOutcome::unrecognised
-                                              : ServiceOutcome::identified);
+      keep_bytes(bytes);
+      return finish(out_.protocol.empty() ? ServiceOutcome::unrecognised
+                                          : ServiceOutcome::identified);
     }
     if (expired_) return finish_unanswered(false);
     connect([this] { send_postgres_probe(); });
@@ -308,6 +326,11 @@ class Session {
         out_.protocol = "postgresql";
         return finish(ServiceOutcome::identified);
       }
+      if (!got_.empty()) {
+        keep_bytes(received());
+        return finish(out_.protocol.empty() ? ServiceOutcome::unrecognised
+                                            : ServiceOutcome::identified);
+      }
       finish_unanswered(false);
     });
   }
@@ -319,7 +342,9 @@ class Session {
     if (never_connected) {
       return finish(expired_ ? ServiceOutcome::timed_out : ServiceOutcome::unreachable);
     }
-    finish(ServiceOutcome::silent);
+    // Silent means: no greeting, no TLS and no reply to HEAD /. Time that ran out before
+    // HEAD / was even sent is not that.
+    finish(expired_ && !tried_head_ ? ServiceOutcome::timed_out : ServiceOutcome::silent);
   }
 
   void close() {
@@ -336,6 +361,10 @@ class Session {
     }
     deadline_.cancel();
     phase_.cancel();
+    // Called only from the completion of the stream's one pending operation (or before any),
+    // so the TLS state (two 17 KiB buffers, the peer's chain) can go now rather than stay
+    // until every port is done.
+    tls_.reset();
     close();
     on_done_();
   }
@@ -357,6 +386,7 @@ class Session {
   bool phase_expired_ = false;
   std::uint64_t phase_generation_ = 0;
   bool connected_once_ = false;
+  bool tried_head_ = false;
 };
 
 }  // namespace
@@ -378,13 +408,14 @@ std::vector<ServiceIdentity> identify_services(const std::vector<ServiceTarget>&
   // level is 0.
   tls.set_verify_mode(asio::ssl::verify_none);
   SSL_CTX_set_security_level(tls.native_handle(), 0);
+  SSL_CTX_set_options(tls.native_handle(), SSL_OP_LEGACY_SERVER_CONNECT);
   std::vector<std::unique_ptr<Session>> sessions(targets.size());
   std::size_t next = 0;
   std::function<void()> start_next = [&] {
     if (next == targets.size()) return;
     if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
       for (; next < targets.size(); ++next) results[next].outcome = ServiceOutcome::timed_out;
-      return;
+      return;  // stopped: what was not started is reported as not answered in time
     }
     const std::size_t i = next++;
     sessions[i] = std::make_unique<Session>(io, tls, targets[i], sorted, results[i],

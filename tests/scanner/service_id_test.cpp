@@ -208,6 +208,21 @@ TEST(ServiceId, GreetingHttpHttpsSilentAndPostgresInOneRun) {
     }
     SSL_free(ssl);
   });
+  // IMAPS: the IMAP greeting comes inside TLS, right after the handshake.
+  LoopbackServer imaps("127.0.0.1", [&](int fd) {
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    SSL* ssl = SSL_new(server_ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) {
+      const std::string greeting = "* OK [CAPABILITY IMAP4rev1] LabIMAP ready\r\n";
+      SSL_write(ssl, greeting.data(), static_cast<int>(greeting.size()));
+      char buf[512];
+      while (SSL_read(ssl, buf, sizeof buf) > 0) {
+      }
+    }
+    SSL_free(ssl);
+  });
   LoopbackServer silent("127.0.0.1",
                         [](int fd) { read_until(fd, [](const std::string&) { return false; }); });
   LoopbackServer postgres("127.0.0.1", [](int fd) {
@@ -216,8 +231,8 @@ TEST(ServiceId, GreetingHttpHttpsSilentAndPostgresInOneRun) {
     if (got == service::postgres_ssl_request()) send_all(fd, "N");
   });
 
-  std::vector<ServiceTarget> targets{at(ssh.port()), at(http.port()), at(https.port()),
-                                     at(silent.port()), at(postgres.port())};
+  std::vector<ServiceTarget> targets{at(ssh.port()),    at(http.port()),     at(https.port()),
+                                     at(silent.port()), at(postgres.port()), at(imaps.port())};
   targets[2].hostname = "staging.internal";
   const auto started = std::chrono::steady_clock::now();
   const auto results = identify_services(targets, fast_options());
@@ -270,6 +285,11 @@ TEST(ServiceId, GreetingHttpHttpsSilentAndPostgresInOneRun) {
   EXPECT_EQ(results[3].protocol, "");
   EXPECT_EQ(results[4].outcome, ServiceOutcome::identified) << to_string(results[4].outcome);
   EXPECT_EQ(results[4].protocol, "postgresql");
+  EXPECT_EQ(results[5].outcome, ServiceOutcome::identified) << to_string(results[5].outcome);
+  EXPECT_EQ(results[5].protocol, "imap");
+  EXPECT_EQ(results[5].banner, "* OK [CAPABILITY IMAP4rev1] LabIMAP ready");
+  ASSERT_TRUE(results[5].tls.has_value());
+  EXPECT_EQ(results[5].tls->subject_cn, "staging.internal");
   // The ports were identified side by side: the run is bounded by the slowest port's limit.
   EXPECT_LT(took, 1.5 + 1.0);
 }
