@@ -18,6 +18,7 @@
 #include "portvigil/config/cli.hpp"
 #include "portvigil/exporters/reports.hpp"
 #include "portvigil/scanner/engine.hpp"
+#include "portvigil/scanner/service_id.hpp"
 
 namespace portvigil {
 namespace {
@@ -193,6 +194,39 @@ void print_progress(const Progress& p, bool tty) {
   std::fflush(stderr);
 }
 
+// --identify: the hosts are held back until the port scan is done, then their open TCP
+// ports are identified side by side and the hosts handed on (Nmap's -sV reports at the end
+// too). Holding hosts costs memory on huge scans; --identify is for the ones a person reads.
+class HoldingSink final : public ReportSink {
+ public:
+  void begin(const ScanInfo&) override {}
+  void host(const HostResult& h) override { hosts.push_back(h); }
+  void end(const ScanSummary&) override {}
+  std::vector<HostResult> hosts;
+};
+
+void identify_open_ports(std::vector<HostResult>& hosts, const AuthorizedScope& scope,
+                         bool progress) {
+  std::vector<ServiceTarget> targets;
+  std::vector<std::pair<std::size_t, std::uint16_t>> where;  // (host index, port)
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    for (const auto& p : hosts[i].ports) {
+      if (p.proto != Proto::tcp || p.state != PortState::open) continue;
+      targets.push_back({hosts[i].address, p.port, hosts[i].hostname});
+      where.emplace_back(i, p.port);
+    }
+  }
+  if (targets.empty()) return;
+  if (progress) std::cerr << "portvigil: identifying " << targets.size() << " open TCP ports\n";
+  IdentifyOptions options;
+  options.scope = scope;
+  options.stop = &g_stop;
+  const auto results = identify_services(targets, options);
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    hosts[where[k].first].services.push_back({where[k].second, results[k]});
+  }
+}
+
 }  // namespace
 
 int run_scan_command(std::span<const std::string_view> argv) {
@@ -260,8 +294,17 @@ int run_scan_command(std::span<const std::string_view> argv) {
   RawOptions raw;
   raw.interface = args.interface.value_or("");
   const std::unique_ptr<ScanEngine> engine = make_scan_engine(plan.scan.technique, raw);
-  ScanSummary summary = engine->run(plan.scan, tee, control);
+  HoldingSink held;
+  ScanSummary summary =
+      engine->run(plan.scan, args.identify ? static_cast<ReportSink&>(held) : tee, control);
   if (control.on_progress && tty && !args.stats_every) std::fputs("\r\x1b[K", stderr);
+  if (args.identify) {
+    if (!g_stop) identify_open_ports(held.hosts, plan.scan.scope, tty || args.verbosity > 0);
+    for (const auto& h : held.hosts) tee.host(h);
+    // The run took as long as the port scan and the identification together.
+    summary.end = std::chrono::system_clock::now();
+    summary.elapsed = summary.end - info.start;
+  }
   tee.end(summary);
   if (!summary.error.empty()) std::cerr << "portvigil: " << printable(summary.error) << "\n";
   for (auto* o : {&normal, &xml, &json, &grep}) {

@@ -36,6 +36,15 @@ const char* to_string(ServiceOutcome o) {
 }
 
 std::string summary(const ServiceIdentity& s) {
+  const std::string details = service_details(s);
+  if (s.outcome != ServiceOutcome::identified && s.outcome != ServiceOutcome::unrecognised) {
+    return details;
+  }
+  const std::string protocol = s.protocol.empty() ? "unknown" : s.protocol;
+  return details.empty() ? protocol : protocol + ": " + details;
+}
+
+std::string service_details(const ServiceIdentity& s) {
   switch (s.outcome) {
     case ServiceOutcome::not_probed:
       return "not probed (never-probe port)";
@@ -51,7 +60,6 @@ std::string summary(const ServiceIdentity& s) {
     case ServiceOutcome::unrecognised:
       break;
   }
-  std::string out = s.protocol.empty() ? "unknown" : s.protocol;
   std::string details;
   const auto add = [&](const std::string& part) {
     if (part.empty()) return;
@@ -71,7 +79,7 @@ std::string summary(const ServiceIdentity& s) {
     details += http;
   }
   if (!s.tls && !s.http) add(s.banner);
-  return details.empty() ? out : out + ": " + details;
+  return details;
 }
 
 }  // namespace portvigil

@@ -1,6 +1,7 @@
 // Nmap's grepable output (-oG): a "#" header, two tab-separated lines per host
 // ("Status: Up", then "Ports: port/state/proto/owner/service/rpc/version/, ..."), and a
 // "# ... done at" trailer.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,16 @@ class GrepableReport final : public ReportSink {
       ports += '/';
       ports += name(p.proto);
       ports += "//";
-      ports += report::service_of(p);
-      ports += "///";
+      ports += report::service_name_of(host, p);
+      ports += "//";
+      if (const ServiceIdentity* id = report::identity_of(host, p)) {
+        // The version field: Nmap writes '/' inside a field as '|', and ',' separates ports.
+        std::string version = service_details(*id);
+        std::replace(version.begin(), version.end(), '/', '|');
+        std::replace(version.begin(), version.end(), ',', ';');
+        ports += version;
+      }
+      ports += '/';
     }
     // One "state (count)" per hidden state; tcp and udp ports of one state add up.
     std::vector<std::pair<PortState, std::size_t>> ignored;

@@ -68,7 +68,19 @@ class JsonReport final : public ReportSink {
            << ", \"service\": " << json_string(report::service_of(p)) << '}';
       first = false;
     }
-    out_ << (first ? "]}" : "\n     ]}");
+    out_ << (first ? "]" : "\n     ]");
+    // --identify: what answered on each open TCP port, whichever side of the majority split
+    // the port is on.
+    if (!host.services.empty()) {
+      out_ << ",\n     \"services\": [";
+      for (std::size_t i = 0; i < host.services.size(); ++i) {
+        out_ << (i == 0 ? "\n" : ",\n")
+             << "      {\"proto\": \"tcp\", \"port\": " << host.services[i].port
+             << ", \"identity\": " << report::service_json(host.services[i].identity) << '}';
+      }
+      out_ << "\n     ]";
+    }
+    out_ << '}';
     out_.flush();
   }
 

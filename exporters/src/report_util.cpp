@@ -244,6 +244,47 @@ std::string_view service_of(const PortResult& port) {
   return service_name(port.proto, port.port);
 }
 
+const ServiceIdentity* identity_of(const HostResult& host, const PortResult& port) {
+  if (port.proto != Proto::tcp || host.services.empty()) return nullptr;
+  const auto it =
+      std::lower_bound(host.services.begin(), host.services.end(), port.port,
+                       [](const PortService& s, std::uint16_t p) { return s.port < p; });
+  return it != host.services.end() && it->port == port.port ? &it->identity : nullptr;
+}
+
+std::string service_name_of(const HostResult& host, const PortResult& port) {
+  const ServiceIdentity* id = identity_of(host, port);
+  if (id != nullptr && !id->protocol.empty()) return id->protocol;
+  return std::string(service_of(port));
+}
+
+std::string service_json(const ServiceIdentity& s) {
+  std::string out = "{\"outcome\": " + json_string(to_string(s.outcome)) +
+                    ", \"protocol\": " + json_string(s.protocol) +
+                    ", \"banner\": " + json_string(s.banner) +
+                    ", \"banner_sha256\": " + json_string(s.banner_sha256) +
+                    ", \"summary\": " + json_string(summary(s));
+  if (s.tls) {
+    const auto& t = *s.tls;
+    out += ", \"tls\": {\"version\": " + json_string(t.version) +
+           ", \"subject_cn\": " + json_string(t.subject_cn) + ", \"sans\": [";
+    for (std::size_t i = 0; i < t.sans.size(); ++i) {
+      out += (i == 0 ? "" : ", ") + json_string(t.sans[i]);
+    }
+    out += "], \"issuer_cn\": " + json_string(t.issuer_cn) +
+           ", \"not_before\": " + json_string(iso8601_utc(t.not_before)) +
+           ", \"not_after\": " + json_string(iso8601_utc(t.not_after)) +
+           ", \"self_signed\": " + (t.self_signed ? "true" : "false") +
+           ", \"sha256\": " + json_string(t.sha256) + "}";
+  }
+  if (s.http) {
+    out += ", \"http\": {\"status\": " + std::to_string(s.http->status) +
+           ", \"status_line\": " + json_string(s.http->status_line) +
+           ", \"server\": " + json_string(s.http->server) + "}";
+  }
+  return out + "}";
+}
+
 namespace {
 
 // Groups a host's ports by (protocol, state) and keeps the groups `hide` selects, each with

@@ -85,4 +85,14 @@ struct HiddenGroup {
 // Service name for the report, "" when unknown.
 [[nodiscard]] std::string_view service_of(const PortResult& port);
 
+// What service identification read on `port` of `host`; nullptr when it did not run there.
+[[nodiscard]] const ServiceIdentity* identity_of(const HostResult& host, const PortResult& port);
+
+// The SERVICE column/attribute: the identified protocol, else the port table's name.
+[[nodiscard]] std::string service_name_of(const HostResult& host, const PortResult& port);
+
+// A service identity as one JSON object (docs/scan-json.md): the one encoding of it for
+// reports and events.
+[[nodiscard]] std::string service_json(const ServiceIdentity& s);
+
 }  // namespace portvigil::report

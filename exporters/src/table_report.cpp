@@ -89,7 +89,7 @@ class TableReport final : public ReportSink {
       }
       out_ << '\n';
     }
-    if (!rows.empty()) write_rows(rows);
+    if (!rows.empty()) write_rows(host, rows);
     out_ << '\n';
     out_.flush();
   }
@@ -108,23 +108,33 @@ class TableReport final : public ReportSink {
   }
 
  private:
-  void write_rows(const std::vector<const PortResult*>& rows) {
-    using Row = std::array<std::string, 4>;
-    const std::size_t columns = options_.show_reason ? 4 : 3;
+  void write_rows(const HostResult& host, const std::vector<const PortResult*>& rows) {
+    // PORT STATE SERVICE [REASON] [VERSION]: Nmap's columns with --reason and -sV.
+    using Row = std::vector<std::string>;
+    const bool show_version = !host.services.empty();
     std::vector<Row> table;
     table.reserve(rows.size() + 1);
-    table.push_back(Row{"PORT", "STATE", "SERVICE", "REASON"});
+    table.push_back(Row{"PORT", "STATE", "SERVICE"});
+    if (options_.show_reason) table.back().push_back("REASON");
+    if (show_version) table.back().push_back("VERSION");
     for (const auto* p : rows) {
       Row row;
-      row[0] = std::to_string(p->port) + '/' + std::string{name(p->proto)};
-      row[1] = std::string{name(p->state)};
-      const auto service = report::service_of(*p);
-      row[2] = service.empty() ? std::string{"unknown"} : std::string{service};
-      row[3] = std::string{name(p->reason)};
-      if (p->ttl != 0) row[3] += " ttl " + std::to_string(p->ttl);
+      row.push_back(std::to_string(p->port) + '/' + std::string{name(p->proto)});
+      row.push_back(std::string{name(p->state)});
+      const auto service = report::service_name_of(host, *p);
+      row.push_back(service.empty() ? std::string{"unknown"} : service);
+      if (options_.show_reason) {
+        row.push_back(std::string{name(p->reason)});
+        if (p->ttl != 0) row.back() += " ttl " + std::to_string(p->ttl);
+      }
+      if (show_version) {
+        const ServiceIdentity* id = report::identity_of(host, *p);
+        row.push_back(id == nullptr ? std::string{} : service_details(*id));
+      }
       table.push_back(std::move(row));
     }
-    std::array<std::size_t, 4> width{};
+    const std::size_t columns = table.front().size();
+    std::vector<std::size_t> width(columns, 0);
     for (const auto& row : table) {
       for (std::size_t c = 0; c < columns; ++c) width[c] = std::max(width[c], row[c].size());
     }

@@ -69,8 +69,16 @@ class XmlReport final : public ReportSink {
       out_ << "<port protocol=\"" << name(p.proto) << "\" portid=\"" << p.port
            << "\"><state state=\"" << name(p.state) << "\" reason=\"" << name(p.reason)
            << "\" reason_ttl=\"" << static_cast<unsigned>(p.ttl) << "\"/>";
-      const auto service = report::service_of(p);
-      if (!service.empty()) {
+      if (const ServiceIdentity* id = report::identity_of(host, p); id && !id->protocol.empty()) {
+        // Nmap's form for a probed service: TLS-wrapped protocols carry tunnel="ssl".
+        const bool tls = id->protocol == "https" || id->protocol == "tls";
+        const std::string service_name = id->protocol == "https" ? "http"
+                                         : id->protocol == "tls" ? "ssl"
+                                                                 : id->protocol;
+        out_ << "<service name=\"" << xml_escape(service_name) << "\" extrainfo=\""
+             << xml_escape(service_details(*id)) << '"' << (tls ? " tunnel=\"ssl\"" : "")
+             << " method=\"probed\" conf=\"10\"/>";
+      } else if (const auto service = report::service_of(p); !service.empty()) {
         out_ << "<service name=\"" << xml_escape(service) << "\" method=\"table\" conf=\"3\"/>";
       }
       out_ << "</port>\n";

@@ -128,6 +128,7 @@ TEST(Cli, HelpListsEveryOption) {
                           "--host-timeout",
                           "--open",
                           "--reason",
+                          "--identify",
                           "-oX",
                           "-oJ",
                           "-oG",

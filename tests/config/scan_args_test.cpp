@@ -40,6 +40,13 @@ TEST(ScanArgs, BadTimingTemplatesAreRefusedWithTheValue) {
   EXPECT_EQ(error_of({"127.0.0.1", "-T"}), "-T: missing 0-5");
 }
 
+TEST(ScanArgs, IdentifyIsAFlag) {
+  EXPECT_FALSE(parse({"127.0.0.1"}).identify);
+  EXPECT_TRUE(parse({"--identify", "-p", "22", "127.0.0.1"}).identify);
+  EXPECT_NE(error_of({"--identify=yes", "127.0.0.1"}), "");
+  EXPECT_NE(scan_usage().find("--identify"), std::string::npos);
+}
+
 TEST(ScanArgs, UdpPace) {
   EXPECT_FALSE(parse({"-sU", "127.0.0.1"}).udp_pace.has_value());
   const auto on = parse({"-sU", "--udp-pace", "auto", "127.0.0.1"}).udp_pace;

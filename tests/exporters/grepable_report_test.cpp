@@ -32,6 +32,16 @@ TEST(GrepableReport, MixedHostMatchesNmapFormat) {
   EXPECT_EQ(grepable({sample::mixed_host()}), expected);
 }
 
+TEST(GrepableReport, IdentifiedServicesFillTheVersionField) {
+  const std::string out = grepable({sample::identified_host()});
+  // '/' inside a field is written '|' and ',' (the port separator) ';', as Nmap does.
+  EXPECT_NE(out.find("22/open/tcp//ssh//SSH-2.0-OpenSSH_9.2p1/, "), std::string::npos) << out;
+  EXPECT_NE(out.find("80/open/tcp//https//TLSv1.3; CN staging.internal; self-signed; expires "
+                     "2026-12-23; HTTP 200; Server Jetty|9 <\"x\">; a&b/"),
+            std::string::npos)
+      << out;
+}
+
 TEST(GrepableReport, Ipv6HostnameAndUdp) {
   const auto lines = lines_of(grepable({sample::ipv6_host()}));
   ASSERT_EQ(lines.size(), 4U);

@@ -76,6 +76,21 @@ TEST(JsonReport, MixedHostListsExactlyTheNonMajorityPorts) {
             "\"https\", \"state\": \"filtered\", \"ttl\": 0}], \"status_reason\": \"user-set\"}\n");
 }
 
+TEST(JsonReport, IdentifiedServicesAreListedPerHostWithTheirCertificate) {
+  const std::string doc = json({sample::identified_host()});
+  const auto r = py_json(doc, "d['hosts'][0]['services']");
+  ASSERT_EQ(r.exit_code, 0) << r.output << doc;
+  EXPECT_TRUE(contains(r.output, R"("port": 22)")) << r.output;
+  EXPECT_TRUE(contains(r.output, R"("protocol": "ssh")")) << r.output;
+  EXPECT_TRUE(contains(r.output, R"("server": "Jetty/9 <\"x\">, a&b")")) << r.output;
+  EXPECT_TRUE(contains(r.output, R"("not_after": "2026-12-23T12:00:00Z")")) << r.output;
+  EXPECT_TRUE(contains(r.output, R"("sans": ["staging.internal", "198.18.0.2"])")) << r.output;
+  EXPECT_TRUE(contains(r.output, R"("self_signed": true)")) << r.output;
+  // Without identification there is no services key at all.
+  const auto plain = py_json(json({sample::mixed_host()}), "'services' in d['hosts'][0]");
+  EXPECT_EQ(plain.output, "false\n");
+}
+
 TEST(JsonReport, Ipv6HostMajorityPerProtocolEvenBelowThreshold) {
   const auto doc = json({sample::ipv6_host()});
   const auto got =

@@ -111,6 +111,33 @@ inline HostResult ipv6_host() {
   return h;
 }
 
+// mixed_host() after --identify: 22 a greeting, 80 TLS with HTTP whose Server header holds
+// characters each report must escape.
+inline HostResult identified_host() {
+  HostResult h = mixed_host();
+  ServiceIdentity ssh;
+  ssh.outcome = ServiceOutcome::identified;
+  ssh.protocol = "ssh";
+  ssh.banner = "SSH-2.0-OpenSSH_9.2p1";
+  ssh.banner_sha256 = std::string(64, 'a');
+  ServiceIdentity web;
+  web.outcome = ServiceOutcome::identified;
+  web.protocol = "https";
+  TlsCertificate cert;
+  cert.version = "TLSv1.3";
+  cert.subject_cn = "staging.internal";
+  cert.sans = {"staging.internal", "198.18.0.2"};
+  cert.issuer_cn = "staging.internal";
+  cert.not_before = at(kStartUnix - 86400);
+  cert.not_after = at(kStartUnix + 30 * 86400);
+  cert.self_signed = true;
+  cert.sha256 = std::string(64, 'b');
+  web.tls = cert;
+  web.http = HttpHead{200, "HTTP/1.1 200 OK", "Jetty/9 <\"x\">, a&b"};
+  h.services = {{22, ssh}, {80, web}};
+  return h;
+}
+
 // 198.18.9.5, tcp 20-29 (fewer than 26 ports, so nothing collapses): 22 open, rest closed.
 inline HostResult small_host() {
   HostResult h = host_at("198.18.9.5");

@@ -48,6 +48,18 @@ TEST(TableReport, ReasonColumnShowsReasonAndTtl) {
   EXPECT_EQ(lines[8], "443/tcp filtered https   no-response");
 }
 
+TEST(TableReport, IdentifiedServicesFillTheVersionColumn) {
+  const auto lines =
+      lines_of(table({sample::identified_host()}, ReportOptions{.show_reason = true}));
+  ASSERT_GE(lines.size(), 9U);
+  EXPECT_EQ(lines[3], "PORT    STATE    SERVICE REASON           VERSION");
+  EXPECT_EQ(lines[4], "22/tcp  open     ssh     syn-ack ttl 64   SSH-2.0-OpenSSH_9.2p1");
+  EXPECT_EQ(lines[7],
+            "80/tcp  open     https   syn-ack ttl 64   TLSv1.3, CN staging.internal, "
+            "self-signed, expires 2026-12-23; HTTP 200, Server Jetty/9 <\"x\">, a&b");
+  EXPECT_EQ(lines[5], "25/tcp  filtered smtp    admin-prohibited ");
+}
+
 TEST(TableReport, OpenOnlyCountsEveryHiddenPort) {
   const auto lines = lines_of(table({sample::mixed_host()}, ReportOptions{.open_only = true}));
   ASSERT_GE(lines.size(), 6U);

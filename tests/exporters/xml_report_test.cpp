@@ -75,6 +75,24 @@ TEST(XmlReport, MixedHostExtraportsAndPorts) {
   EXPECT_TRUE(contains(doc, "</ports>\n<times srtt=\"0\" rttvar=\"0\" to=\"0\"/>\n</host>\n"));
 }
 
+TEST(XmlReport, IdentifiedServicesAreProbedServiceElements) {
+  const auto doc = xml({sample::identified_host()});
+  EXPECT_TRUE(contains(doc,
+                       "<service name=\"ssh\" extrainfo=\"SSH-2.0-OpenSSH_9.2p1\" "
+                       "method=\"probed\" conf=\"10\"/>"))
+      << doc;
+  // https is Nmap's name="http" tunnel="ssl"; the hostile Server header stays an attribute.
+  TempFile file("id.xml", doc);
+  const auto r = py_xml(file.path(),
+                        "[(s.get('name'), s.get('tunnel'), s.get('extrainfo')) for s in "
+                        "r.iter('service') if s.get('method') == 'probed']");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output,
+                       "('http', 'ssl', 'TLSv1.3, CN staging.internal, self-signed, expires "
+                       "2026-12-23; HTTP 200, Server Jetty/9 <\"x\">, a&b')"))
+      << r.output;
+}
+
 TEST(XmlReport, Ipv6HostnameTwoReasonsAndUnCollapsedUdp) {
   const auto doc = xml({sample::ipv6_host()});
   EXPECT_TRUE(contains(doc,

@@ -2,9 +2,11 @@
 // against the lab target, and its results are compared port by port with truth.tsv.
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -197,6 +199,67 @@ TEST(LabConnect, OpenOnlyInGrepableAndXml) {
     EXPECT_EQ(x.find(std::string("<state state=\"") + state + "\""), std::string::npos)
         << "-oX with --open lists a " << state << " port:\n"
         << x.substr(0, 3000);
+}
+
+// scan --identify against real servers in the target namespace: each open port's identity
+// is what its server presents, and the printer port receives zero bytes (counted by the
+// server itself, on the target side).
+TEST(LabConnect, IdentifyReadsEachServerAndSendsNothingToThePrinterPort) {
+  PV_REQUIRE_LAB();
+  Lab lab(LabConfig::connect_preset());
+  PV_REQUIRE_LAB_UP(lab);
+  const std::string cert = lab.path("cert.pem");
+  const std::string key = lab.path("key.pem");
+  const CmdResult made =
+      pvlab::run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-nodes", "-subj", "/CN=lab.internal", "-addext",
+                  "subjectAltName=DNS:lab.internal", "-days", "20", "-keyout", key, "-out", cert},
+                 std::chrono::seconds(60));
+  ASSERT_EQ(made.exit_code, 0) << made.describe();
+  pvlab::Background servers({"ip", "netns", "exec", "pv-" + lab.name() + "-tgt", "python3",
+                             pvlab::lab_script_dir() + "/service_servers.py", "--dir", lab.dir(),
+                             "--cert", cert, "--key", key},
+                            lab.path("servers.out"), lab.path("servers.err"));
+  for (int i = 0; i < 100 && servers.out().find("ready") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(servers.out().find("ready"), std::string::npos) << servers.err();
+
+  const std::string json = lab.path("out.json");
+  const ScanRun r = pvlab::scan_in_lab(
+      lab, {"-sT", "-p", "2222,2525,7000,8080,8443,9100", "-n", Lab::kTarget4, "--identify"}, json);
+  ASSERT_EQ(r.cmd.exit_code, 0) << r.cmd.describe();
+  EXPECT_NE(r.cmd.out.find("VERSION"), std::string::npos) << r.cmd.out;
+  std::string error;
+  const auto doc = pvlab::parse_json(pvlab::read_file(json), &error);
+  ASSERT_TRUE(doc.has_value()) << error;
+  const pvlab::Json* hosts = doc->get("hosts");
+  ASSERT_TRUE(hosts != nullptr && hosts->array.size() == 1);
+  const pvlab::Json* services = hosts->array[0].get("services");
+  ASSERT_NE(services, nullptr) << pvlab::read_file(json);
+  std::map<int, const pvlab::Json*> by_port;
+  for (const auto& s : services->array) {
+    const pvlab::Json* port = s.get("port");
+    if (port != nullptr) by_port[static_cast<int>(port->number)] = s.get("identity");
+  }
+  ASSERT_EQ(by_port.size(), 6U) << pvlab::read_file(json);
+  const auto identity = [&](int port) -> const pvlab::Json& { return *by_port.at(port); };
+  EXPECT_EQ(identity(2222).str("protocol"), "ssh");
+  EXPECT_EQ(identity(2222).str("banner"), "SSH-2.0-LabSSH_1.0");
+  EXPECT_EQ(identity(2525).str("protocol"), "smtp");
+  EXPECT_EQ(identity(7000).str("outcome"), "silent");
+  EXPECT_EQ(identity(8080).str("protocol"), "http");
+  ASSERT_NE(identity(8080).get("http"), nullptr);
+  EXPECT_EQ(identity(8080).get("http")->str("server"), "LabHTTP/1.0");
+  EXPECT_EQ(identity(8443).str("protocol"), "https");
+  const pvlab::Json* tls = identity(8443).get("tls");
+  ASSERT_NE(tls, nullptr);
+  EXPECT_EQ(tls->str("subject_cn"), "lab.internal");
+  ASSERT_NE(tls->get("self_signed"), nullptr);
+  EXPECT_TRUE(tls->get("self_signed")->boolean);
+  EXPECT_EQ(identity(9100).str("outcome"), "not-probed");
+  // The port scan's own connect reached the printer; identification sent it nothing.
+  EXPECT_EQ(pvlab::read_file(lab.path("printer.bytes")), "0\n");
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 
 #include <asio/ip/address.hpp>
 
+#include "portvigil/common/service.hpp"
+
 namespace portvigil {
 
 enum class Proto : std::uint8_t { tcp, udp };
@@ -132,6 +134,8 @@ struct HostResult {
   // Why: echo-reply, syn-ack, reset, ... for up; no-response for down. Down hosts have no
   // ports: none were probed.
   Reason status_reason = Reason::unknown;
+  // Service identification (scan --identify): the open TCP ports it read, sorted by port.
+  std::vector<PortService> services;
 };
 
 // The state most of a host's ports are in for one protocol: Nmap hides those behind a

@@ -59,4 +59,14 @@ struct ServiceIdentity {
 //   9" "not probed (never-probe port)"
 [[nodiscard]] std::string summary(const ServiceIdentity& s);
 
+// The part of summary() after "protocol: ": the Nmap-style VERSION column; for outcomes
+// other than identified/unrecognised, the whole summary.
+[[nodiscard]] std::string service_details(const ServiceIdentity& s);
+
+// An open TCP port's identity in a host's results.
+struct PortService {
+  std::uint16_t port = 0;
+  ServiceIdentity identity;
+};
+
 }  // namespace portvigil

@@ -42,6 +42,7 @@ struct ScanArgs {
   int verbosity = 0;                      // -v, -vv
   bool open_only = false;                 // --open
   bool reason = false;                    // --reason
+  bool identify = false;                  // --identify: service identification on open TCP ports
   std::optional<std::string> out_normal;  // -oN
   std::optional<std::string> out_xml;     // -oX
   std::optional<std::string> out_json;    // -oJ
