@@ -222,7 +222,7 @@ const std::vector<Option>& options() {
     t.push_back({{"--identify"},
                  "",
                  "identify what answers on open TCP ports (greeting, TLS certificate, HTTP "
-                 "HEAD; at most 3 s a port; never printer ports 515, 631, 9100-9107) and add "
+                 "HEAD; under 3 s a port; never printer ports 515, 631, 9100-9107) and add "
                  "the VERSION column; results are written when the port scan is done",
                  [](ScanArgs& a, std::string_view) { a.identify = true; }});
     t.push_back({{"-oN"},

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Servers for the service identification lab test, run inside the lab's target namespace.
 
-    service_servers.py --dir DIR --cert CERT --key KEY
+    service_servers.py --dir DIR --cert CERT --key KEY [--silent A-B] [--ssh A-B]
 
 Serves on every address: 2222 an SSH version line, 2525 an SMTP greeting, 7000 nothing
 (reads and discards), 8080 HTTP (HEAD / gets 200 with "Server: LabHTTP/1.0"), 8443 the same
 inside TLS with CERT/KEY, and 9100 a printer that writes how many bytes it ever received to
-DIR/printer.bytes. Prints "ready" once every port is bound, then serves until killed.
+DIR/printer.bytes. --silent and --ssh add a range of ports of either kind (bench/). Prints
+"ready" once every port is bound, then serves until killed.
 """
 import argparse
 import os
@@ -36,7 +37,19 @@ def main():
     parser.add_argument("--dir", required=True)
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
+    parser.add_argument("--silent", default="")
+    parser.add_argument("--ssh", default="")
     args = parser.parse_args()
+
+    def port_range(text):
+        if not text:
+            return []
+        lo, _, hi = text.partition("-")
+        return list(range(int(lo), int(hi or lo) + 1))
+
+    silent_ports = set(port_range(args.silent)) | {7000}
+    for p in port_range(args.ssh):
+        GREETINGS[p] = b"SSH-2.0-LabSSH_1.0\r\n"
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(args.cert, args.key)
     printer_bytes = [0]
@@ -55,7 +68,7 @@ def main():
                     conn.sendall(GREETINGS[port])
                     while conn.recv(1024):
                         pass
-                elif port == 7000:
+                elif port in silent_ports:
                     while conn.recv(1024):
                         pass
                 elif port in (8080, 8443):
@@ -82,7 +95,8 @@ def main():
         allow_reuse_address = True
         daemon_threads = True
 
-    servers = [Server(("0.0.0.0", p), Handler) for p in (2222, 2525, 7000, 8080, 8443, 9100)]
+    ports = {2222, 2525, 7000, 8080, 8443, 9100} | silent_ports | set(GREETINGS)
+    servers = [Server(("0.0.0.0", p), Handler) for p in sorted(ports)]
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
     print("ready", flush=True)
