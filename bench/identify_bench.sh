@@ -5,7 +5,7 @@
 #
 #   ssh64     64 ports that send an SSH version line at once (the quick case)
 #   silent64  64 ports that accept and never send (the slow case: each is held for the whole
-#             3 s limit, so this is identification's worst case)
+#             2.9 s limit, so this is identification's worst case)
 #   closed64  64 closed ports: nothing opened, so identification must add nothing
 #
 #   bench/identify_bench.sh [--binary PATH] [--runs N] [--listener PATH] [--nmap-silent]
@@ -34,7 +34,7 @@ while (($#)); do
     --runs | -n) runs=$2; shift 2 ;;
     --listener) listener=(--listener "$2"); shift 2 ;;
     --nmap-silent) nmap_silent=1; shift ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) bench_die "unknown argument '$1'" ;;
   esac
 done
@@ -67,7 +67,8 @@ ip netns exec "$TARGET_NS" python3 "$HERE/../tests/lab/service_servers.py" --dir
   --cert "$WORK/cert.pem" --key "$WORK/key.pem" --silent "$silent_ports" --ssh "$ssh_ports" \
   >"$WORK/servers.out" 2>"$WORK/servers.err" &
 servers=$!
-trap 'kill $servers 2>/dev/null || true; bench_cleanup' EXIT
+trap 'kill $servers 2>/dev/null || true; wait $servers 2>/dev/null || true; bench_cleanup' EXIT
+failed=0
 for _ in $(seq 100); do
   grep -q ready "$WORK/servers.out" && break
   sleep 0.1
@@ -87,6 +88,7 @@ for i in $(seq "$runs"); do
     if [[ $case != closed64 ]] && ! grep -q VERSION "$WORK/stdout"; then
       echo "    no VERSION column in the --identify output" >&2
       RC=1
+      failed=1
     fi
     bench_record "$case-identify" "portvigil scan -sT --identify ($case)" "$i" -1
     [[ $case == silent64 && $nmap_silent == 0 ]] && continue
@@ -112,3 +114,4 @@ for case in ("ssh64", "silent64", "closed64"):
     ident = statistics.median(med[case + "-identify"])
     print(f"- {case}: --identify adds {ident - scan:.2f} s (median {scan:.2f} s -> {ident:.2f} s)")
 PY
+((failed == 0)) || { echo "$PROG: some --identify runs printed no VERSION column" >&2; exit 1; }

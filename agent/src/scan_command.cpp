@@ -149,6 +149,12 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   if (tm.max_rate > 0 && tm.min_rate > tm.max_rate) {
     throw InputError("--min-rate must not exceed --max-rate");
   }
+  if (args.identify && (args.discovery_only ||
+                        (s.technique != Technique::connect && s.technique != Technique::syn))) {
+    // Only a connect or SYN scan finds ports "open"; the other techniques never do.
+    throw InputError("--identify identifies open TCP ports: it needs -sT or -sS, not " +
+                     std::string(args.discovery_only ? "-sn" : cli_flag(s.technique)));
+  }
   if (args.udp_pace) {
     if (s.technique != Technique::udp && args.udp_pace->enabled) {
       throw InputError("--udp-pace: paces -sU only, not " + std::string(cli_flag(s.technique)));
@@ -194,19 +200,33 @@ void print_progress(const Progress& p, bool tty) {
   std::fflush(stderr);
 }
 
-// --identify: the hosts are held back until the port scan is done, then their open TCP
-// ports are identified side by side and the hosts handed on (Nmap's -sV reports at the end
-// too). Holding hosts costs memory on huge scans; --identify is for the ones a person reads.
+// --identify: hosts with open TCP ports are held back until the port scan is done, then
+// those ports are identified side by side and the hosts handed on (Nmap's -sV reports at
+// the end too). Hosts without one go straight through, and down hosts (which no report
+// lists) are not kept, so memory grows with the hosts that have open ports only.
 class HoldingSink final : public ReportSink {
  public:
+  explicit HoldingSink(ReportSink& out) : out_(out) {}
   void begin(const ScanInfo&) override {}
-  void host(const HostResult& h) override { hosts.push_back(h); }
+  void host(const HostResult& h) override {
+    const bool open_tcp = std::any_of(h.ports.begin(), h.ports.end(), [](const PortResult& p) {
+      return p.proto == Proto::tcp && p.state == PortState::open;
+    });
+    if (open_tcp) {
+      hosts.push_back(h);
+    } else if (h.status != HostStatus::down) {
+      out_.host(h);
+    }
+  }
   void end(const ScanSummary&) override {}
   std::vector<HostResult> hosts;
+
+ private:
+  ReportSink& out_;
 };
 
 void identify_open_ports(std::vector<HostResult>& hosts, const AuthorizedScope& scope,
-                         bool progress) {
+                         const TimingOptions& timing, bool progress) {
   std::vector<ServiceTarget> targets;
   std::vector<std::pair<std::size_t, std::uint16_t>> where;  // (host index, port)
   for (std::size_t i = 0; i < hosts.size(); ++i) {
@@ -221,6 +241,11 @@ void identify_open_ports(std::vector<HostResult>& hosts, const AuthorizedScope& 
   IdentifyOptions options;
   options.scope = scope;
   options.stop = &g_stop;
+  // The politeness the port scan was asked for holds here too: -T0..-T2 and
+  // --max-parallelism 1 mean one connection at a time.
+  if (timing.max_parallelism > 0) {
+    options.concurrency = std::min(options.concurrency, timing.max_parallelism);
+  }
   const auto results = identify_services(targets, options);
   for (std::size_t k = 0; k < results.size(); ++k) {
     hosts[where[k].first].services.push_back({where[k].second, results[k]});
@@ -294,16 +319,21 @@ int run_scan_command(std::span<const std::string_view> argv) {
   RawOptions raw;
   raw.interface = args.interface.value_or("");
   const std::unique_ptr<ScanEngine> engine = make_scan_engine(plan.scan.technique, raw);
-  HoldingSink held;
+  HoldingSink held(tee);
   ScanSummary summary =
       engine->run(plan.scan, args.identify ? static_cast<ReportSink&>(held) : tee, control);
   if (control.on_progress && tty && !args.stats_every) std::fputs("\r\x1b[K", stderr);
   if (args.identify) {
-    if (!g_stop) identify_open_ports(held.hosts, plan.scan.scope, tty || args.verbosity > 0);
+    const auto identify_start = std::chrono::steady_clock::now();
+    if (!g_stop) {
+      identify_open_ports(held.hosts, plan.scan.scope, plan.scan.timing, tty || args.verbosity > 0);
+    }
     for (const auto& h : held.hosts) tee.host(h);
-    // The run took as long as the port scan and the identification together.
+    // The run took as long as the port scan and the identification together; a stop during
+    // identification makes the results partial like one during the port scan.
     summary.end = std::chrono::system_clock::now();
-    summary.elapsed = summary.end - info.start;
+    summary.elapsed += std::chrono::steady_clock::now() - identify_start;
+    if (g_stop) summary.interrupted = true;
   }
   tee.end(summary);
   if (!summary.error.empty()) std::cerr << "portvigil: " << printable(summary.error) << "\n";

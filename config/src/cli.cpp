@@ -219,12 +219,14 @@ const std::vector<Option>& options() {
                  "",
                  "add the REASON column (syn-ack, conn-refused, ...)",
                  [](ScanArgs& a, std::string_view) { a.reason = true; }});
-    t.push_back({{"--identify"},
-                 "",
-                 "identify what answers on open TCP ports (greeting, TLS certificate, HTTP "
-                 "HEAD; under 3 s a port; never printer ports 515, 631, 9100-9107) and add "
-                 "the VERSION column; results are written when the port scan is done",
-                 [](ScanArgs& a, std::string_view) { a.identify = true; }});
+    t.push_back(
+        {{"--identify"},
+         "",
+         "identify what answers on open TCP ports (greeting, TLS certificate, HTTP "
+         "HEAD; under 3 s a port; never printer ports 515, 631, 9100-9107) and add "
+         "the VERSION column; hosts with open ports are written when identification is done; "
+         "needs -sT or -sS",
+         [](ScanArgs& a, std::string_view) { a.identify = true; }});
     t.push_back({{"-oN"},
                  "FILE",
                  "write the table to FILE as well ('-' = stdout)",

@@ -144,6 +144,7 @@ class TableReport final : public ReportSink {
         line += row[c];
         if (c + 1 < columns) line.append(width[c] - row[c].size() + 1, ' ');
       }
+      line.erase(line.find_last_not_of(' ') + 1);  // an empty last column leaves no padding
       out_ << line << '\n';
     }
   }

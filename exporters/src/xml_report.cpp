@@ -69,12 +69,15 @@ class XmlReport final : public ReportSink {
       out_ << "<port protocol=\"" << name(p.proto) << "\" portid=\"" << p.port
            << "\"><state state=\"" << name(p.state) << "\" reason=\"" << name(p.reason)
            << "\" reason_ttl=\"" << static_cast<unsigned>(p.ttl) << "\"/>";
-      if (const ServiceIdentity* id = report::identity_of(host, p); id && !id->protocol.empty()) {
-        // Nmap's form for a probed service: TLS-wrapped protocols carry tunnel="ssl".
-        const bool tls = id->protocol == "https" || id->protocol == "tls";
+      const ServiceIdentity* id = report::identity_of(host, p);
+      if (id != nullptr && (!id->protocol.empty() || !id->banner.empty())) {
+        // Nmap's form for a probed service: TLS-wrapped protocols carry tunnel="ssl"; a
+        // banner no rule knows keeps the port table's name.
+        const bool tls = id->tls.has_value();
         const std::string service_name = id->protocol == "https" ? "http"
                                          : id->protocol == "tls" ? "ssl"
-                                                                 : id->protocol;
+                                         : id->protocol.empty() ? std::string(report::service_of(p))
+                                                                : id->protocol;
         out_ << "<service name=\"" << xml_escape(service_name) << "\" extrainfo=\""
              << xml_escape(service_details(*id)) << '"' << (tls ? " tunnel=\"ssl\"" : "")
              << " method=\"probed\" conf=\"10\"/>";

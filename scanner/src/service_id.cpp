@@ -127,6 +127,13 @@ class Session {
         deadline_(io),
         phase_(io) {}
 
+  // A stop: whatever is pending ends now, as if the time had run out.
+  void abort() {
+    if (finished_) return;
+    expired_ = true;
+    close();
+  }
+
   void start() {
     if (std::binary_search(options_.never_probe.begin(), options_.never_probe.end(),
                            target_.port)) {
@@ -411,17 +418,41 @@ std::vector<ServiceIdentity> identify_services(const std::vector<ServiceTarget>&
   SSL_CTX_set_options(tls.native_handle(), SSL_OP_LEGACY_SERVER_CONNECT);
   std::vector<std::unique_ptr<Session>> sessions(targets.size());
   std::size_t next = 0;
+  std::size_t unfinished = targets.size();
+  const auto stopping = [&] {
+    return options.stop != nullptr && options.stop->load(std::memory_order_relaxed);
+  };
+  // A stop is polled every 100 ms and ends the running sessions at once, so that Ctrl-C
+  // does not wait out up to 2.9 s of handshakes.
+  asio::steady_timer stop_poll(io);
+  std::function<void()> watch_stop = [&] {
+    stop_poll.expires_after(std::chrono::milliseconds(100));
+    stop_poll.async_wait([&](const asio::error_code& ec) {
+      if (ec) return;
+      if (!stopping()) return watch_stop();
+      for (auto& s : sessions) {
+        if (s) s->abort();
+      }
+    });
+  };
   std::function<void()> start_next = [&] {
     if (next == targets.size()) return;
-    if (options.stop != nullptr && options.stop->load(std::memory_order_relaxed)) {
-      for (; next < targets.size(); ++next) results[next].outcome = ServiceOutcome::timed_out;
-      return;  // stopped: what was not started is reported as not answered in time
+    if (stopping()) {
+      // Stopped: what was not started was not probed (the caller reports the run as
+      // interrupted).
+      unfinished -= targets.size() - next;
+      for (; next < targets.size(); ++next) results[next].outcome = ServiceOutcome::not_probed;
+      if (unfinished == 0) stop_poll.cancel();
+      return;
     }
     const std::size_t i = next++;
-    sessions[i] = std::make_unique<Session>(io, tls, targets[i], sorted, results[i],
-                                            [&] { asio::post(io, [&] { start_next(); }); });
+    sessions[i] = std::make_unique<Session>(io, tls, targets[i], sorted, results[i], [&] {
+      if (--unfinished == 0) stop_poll.cancel();
+      asio::post(io, [&] { start_next(); });
+    });
     sessions[i]->start();
   };
+  if (options.stop != nullptr) watch_stop();
   const std::size_t parallel = std::clamp<std::size_t>(options.concurrency, 1, 256);
   for (std::size_t i = 0; i < parallel && i < targets.size(); ++i) start_next();
   io.run();

@@ -95,6 +95,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"UnknownOption", {"scan", "--bogus", "127.0.0.1"}, "--bogus"},
         BadInput{"TimingTemplateOutOfRange", {"scan", "-T9", "127.0.0.1"}, "\"9\""},
         BadInput{"OutputAllToStdout", {"scan", "-oA", "-", "127.0.0.1"}, "-oA"},
+        BadInput{"IdentifyNeedsOpenTcpPorts",
+                 {"scan", "-sA", "--identify", "-p", "22", "127.0.0.1"},
+                 "--identify"},
         BadInput{"NoTarget", {"scan"}, "target"},
         BadInput{"NoTargetWithPorts", {"scan", "-p", "22"}, "target"},
         // More than 2^24 addresses need --scope: "localhost/0" walked all of IPv4.

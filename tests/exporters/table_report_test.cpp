@@ -57,7 +57,7 @@ TEST(TableReport, IdentifiedServicesFillTheVersionColumn) {
   EXPECT_EQ(lines[7],
             "80/tcp  open     https   syn-ack ttl 64   TLSv1.3, CN staging.internal, "
             "self-signed, expires 2026-12-23; HTTP 200, Server Jetty/9 <\"x\">, a&b");
-  EXPECT_EQ(lines[5], "25/tcp  filtered smtp    admin-prohibited ");
+  EXPECT_EQ(lines[5], "25/tcp  filtered smtp    admin-prohibited");
 }
 
 TEST(TableReport, OpenOnlyCountsEveryHiddenPort) {

@@ -334,6 +334,30 @@ TEST(ServiceId, NeverProbePortsOutOfScopeAndClosedPortsGetNothing) {
   for (const auto& r : results) EXPECT_EQ(r.protocol, "");
 }
 
+TEST(ServiceId, AStopEndsRunningSessionsAndLeavesTheRestUnprobed) {
+  LoopbackServer silent("127.0.0.1",
+                        [](int fd) { read_until(fd, [](const std::string&) { return false; }); });
+  auto options = fast_options();
+  options.port_limit = Seconds{30};  // only the stop can end these sessions early
+  options.banner_wait = Seconds{20};
+  options.concurrency = 1;
+  std::atomic<bool> stop{false};
+  options.stop = &stop;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop = true;
+  });
+  const auto started = std::chrono::steady_clock::now();
+  const auto results = identify_services({at(silent.port()), at(silent.port())}, options);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  stopper.join();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_NE(results[0].outcome, ServiceOutcome::identified);
+  EXPECT_EQ(results[1].outcome, ServiceOutcome::not_probed);  // never started
+  EXPECT_LT(took, 10.0) << "the stop did not end the running session";
+}
+
 TEST(ServiceId, DefaultNeverProbeListHoldsThePrinterPorts) {
   const auto ports = default_never_probe_ports();
   for (const int p : {515, 631, 9100, 9103, 9107}) {
