@@ -200,6 +200,10 @@ void print_progress(const Progress& p, bool tty) {
   std::fflush(stderr);
 }
 
+bool is_open_tcp(const PortResult& p) {
+  return p.proto == Proto::tcp && p.state == PortState::open;
+}
+
 // --identify: hosts with open TCP ports are held back until the port scan is done, then
 // those ports are identified side by side and the hosts handed on (Nmap's -sV reports at
 // the end too). Hosts without one go straight through, and down hosts (which no report
@@ -209,10 +213,7 @@ class HoldingSink final : public ReportSink {
   explicit HoldingSink(ReportSink& out) : out_(out) {}
   void begin(const ScanInfo&) override {}
   void host(const HostResult& h) override {
-    const bool open_tcp = std::any_of(h.ports.begin(), h.ports.end(), [](const PortResult& p) {
-      return p.proto == Proto::tcp && p.state == PortState::open;
-    });
-    if (open_tcp) {
+    if (std::any_of(h.ports.begin(), h.ports.end(), is_open_tcp)) {
       hosts.push_back(h);
     } else if (h.status != HostStatus::down) {
       out_.host(h);
@@ -231,7 +232,7 @@ void identify_open_ports(std::vector<HostResult>& hosts, const AuthorizedScope& 
   std::vector<std::pair<std::size_t, std::uint16_t>> where;  // (host index, port)
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     for (const auto& p : hosts[i].ports) {
-      if (p.proto != Proto::tcp || p.state != PortState::open) continue;
+      if (!is_open_tcp(p)) continue;
       targets.push_back({hosts[i].address, p.port, hosts[i].hostname});
       where.emplace_back(i, p.port);
     }

@@ -204,13 +204,15 @@ class Session {
            !service::classify_greeting(received(), target_.port).protocol.empty();
   }
 
-  // Keeps what `bytes` say: banner, hash and, when a rule knows them, the protocol.
-  // A protocol read inside TLS replaces "tls" ("imap" for IMAPS; the certificate is kept).
-  void keep_bytes(std::string_view bytes) {
+  // Ends with what `bytes` say: banner, hash and, when a rule knows them, the protocol
+  // (identified), else unrecognised. A protocol read inside TLS replaces "tls" ("imap" for
+  // IMAPS; the certificate is kept).
+  void finish_with_bytes(std::string_view bytes) {
     out_.banner_sha256 = sha256_hex(bytes);
     const auto greeting = service::classify_greeting(bytes, target_.port);
     out_.banner = greeting.line;
     if (!greeting.protocol.empty()) out_.protocol = greeting.protocol;
+    finish(out_.protocol.empty() ? ServiceOutcome::unrecognised : ServiceOutcome::identified);
   }
 
   void read_greeting() {
@@ -232,9 +234,7 @@ class Session {
   void on_greeting() {
     end_phase();
     if (!got_.empty()) {
-      keep_bytes(received());
-      return finish(out_.protocol.empty() ? ServiceOutcome::unrecognised
-                                          : ServiceOutcome::identified);
+      return finish_with_bytes(received());
     }
     if (expired_) return finish_unanswered(false);
     if (!phase_expired_) return finish(ServiceOutcome::silent);  // closed without a word
@@ -303,13 +303,11 @@ class Session {
     }
     if (tls_) {
       // TLS, but not HTTP inside it: IMAPS, POP3S, SMTPS and FTPS greet after the handshake.
-      if (!bytes.empty()) keep_bytes(bytes);
+      if (!bytes.empty()) return finish_with_bytes(bytes);
       return finish(ServiceOutcome::identified);
     }
     if (!bytes.empty()) {
-      keep_bytes(bytes);
-      return finish(out_.protocol.empty() ? ServiceOutcome::unrecognised
-                                          : ServiceOutcome::identified);
+      return finish_with_bytes(bytes);
     }
     if (expired_) return finish_unanswered(false);
     connect([this] { send_postgres_probe(); });
@@ -334,9 +332,7 @@ class Session {
         return finish(ServiceOutcome::identified);
       }
       if (!got_.empty()) {
-        keep_bytes(received());
-        return finish(out_.protocol.empty() ? ServiceOutcome::unrecognised
-                                            : ServiceOutcome::identified);
+        return finish_with_bytes(received());
       }
       finish_unanswered(false);
     });
