@@ -292,6 +292,11 @@ std::string describe_event(const ChangeEvent& e) {
          (ports.empty() ? std::string("no open ports") : "was open: " + ports) + ")";
 }
 
+// What answered on a port an event opened, as one line after it: "  ssh: SSH-2.0-...".
+std::string service_suffix(const std::optional<ServiceIdentity>& service) {
+  return service ? "  " + printable(summary(*service)) : std::string();
+}
+
 }  // namespace
 
 int run_changes_command(std::span<const std::string_view> args) {
@@ -307,7 +312,7 @@ int run_changes_command(std::span<const std::string_view> args) {
         continue;
       }
       std::cout << when(e.time) << "  " << e.job << "  " << e.host << "  " << describe_event(e)
-                << (e.expected ? "" : "  UNEXPECTED") << "\n";
+                << (e.expected ? "" : "  UNEXPECTED") << service_suffix(e.service) << "\n";
     }
     if (!a.json && events.empty()) std::cout << "no changes\n";
     return 0;
@@ -344,7 +349,7 @@ int run_history_command(std::span<const std::string_view> args) {
       std::cout << when(t.time) << "  " << t.job << "  " << t.change.port << "/"
                 << name(t.change.proto) << "  " << from_name(t.change) << " -> "
                 << name(t.change.to) << " (" << name(t.change.to_reason) << ")  scan " << t.scan_id
-                << "\n";
+                << service_suffix(t.service) << "\n";
     }
     print_events_until(std::nullopt);
     if (rows.empty() && host_events.empty()) {

@@ -11,6 +11,8 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "portvigil/exporters/reports.hpp"
+
 namespace portvigil {
 
 std::string json_escape(std::string_view s) {
@@ -108,7 +110,10 @@ std::string event_json(const ChangeEvent& e) {
     out += "]";
   }
   out += ",\"expected\":" + std::string(e.expected ? "true" : "false");
-  out += ",\"scan_id\":" + std::to_string(e.scan_id) + "}";
+  out += ",\"scan_id\":" + std::to_string(e.scan_id);
+  // What answered on a port the event opened: the reports' encoding (docs/scan-json.md).
+  if (e.service) out += ",\"service\":" + service_json(*e.service);
+  return out + "}";
   return out;
 }
 

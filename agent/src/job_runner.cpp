@@ -546,6 +546,52 @@ JobSnapshot stored_snapshot(const JobConfig& job, const Store& store, const Shar
   return snapshot_of(job, store, refs);
 }
 
+// What answers on the TCP ports this scan's commit will report opened (#12), read before
+// the commit so that their events carry it. Never fails the run: network trouble is an
+// outcome, and a database that cannot plan will fail the commit itself.
+std::vector<CommitOptions::OpenedService> identify_openings(
+    const JobConfig& job, const Store& store, std::int64_t scan_id,
+    std::span<const ScannedHost> scanned, const std::map<std::string, HostRef>& refs,
+    const AuthorizedScope& scope, std::chrono::system_clock::time_point finished,
+    const CommitOptions& options, const JobEnvironment& env, Logger& log) {
+  if (!job.identify_services || !finds_open_tcp_ports(job.technique)) return {};
+  if (!env.identify && env.io) return {};  // a simulated network: nothing real to connect to
+  std::vector<Store::Opening> openings;
+  try {
+    openings = store.planned_tcp_openings(scan_id, scanned, finished, options);
+  } catch (const StorageError& e) {
+    log.warn("job " + job.name + ": cannot plan service identification: " + e.what());
+    return {};
+  }
+  std::vector<ServiceTarget> targets;
+  std::vector<const Store::Opening*> which;
+  for (const auto& o : openings) {
+    const auto it = refs.find(o.host);
+    if (it == refs.end() || it->second.address.is_unspecified()) continue;
+    targets.push_back({it->second.address, o.port, it->second.hostname});
+    which.push_back(&o);
+  }
+  if (targets.empty()) return {};
+  IdentifyOptions io;
+  io.scope = scope;  // checked again where the connections are made
+  io.never_probe.insert(io.never_probe.end(), job.never_probe.begin(), job.never_probe.end());
+  io.stop = env.stop;
+  if (job.max_parallelism) io.concurrency = std::min(io.concurrency, *job.max_parallelism);
+  const auto started = std::chrono::steady_clock::now();
+  const auto identities = env.identify ? env.identify(targets, io) : identify_services(targets, io);
+  std::vector<CommitOptions::OpenedService> out;
+  for (std::size_t i = 0; i < which.size() && i < identities.size(); ++i) {
+    out.push_back({which[i]->host, which[i]->port, identities[i]});
+  }
+  log.info("job " + job.name + ": identified " + std::to_string(out.size()) +
+           " opened TCP ports in " +
+           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count()) +
+           " ms");
+  return out;
+}
+
 AuthorizedScope active_scope(const Config& config, std::chrono::system_clock::time_point now) {
   AuthorizedScope scope;
   for (const auto& a : config.authorization) {
@@ -725,11 +771,17 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   }
   options.shard = config.agent.shard.text();
   options.adopt_later.assign(sink.adopt_later.begin(), sink.adopt_later.end());
+  // The events' time; the identification below plans with it as the commit will.
+  const auto finished = std::chrono::system_clock::now();
+  options.services = identify_openings(job, store, result.scan_id, sink.scanned, sink.refs, scope,
+                                       finished, options, env, log);
+  result.services_identified = options.services.size();
+  // Stopped while identifying: the scan is not committed, so its changes are found again.
+  if (env.stop && env.stop->load()) return interrupted();
   CommitSummary committed;
   try {
-    result.events =
-        store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
-                          std::chrono::system_clock::now(), policy, options, &committed);
+    result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,
+                                      finished, policy, options, &committed);
   } catch (const StorageError& e) {
     // The commit rolled back: record the scan incomplete now rather than leave it 'running'
     // until the next start (best effort: the disk may be what failed).

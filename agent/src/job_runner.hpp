@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "portvigil/config/agent_config.hpp"
 #include "portvigil/exporters/metrics.hpp"
 #include "portvigil/scanner/engine.hpp"
+#include "portvigil/scanner/service_id.hpp"
 #include "portvigil/storage/store.hpp"
 
 namespace portvigil {
@@ -23,6 +25,12 @@ struct JobEnvironment {
   // Set (with *stop) when the job's scan window closed mid-scan: the scan is then recorded
   // incomplete with a note saying so. Null: the job has no windows.
   const std::atomic<bool>* window_ended = nullptr;
+  // Identifies the TCP ports a scan opens (identify-services). Empty: identify_services()
+  // over real connections, unless `io` simulates the network: then nothing is identified,
+  // so that a test's made-up addresses are never connected to.
+  std::function<std::vector<ServiceIdentity>(const std::vector<ServiceTarget>&,
+                                             const IdentifyOptions&)>
+      identify = {};
 };
 
 struct JobRunResult {
@@ -35,13 +43,14 @@ struct JobRunResult {
   std::size_t changes_unconfirmed = 0;  // of which re-probes did not confirm
   std::size_t hosts_inconclusive = 0;
   std::size_t hosts_down = 0;  // known hosts with no reply at all: not compared, baseline kept
-  std::size_t hosts_gone_silent = 0;  // of which silent for the job's host-silent-after
-  std::size_t hosts_appeared = 0;     // first seen up after the job's baseline
-  std::size_t addresses_unused = 0;   // target addresses that never answered: not hosts
-  std::size_t targets_refused = 0;    // target addresses outside every active authorization
-  std::uint64_t targets_owned = 0;    // target addresses this agent's shard owns
-  std::size_t hosts_adopted = 0;      // gained by resharding: baseline taken without events
-  std::size_t hosts_retired = 0;      // lost by resharding: no longer scanned or exported
+  std::size_t hosts_gone_silent = 0;    // of which silent for the job's host-silent-after
+  std::size_t hosts_appeared = 0;       // first seen up after the job's baseline
+  std::size_t addresses_unused = 0;     // target addresses that never answered: not hosts
+  std::size_t targets_refused = 0;      // target addresses outside every active authorization
+  std::uint64_t targets_owned = 0;      // target addresses this agent's shard owns
+  std::size_t hosts_adopted = 0;        // gained by resharding: baseline taken without events
+  std::size_t hosts_retired = 0;        // lost by resharding: no longer scanned or exported
+  std::size_t services_identified = 0;  // opened TCP ports identification ran on
   // The job's open ports and state counts after the commit (complete runs only), for the
   // metrics endpoint.
   JobSnapshot snapshot;

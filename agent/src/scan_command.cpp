@@ -149,9 +149,7 @@ void build_plan(const ScanArgs& args, Plan& plan) {
   if (tm.max_rate > 0 && tm.min_rate > tm.max_rate) {
     throw InputError("--min-rate must not exceed --max-rate");
   }
-  if (args.identify && (args.discovery_only ||
-                        (s.technique != Technique::connect && s.technique != Technique::syn))) {
-    // Only a connect or SYN scan finds ports "open"; the other techniques never do.
+  if (args.identify && (args.discovery_only || !finds_open_tcp_ports(s.technique))) {
     throw InputError("--identify identifies open TCP ports: it needs -sT or -sS, not " +
                      std::string(args.discovery_only ? "-sn" : cli_flag(s.technique)));
   }

@@ -83,6 +83,12 @@ std::string_view name(Reason reason) {
 const TechniqueInfo& technique_info(Technique t) {
   return kTechniques.at(static_cast<std::size_t>(t));
 }
+
+bool finds_open_tcp_ports(Technique t) {
+  const TechniqueInfo& info = technique_info(t);
+  return info.proto == Proto::tcp && std::find(info.reported.begin(), info.reported.end(),
+                                               PortState::open) != info.reported.end();
+}
 std::span<const TechniqueInfo> all_techniques() {
   return kTechniques;
 }

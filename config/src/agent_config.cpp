@@ -61,7 +61,7 @@ constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner"
 // expires): a typo such as "0.0.0.0/0" must not authorize the Internet.
 constexpr unsigned kLargeScopeV4 = 16;
 constexpr unsigned kLargeScopeV6 = 48;
-constexpr std::array<std::string_view, 26> kJobKeys{"name",
+constexpr std::array<std::string_view, 28> kJobKeys{"name",
                                                     "targets",
                                                     "exclude",
                                                     "ports",
@@ -86,7 +86,9 @@ constexpr std::array<std::string_view, 26> kJobKeys{"name",
                                                     "udp-pace",
                                                     "udp-coverage",
                                                     "windows",
-                                                    "time-zone"};
+                                                    "time-zone",
+                                                    "identify-services",
+                                                    "never-probe"};
 
 constexpr std::array<std::string_view, 5> kSinkKeys{"name", "type", "url", "timeout", "batch-size"};
 constexpr std::array<std::string_view, 1> kSinkTypes{"webhook"};
@@ -929,6 +931,20 @@ class Loader {
       }
     }
     if (auto v = opt_int(s, "confirmations", 0, 10)) job.confirmations = static_cast<int>(*v);
+    if (const auto* n = get(s, "identify-services")) {
+      if (!n->is_boolean()) expected(*n, s.name, "identify-services", "true or false");
+      job.identify_services = n->as_boolean()->get();
+    }
+    if (const auto* n = get(s, "never-probe")) {
+      const std::string spec =
+          string_value(*n, s, "never-probe", "a TCP port list such as \"9100-9107,10001\"");
+      const auto never = checked(*n, s, "never-probe", [&] {
+        return config_detail::port_set(spec, Proto::tcp, "identification probes");
+      });
+      for (std::size_t p = 0; p < never.size(); ++p) {
+        if (never[p]) job.never_probe.push_back(static_cast<std::uint16_t>(p));
+      }
+    }
     if (const auto* n = get(s, "host-discovery")) {
       if (!n->is_boolean()) expected(*n, s.name, "host-discovery", "true or false");
       job.host_discovery = n->as_boolean()->get();

@@ -45,11 +45,11 @@ PolicyHost parse_policy_host(std::string_view text) {
   throw SyntaxProblem("expected \"*\", an address, a CIDR or a hostname");
 }
 
-std::vector<bool> port_set(std::string_view spec, Proto proto) {
+std::vector<bool> port_set(std::string_view spec, Proto proto, std::string_view user) {
   const auto ports = grammar_check([&] { return grammar::parse_port_list(spec).of(proto); });
   if (ports.none()) {
     const std::string p = proto == Proto::tcp ? "TCP" : "UDP";
-    throw SyntaxProblem(display(spec) + ": no " + p + " ports, but the technique scans " + p +
+    throw SyntaxProblem(display(spec) + ": no " + p + " ports, but " + std::string(user) + " " + p +
                         "; expected " + p + " ports (unqualified or after " +
                         (proto == Proto::tcp ? "T:" : "U:") + ")");
   }

@@ -51,7 +51,9 @@ struct PolicyHost {
 // Nmap -p syntax ("22,80,T:443,U:53,1000-2000", "-"): the ports it selects for `proto`,
 // indexed by port number (unqualified ports apply to every protocol). At least one must, as
 // the scanner rejects a list without ports for the protocol it scans.
-[[nodiscard]] std::vector<bool> port_set(std::string_view spec, Proto proto);
+// `user` says what uses the ports, for the message when none is of `proto`.
+[[nodiscard]] std::vector<bool> port_set(std::string_view spec, Proto proto,
+                                         std::string_view user = "the technique scans");
 
 // "22/tcp" or "8000-8099/udp".
 [[nodiscard]] ExpectedPort parse_expected_port(std::string_view text);

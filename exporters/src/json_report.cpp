@@ -76,7 +76,7 @@ class JsonReport final : public ReportSink {
       for (std::size_t i = 0; i < host.services.size(); ++i) {
         out_ << (i == 0 ? "\n" : ",\n")
              << "      {\"proto\": \"tcp\", \"port\": " << host.services[i].port
-             << ", \"identity\": " << report::service_json(host.services[i].identity) << '}';
+             << ", \"identity\": " << service_json(host.services[i].identity) << '}';
       }
       out_ << "\n     ]";
     }

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "portvigil/common/port_knowledge.hpp"
+#include "portvigil/exporters/reports.hpp"
 
 namespace portvigil::report {
 namespace {
@@ -258,7 +259,13 @@ std::string service_name_of(const HostResult& host, const PortResult& port) {
   return std::string(service_of(port));
 }
 
+}  // namespace portvigil::report
+
+namespace portvigil {
+
 std::string service_json(const ServiceIdentity& s) {
+  using report::iso8601_utc;
+  using report::json_string;
   std::string out = "{\"outcome\": " + json_string(to_string(s.outcome)) +
                     ", \"protocol\": " + json_string(s.protocol) +
                     ", \"banner\": " + json_string(s.banner) +
@@ -284,6 +291,10 @@ std::string service_json(const ServiceIdentity& s) {
   }
   return out + "}";
 }
+
+}  // namespace portvigil
+
+namespace portvigil::report {
 
 namespace {
 

@@ -91,8 +91,4 @@ struct HiddenGroup {
 // The SERVICE column/attribute: the identified protocol, else the port table's name.
 [[nodiscard]] std::string service_name_of(const HostResult& host, const PortResult& port);
 
-// A service identity as one JSON object (docs/scan-json.md): the one encoding of it for
-// reports and events.
-[[nodiscard]] std::string service_json(const ServiceIdentity& s);
-
 }  // namespace portvigil::report

@@ -215,13 +215,39 @@ CREATE TABLE event_chains (
 ALTER TABLE hosts ADD COLUMN change_seed TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr std::array<Migration, 6> kMigrations{{
+// Version 7. What answered on a TCP port an event opened (service identification, #12):
+// one row per such event, dropped with it. NULL tls_* / http_* columns: no TLS handshake
+// or HTTP answer. tls_sans: the names joined by '\n' (sanitised names hold no control
+// characters).
+constexpr std::string_view kV7 = R"sql(
+CREATE TABLE event_services (
+  event_id          INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+  outcome           TEXT NOT NULL,
+  protocol          TEXT NOT NULL,
+  banner            TEXT NOT NULL,
+  banner_sha256     TEXT NOT NULL,
+  tls_version       TEXT,
+  tls_subject_cn    TEXT,
+  tls_sans          TEXT,
+  tls_issuer_cn     TEXT,
+  tls_not_before_ms INTEGER,
+  tls_not_after_ms  INTEGER,
+  tls_self_signed   INTEGER CHECK (tls_self_signed IN (0, 1)),
+  tls_sha256        TEXT,
+  http_status       INTEGER,
+  http_status_line  TEXT,
+  http_server       TEXT
+);
+)sql";
+
+constexpr std::array<Migration, 7> kMigrations{{
     {1, kV1},
     {2, kV2},
     {3, kV3},
     {4, kV4},
     {5, kV5},
     {6, kV6},
+    {7, kV7},
 }};
 
 }  // namespace

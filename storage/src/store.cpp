@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <map>
 #include <set>
 #include <string>
 #include <system_error>
@@ -285,6 +286,13 @@ struct Store::Impl {
     bool adopted = false;  // ScannedHost::adopted
   };
 
+  static Prepared prepare_scanned(const ScannedHost& h, Technique technique) {
+    Prepared p{h.host, h.address, h.complete, h.state, nullptr, h.presence, h.partial, h.adopted};
+    p.fresh.exists = true;
+    for (auto& proto : p.fresh.protos) proto.technique = technique;
+    return p;
+  }
+
   // Presence columns of a host row; absent when the job has never stored the host.
   struct HostPresence {
     std::int64_t id = 0;
@@ -380,6 +388,151 @@ struct Store::Impl {
     }
   }
 
+  // The job a scan belongs to, as a commit needs it.
+  struct ScanJob {
+    std::int64_t job_id = 0;
+    std::string job;
+    Technique technique = Technique::connect;
+    std::string status;
+    std::optional<std::int64_t> baseline_ms;  // jobs.baseline_ms
+  };
+  ScanJob scan_job(std::int64_t scan_id) {
+    auto q = db.query(
+        "SELECT s.job_id, j.name, s.technique, s.status, j.baseline_ms FROM scans s "
+        "JOIN jobs j ON j.id = s.job_id WHERE s.id = ?1");
+    q.bind(1, scan_id);
+    if (!q.step()) {
+      throw StorageError("portvigil storage: " + db.path() + ": no scan " +
+                         std::to_string(scan_id));
+    }
+    return {q.int64(0), q.text(1), technique_from(q.text(2)), q.text(3), q.optional_int64(4)};
+  }
+
+  // What committing one complete host changes, worked out without writing anything:
+  // commit() applies it, planned_tcp_openings() reads its openings (diff, then commit).
+  struct HostPlan {
+    std::optional<HostPresence> known;
+    HostSnapshot stored;  // as stored now
+    HostSnapshot fresh;   // the state to store
+    bool appeared = false;
+    std::vector<PortChange> changes;
+    std::vector<std::pair<Proto, std::uint16_t>> accept_now;
+  };
+  HostPlan plan_host(const ScanJob& scan, const Prepared& host, const CommitOptions& options,
+                     std::int64_t time_ms) {
+    HostPlan plan;
+    plan.known = host_presence(scan.job_id, host.key);
+    if (plan.known) plan.stored = load_snapshot(plan.known->id);
+    const auto& known = plan.known;
+    const auto& job_baseline_ms = scan.baseline_ms;
+    // An adopted host's stored state (if any) is from before it moved away: not compared.
+    const HostSnapshot old = host.adopted ? HostSnapshot{} : plan.stored;
+    // A scan of some of the ports: the others keep their stored state.
+    plan.fresh = host.partial ? merge_snapshots(old, host.fresh, options.job_ports) : host.fresh;
+    const HostSnapshot& fresh = plan.fresh;
+    // A host without a baseline is new exposure unless this scan sets the job's baseline
+    // or the host had already answered by then (known, but not comparable yet), or it came
+    // from another shard.
+    plan.appeared = !old.exists && job_baseline_ms.has_value() && !host.adopted &&
+                    !(known && known->seen_ms && *known->seen_ms <= *job_baseline_ms);
+
+    // A protocol scanned with another technique than last time starts a new baseline.
+    HostSnapshot comparable = old;
+    std::erase_if(comparable.protos, [&](const ProtoSnapshot& p) {
+      const ProtoSnapshot* n = fresh.find(p.proto);
+      return n != nullptr && n->technique != p.technique;
+    });
+
+    std::vector<PortChange>& changes = plan.changes;
+    if (plan.appeared) {
+      for (const auto& [proto, port] : fresh.open_ports()) {
+        PortChange c;
+        c.proto = proto;
+        c.port = port;
+        c.from_absent = true;
+        c.from_reason = Reason::unknown;
+        c.to = PortState::open;
+        c.to_reason = fresh.state_of(proto, port)->reason;
+        if (host.exact != nullptr) {
+          for (const auto& r : host.exact->ports) {
+            if (r.proto == proto && r.port == port) c.to_reason = r.reason;
+          }
+        }
+        changes.push_back(c);
+      }
+    } else {
+      changes = host.exact != nullptr ? diff_host(comparable, *host.exact)
+                                      : diff_snapshots(comparable, fresh);
+    }
+    // A partial scan's open ports that are new to the host's state: the rest of the first
+    // full baseline of a host that was there at the job's baseline (accepted as that was),
+    // new exposure of a host that appeared since (from "absent", as its first ports were).
+    const std::int64_t first_coverage_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.first_coverage).count();
+    // The host's first coverage period starts when it was first seen, or when it was
+    // adopted (its baseline then started again, as a first baseline does).
+    std::int64_t era_ms = -1;  // never seen
+    if (known && known->seen_ms) era_ms = *known->seen_ms;
+    const bool adopted_era = known && known->adopted_ms && *known->adopted_ms >= era_ms;
+    if (adopted_era) era_ms = *known->adopted_ms;
+    if (host.partial && old.exists && era_ms >= 0 && time_ms - era_ms <= first_coverage_ms) {
+      const bool baseline_era =
+          adopted_era || !job_baseline_ms.has_value() || era_ms <= *job_baseline_ms;
+      for (const auto& [proto, port] : host.fresh.open_ports()) {
+        if (comparable.state_of(proto, port)) continue;
+        if (baseline_era) {
+          if (options.accept_first_baseline) plan.accept_now.emplace_back(proto, port);
+          continue;
+        }
+        PortChange c;
+        c.proto = proto;
+        c.port = port;
+        c.from_absent = true;
+        c.to = PortState::open;
+        c.to_reason = host.fresh.state_of(proto, port)->reason;
+        changes.push_back(c);
+      }
+    }
+    if (options.accept_first_baseline && !old.exists && !plan.appeared)
+      plan.accept_now = fresh.open_ports();
+    return plan;
+  }
+
+  void insert_service(std::int64_t event_id, const ServiceIdentity& s) {
+    auto q = db.query(
+        "INSERT INTO event_services(event_id, outcome, protocol, banner, banner_sha256, "
+        "tls_version, tls_subject_cn, tls_sans, tls_issuer_cn, tls_not_before_ms, "
+        "tls_not_after_ms, tls_self_signed, tls_sha256, http_status, http_status_line, "
+        "http_server) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+        "?16)");
+    q.bind(1, event_id)
+        .bind(2, std::string_view(to_string(s.outcome)))
+        .bind(3, s.protocol)
+        .bind(4, s.banner)
+        .bind(5, s.banner_sha256);
+    if (s.tls) {
+      std::string sans;
+      for (const auto& name : s.tls->sans) {
+        if (!sans.empty()) sans += '\n';
+        sans += name;
+      }
+      q.bind(6, s.tls->version)
+          .bind(7, s.tls->subject_cn)
+          .bind(8, sans)
+          .bind(9, s.tls->issuer_cn)
+          .bind(10, to_ms(s.tls->not_before))
+          .bind(11, to_ms(s.tls->not_after))
+          .bind(12, static_cast<std::int64_t>(s.tls->self_signed ? 1 : 0))
+          .bind(13, s.tls->sha256);
+    }
+    if (s.http) {
+      q.bind(14, static_cast<std::int64_t>(s.http->status))
+          .bind(15, s.http->status_line)
+          .bind(16, s.http->server);
+    }
+    q.run();
+  }
+
   template <typename Host, typename Prepare>
   std::vector<ChangeEvent> commit(std::int64_t scan_id, std::span<const Host> hosts,
                                   const ScanCounters& counters, Clock::time_point finished,
@@ -387,29 +540,17 @@ struct Store::Impl {
                                   const CommitOptions& options, CommitSummary* summary_out) {
     Transaction tx(db, Transaction::Kind::write);
 
-    std::int64_t job_id = 0;
-    std::string job;
-    Technique technique = Technique::connect;
-    std::optional<std::int64_t> job_baseline_ms;
-    {
-      auto q = db.query(
-          "SELECT s.job_id, j.name, s.technique, s.status, j.baseline_ms FROM scans s "
-          "JOIN jobs j ON j.id = s.job_id WHERE s.id = ?1");
-      q.bind(1, scan_id);
-      if (!q.step()) {
-        throw StorageError("portvigil storage: " + db.path() + ": no scan " +
-                           std::to_string(scan_id));
-      }
-      job_id = q.int64(0);
-      job = q.text(1);
-      technique = technique_from(q.text(2));
-      const std::string status = q.text(3);
-      if (status != "running") {
-        throw StorageError("portvigil storage: " + db.path() + ": scan " + std::to_string(scan_id) +
-                           " is " + status + ", not running");
-      }
-      job_baseline_ms = q.optional_int64(4);
+    const ScanJob scan = scan_job(scan_id);
+    if (scan.status != "running") {
+      throw StorageError("portvigil storage: " + db.path() + ": scan " + std::to_string(scan_id) +
+                         " is " + scan.status + ", not running");
     }
+    const std::int64_t job_id = scan.job_id;
+    const std::string& job = scan.job;
+    const Technique technique = scan.technique;
+    const std::optional<std::int64_t>& job_baseline_ms = scan.baseline_ms;
+    std::map<std::pair<std::string_view, std::uint16_t>, const ServiceIdentity*> services;
+    for (const auto& s : options.services) services[{s.host, s.port}] = &s.identity;
 
     const std::int64_t time_ms = to_ms(finished);
     const Clock::time_point event_time = from_ms(time_ms);
@@ -465,78 +606,13 @@ struct Store::Impl {
       ++hosts_complete;
       answered_now = true;
       const std::string& key = host.key;
-      const auto known = host_presence(job_id, key);
-      const std::int64_t host_id = known ? known->id : ensure_host(job_id, key);
-      const HostSnapshot stored = load_snapshot(host_id);
-      // An adopted host's stored state (if any) is from before it moved away: not compared.
-      const HostSnapshot old = host.adopted ? HostSnapshot{} : stored;
-      // A scan of some of the ports: the others keep their stored state.
-      const HostSnapshot fresh =
-          host.partial ? merge_snapshots(old, host.fresh, options.job_ports) : host.fresh;
-      // A host without a baseline is new exposure unless this scan sets the job's baseline
-      // or the host had already answered by then (known, but not comparable yet), or it came
-      // from another shard.
-      const bool appeared = !old.exists && job_baseline_ms.has_value() && !host.adopted &&
-                            !(known && known->seen_ms && *known->seen_ms <= *job_baseline_ms);
-
-      // A protocol scanned with another technique than last time starts a new baseline.
-      HostSnapshot comparable = old;
-      std::erase_if(comparable.protos, [&](const ProtoSnapshot& p) {
-        const ProtoSnapshot* n = fresh.find(p.proto);
-        return n != nullptr && n->technique != p.technique;
-      });
-
-      std::vector<PortChange> changes;
-      if (appeared) {
-        for (const auto& [proto, port] : fresh.open_ports()) {
-          PortChange c;
-          c.proto = proto;
-          c.port = port;
-          c.from_absent = true;
-          c.from_reason = Reason::unknown;
-          c.to = PortState::open;
-          c.to_reason = fresh.state_of(proto, port)->reason;
-          if (host.exact != nullptr) {
-            for (const auto& r : host.exact->ports) {
-              if (r.proto == proto && r.port == port) c.to_reason = r.reason;
-            }
-          }
-          changes.push_back(c);
-        }
-      } else {
-        changes = host.exact != nullptr ? diff_host(comparable, *host.exact)
-                                        : diff_snapshots(comparable, fresh);
-      }
-      // A partial scan's open ports that are new to the host's state: the rest of the first
-      // full baseline of a host that was there at the job's baseline (accepted as that was),
-      // new exposure of a host that appeared since (from "absent", as its first ports were).
-      std::vector<std::pair<Proto, std::uint16_t>> accept_now;
-      const std::int64_t first_coverage_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(options.first_coverage).count();
-      // The host's first coverage period starts when it was first seen, or when it was
-      // adopted (its baseline then started again, as a first baseline does).
-      std::int64_t era_ms = -1;  // never seen
-      if (known && known->seen_ms) era_ms = *known->seen_ms;
-      const bool adopted_era = known && known->adopted_ms && *known->adopted_ms >= era_ms;
-      if (adopted_era) era_ms = *known->adopted_ms;
-      if (host.partial && old.exists && era_ms >= 0 && time_ms - era_ms <= first_coverage_ms) {
-        const bool baseline_era =
-            adopted_era || !job_baseline_ms.has_value() || era_ms <= *job_baseline_ms;
-        for (const auto& [proto, port] : host.fresh.open_ports()) {
-          if (comparable.state_of(proto, port)) continue;
-          if (baseline_era) {
-            if (options.accept_first_baseline) accept_now.emplace_back(proto, port);
-            continue;
-          }
-          PortChange c;
-          c.proto = proto;
-          c.port = port;
-          c.from_absent = true;
-          c.to = PortState::open;
-          c.to_reason = host.fresh.state_of(proto, port)->reason;
-          changes.push_back(c);
-        }
-      }
+      HostPlan plan = plan_host(scan, host, options, time_ms);
+      const std::int64_t host_id = plan.known ? plan.known->id : ensure_host(job_id, key);
+      const HostSnapshot& stored = plan.stored;
+      const HostSnapshot& fresh = plan.fresh;
+      const bool appeared = plan.appeared;
+      const std::vector<PortChange>& changes = plan.changes;
+      const std::vector<std::pair<Proto, std::uint16_t>>& accept_now = plan.accept_now;
       bool all_expected = true;
       std::vector<std::pair<Proto, std::uint16_t>> appeared_ports;
       for (const PortChange& change : changes) {
@@ -555,7 +631,15 @@ struct Store::Impl {
             "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, from_reason, "
             "to_state, to_reason, expected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             host_id, scan_id, time_ms, change, expected);
-        add_event(db.last_insert_rowid(), key, EventKind::port, change, {}, expected);
+        const std::int64_t event_id = db.last_insert_rowid();
+        const ServiceIdentity* service = nullptr;
+        if (change.proto == Proto::tcp && change.to == PortState::open) {
+          const auto it = services.find({key, change.port});
+          if (it != services.end()) service = it->second;
+        }
+        if (service != nullptr) insert_service(event_id, *service);
+        add_event(event_id, key, EventKind::port, change, {}, expected);
+        if (service != nullptr) events.back().service = *service;
       }
       if (appeared) {
         // After its port events, so a consumer that reads the host event has them all.
@@ -595,8 +679,6 @@ struct Store::Impl {
           .bind(4, host.address)
           .run();
       mark_seen(host_id, time_ms);
-      if (options.accept_first_baseline && !old.exists && !appeared)
-        accept_now = fresh.open_ports();
       if (!accept_now.empty()) {
         // Same transaction as the baseline itself, so a crash cannot leave a baseline whose
         // ports were never accepted.
@@ -802,16 +884,27 @@ std::vector<ChangeEvent> Store::commit_scan(std::int64_t scan_id,
                                             const ScanCounters& counters,
                                             Clock::time_point finished, const EventPolicy& policy,
                                             const CommitOptions& options, CommitSummary* summary) {
-  return impl_->commit(
-      scan_id, hosts, counters, finished, policy,
-      [](const ScannedHost& h, Technique technique) {
-        Impl::Prepared p{h.host,  h.address,  h.complete, h.state,
-                         nullptr, h.presence, h.partial,  h.adopted};
-        p.fresh.exists = true;
-        for (auto& proto : p.fresh.protos) proto.technique = technique;
-        return p;
-      },
-      options, summary);
+  return impl_->commit(scan_id, hosts, counters, finished, policy, &Impl::prepare_scanned, options,
+                       summary);
+}
+
+std::vector<Store::Opening> Store::planned_tcp_openings(std::int64_t scan_id,
+                                                        std::span<const ScannedHost> hosts,
+                                                        Clock::time_point finished,
+                                                        const CommitOptions& options) const {
+  auto& s = *impl_;
+  Transaction tx(s.db, Transaction::Kind::read);
+  const Impl::ScanJob scan = s.scan_job(scan_id);
+  const std::int64_t time_ms = to_ms(finished);
+  std::vector<Opening> out;
+  for (const ScannedHost& h : hosts) {
+    if (!h.complete) continue;
+    const Impl::Prepared host = Impl::prepare_scanned(h, scan.technique);
+    for (const PortChange& c : s.plan_host(scan, host, options, time_ms).changes) {
+      if (c.proto == Proto::tcp && c.to == PortState::open) out.push_back({h.host, c.port});
+    }
+  }
+  return out;
 }
 
 bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::time_point when) {
@@ -978,10 +1071,61 @@ std::vector<Store::StoredHost> Store::hosts(std::string_view job) const {
 
 namespace {
 
+// The event_services columns, first at kServiceColumn of a query that LEFT JOINs it as s.
+#define PORTVIGIL_SERVICE_COLUMNS                                                             \
+  "s.outcome, s.protocol, s.banner, s.banner_sha256, s.tls_version, s.tls_subject_cn, "       \
+  "s.tls_sans, s.tls_issuer_cn, s.tls_not_before_ms, s.tls_not_after_ms, s.tls_self_signed, " \
+  "s.tls_sha256, s.http_status, s.http_status_line, s.http_server "
+
 constexpr std::string_view kEventColumns =
     "SELECT e.id, e.time_ms, j.name, h.name, e.proto, e.port, e.from_state, e.from_reason, "
-    "e.to_state, e.to_reason, e.expected, e.scan_id, e.kind, e.ports, e.change_id FROM events e "
-    "JOIN hosts h ON h.id = e.host_id JOIN jobs j ON j.id = h.job_id ";
+    "e.to_state, e.to_reason, e.expected, e.scan_id, e.kind, e.ports, "
+    "e.change_id, " PORTVIGIL_SERVICE_COLUMNS
+    "FROM events e JOIN hosts h ON h.id = e.host_id JOIN jobs j ON j.id = h.job_id "
+    "LEFT JOIN event_services s ON s.event_id = e.id ";
+constexpr int kEventServiceColumn = 15;
+
+std::optional<ServiceOutcome> outcome_from(std::string_view text) {
+  for (int i = 0; i <= static_cast<int>(ServiceOutcome::timed_out); ++i) {
+    const auto o = static_cast<ServiceOutcome>(i);
+    if (text == to_string(o)) return o;
+  }
+  return std::nullopt;
+}
+
+// The service of a row whose event_services columns start at `col`; none when it has no
+// service row (or one this version cannot read).
+std::optional<ServiceIdentity> read_service(const Query& q, int col) {
+  if (q.is_null(col)) return std::nullopt;
+  const auto outcome = outcome_from(q.text(col));
+  if (!outcome) return std::nullopt;
+  ServiceIdentity s;
+  s.outcome = *outcome;
+  s.protocol = q.text(col + 1);
+  s.banner = q.text(col + 2);
+  s.banner_sha256 = q.text(col + 3);
+  if (!q.is_null(col + 4)) {
+    TlsCertificate c;
+    c.version = q.text(col + 4);
+    c.subject_cn = q.text(col + 5);
+    const std::string sans = q.text(col + 6);
+    for (std::size_t at = 0; at < sans.size();) {
+      const std::size_t end = std::min(sans.find('\n', at), sans.size());
+      c.sans.push_back(sans.substr(at, end - at));
+      at = end + 1;
+    }
+    c.issuer_cn = q.text(col + 7);
+    c.not_before = from_ms(q.optional_int64(col + 8).value_or(0));
+    c.not_after = from_ms(q.optional_int64(col + 9).value_or(0));
+    c.self_signed = q.optional_int64(col + 10).value_or(0) != 0;
+    c.sha256 = q.text(col + 11);
+    s.tls = std::move(c);
+  }
+  if (!q.is_null(col + 12)) {
+    s.http = HttpHead{static_cast<int>(q.int64(col + 12)), q.text(col + 13), q.text(col + 14)};
+  }
+  return s;
+}
 
 ChangeEvent read_event(const Query& q) {
   ChangeEvent e;
@@ -998,6 +1142,7 @@ ChangeEvent read_event(const Query& q) {
   e.expected = q.int64(10) != 0;
   e.scan_id = q.optional_int64(11).value_or(0);
   e.change_id = q.text(14);
+  e.service = read_service(q, kEventServiceColumn);
   return e;
 }
 
@@ -1051,8 +1196,12 @@ std::vector<Transition> Store::history(const PortFilter& filter) const {
   // Unused parameter numbers are fine in SQLite; only the numbered ones present are bound.
   const std::string sql =
       "SELECT t.id, t.time_ms, j.name, h.name, t.proto, t.port, t.from_state, t.from_reason, "
-      "t.to_state, t.to_reason, t.scan_id FROM transitions t "
-      "JOIN hosts h ON h.id = t.host_id JOIN jobs j ON j.id = h.job_id WHERE 1" +
+      "t.to_state, t.to_reason, t.scan_id, " PORTVIGIL_SERVICE_COLUMNS
+      "FROM transitions t JOIN hosts h ON h.id = t.host_id JOIN jobs j ON j.id = h.job_id "
+      // The event of the same change, if it made one, and what answered on the port then.
+      "LEFT JOIN events e ON e.scan_id = t.scan_id AND e.host_id = t.host_id AND "
+      "e.kind = 'port' AND e.proto = t.proto AND e.port = t.port "
+      "LEFT JOIN event_services s ON s.event_id = e.id WHERE 1" +
       filter_sql(filter, "t.proto", "t.port") + " ORDER BY t.time_ms, t.id";
   auto q = impl_->db.query(sql);
   bind_filter(q, filter);
@@ -1065,6 +1214,7 @@ std::vector<Transition> Store::history(const PortFilter& filter) const {
     t.host = q.text(3);
     t.change = read_change(q, 4);
     t.scan_id = q.optional_int64(10).value_or(0);
+    t.service = read_service(q, 11);
     out.push_back(std::move(t));
   }
   return out;

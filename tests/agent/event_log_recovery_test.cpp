@@ -9,6 +9,7 @@
 #include "agent_test_util.hpp"
 #include "event_log.hpp"
 #include "event_log_line.hpp"
+#include "portvigil/exporters/reports.hpp"
 
 namespace portvigil {
 namespace {
@@ -57,6 +58,28 @@ TEST(EventLineId, ReadsWhatEventJsonWrites) {
   auto with_change_id = make_event(4);
   with_change_id.change_id = "3c38cf2ff8c43cacead19dbc3c7b7594";
   EXPECT_EQ(event_line_id(event_json(with_change_id)), 4);
+}
+
+// An event that opened a port carries what answered there, in the reports' encoding, and
+// still reads back as an event; a hostile Server header stays inside its string.
+TEST(EventLineId, EventsWithAServiceAreEvents) {
+  auto e = make_event(5);
+  ServiceIdentity s;
+  s.outcome = ServiceOutcome::identified;
+  s.protocol = "https";
+  TlsCertificate c;
+  c.version = "TLSv1.3";
+  c.subject_cn = "staging.internal";
+  c.sans = {"staging.internal", "198.18.0.7"};
+  c.self_signed = true;
+  s.tls = c;
+  s.http = HttpHead{200, "HTTP/1.1 200 OK", "Jetty\"},\"id\":999,\"x\":{\""};
+  e.service = s;
+  const std::string json = event_json(e);
+  EXPECT_EQ(event_line_id(json), 5);
+  EXPECT_NE(json.find(",\"service\":" + service_json(s) + "}"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"subject_cn\": \"staging.internal\""), std::string::npos) << json;
+  EXPECT_EQ(event_json(make_event(5)).find("service"), std::string::npos) << "no service: no key";
 }
 
 // Other event kinds (host appeared / gone silent) have other fields: still events.

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <set>
@@ -165,6 +166,110 @@ TEST_F(JobRunnerTest, OpeningAndClosingAPortAreOneEventEach) {
   EXPECT_GT(c.id, e.id);
   EXPECT_EQ(store.events_after(0, 100).size(), 2u);
   EXPECT_EQ(baseline_of(22)->state, PortState::closed);
+}
+
+// Service identification (#12): the ports a run opens, and only those, are identified
+// before the commit, and their events carry what answered.
+TEST_F(JobRunnerTest, OpenedPortsAreIdentifiedBeforeTheirEventsAreWritten) {
+  JobText j;
+  j.extra = "never-probe = \"10001,20\"\n";
+  const auto config = make_config(j);
+  std::vector<std::vector<ServiceTarget>> calls;
+  IdentifyOptions seen_options;
+  JobEnvironment env{net.factory(), &stop, &quiet};
+  env.identify = [&](const std::vector<ServiceTarget>& targets, const IdentifyOptions& o) {
+    calls.push_back(targets);
+    seen_options = o;
+    std::vector<ServiceIdentity> out(targets.size());
+    for (auto& s : out) {
+      s.outcome = ServiceOutcome::identified;
+      s.protocol = "ssh";
+      s.banner = "SSH-2.0-Test";
+    }
+    return out;
+  };
+  net.set(80, FakeBehavior::open);
+  ASSERT_TRUE(run_job(config, config.jobs.at(0), store, env).complete);
+  EXPECT_TRUE(calls.empty()) << "a silent first baseline opens nothing";
+
+  net.set(22, FakeBehavior::open);
+  const auto opened = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_TRUE(opened.complete) << opened.error;
+  ASSERT_EQ(calls.size(), 1u);
+  ASSERT_EQ(calls[0].size(), 1u) << "only the port that opened, not 80";
+  EXPECT_EQ(calls[0][0].address.to_string(), kHost);
+  EXPECT_EQ(calls[0][0].port, 22);
+  EXPECT_EQ(opened.services_identified, 1u);
+  for (const int p : {20, 515, 631, 9100, 9107, 10001}) {
+    EXPECT_NE(std::find(seen_options.never_probe.begin(), seen_options.never_probe.end(),
+                        static_cast<std::uint16_t>(p)),
+              seen_options.never_probe.end())
+        << p;
+  }
+  EXPECT_TRUE(seen_options.scope.contains(asio::ip::make_address(kHost)));
+  EXPECT_EQ(seen_options.stop, &stop);
+  ASSERT_EQ(opened.events.size(), 1u);
+  ASSERT_TRUE(opened.events[0].service);
+  EXPECT_EQ(opened.events[0].service->banner, "SSH-2.0-Test");
+  const auto stored = store.events_after(0, 100);
+  ASSERT_EQ(stored.size(), 1u);
+  ASSERT_TRUE(stored[0].service);
+  EXPECT_EQ(stored[0].service->protocol, "ssh");
+
+  // Nothing opened: nothing identified.
+  calls.clear();
+  EXPECT_TRUE(run_job(config, config.jobs.at(0), store, env).events.empty());
+  EXPECT_TRUE(calls.empty());
+  // A closing is not identified either.
+  net.set(22, FakeBehavior::closed);
+  const auto closed = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_EQ(closed.events.size(), 1u);
+  EXPECT_FALSE(closed.events[0].service);
+  EXPECT_TRUE(calls.empty());
+}
+
+TEST_F(JobRunnerTest, IdentifyServicesFalseSendsNothingAndKeepsTheEvent) {
+  JobText j;
+  j.extra = "identify-services = false\n";
+  const auto config = make_config(j);
+  int calls = 0;
+  JobEnvironment env{net.factory(), &stop, &quiet};
+  env.identify = [&](const std::vector<ServiceTarget>& targets, const IdentifyOptions&) {
+    ++calls;
+    return std::vector<ServiceIdentity>(targets.size());
+  };
+  ASSERT_TRUE(run_job(config, config.jobs.at(0), store, env).complete);
+  net.set(22, FakeBehavior::open);
+  const auto opened = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_EQ(opened.events.size(), 1u);
+  EXPECT_FALSE(opened.events[0].service);
+  EXPECT_EQ(calls, 0);
+}
+
+// Stopped while identifying: nothing is committed, so the next run finds the change again,
+// and then identifies it: the event is delayed to the next run, never lost.
+TEST_F(JobRunnerTest, StopDuringIdentificationCommitsNothingAndLosesNothing) {
+  const auto config = make_config({});
+  JobEnvironment env{net.factory(), &stop, &quiet};
+  bool stop_now = true;
+  env.identify = [&](const std::vector<ServiceTarget>& targets, const IdentifyOptions&) {
+    if (stop_now) stop = true;
+    std::vector<ServiceIdentity> out(targets.size());
+    for (auto& s : out) s.outcome = stop_now ? ServiceOutcome::timed_out : ServiceOutcome::silent;
+    return out;
+  };
+  ASSERT_TRUE(run_job(config, config.jobs.at(0), store, env).complete);
+  net.set(22, FakeBehavior::open);
+  const auto stopped = run_job(config, config.jobs.at(0), store, env);
+  EXPECT_FALSE(stopped.complete);
+  EXPECT_TRUE(store.events_after(0, 100).empty());
+  stop = false;
+  stop_now = false;
+  const auto again = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_TRUE(again.complete) << again.error;
+  ASSERT_EQ(again.events.size(), 1u);
+  ASSERT_TRUE(again.events[0].service);
+  EXPECT_EQ(again.events[0].service->outcome, ServiceOutcome::silent);
 }
 
 TEST_F(JobRunnerTest, ChangeSeenOnlyByTheMainScanIsNoEvent) {

@@ -238,6 +238,26 @@ interval = "15m"
   EXPECT_FALSE(job.max_retries);
   EXPECT_EQ(job.origin, "t.toml:5:1");
   EXPECT_EQ(config.authorization.at(0).origin, "t.toml:2:1");
+  EXPECT_TRUE(job.identify_services);
+  EXPECT_TRUE(job.never_probe.empty()) << "only the built-in printer ports";
+}
+
+TEST(AgentConfig, ServiceIdentificationKeys) {
+  const auto config = parse_config(R"(
+[[authorization]]
+networks = ["198.18.0.0/24"]
+
+[[job]]
+name = "web"
+targets = ["198.18.0.1"]
+interval = "15m"
+identify-services = false
+never-probe = "10001,T:9200-9202"
+)",
+                                   "t.toml");
+  const auto& job = config.jobs.at(0);
+  EXPECT_FALSE(job.identify_services);
+  EXPECT_EQ(job.never_probe, (std::vector<std::uint16_t>{9200, 9201, 9202, 10001}));
 }
 
 TEST(AgentConfig, ShardAndReplica) {
@@ -771,6 +791,18 @@ const BadConfig kBadConfigs[] = {
     {"exclude_ports_wrong_protocol", job_with("exclude-ports = \"U:53\""),
      "t.toml:5:17: job \"web\": key \"exclude-ports\": \"U:53\": no TCP ports, but the "
      "technique scans TCP; expected TCP ports (unqualified or after T:)"},
+    {"identify_services_not_boolean", job_with("identify-services = \"yes\""),
+     "t.toml:5:21: job \"web\": key \"identify-services\": expected true or false, got \"yes\" "
+     "(string)"},
+    {"never_probe_out_of_range", job_with("never-probe = \"9100,70000\""),
+     "t.toml:5:15: job \"web\": key \"never-probe\": \"9100,70000\": expected a port number from 0 "
+     "to 65535 or a range such as 1000-2000, got \"70000\""},
+    {"never_probe_udp", job_with("never-probe = \"U:161\""),
+     "t.toml:5:15: job \"web\": key \"never-probe\": \"U:161\": no TCP ports, but "
+     "identification probes TCP; expected TCP ports (unqualified or after T:)"},
+    {"never_probe_array", job_with("never-probe = [9100]"),
+     "t.toml:5:15: job \"web\": key \"never-probe\": expected a TCP port list such as "
+     "\"9100-9107,10001\", got an array"},
     {"exclude_ports_everything", job_with("ports = \"20-25\"\nexclude-ports = \"T:1-100\""),
      "t.toml:6:17: job \"web\": key \"exclude-ports\": \"T:1-100\" excludes every port the "
      "job scans; expected ports that leave something to scan"},

@@ -88,6 +88,9 @@ struct TechniqueInfo {
   std::span<const PortState> reported;
 };
 [[nodiscard]] const TechniqueInfo& technique_info(Technique technique);
+// Whether the technique can find TCP ports open (connect and SYN): what service
+// identification needs.
+[[nodiscard]] bool finds_open_tcp_ports(Technique technique);
 [[nodiscard]] std::span<const TechniqueInfo> all_techniques();      // in Technique order
 [[nodiscard]] std::span<const std::string_view> technique_names();  // "connect", "syn", ...
 [[nodiscard]] std::optional<Technique> parse_technique(std::string_view name);

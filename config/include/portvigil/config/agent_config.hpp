@@ -133,6 +133,11 @@ struct JobConfig {
     const double scans = std::max(1.0, std::floor(udp_coverage / interval));
     return static_cast<std::size_t>(std::ceil(static_cast<double>(port_count) / scans));
   }
+  // Service identification of the TCP ports a scan opens, before their events are written
+  // (identify-services, on by default), and the ports it must never send anything to on top
+  // of the built-in printer ports (never-probe, sorted).
+  bool identify_services = true;
+  std::vector<std::uint16_t> never_probe;
   bool has_policy = false;  // expected-open was given (an empty list expects nothing open)
   std::vector<ExpectedOpen> expected_open;
   std::string origin;  // "FILE:LINE:COL" of the [[job]] table

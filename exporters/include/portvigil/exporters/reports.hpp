@@ -5,8 +5,10 @@
 
 #include <memory>
 #include <ostream>
+#include <string>
 
 #include "portvigil/common/scan_model.hpp"
+#include "portvigil/common/service.hpp"
 
 namespace portvigil {
 
@@ -22,5 +24,9 @@ struct ReportOptions {
 [[nodiscard]] std::unique_ptr<ReportSink> make_json_report(std::ostream& out);
 [[nodiscard]] std::unique_ptr<ReportSink> make_grepable_report(std::ostream& out,
                                                                ReportOptions options = {});
+
+// What answered on a port (service identification) as one JSON object: the one encoding of
+// it, in -oJ reports and in change events (docs/scan-json.md).
+[[nodiscard]] std::string service_json(const ServiceIdentity& s);
 
 }  // namespace portvigil

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "portvigil/common/scan_model.hpp"
+#include "portvigil/common/service.hpp"
 #include "portvigil/storage/diff.hpp"
 
 namespace portvigil {
@@ -67,6 +68,9 @@ struct Transition {
   std::string host;
   PortChange change;
   std::int64_t scan_id = 0;  // 0 once the scan row has been pruned
+  // What answered when this transition opened a TCP port, from its event (none when the
+  // port was not identified or the transition made no event).
+  std::optional<ServiceIdentity> service = {};
 };
 
 // What an event is about. Port events carry `change`; host events carry `ports`.
@@ -92,6 +96,9 @@ struct ChangeEvent {
   // The same on every replica that saw the same history (common/shard.hpp change_id); ""
   // for events stored before schema version 6.
   std::string change_id = {};
+  // Port events that opened a TCP port: what answered there (CommitOptions::services); none
+  // when identification did not run.
+  std::optional<ServiceIdentity> service = {};
 };
 
 // What the agent's policy makes of one change. `silent` still records the transition in
@@ -218,6 +225,14 @@ struct CommitOptions {
   // Hosts gained by resharding that this scan could not adopt (not scanned cleanly): their
   // next clean scan adopts them (Store::pending_adoptions).
   std::vector<std::string> adopt_later = {};
+  // What answered on TCP ports this scan opens (the agent identifies planned_openings()
+  // before it commits), stored with their port events. Ports without one get none.
+  struct OpenedService {
+    std::string host;  // host key
+    std::uint16_t port = 0;
+    ServiceIdentity identity;
+  };
+  std::vector<OpenedService> services = {};
 };
 
 // What a commit found beyond its events, for the agent's metrics and log.
@@ -292,6 +307,19 @@ class Store {
                                        const EventPolicy& policy = {},
                                        const CommitOptions& options = {},
                                        CommitSummary* summary = nullptr);
+
+  // The TCP ports that commit_scan() with the same arguments would report opened (port
+  // events whose new state is open, the ports of hosts that appear included), by host key,
+  // in host order: the same plan the commit applies, worked out without writing. The agent
+  // identifies these before it commits. `finished` and `options` as for the commit.
+  struct Opening {
+    std::string host;
+    std::uint16_t port = 0;
+    friend bool operator==(const Opening&, const Opening&) = default;
+  };
+  [[nodiscard]] std::vector<Opening> planned_tcp_openings(
+      std::int64_t scan_id, std::span<const ScannedHost> hosts,
+      std::chrono::system_clock::time_point finished, const CommitOptions& options = {}) const;
 
   // For crash, timeout, SIGTERM: nothing of the scan is kept but its row. Returns false if
   // the scan was not running (already committed or marked).
