@@ -114,6 +114,9 @@ class LoopbackListener {
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, 20) > 0) {
           const int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+          if (c >= 0 && !greeting.empty()) {
+            (void)::send(c, greeting.data(), greeting.size(), MSG_NOSIGNAL);
+          }
           if (c >= 0) ::close(c);
         }
       }
@@ -128,6 +131,8 @@ class LoopbackListener {
   }
   [[nodiscard]] bool is_open() const { return fd_ >= 0; }
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  // Sent to every connection before it is closed (set while closed); "" sends nothing.
+  std::string greeting;
 
  private:
   std::uint16_t port_;

@@ -997,6 +997,8 @@ TEST(JobRunnerLoopback, ListenerAppearingIsOneConfirmedEvent) {
   test::LoopbackListener watched;
   const auto port = watched.port();
   watched.close();
+  // What the opened port's event says answered there (real identification on loopback).
+  watched.greeting = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";
   const auto other = test::free_loopback_port();
   const std::string ports = std::to_string(port) + "," + std::to_string(other);
   const auto config = parse_config(
@@ -1026,8 +1028,19 @@ TEST(JobRunnerLoopback, ListenerAppearingIsOneConfirmedEvent) {
   EXPECT_EQ(e.change.from_reason, Reason::conn_refused);
   EXPECT_EQ(e.change.to_reason, Reason::syn_ack);
   EXPECT_FALSE(e.expected);
+  EXPECT_EQ(opened.services_identified, 1u);
+  ASSERT_TRUE(e.service);
+  EXPECT_EQ(e.service->outcome, ServiceOutcome::identified);
+  EXPECT_EQ(e.service->protocol, "ssh");
+  EXPECT_EQ(e.service->banner, "SSH-2.0-OpenSSH_9.2p1 Debian-2");
+  const auto stored = store.events_after(0, 10);
+  ASSERT_EQ(stored.size(), 1u);
+  ASSERT_TRUE(stored[0].service);
+  EXPECT_EQ(summary(*stored[0].service), "ssh: SSH-2.0-OpenSSH_9.2p1 Debian-2");
 
-  EXPECT_TRUE(run_job(config, config.jobs.at(0), store, env).events.empty());
+  const auto unchanged = run_job(config, config.jobs.at(0), store, env);
+  EXPECT_TRUE(unchanged.events.empty());
+  EXPECT_EQ(unchanged.services_identified, 0u) << "nothing opened: nothing identified";
 
   watched.close();
   const auto closed = run_job(config, config.jobs.at(0), store, env);

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <regex>
 #include <set>
@@ -437,6 +438,94 @@ TEST(AgentService, EventStreamIsExactlyTheChangesAndSigtermStops) {
   expect_event_log_matches(lab, agent.out());
   std::printf("service: %zu scans in %.1f s, events: %zu\n", agent.completed("lab"), ran,
               events.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1b. What opened (#12): real servers start in the target namespace between two runs of a SYN
+// job; each opened port's event carries what answered there, `portvigil changes` shows it
+// in one line, and the printer port (never probed) received zero bytes.
+TEST(AgentServices, EachOpenedPortsEventSaysWhatAnswered) {
+  PV_REQUIRE_LAB();
+  LabConfig c;
+  c.tcp_open = "22";
+  Lab lab(c);
+  PV_REQUIRE_LAB_UP(lab);
+  const std::string cert = lab.path("cert.pem");
+  const std::string key = lab.path("key.pem");
+  const CmdResult made = pvlab::run(
+      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-subj", "/CN=lab.internal", "-addext", "subjectAltName=DNS:lab.internal,DNS:alt.internal",
+       "-days", "20", "-keyout", key, "-out", cert},
+      60s);
+  ASSERT_EQ(made.exit_code, 0) << made.describe();
+  JobSpec job;
+  job.targets = {Lab::kTarget4};
+  job.ports = "22,2222,2525,7000,8080,8443,9100";
+  const std::string config = lab.path("agent.toml");
+  write_config(config, agent_config(lab, kLabNetworks, {job}));
+  const OnceRun baseline = run_once(lab, config);
+  ASSERT_EQ(baseline.cmd.exit_code, 0) << baseline.cmd.describe();
+  EXPECT_TRUE(baseline.events.empty()) << show(baseline.events);
+
+  Background servers({"ip", "netns", "exec", target_namespace(lab), "python3",
+                      pvlab::lab_script_dir() + "/service_servers.py", "--dir", lab.dir(), "--cert",
+                      cert, "--key", key},
+                     lab.path("servers.out"), lab.path("servers.err"));
+  ASSERT_TRUE(wait_until([&] { return contains(servers.out(), "ready"); }, 10s)) << servers.err();
+  const OnceRun opened = run_once(lab, config);
+  ASSERT_EQ(opened.cmd.exit_code, 0) << opened.cmd.describe();
+  ASSERT_EQ(opened.events.size(), 6U) << show(opened.events);
+  std::map<int, pvlab::Json> service;
+  for (const auto& e : opened.events) {
+    EXPECT_EQ(e.to, "open") << e.line;
+    std::string error;
+    const auto doc = pvlab::parse_json(e.line, &error);
+    ASSERT_TRUE(doc.has_value()) << error << ": " << e.line;
+    const pvlab::Json* s = doc->get("service");
+    ASSERT_NE(s, nullptr) << "no service in " << e.line;
+    service[e.port] = *s;
+  }
+  ASSERT_EQ(service.size(), 6U);
+  EXPECT_EQ(service[2222].str("protocol"), "ssh");
+  EXPECT_EQ(service[2222].str("banner"), "SSH-2.0-LabSSH_1.0");
+  EXPECT_EQ(service[2222].str("banner_sha256").size(), 64U);
+  EXPECT_EQ(service[2525].str("protocol"), "smtp");
+  EXPECT_EQ(service[7000].str("outcome"), "silent");
+  EXPECT_EQ(service[8080].str("protocol"), "http");
+  ASSERT_NE(service[8080].get("http"), nullptr);
+  EXPECT_EQ(service[8080].get("http")->str("server"), "LabHTTP/1.0");
+  EXPECT_EQ(service[8443].str("protocol"), "https");
+  const pvlab::Json* tls = service[8443].get("tls");
+  ASSERT_NE(tls, nullptr) << opened.cmd.out;
+  EXPECT_EQ(tls->str("subject_cn"), "lab.internal");
+  const pvlab::Json* sans = tls->get("sans");
+  ASSERT_NE(sans, nullptr);
+  ASSERT_EQ(sans->array.size(), 2U);
+  EXPECT_EQ(sans->array[0].string, "lab.internal");
+  EXPECT_EQ(sans->array[1].string, "alt.internal");
+  ASSERT_NE(tls->get("self_signed"), nullptr);
+  EXPECT_TRUE(tls->get("self_signed")->boolean);
+  // -days 20: the certificate expires 20 days from now (give or take the test's minutes).
+  const CmdResult enddate = pvlab::run(
+      {"openssl", "x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in", cert}, 60s);
+  ASSERT_EQ(enddate.exit_code, 0) << enddate.describe();
+  // "notAfter=2026-12-23 14:50:01Z" -> "2026-12-23T14:50:01"
+  std::string want_end = enddate.out.substr(enddate.out.find('=') + 1, 19);
+  want_end[10] = 'T';
+  EXPECT_EQ(tls->str("not_after").substr(0, 19), want_end) << enddate.out;
+  EXPECT_EQ(service[9100].str("outcome"), "not-probed");
+  EXPECT_EQ(pvlab::read_file(lab.path("printer.bytes")), "0\n") << "the printer received bytes";
+
+  const CmdResult changes =
+      pvlab::run({pvlab::portvigil_binary(), "changes", "--state-dir", lab.path("state")}, 60s);
+  ASSERT_EQ(changes.exit_code, 0) << changes.describe();
+  EXPECT_TRUE(contains(changes.out,
+                       "2222/tcp  closed -> open (syn-ack)  UNEXPECTED  ssh: "
+                       "SSH-2.0-LabSSH_1.0"))
+      << changes.out;
+  EXPECT_TRUE(contains(changes.out, "CN lab.internal")) << changes.out;
+  std::printf("baseline %.2f s, run with 6 opened ports %.2f s\n", baseline.seconds,
+              opened.seconds);
 }
 
 // ---------------------------------------------------------------------------------------------
