@@ -227,6 +227,9 @@ void record_events(AgentMetrics& metrics, const std::string& job,
       case EventKind::host_gone_silent:
         metrics.record_host_event(job, AgentMetrics::HostEvent::gone_silent);
         break;
+      case EventKind::service_changed:
+        metrics.record_service_change(job);
+        break;
     }
   }
 }

@@ -274,6 +274,12 @@ Store open_for_reading(const std::string& path) {
 
 // One line's worth of an event after its time, job and host.
 std::string describe_event(const ChangeEvent& e) {
+  if (e.kind == EventKind::service_changed) {
+    return std::to_string(e.change.port) + "/" + std::string(name(e.change.proto)) +
+           "  service changed: " +
+           (e.previous_service ? printable(summary(*e.previous_service)) : std::string("?")) +
+           " -> " + (e.service ? printable(summary(*e.service)) : std::string("?"));
+  }
   if (e.kind == EventKind::port) {
     const auto& c = e.change;
     return std::to_string(c.port) + "/" + std::string(name(c.proto)) + "  " +
@@ -312,7 +318,8 @@ int run_changes_command(std::span<const std::string_view> args) {
         continue;
       }
       std::cout << when(e.time) << "  " << e.job << "  " << e.host << "  " << describe_event(e)
-                << (e.expected ? "" : "  UNEXPECTED") << service_suffix(e.service) << "\n";
+                << (e.expected ? "" : "  UNEXPECTED")
+                << (e.kind == EventKind::port ? service_suffix(e.service) : std::string()) << "\n";
     }
     if (!a.json && events.empty()) std::cout << "no changes\n";
     return 0;

@@ -100,6 +100,11 @@ std::string event_json(const ChangeEvent& e) {
     out += ",\"from_reason\":\"" +
            std::string(c.from_absent ? std::string_view("none") : name(c.from_reason)) + "\"";
     out += ",\"to_reason\":\"" + std::string(name(c.to_reason)) + "\"";
+  } else if (e.kind == EventKind::service_changed) {
+    // The port stayed open; what answers there changed (service, previous_service).
+    out += ",\"proto\":\"" + std::string(name(e.change.proto)) + "\"";
+    out += ",\"port\":" + std::to_string(e.change.port);
+    out += ",\"from\":\"open\",\"to\":\"open\"";
   } else {
     out += ",\"ports\":[";
     for (std::size_t i = 0; i < e.ports.size(); ++i) {
@@ -113,8 +118,8 @@ std::string event_json(const ChangeEvent& e) {
   out += ",\"scan_id\":" + std::to_string(e.scan_id);
   // What answered on a port the event opened: the reports' encoding (docs/scan-json.md).
   if (e.service) out += ",\"service\":" + service_json(*e.service);
+  if (e.previous_service) out += ",\"previous_service\":" + service_json(*e.previous_service);
   return out + "}";
-  return out;
 }
 
 EventLog::EventLog(const std::string& path, bool echo_stdout) : path_(path), echo_(echo_stdout) {

@@ -509,6 +509,11 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
   JobSnapshot snap;
   snap.job = job.name;
   std::map<std::pair<Proto, PortState>, std::uint64_t> counts;
+  // When the certificate last read on each port expires (portvigil_tls_certificate_expiry_...).
+  std::map<std::pair<std::string, std::uint16_t>, std::chrono::system_clock::time_point> expiry;
+  for (const auto& r : store.port_services(job.name)) {
+    if (r.identity.tls) expiry[{r.host, r.port}] = r.identity.tls->not_after;
+  }
   for (const auto& [key, h] : hosts) {
     const HostSnapshot base = store.baseline(job.name, key);
     if (!base.exists) continue;
@@ -519,9 +524,12 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
     for (const auto& [proto, port] : base.open_ports()) {
       const bool expected = job.expects_open(h.address, h.hostname, proto, port) ||
                             store.is_accepted(job.name, key, proto, port);
-      snap.open_ports.push_back(
-          {key, proto, port, !expected,
-           expected ? std::nullopt : store.open_since(job.name, key, proto, port)});
+      OpenPort open{key, proto, port, !expected,
+                    expected ? std::nullopt : store.open_since(job.name, key, proto, port)};
+      if (const auto it = expiry.find({key, port}); proto == Proto::tcp && it != expiry.end()) {
+        open.tls_not_after = it->second;
+      }
+      snap.open_ports.push_back(std::move(open));
     }
   }
   for (const auto& [key, n] : counts) snap.port_counts.emplace_back(key.first, key.second, n);
@@ -546,45 +554,161 @@ JobSnapshot stored_snapshot(const JobConfig& job, const Store& store, const Shar
   return snapshot_of(job, store, refs);
 }
 
-// What answers on the TCP ports this scan's commit will report opened (#12), read before
-// the commit so that their events carry it. Never fails the run: network trouble is an
-// outcome, and a database that cannot plan will fail the commit itself.
-std::vector<CommitOptions::OpenedService> identify_openings(
-    const JobConfig& job, const Store& store, std::int64_t scan_id,
-    std::span<const ScannedHost> scanned, const std::map<std::string, HostRef>& refs,
-    const AuthorizedScope& scope, std::chrono::system_clock::time_point finished,
-    const CommitOptions& options, const JobEnvironment& env, Logger& log) {
-  if (!job.identify_services || !finds_open_tcp_ports(job.technique)) return {};
-  if (!env.identify && env.io) return {};  // a simulated network: nothing real to connect to
+// Identification reads at most this many opened ports per run (the rest of a burst get
+// their events without a service), and watch-services as many watched ones (those read
+// longest ago first): with 64 at a time and under 3 s each, each adds at most ~12 s.
+constexpr std::size_t kIdentifiedPortsPerRun = 256;
+constexpr std::size_t kWatchedPortsPerRun = 256;
+
+// What identification hands the commit.
+struct Identified {
+  std::vector<CommitOptions::OpenedService> openings;
+  std::vector<CommitOptions::ServiceCheck> checks;  // watch-services
+};
+
+// What answers on the TCP ports this scan's commit will report opened (#12), and with
+// watch-services on the open ports whose last read is due; read before the commit so that
+// the events carry it. A read that differs from the stored one is read once more, and only
+// a second read that agrees with the first is a change. Never fails the run: network
+// trouble is an outcome, and a database that cannot plan will fail the commit itself.
+Identified identify_ports(const JobConfig& job, const Store& store, std::int64_t scan_id,
+                          std::span<const ScannedHost> scanned,
+                          const std::map<std::string, HostRef>& refs, const AuthorizedScope& scope,
+                          std::chrono::system_clock::time_point finished,
+                          const CommitOptions& options, const JobEnvironment& env, Logger& log) {
+  Identified out;
+  if (!job.identify_services || !finds_open_tcp_ports(job.technique)) return out;
+  if (!env.identify && env.io) return out;  // a simulated network: nothing real to connect to
   std::vector<Store::Opening> openings;
+  std::vector<Store::PortServiceRecord> stored;
   try {
     openings = store.planned_tcp_openings(scan_id, scanned, finished, options);
+    if (job.watch_services) stored = store.port_services(job.name);
   } catch (const StorageError& e) {
     log.warn("job " + job.name + ": cannot plan service identification: " + e.what());
-    return {};
+    return out;
   }
+  struct Port {
+    std::string host;
+    std::uint16_t port = 0;
+    const ServiceIdentity* before = nullptr;  // watched ports: the stored read, if any
+  };
   std::vector<ServiceTarget> targets;
-  std::vector<const Store::Opening*> which;
+  std::vector<Port> ports;
+  const auto add = [&](const std::string& host, std::uint16_t port, const ServiceIdentity* before) {
+    const auto it = refs.find(host);
+    if (it == refs.end() || it->second.address.is_unspecified()) return;
+    targets.push_back({it->second.address, port, it->second.hostname});
+    ports.push_back({host, port, before});
+  };
+  // A host listed twice (overlapping targets) plans its openings twice: read each once.
+  std::set<std::pair<std::string, std::uint16_t>> opened;
   for (const auto& o : openings) {
-    const auto it = refs.find(o.host);
-    if (it == refs.end() || it->second.address.is_unspecified()) continue;
-    targets.push_back({it->second.address, o.port, it->second.hostname});
-    which.push_back(&o);
+    if (opened.size() == kIdentifiedPortsPerRun) break;
+    if (opened.emplace(o.host, o.port).second) add(o.host, o.port, nullptr);
   }
-  if (targets.empty()) return {};
+  const std::size_t opening_count = ports.size();
+  if (job.watch_services) {
+    for (const auto& o : openings) opened.emplace(o.host, o.port);
+    std::map<std::pair<std::string, std::uint16_t>, const Store::PortServiceRecord*> last;
+    for (const auto& r : stored) last[{r.host, r.port}] = &r;
+    struct Due {
+      std::chrono::system_clock::time_point read;  // epoch: never read
+      const std::string* host;
+      std::uint16_t port;
+      const ServiceIdentity* before;
+    };
+    std::vector<Due> due;
+    for (const ScannedHost& h : scanned) {
+      if (!h.complete) continue;
+      for (const auto& [proto, port] : h.state.open_ports()) {
+        if (proto != Proto::tcp || opened.contains({h.host, port})) continue;
+        const auto it = last.find({h.host, port});
+        if (it == last.end()) {
+          due.push_back({{}, &h.host, port, nullptr});
+        } else if (finished - it->second->identified >= *job.watch_services) {
+          due.push_back({it->second->identified, &h.host, port, &it->second->identity});
+        }
+      }
+    }
+    std::stable_sort(due.begin(), due.end(),
+                     [](const Due& a, const Due& b) { return a.read < b.read; });
+    if (due.size() > kWatchedPortsPerRun) due.resize(kWatchedPortsPerRun);
+    for (const auto& d : due) add(*d.host, d.port, d.before);
+  }
+  if (targets.empty()) return out;
+
   IdentifyOptions io;
   io.scope = scope;  // checked again where the connections are made
   io.never_probe.insert(io.never_probe.end(), job.never_probe.begin(), job.never_probe.end());
   io.stop = env.stop;
   if (job.max_parallelism) io.concurrency = std::min(io.concurrency, *job.max_parallelism);
+  const auto stopped = [&] { return env.stop != nullptr && env.stop->load(); };
+  const auto identify = [&](const std::vector<ServiceTarget>& t) {
+    std::vector<ServiceIdentity> read;
+    try {
+      read = env.identify ? env.identify(t, io) : identify_services(t, io);
+    } catch (const std::exception& e) {  // not the network (that is an outcome): TLS setup, memory
+      log.warn("job " + job.name + ": service identification failed: " + e.what());
+      read.clear();
+    }
+    const std::size_t got = read.size();
+    read.resize(t.size());  // unread ports (a failure, a short hook) say so
+    for (std::size_t i = got; i < t.size(); ++i) read[i].outcome = ServiceOutcome::timed_out;
+    return read;
+  };
   const auto started = std::chrono::steady_clock::now();
-  const auto identities = env.identify ? env.identify(targets, io) : identify_services(targets, io);
-  std::vector<CommitOptions::OpenedService> out;
-  for (std::size_t i = 0; i < which.size() && i < identities.size(); ++i) {
-    out.push_back({which[i]->host, which[i]->port, identities[i]});
+  const auto first = identify(targets);
+  std::size_t probed = 0;
+  for (std::size_t i = 0; i < opening_count; ++i) {
+    // Cut short by a stop: say nothing rather than "no answer in time".
+    if (stopped() && first[i].outcome == ServiceOutcome::timed_out) continue;
+    out.openings.push_back({ports[i].host, ports[i].port, first[i]});
+    if (first[i].outcome != ServiceOutcome::not_probed &&
+        first[i].outcome != ServiceOutcome::out_of_scope) {
+      ++probed;
+    }
   }
-  log.info("job " + job.name + ": identified " + std::to_string(out.size()) +
-           " opened TCP ports in " +
+  // Watched ports whose read differs from the stored one: read again.
+  std::vector<std::size_t> differ;
+  std::vector<ServiceTarget> again;
+  for (std::size_t i = opening_count; i < ports.size(); ++i) {
+    if (ports[i].before != nullptr && conclusive(first[i]) &&
+        !same_service(*ports[i].before, first[i])) {
+      differ.push_back(i);
+      again.push_back(targets[i]);
+    }
+  }
+  std::vector<ServiceIdentity> second;
+  if (!again.empty() && !stopped()) {
+    second = identify(again);
+  } else {
+    second.resize(again.size());  // stopped: no re-check, no verdict
+    for (auto& s : second) s.outcome = ServiceOutcome::timed_out;
+  }
+  std::size_t next = 0;
+  std::size_t changed = 0;
+  for (std::size_t i = opening_count; i < ports.size(); ++i) {
+    const Port& p = ports[i];
+    if (next < differ.size() && differ[next] == i) {
+      const ServiceIdentity& recheck = second[next++];
+      if (!conclusive(recheck)) continue;  // no verdict: the stored read stays, unrefreshed
+      if (same_service(first[i], recheck)) {
+        out.checks.push_back({p.host, p.port, recheck, true});
+        ++changed;
+      } else if (same_service(*p.before, recheck)) {
+        out.checks.push_back({p.host, p.port, recheck, false});  // the first read was a blip
+      }
+      continue;
+    }
+    if (conclusive(first[i])) out.checks.push_back({p.host, p.port, first[i], false});
+  }
+  log.info("job " + job.name + ": identified " + std::to_string(probed) + " of " +
+           std::to_string(openings.size()) + " opened TCP ports" +
+           (job.watch_services ? ", re-read " + std::to_string(ports.size() - opening_count) +
+                                     " watched ones (" + std::to_string(changed) + " changed)"
+                               : std::string()) +
+           " in " +
            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - started)
                               .count()) +
@@ -773,11 +897,15 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
   options.adopt_later.assign(sink.adopt_later.begin(), sink.adopt_later.end());
   // The events' time; the identification below plans with it as the commit will.
   const auto finished = std::chrono::system_clock::now();
-  options.services = identify_openings(job, store, result.scan_id, sink.scanned, sink.refs, scope,
-                                       finished, options, env, log);
+  // Identification connects after the scan: the authorizations in force now apply. A stop
+  // during it ends it within 0.1 s, and the scan is committed with what it read.
+  Identified identified = identify_ports(job, store, result.scan_id, sink.scanned, sink.refs,
+                                         active_scope(config, std::chrono::system_clock::now()),
+                                         finished, options, env, log);
+  options.services = std::move(identified.openings);
+  options.service_checks = std::move(identified.checks);
   result.services_identified = options.services.size();
-  // Stopped while identifying: the scan is not committed, so its changes are found again.
-  if (env.stop && env.stop->load()) return interrupted();
+  result.services_watched = options.service_checks.size();
   CommitSummary committed;
   try {
     result.events = store.commit_scan(result.scan_id, sink.scanned, result.summary.counters,

@@ -51,6 +51,7 @@ struct JobRunResult {
   std::size_t hosts_adopted = 0;        // gained by resharding: baseline taken without events
   std::size_t hosts_retired = 0;        // lost by resharding: no longer scanned or exported
   std::size_t services_identified = 0;  // opened TCP ports identification ran on
+  std::size_t services_watched = 0;     // watch-services: conclusive reads of open ports
   // The job's open ports and state counts after the commit (complete runs only), for the
   // metrics endpoint.
   JobSnapshot snapshot;

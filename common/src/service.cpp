@@ -82,4 +82,19 @@ std::string service_details(const ServiceIdentity& s) {
   return details;
 }
 
+bool conclusive(const ServiceIdentity& s) {
+  return s.outcome == ServiceOutcome::identified || s.outcome == ServiceOutcome::unrecognised ||
+         s.outcome == ServiceOutcome::silent;
+}
+
+bool same_service(const ServiceIdentity& a, const ServiceIdentity& b) {
+  const auto spoke = [](const ServiceIdentity& s) { return s.outcome != ServiceOutcome::silent; };
+  if (spoke(a) != spoke(b) || a.protocol != b.protocol) return false;
+  if (a.protocol == "ssh" && a.banner != b.banner) return false;
+  if (a.tls.has_value() != b.tls.has_value()) return false;
+  if (a.tls && a.tls->sha256 != b.tls->sha256) return false;
+  if (a.http.has_value() != b.http.has_value()) return false;
+  return !a.http || a.http->server == b.http->server;
+}
+
 }  // namespace portvigil

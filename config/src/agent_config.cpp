@@ -61,7 +61,7 @@ constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner"
 // expires): a typo such as "0.0.0.0/0" must not authorize the Internet.
 constexpr unsigned kLargeScopeV4 = 16;
 constexpr unsigned kLargeScopeV6 = 48;
-constexpr std::array<std::string_view, 28> kJobKeys{"name",
+constexpr std::array<std::string_view, 30> kJobKeys{"name",
                                                     "targets",
                                                     "exclude",
                                                     "ports",
@@ -88,7 +88,9 @@ constexpr std::array<std::string_view, 28> kJobKeys{"name",
                                                     "windows",
                                                     "time-zone",
                                                     "identify-services",
-                                                    "never-probe"};
+                                                    "never-probe",
+                                                    "watch-services",
+                                                    "watch-services-interval"};
 
 constexpr std::array<std::string_view, 5> kSinkKeys{"name", "type", "url", "timeout", "batch-size"};
 constexpr std::array<std::string_view, 1> kSinkTypes{"webhook"};
@@ -921,20 +923,23 @@ class Loader {
                      : "a duration not below min-rtt-timeout (" + format_number(lo.count()) + "s)");
       }
     }
-    if (auto v = opt_int(s, "max-parallelism", 1, 1 << 20)) {
-      job.max_parallelism = static_cast<std::size_t>(*v);
-      if (technique_info(job.technique).needs_raw_socket &&
-          technique_info(job.confirm_technique.value_or(job.technique)).needs_raw_socket) {
-        warn(config, get(s, "max-parallelism")->source(), s.name, "max-parallelism",
-             "has no effect: only the connect technique uses it (raw techniques are paced "
-             "by max-rate)");
-      }
-    }
-    if (auto v = opt_int(s, "confirmations", 0, 10)) job.confirmations = static_cast<int>(*v);
     if (const auto* n = get(s, "identify-services")) {
       if (!n->is_boolean()) expected(*n, s.name, "identify-services", "true or false");
       job.identify_services = n->as_boolean()->get();
     }
+    if (auto v = opt_int(s, "max-parallelism", 1, 1 << 20)) {
+      job.max_parallelism = static_cast<std::size_t>(*v);
+      // Service identification connects too (a SYN job's opened ports).
+      const bool identifies = job.identify_services && finds_open_tcp_ports(job.technique);
+      if (technique_info(job.technique).needs_raw_socket &&
+          technique_info(job.confirm_technique.value_or(job.technique)).needs_raw_socket &&
+          !identifies) {
+        warn(config, get(s, "max-parallelism")->source(), s.name, "max-parallelism",
+             "has no effect: only the connect technique and service identification use it "
+             "(raw techniques are paced by max-rate)");
+      }
+    }
+    if (auto v = opt_int(s, "confirmations", 0, 10)) job.confirmations = static_cast<int>(*v);
     if (const auto* n = get(s, "never-probe")) {
       const std::string spec =
           string_value(*n, s, "never-probe", "a TCP port list such as \"9100-9107,10001\"");
@@ -943,6 +948,34 @@ class Loader {
       });
       for (std::size_t p = 0; p < never.size(); ++p) {
         if (never[p]) job.never_probe.push_back(static_cast<std::uint16_t>(p));
+      }
+    }
+    {
+      const auto* watch = get(s, "watch-services");
+      bool watched = false;
+      if (watch != nullptr) {
+        if (!watch->is_boolean()) expected(*watch, s.name, "watch-services", "true or false");
+        watched = watch->as_boolean()->get();
+      }
+      const auto every =
+          opt_duration(s, "watch-services-interval", "6h", std::chrono::seconds(1), "1s");
+      if (every && !watched) {
+        fail(get(s, "watch-services-interval")->source(), s.name, "watch-services-interval",
+             "sets how often watch-services reads the ports again; expected watch-services = "
+             "true with it");
+      }
+      if (watched) {
+        if (!job.identify_services) {
+          fail(watch->source(), s.name, "watch-services",
+               "watches what identification reads, but identify-services is false; expected "
+               "identify-services = true (the default) with it");
+        }
+        if (!finds_open_tcp_ports(job.technique)) {
+          fail(watch->source(), s.name, "watch-services",
+               "reads open TCP ports, which technique \"" + std::string(name(job.technique)) +
+                   "\" never finds; expected technique \"connect\" or \"syn\"");
+        }
+        job.watch_services = every.value_or(std::chrono::hours(1));
       }
     }
     if (const auto* n = get(s, "host-discovery")) {

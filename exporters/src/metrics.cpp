@@ -94,6 +94,12 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                            "Host-level change events, by job and kind: appeared (a host first "
                            "seen after the job's baseline) and gone-silent.")
                        .Register(*registry);
+    service_changes = &BuildCounter()
+                           .Name("portvigil_service_changes_total")
+                           .Help(
+                               "service-changed events (watch-services): what answers on an "
+                               "open TCP port changed, confirmed by a second read.")
+                           .Register(*registry);
     expiry = &BuildGauge()
                   .Name("portvigil_authorization_expiry_timestamp_seconds")
                   .Help(
@@ -273,6 +279,11 @@ struct AgentMetrics::Impl : prometheus::Collectable {
         "its last change to or from open, or when its host was first seen.",
         prometheus::MetricType::Gauge,
         {}};
+    prometheus::MetricFamily cert_expiry{
+        "portvigil_tls_certificate_expiry_timestamp_seconds",
+        "When the TLS certificate last read on an expected open TCP port expires (Unix time).",
+        prometheus::MetricType::Gauge,
+        {}};
     prometheus::MetricFamily ports{"portvigil_ports",
                                    "Ports by state as of the job's last completed scan.",
                                    prometheus::MetricType::Gauge,
@@ -318,6 +329,21 @@ struct AgentMetrics::Impl : prometheus::Collectable {
           gauge_metric(labels_of(*s, *p),
                        std::chrono::duration<double>(p->open_since->time_since_epoch()).count()));
     }
+    // Certificates last: only expected ports (unexpected ones page already), from what the
+    // budget has left.
+    for (const auto& s : snaps) {
+      for (const auto& p : s->open_ports) {
+        if (p.unexpected || !p.tls_not_after || p.proto != Proto::tcp) continue;
+        if (budget == 0) {
+          ++dropped;
+          continue;
+        }
+        --budget;
+        cert_expiry.metric.push_back(gauge_metric(
+            {{"scan_job", s->job}, {"host", p.host}, {"port", std::to_string(p.port)}},
+            std::chrono::duration<double>(p.tls_not_after->time_since_epoch()).count()));
+      }
+    }
     for (const auto& s : snaps) {
       for (const auto& [proto, state, count] : s->port_counts) {
         ports.metric.push_back(gauge_metric({{"scan_job", s->job},
@@ -331,7 +357,8 @@ struct AgentMetrics::Impl : prometheus::Collectable {
         "Per-port series left out by the series limit at the last scrape.",
         prometheus::MetricType::Gauge,
         {gauge_metric({}, static_cast<double>(dropped))}};
-    std::vector<prometheus::MetricFamily> out{open, unexpected, since, ports, dropped_family};
+    std::vector<prometheus::MetricFamily> out{open,  unexpected,  since,
+                                              ports, cert_expiry, dropped_family};
     for (auto& f : exporters_detail::process_metric_families()) out.push_back(std::move(f));
     return out;
   }
@@ -347,6 +374,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
   prometheus::Family<prometheus::Gauge>* gone_silent;
   prometheus::Family<prometheus::Gauge>* refused;
   prometheus::Family<prometheus::Counter>* host_events;
+  prometheus::Family<prometheus::Counter>* service_changes;
   prometheus::Family<prometheus::Gauge>* expiry;
   std::vector<prometheus::Gauge*> expiry_series;
   // How to remove each job's series from the registry families, for retain_jobs().
@@ -423,6 +451,7 @@ void AgentMetrics::set_job(const std::string& job, Technique technique,
   i.job_series(i.refused, job, {});
   for (const char* r : {"complete", "incomplete"}) i.job_series(i.scans, job, {{"result", r}});
   for (const char* k : {"appeared", "gone-silent"}) i.job_series(i.host_events, job, {{"kind", k}});
+  i.job_series(i.service_changes, job, {});
   i.job_series(i.duration, job, {}, duration_buckets());
   i.job_series(i.probes, job, {});
   i.job_series(i.replies, job, {});
@@ -547,6 +576,12 @@ void AgentMetrics::record_host_event(const std::string& job, HostEvent kind) {
   i.job_series(i.host_events, job,
                {{"kind", kind == HostEvent::appeared ? "appeared" : "gone-silent"}})
       .Increment();
+}
+
+void AgentMetrics::record_service_change(const std::string& job) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  i.job_series(i.service_changes, job, {}).Increment();
 }
 
 void AgentMetrics::publish(JobSnapshot snapshot) {

@@ -215,13 +215,18 @@ CREATE TABLE event_chains (
 ALTER TABLE hosts ADD COLUMN change_seed TEXT NOT NULL DEFAULT '';
 )sql";
 
-// Version 7. What answered on a TCP port an event opened (service identification, #12):
-// one row per such event, dropped with it. NULL tls_* / http_* columns: no TLS handshake
-// or HTTP answer. tls_sans: the names joined by '\n' (sanitised names hold no control
-// characters).
+// Version 7. What answers on TCP ports (service identification, #12):
+// - event_services: per event, what answered on the port it is about: role 'now' (the port
+//   event that opened it, or a service-changed event's new service) and 'before' (a
+//   service-changed event's previous one); dropped with the event.
+// - port_services: per open TCP port of a host, what was last read there and when
+//   (watch-services compares new reads with it); dropped when the port closes.
+// NULL tls_* / http_* columns: no TLS handshake or HTTP answer. tls_sans: the names joined by
+// '\n' (sanitised names hold no control characters).
 constexpr std::string_view kV7 = R"sql(
 CREATE TABLE event_services (
-  event_id          INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+  event_id          INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+  role              TEXT NOT NULL CHECK (role IN ('now', 'before')),
   outcome           TEXT NOT NULL,
   protocol          TEXT NOT NULL,
   banner            TEXT NOT NULL,
@@ -236,8 +241,30 @@ CREATE TABLE event_services (
   tls_sha256        TEXT,
   http_status       INTEGER,
   http_status_line  TEXT,
-  http_server       TEXT
-);
+  http_server       TEXT,
+  PRIMARY KEY (event_id, role)
+) WITHOUT ROWID;
+CREATE TABLE port_services (
+  host_id           INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
+  port              INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),
+  identified_ms     INTEGER NOT NULL,
+  outcome           TEXT NOT NULL,
+  protocol          TEXT NOT NULL,
+  banner            TEXT NOT NULL,
+  banner_sha256     TEXT NOT NULL,
+  tls_version       TEXT,
+  tls_subject_cn    TEXT,
+  tls_sans          TEXT,
+  tls_issuer_cn     TEXT,
+  tls_not_before_ms INTEGER,
+  tls_not_after_ms  INTEGER,
+  tls_self_signed   INTEGER CHECK (tls_self_signed IN (0, 1)),
+  tls_sha256        TEXT,
+  http_status       INTEGER,
+  http_status_line  TEXT,
+  http_server       TEXT,
+  PRIMARY KEY (host_id, port)
+) WITHOUT ROWID;
 )sql";
 
 constexpr std::array<Migration, 7> kMigrations{{

@@ -25,8 +25,62 @@ using namespace storage_detail::codec;
 using Clock = std::chrono::system_clock;
 
 namespace {
-constexpr std::array<std::string_view, 3> kEventKindNames{"port", "host-appeared",
-                                                          "host-gone-silent"};
+constexpr std::array<std::string_view, 4> kEventKindNames{"port", "host-appeared",
+                                                          "host-gone-silent", "service-changed"};
+// A service's columns in event_services and port_services, in bind_service's order; with a
+// table alias for SELECTs that join them.
+#define PORTVIGIL_SERVICE_COLUMNS(a)                                                     \
+  a ".outcome, " a ".protocol, " a ".banner, " a ".banner_sha256, " a ".tls_version, " a \
+    ".tls_subject_cn, " a ".tls_sans, " a ".tls_issuer_cn, " a ".tls_not_before_ms, " a  \
+    ".tls_not_after_ms, " a ".tls_self_signed, " a ".tls_sha256, " a ".http_status, " a  \
+    ".http_status_line, " a ".http_server "
+constexpr std::string_view kServiceColumnNames =
+    "outcome, protocol, banner, banner_sha256, tls_version, tls_subject_cn, tls_sans, "
+    "tls_issuer_cn, tls_not_before_ms, tls_not_after_ms, tls_self_signed, tls_sha256, "
+    "http_status, http_status_line, http_server";
+
+std::optional<ServiceOutcome> outcome_from(std::string_view text) {
+  for (int i = 0; i <= static_cast<int>(ServiceOutcome::timed_out); ++i) {
+    const auto o = static_cast<ServiceOutcome>(i);
+    if (text == to_string(o)) return o;
+  }
+  return std::nullopt;
+}
+
+// The service of a row whose event_services columns start at `col`; none when it has no
+// service row (or one this version cannot read).
+std::optional<ServiceIdentity> read_service(const Query& q, int col) {
+  if (q.is_null(col)) return std::nullopt;
+  const auto outcome = outcome_from(q.text(col));
+  if (!outcome) return std::nullopt;
+  ServiceIdentity s;
+  s.outcome = *outcome;
+  s.protocol = q.text(col + 1);
+  s.banner = q.text(col + 2);
+  s.banner_sha256 = q.text(col + 3);
+  if (!q.is_null(col + 4)) {
+    TlsCertificate c;
+    c.version = q.text(col + 4);
+    c.subject_cn = q.text(col + 5);
+    const std::string sans = q.text(col + 6);
+    for (std::size_t at = 0; at < sans.size();) {
+      const std::size_t end = std::min(sans.find('\n', at), sans.size());
+      c.sans.push_back(sans.substr(at, end - at));
+      at = end + 1;
+    }
+    c.issuer_cn = q.text(col + 7);
+    c.not_before = from_ms(q.optional_int64(col + 8).value_or(0));
+    c.not_after = from_ms(q.optional_int64(col + 9).value_or(0));
+    c.self_signed = q.optional_int64(col + 10).value_or(0) != 0;
+    c.sha256 = q.text(col + 11);
+    s.tls = std::move(c);
+  }
+  if (!q.is_null(col + 12)) {
+    s.http = HttpHead{static_cast<int>(q.int64(col + 12)), q.text(col + 13), q.text(col + 14)};
+  }
+  return s;
+}
+
 }  // namespace
 
 std::string_view name(EventKind kind) {
@@ -498,39 +552,82 @@ struct Store::Impl {
     return plan;
   }
 
-  void insert_service(std::int64_t event_id, const ServiceIdentity& s) {
-    auto q = db.query(
-        "INSERT INTO event_services(event_id, outcome, protocol, banner, banner_sha256, "
-        "tls_version, tls_subject_cn, tls_sans, tls_issuer_cn, tls_not_before_ms, "
-        "tls_not_after_ms, tls_self_signed, tls_sha256, http_status, http_status_line, "
-        "http_server) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-        "?16)");
-    q.bind(1, event_id)
-        .bind(2, std::string_view(to_string(s.outcome)))
-        .bind(3, s.protocol)
-        .bind(4, s.banner)
-        .bind(5, s.banner_sha256);
+  // Binds a service's 15 columns (kServiceColumnNames' order) from parameter `first` on.
+  static void bind_service(Query& q, int first, const ServiceIdentity& s) {
+    q.bind(first, std::string_view(to_string(s.outcome)))
+        .bind(first + 1, s.protocol)
+        .bind(first + 2, s.banner)
+        .bind(first + 3, s.banner_sha256);
     if (s.tls) {
       std::string sans;
       for (const auto& name : s.tls->sans) {
         if (!sans.empty()) sans += '\n';
         sans += name;
       }
-      q.bind(6, s.tls->version)
-          .bind(7, s.tls->subject_cn)
-          .bind(8, sans)
-          .bind(9, s.tls->issuer_cn)
-          .bind(10, to_ms(s.tls->not_before))
-          .bind(11, to_ms(s.tls->not_after))
-          .bind(12, static_cast<std::int64_t>(s.tls->self_signed ? 1 : 0))
-          .bind(13, s.tls->sha256);
+      q.bind(first + 4, s.tls->version)
+          .bind(first + 5, s.tls->subject_cn)
+          .bind(first + 6, sans)
+          .bind(first + 7, s.tls->issuer_cn)
+          .bind(first + 8, to_ms(s.tls->not_before))
+          .bind(first + 9, to_ms(s.tls->not_after))
+          .bind(first + 10, static_cast<std::int64_t>(s.tls->self_signed ? 1 : 0))
+          .bind(first + 11, s.tls->sha256);
     }
     if (s.http) {
-      q.bind(14, static_cast<std::int64_t>(s.http->status))
-          .bind(15, s.http->status_line)
-          .bind(16, s.http->server);
+      q.bind(first + 12, static_cast<std::int64_t>(s.http->status))
+          .bind(first + 13, s.http->status_line)
+          .bind(first + 14, s.http->server);
     }
+  }
+
+  void insert_event_service(std::int64_t event_id, std::string_view role,
+                            const ServiceIdentity& s) {
+    auto q =
+        db.query("INSERT INTO event_services(event_id, role, " + std::string(kServiceColumnNames) +
+                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                 "?15, ?16, ?17)");
+    q.bind(1, event_id).bind(2, role);
+    bind_service(q, 3, s);
     q.run();
+  }
+
+  void store_port_service(std::int64_t host_id, std::uint16_t port, std::int64_t time_ms,
+                          const ServiceIdentity& s) {
+    auto q = db.query("INSERT OR REPLACE INTO port_services(host_id, port, identified_ms, " +
+                      std::string(kServiceColumnNames) +
+                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                      "?15, ?16, ?17, ?18)");
+    q.bind(1, host_id).bind(2, static_cast<std::int64_t>(port)).bind(3, time_ms);
+    bind_service(q, 4, s);
+    q.run();
+  }
+
+  std::optional<ServiceIdentity> stored_port_service(std::int64_t host_id, std::uint16_t port) {
+    auto q = db.query("SELECT " + std::string(kServiceColumnNames) +
+                      " FROM port_services WHERE host_id = ?1 AND port = ?2");
+    q.bind(1, host_id).bind(2, static_cast<std::int64_t>(port));
+    if (!q.step()) return std::nullopt;
+    return read_service(q, 0);
+  }
+
+  // A port's stored service lasts as long as the port stays open.
+  void forget_closed_services(std::int64_t host_id, const HostSnapshot& state) {
+    std::vector<std::int64_t> gone;
+    {
+      auto q = db.query("SELECT port FROM port_services WHERE host_id = ?1");
+      q.bind(1, host_id);
+      while (q.step()) {
+        const auto port = port_from(q.int64(0));
+        const auto now = state.state_of(Proto::tcp, port);
+        if (!now || now->state != PortState::open) gone.push_back(port);
+      }
+    }
+    for (const auto port : gone) {
+      db.query("DELETE FROM port_services WHERE host_id = ?1 AND port = ?2")
+          .bind(1, host_id)
+          .bind(2, port)
+          .run();
+    }
   }
 
   template <typename Host, typename Prepare>
@@ -551,6 +648,8 @@ struct Store::Impl {
     const std::optional<std::int64_t>& job_baseline_ms = scan.baseline_ms;
     std::map<std::pair<std::string_view, std::uint16_t>, const ServiceIdentity*> services;
     for (const auto& s : options.services) services[{s.host, s.port}] = &s.identity;
+    std::multimap<std::string_view, const CommitOptions::ServiceCheck*> checks;
+    for (const auto& c : options.service_checks) checks.emplace(c.host, &c);
 
     const std::int64_t time_ms = to_ms(finished);
     const Clock::time_point event_time = from_ms(time_ms);
@@ -637,9 +736,49 @@ struct Store::Impl {
           const auto it = services.find({key, change.port});
           if (it != services.end()) service = it->second;
         }
-        if (service != nullptr) insert_service(event_id, *service);
+        if (service != nullptr) insert_event_service(event_id, "now", *service);
         add_event(event_id, key, EventKind::port, change, {}, expected);
         if (service != nullptr) events.back().service = *service;
+      }
+      // What answers on the host's open TCP ports: the identities of ports this scan opened,
+      // and watch-services' reads of ports open before (a confirmed change is an event).
+      forget_closed_services(host_id, fresh);
+      for (const PortChange& change : changes) {
+        if (change.proto != Proto::tcp || change.to != PortState::open) continue;
+        const auto it = services.find({key, change.port});
+        if (it != services.end() && conclusive(*it->second)) {
+          store_port_service(host_id, change.port, time_ms, *it->second);
+        }
+      }
+      for (auto [it, end] = checks.equal_range(key); it != end; ++it) {
+        const CommitOptions::ServiceCheck& check = *it->second;
+        const auto now = fresh.state_of(Proto::tcp, check.port);
+        if (!now || now->state != PortState::open || !conclusive(check.identity)) continue;
+        const auto before = stored_port_service(host_id, check.port);
+        if (check.changed && before && !same_service(*before, check.identity)) {
+          PortChange change;
+          change.proto = Proto::tcp;
+          change.port = check.port;
+          change.from = PortState::open;
+          change.to = PortState::open;
+          db.query(
+                "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, "
+                "from_reason, to_state, to_reason, expected, kind) VALUES (?1, ?2, ?3, 'tcp', ?4, "
+                "'open', '', 'open', '', 0, ?5)")
+              .bind(1, host_id)
+              .bind(2, scan_id)
+              .bind(3, time_ms)
+              .bind(4, static_cast<std::int64_t>(check.port))
+              .bind(5, name(EventKind::service_changed))
+              .run();
+          const std::int64_t event_id = db.last_insert_rowid();
+          insert_event_service(event_id, "now", check.identity);
+          insert_event_service(event_id, "before", *before);
+          add_event(event_id, key, EventKind::service_changed, change, {}, false);
+          events.back().service = check.identity;
+          events.back().previous_service = *before;
+        }
+        store_port_service(host_id, check.port, time_ms, check.identity);
       }
       if (appeared) {
         // After its port events, so a consumer that reads the host event has them all.
@@ -897,12 +1036,29 @@ std::vector<Store::Opening> Store::planned_tcp_openings(std::int64_t scan_id,
   const Impl::ScanJob scan = s.scan_job(scan_id);
   const std::int64_t time_ms = to_ms(finished);
   std::vector<Opening> out;
+  std::set<std::pair<std::string, std::uint16_t>> listed;
   for (const ScannedHost& h : hosts) {
     if (!h.complete) continue;
     const Impl::Prepared host = Impl::prepare_scanned(h, scan.technique);
     for (const PortChange& c : s.plan_host(scan, host, options, time_ms).changes) {
-      if (c.proto == Proto::tcp && c.to == PortState::open) out.push_back({h.host, c.port});
+      if (c.proto != Proto::tcp || c.to != PortState::open) continue;
+      // A host listed twice (overlapping targets) is planned twice: list its ports once.
+      if (listed.emplace(h.host, c.port).second) out.push_back({h.host, c.port});
     }
+  }
+  return out;
+}
+
+std::vector<Store::PortServiceRecord> Store::port_services(std::string_view job) const {
+  auto q = impl_->db.query("SELECT h.name, p.port, p.identified_ms, " PORTVIGIL_SERVICE_COLUMNS(
+      "p") "FROM port_services p JOIN hosts h ON h.id = p.host_id JOIN jobs j ON j.id = "
+           "h.job_id WHERE j.name = ?1 ORDER BY h.name, p.port");
+  q.bind(1, job);
+  std::vector<PortServiceRecord> out;
+  while (q.step()) {
+    auto identity = read_service(q, 3);
+    if (!identity) continue;
+    out.push_back({q.text(0), port_from(q.int64(1)), from_ms(q.int64(2)), std::move(*identity)});
   }
   return out;
 }
@@ -1071,61 +1227,15 @@ std::vector<Store::StoredHost> Store::hosts(std::string_view job) const {
 
 namespace {
 
-// The event_services columns, first at kServiceColumn of a query that LEFT JOINs it as s.
-#define PORTVIGIL_SERVICE_COLUMNS                                                             \
-  "s.outcome, s.protocol, s.banner, s.banner_sha256, s.tls_version, s.tls_subject_cn, "       \
-  "s.tls_sans, s.tls_issuer_cn, s.tls_not_before_ms, s.tls_not_after_ms, s.tls_self_signed, " \
-  "s.tls_sha256, s.http_status, s.http_status_line, s.http_server "
-
 constexpr std::string_view kEventColumns =
     "SELECT e.id, e.time_ms, j.name, h.name, e.proto, e.port, e.from_state, e.from_reason, "
     "e.to_state, e.to_reason, e.expected, e.scan_id, e.kind, e.ports, "
-    "e.change_id, " PORTVIGIL_SERVICE_COLUMNS
+    "e.change_id, " PORTVIGIL_SERVICE_COLUMNS("s") ", " PORTVIGIL_SERVICE_COLUMNS("b")
     "FROM events e JOIN hosts h ON h.id = e.host_id JOIN jobs j ON j.id = h.job_id "
-    "LEFT JOIN event_services s ON s.event_id = e.id ";
+    "LEFT JOIN event_services s ON s.event_id = e.id AND s.role = 'now' "
+    "LEFT JOIN event_services b ON b.event_id = e.id AND b.role = 'before' ";
 constexpr int kEventServiceColumn = 15;
-
-std::optional<ServiceOutcome> outcome_from(std::string_view text) {
-  for (int i = 0; i <= static_cast<int>(ServiceOutcome::timed_out); ++i) {
-    const auto o = static_cast<ServiceOutcome>(i);
-    if (text == to_string(o)) return o;
-  }
-  return std::nullopt;
-}
-
-// The service of a row whose event_services columns start at `col`; none when it has no
-// service row (or one this version cannot read).
-std::optional<ServiceIdentity> read_service(const Query& q, int col) {
-  if (q.is_null(col)) return std::nullopt;
-  const auto outcome = outcome_from(q.text(col));
-  if (!outcome) return std::nullopt;
-  ServiceIdentity s;
-  s.outcome = *outcome;
-  s.protocol = q.text(col + 1);
-  s.banner = q.text(col + 2);
-  s.banner_sha256 = q.text(col + 3);
-  if (!q.is_null(col + 4)) {
-    TlsCertificate c;
-    c.version = q.text(col + 4);
-    c.subject_cn = q.text(col + 5);
-    const std::string sans = q.text(col + 6);
-    for (std::size_t at = 0; at < sans.size();) {
-      const std::size_t end = std::min(sans.find('\n', at), sans.size());
-      c.sans.push_back(sans.substr(at, end - at));
-      at = end + 1;
-    }
-    c.issuer_cn = q.text(col + 7);
-    c.not_before = from_ms(q.optional_int64(col + 8).value_or(0));
-    c.not_after = from_ms(q.optional_int64(col + 9).value_or(0));
-    c.self_signed = q.optional_int64(col + 10).value_or(0) != 0;
-    c.sha256 = q.text(col + 11);
-    s.tls = std::move(c);
-  }
-  if (!q.is_null(col + 12)) {
-    s.http = HttpHead{static_cast<int>(q.int64(col + 12)), q.text(col + 13), q.text(col + 14)};
-  }
-  return s;
-}
+constexpr int kEventPreviousServiceColumn = kEventServiceColumn + 15;
 
 ChangeEvent read_event(const Query& q) {
   ChangeEvent e;
@@ -1136,6 +1246,11 @@ ChangeEvent read_event(const Query& q) {
   e.kind = event_kind_from(q.text(12));
   if (e.kind == EventKind::port) {
     e.change = read_change(q, 4);
+  } else if (e.kind == EventKind::service_changed) {
+    e.change.proto = proto_from(q.text(4));
+    e.change.port = port_from(q.int64(5));
+    e.change.from = PortState::open;
+    e.change.to = PortState::open;
   } else {
     e.ports = decode_port_list(q.text(13));
   }
@@ -1143,6 +1258,7 @@ ChangeEvent read_event(const Query& q) {
   e.scan_id = q.optional_int64(11).value_or(0);
   e.change_id = q.text(14);
   e.service = read_service(q, kEventServiceColumn);
+  e.previous_service = read_service(q, kEventPreviousServiceColumn);
   return e;
 }
 
@@ -1196,12 +1312,14 @@ std::vector<Transition> Store::history(const PortFilter& filter) const {
   // Unused parameter numbers are fine in SQLite; only the numbered ones present are bound.
   const std::string sql =
       "SELECT t.id, t.time_ms, j.name, h.name, t.proto, t.port, t.from_state, t.from_reason, "
-      "t.to_state, t.to_reason, t.scan_id, " PORTVIGIL_SERVICE_COLUMNS
+      "t.to_state, t.to_reason, t.scan_id, " PORTVIGIL_SERVICE_COLUMNS("s")
       "FROM transitions t JOIN hosts h ON h.id = t.host_id JOIN jobs j ON j.id = h.job_id "
       // The event of the same change, if it made one, and what answered on the port then.
-      "LEFT JOIN events e ON e.scan_id = t.scan_id AND e.host_id = t.host_id AND "
-      "e.kind = 'port' AND e.proto = t.proto AND e.port = t.port "
-      "LEFT JOIN event_services s ON s.event_id = e.id WHERE 1" +
+      // (The commit writes both with one time, and scan ids go when scans are pruned.)
+      "LEFT JOIN events e ON e.host_id = t.host_id AND e.time_ms = t.time_ms AND "
+      "e.kind = 'port' AND e.proto = t.proto AND e.port = t.port AND "
+      "e.from_state = t.from_state AND e.to_state = t.to_state "
+      "LEFT JOIN event_services s ON s.event_id = e.id AND s.role = 'now' WHERE 1" +
       filter_sql(filter, "t.proto", "t.port") + " ORDER BY t.time_ms, t.id";
   auto q = impl_->db.query(sql);
   bind_filter(q, filter);

@@ -246,30 +246,90 @@ TEST_F(JobRunnerTest, IdentifyServicesFalseSendsNothingAndKeepsTheEvent) {
   EXPECT_EQ(calls, 0);
 }
 
-// Stopped while identifying: nothing is committed, so the next run finds the change again,
-// and then identifies it: the event is delayed to the next run, never lost.
-TEST_F(JobRunnerTest, StopDuringIdentificationCommitsNothingAndLosesNothing) {
+// Stopped while identifying (SIGTERM, a scan window closing): identification ends at once
+// and the finished scan is still committed; ports it did not get to carry no service.
+TEST_F(JobRunnerTest, StopDuringIdentificationStillCommitsTheScan) {
   const auto config = make_config({});
   JobEnvironment env{net.factory(), &stop, &quiet};
-  bool stop_now = true;
   env.identify = [&](const std::vector<ServiceTarget>& targets, const IdentifyOptions&) {
-    if (stop_now) stop = true;
+    stop = true;  // arrives while the ports are read: the first was read, the rest were cut
     std::vector<ServiceIdentity> out(targets.size());
-    for (auto& s : out) s.outcome = stop_now ? ServiceOutcome::timed_out : ServiceOutcome::silent;
+    for (auto& s : out) s.outcome = ServiceOutcome::timed_out;
+    out.at(0).outcome = ServiceOutcome::identified;
+    out.at(0).protocol = "ssh";
     return out;
   };
   ASSERT_TRUE(run_job(config, config.jobs.at(0), store, env).complete);
   net.set(22, FakeBehavior::open);
+  net.set(23, FakeBehavior::open);
   const auto stopped = run_job(config, config.jobs.at(0), store, env);
-  EXPECT_FALSE(stopped.complete);
-  EXPECT_TRUE(store.events_after(0, 100).empty());
-  stop = false;
-  stop_now = false;
-  const auto again = run_job(config, config.jobs.at(0), store, env);
-  ASSERT_TRUE(again.complete) << again.error;
-  ASSERT_EQ(again.events.size(), 1u);
-  ASSERT_TRUE(again.events[0].service);
-  EXPECT_EQ(again.events[0].service->outcome, ServiceOutcome::silent);
+  ASSERT_TRUE(stopped.complete) << stopped.error;
+  ASSERT_EQ(stopped.events.size(), 2u);
+  ASSERT_TRUE(stopped.events[0].service);
+  EXPECT_EQ(stopped.events[0].service->protocol, "ssh");
+  EXPECT_FALSE(stopped.events[1].service) << "cut short: no \"no answer in time\" claim";
+  EXPECT_EQ(store.events_after(0, 100).size(), 2u);
+}
+
+// watch-services: open ports are read again once their last read is older than the
+// interval; a differing read is read once more and only a confirmed one is an event.
+TEST_F(JobRunnerTest, WatchedServicesChangeOnlyWhenTheSecondReadAgrees) {
+  JobText j;
+  j.extra = "watch-services = true\nwatch-services-interval = \"1s\"\n";
+  const auto config = make_config(j);
+  std::vector<std::string> servers;  // what port 80 answers, read by read; last one repeats
+  std::size_t reads = 0;
+  JobEnvironment env{net.factory(), &stop, &quiet};
+  env.identify = [&](const std::vector<ServiceTarget>& targets, const IdentifyOptions&) {
+    std::vector<ServiceIdentity> out(targets.size());
+    for (auto& s : out) {
+      s.outcome = ServiceOutcome::identified;
+      s.protocol = "http";
+      s.http = HttpHead{200, "HTTP/1.1 200 OK", servers.at(std::min(reads, servers.size() - 1))};
+      ++reads;
+    }
+    return out;
+  };
+  const auto run_now = [&] { return run_job(config, config.jobs.at(0), store, env); };
+  const auto wait_interval = [] { std::this_thread::sleep_for(std::chrono::milliseconds(1100)); };
+  net.set(80, FakeBehavior::open);
+  servers = {"nginx"};
+  const auto first = run_now();
+  ASSERT_TRUE(first.complete) << first.error;
+  EXPECT_TRUE(first.events.empty());
+  EXPECT_EQ(first.services_watched, 1u) << "the first read of an open port is stored silently";
+  ASSERT_EQ(store.port_services("fake").size(), 1u);
+
+  reads = 0;
+  EXPECT_EQ(run_now().services_watched, 0u) << "read less than the interval ago";
+  EXPECT_EQ(reads, 0u);
+
+  // A blip: the first read differs, the re-check agrees with what was stored: no event.
+  wait_interval();
+  reads = 0;
+  servers = {"Apache", "nginx"};
+  const auto blip = run_now();
+  EXPECT_TRUE(blip.events.empty());
+  EXPECT_EQ(reads, 2u) << "one read and one re-check";
+  EXPECT_EQ(store.port_services("fake").at(0).identity.http->server, "nginx");
+
+  // A real change: both reads agree on the new server.
+  wait_interval();
+  reads = 0;
+  servers = {"Apache"};
+  const auto changed = run_now();
+  ASSERT_EQ(changed.events.size(), 1u);
+  const auto& e = changed.events[0];
+  EXPECT_EQ(e.kind, EventKind::service_changed);
+  EXPECT_EQ(e.change.port, 80);
+  ASSERT_TRUE(e.service && e.previous_service);
+  EXPECT_EQ(e.service->http->server, "Apache");
+  EXPECT_EQ(e.previous_service->http->server, "nginx");
+  EXPECT_EQ(store.port_services("fake").at(0).identity.http->server, "Apache");
+
+  // Unchanged afterwards: no more events.
+  wait_interval();
+  EXPECT_TRUE(run_now().events.empty());
 }
 
 TEST_F(JobRunnerTest, ChangeSeenOnlyByTheMainScanIsNoEvent) {

@@ -461,6 +461,7 @@ TEST(AgentServices, EachOpenedPortsEventSaysWhatAnswered) {
   JobSpec job;
   job.targets = {Lab::kTarget4};
   job.ports = "22,2222,2525,7000,8080,8443,9100";
+  job.extra = "watch-services = true\nwatch-services-interval = \"1s\"\n";
   const std::string config = lab.path("agent.toml");
   write_config(config, agent_config(lab, kLabNetworks, {job}));
   const OnceRun baseline = run_once(lab, config);
@@ -524,8 +525,46 @@ TEST(AgentServices, EachOpenedPortsEventSaysWhatAnswered) {
                        "SSH-2.0-LabSSH_1.0"))
       << changes.out;
   EXPECT_TRUE(contains(changes.out, "CN lab.internal")) << changes.out;
-  std::printf("baseline %.2f s, run with 6 opened ports %.2f s\n", baseline.seconds,
-              opened.seconds);
+
+  // The certificate is replaced: the next run (watch-services, every 1 s) reads every open
+  // port again, and only 8443 changed: one service-changed event with both certificates.
+  const std::string cert2 = lab.path("cert2.pem");
+  const std::string key2 = lab.path("key2.pem");
+  const CmdResult renewed = pvlab::run(
+      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+       "-subj", "/CN=renewed.internal", "-days", "90", "-keyout", key2, "-out", cert2},
+      60s);
+  ASSERT_EQ(renewed.exit_code, 0) << renewed.describe();
+  servers.stop();
+  Background servers2({"ip", "netns", "exec", target_namespace(lab), "python3",
+                       pvlab::lab_script_dir() + "/service_servers.py", "--dir", lab.dir(),
+                       "--cert", cert2, "--key", key2},
+                      lab.path("servers2.out"), lab.path("servers2.err"));
+  ASSERT_TRUE(wait_until([&] { return contains(servers2.out(), "ready"); }, 10s)) << servers2.err();
+  std::this_thread::sleep_for(1100ms);
+  const OnceRun watched = run_once(lab, config);
+  ASSERT_EQ(watched.cmd.exit_code, 0) << watched.cmd.describe();
+  ASSERT_EQ(watched.events.size(), 1U) << show(watched.events);
+  std::string error;
+  const auto doc = pvlab::parse_json(watched.events[0].line, &error);
+  ASSERT_TRUE(doc.has_value()) << error;
+  EXPECT_EQ(doc->str("kind"), "service-changed") << watched.events[0].line;
+  EXPECT_EQ(watched.events[0].port, 8443);
+  const pvlab::Json* now = doc->get("service");
+  const pvlab::Json* before = doc->get("previous_service");
+  ASSERT_TRUE(now != nullptr && before != nullptr) << watched.events[0].line;
+  ASSERT_TRUE(now->get("tls") != nullptr && before->get("tls") != nullptr);
+  EXPECT_EQ(now->get("tls")->str("subject_cn"), "renewed.internal");
+  EXPECT_EQ(before->get("tls")->str("subject_cn"), "lab.internal");
+  EXPECT_NE(now->get("tls")->str("sha256"), before->get("tls")->str("sha256"));
+  EXPECT_EQ(pvlab::read_file(lab.path("printer.bytes")), "0\n") << "the printer received bytes";
+  // Nothing changed since: the next read is quiet.
+  std::this_thread::sleep_for(1100ms);
+  const OnceRun quiet = run_once(lab, config);
+  ASSERT_EQ(quiet.cmd.exit_code, 0) << quiet.cmd.describe();
+  EXPECT_TRUE(quiet.events.empty()) << show(quiet.events);
+  std::printf("baseline %.2f s, run with 6 opened ports %.2f s, watched run %.2f s\n",
+              baseline.seconds, opened.seconds, watched.seconds);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -120,6 +120,9 @@ TEST(TechniqueTable, FactsPerTechnique) {
     EXPECT_EQ(info.silence, open_is_silent ? PortState::open_filtered : PortState::filtered);
     EXPECT_EQ(info.silence_means_down, !open_is_silent);
     EXPECT_FALSE(info.help.empty());
+    // Service identification needs TCP ports found open: connect and SYN only.
+    EXPECT_EQ(finds_open_tcp_ports(info.technique),
+              info.technique == Technique::connect || info.technique == Technique::syn);
   }
   EXPECT_FALSE(parse_technique("SYN").has_value());
   EXPECT_FALSE(parse_technique("").has_value());

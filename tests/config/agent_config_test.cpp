@@ -65,11 +65,17 @@ TEST(AgentConfig, MaxParallelismWithoutConnectWarns) {
   const std::string base =
       "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n[[job]]\nname = \"j\"\n"
       "targets = [\"198.18.0.1\"]\ninterval = \"1m\"\nmax-parallelism = 64\n";
-  const auto syn = parse_config(base + "technique = \"syn\"\n", "t.toml");
+  // A SYN job's service identification connects: the key caps it.
+  EXPECT_TRUE(parse_config(base + "technique = \"syn\"\n", "t.toml").warnings.empty());
+  const auto syn =
+      parse_config(base + "technique = \"syn\"\nidentify-services = false\n", "t.toml");
   ASSERT_EQ(syn.warnings.size(), 1u);
   EXPECT_EQ(syn.warnings[0],
             "t.toml:7:19: job \"j\": key \"max-parallelism\": has no effect: only the connect "
-            "technique uses it (raw techniques are paced by max-rate)");
+            "technique and service identification use it (raw techniques are paced by "
+            "max-rate)");
+  const auto fin = parse_config(base + "technique = \"fin\"\n", "t.toml");
+  EXPECT_EQ(fin.warnings.size(), 1u) << "FIN finds no open port to identify";
   EXPECT_TRUE(parse_config(base, "t.toml").warnings.empty());  // connect by default
   EXPECT_TRUE(
       parse_config(base + "technique = \"syn\"\nconfirm-technique = \"connect\"\n", "t.toml")
@@ -258,6 +264,27 @@ never-probe = "10001,T:9200-9202"
   const auto& job = config.jobs.at(0);
   EXPECT_FALSE(job.identify_services);
   EXPECT_EQ(job.never_probe, (std::vector<std::uint16_t>{9200, 9201, 9202, 10001}));
+  EXPECT_FALSE(job.watch_services);
+  const auto watched = parse_config(R"(
+[[authorization]]
+networks = ["198.18.0.0/24"]
+
+[[job]]
+name = "web"
+targets = ["198.18.0.1"]
+interval = "15m"
+watch-services = true
+
+[[job]]
+name = "tls"
+targets = ["198.18.0.1"]
+interval = "15m"
+watch-services = true
+watch-services-interval = "6h"
+)",
+                                    "t.toml");
+  EXPECT_EQ(watched.jobs.at(0).watch_services, std::chrono::duration<double>(3600));
+  EXPECT_EQ(watched.jobs.at(1).watch_services, std::chrono::duration<double>(6 * 3600));
 }
 
 TEST(AgentConfig, ShardAndReplica) {
@@ -803,6 +830,21 @@ const BadConfig kBadConfigs[] = {
     {"never_probe_array", job_with("never-probe = [9100]"),
      "t.toml:5:15: job \"web\": key \"never-probe\": expected a TCP port list such as "
      "\"9100-9107,10001\", got an array"},
+    {"watch_services_not_boolean", job_with("watch-services = 1"),
+     "t.toml:5:18: job \"web\": key \"watch-services\": expected true or false, got 1 (integer)"},
+    {"watch_interval_without_watch", job_with("watch-services-interval = \"1h\""),
+     "t.toml:5:27: job \"web\": key \"watch-services-interval\": sets how often watch-services "
+     "reads the ports again; expected watch-services = true with it"},
+    {"watch_without_identification", job_with("identify-services = false\nwatch-services = true"),
+     "t.toml:6:18: job \"web\": key \"watch-services\": watches what identification reads, but "
+     "identify-services is false; expected identify-services = true (the default) with it"},
+    {"watch_on_udp", job_with("technique = \"udp\"\nports = \"53\"\nwatch-services = true"),
+     "t.toml:7:18: job \"web\": key \"watch-services\": reads open TCP ports, which technique "
+     "\"udp\" never finds; expected technique \"connect\" or \"syn\""},
+    {"watch_interval_too_short",
+     job_with("watch-services = true\nwatch-services-interval = \"10ms\""),
+     "t.toml:6:27: job \"web\": key \"watch-services-interval\": expected a duration of at least "
+     "1s, got \"10ms\" (string)"},
     {"exclude_ports_everything", job_with("ports = \"20-25\"\nexclude-ports = \"T:1-100\""),
      "t.toml:6:17: job \"web\": key \"exclude-ports\": \"T:1-100\" excludes every port the "
      "job scans; expected ports that leave something to scan"},

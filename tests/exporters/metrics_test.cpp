@@ -132,6 +132,37 @@ TEST(AgentMetrics, UnexpectedPortsSayHowLongTheyHaveBeenOpen) {
   EXPECT_TRUE(has_line(text, "portvigil_port_series_dropped 0")) << text;
 }
 
+// Certificates read on expected ports say when they expire; unexpected ports (which page
+// anyway) and ports without a certificate do not; the series limit counts them last.
+TEST(AgentMetrics, CertificateExpiryOfExpectedTlsPorts) {
+  JobSnapshot s;
+  s.job = "tls";
+  const auto expires = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
+  OpenPort expected{"h", Proto::tcp, 443, false};
+  expected.tls_not_after = expires;
+  OpenPort unexpected{"h", Proto::tcp, 8443, true};
+  unexpected.tls_not_after = expires;
+  s.open_ports = {expected, unexpected, {"h", Proto::tcp, 22, false}};
+  AgentMetrics m(100);
+  m.publish(s);
+  const auto text = m.render();
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_tls_certificate_expiry_timestamp_seconds{scan_job=\"tls\","
+                       "host=\"h\",port=\"443\"} 1800000000"))
+      << text;
+  EXPECT_EQ(text.find("port=\"8443\"} 1800000000"), std::string::npos) << text;
+  EXPECT_EQ(text.find("expiry_timestamp_seconds{scan_job=\"tls\",host=\"h\",port=\"22\""),
+            std::string::npos)
+      << text;
+  // 4 series for the ports themselves (8443 counts twice): no room for the certificate.
+  AgentMetrics tight(4);
+  tight.publish(s);
+  const auto cut = tight.render();
+  EXPECT_EQ(cut.find("portvigil_tls_certificate_expiry_timestamp_seconds{"), std::string::npos)
+      << cut;
+  EXPECT_TRUE(has_line(cut, "portvigil_port_series_dropped 1")) << cut;
+}
+
 // A scan that its window cut after a complete one in the same window is counted but is no
 // failure; the window gauges start open (a job without windows) until the agent says.
 TEST(AgentMetrics, ScanWindowsAndTheScansTheyCut) {

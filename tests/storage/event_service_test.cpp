@@ -185,5 +185,79 @@ TEST(EventService, PruningAnEventDropsItsService) {
   EXPECT_FALSE(f.store.events_after(0, 100).at(0).service);
 }
 
+// watch-services: a port's stored service is replaced by each conclusive read; a changed
+// one is a service-changed event carrying both; a port that closes forgets it.
+TEST(EventService, WatchedReadsReplaceTheStoredServiceAndChangesAreEvents) {
+  Fixture f;
+  const auto id = f.store.begin_scan("j", Technique::syn, at(10));
+  CommitOptions options;
+  options.services = {{"a", 443, https_identity()}};
+  f.store.commit_scan(id, f.second, {}, at(11), {}, options);
+  auto stored = f.store.port_services("j");
+  ASSERT_EQ(stored.size(), 1u) << "the opening's identity is the port's service";
+  EXPECT_EQ(stored[0].host, "a");
+  EXPECT_EQ(stored[0].port, 443);
+  EXPECT_EQ(stored[0].identified, at(11));
+
+  // b's 22 was never read: its first watched read is stored silently.
+  const auto id2 = f.store.begin_scan("j", Technique::syn, at(20));
+  CommitOptions first_read;
+  first_read.service_checks = {{"b", 22, ssh_identity(), false}};
+  EXPECT_TRUE(f.store.commit_scan(id2, f.second, {}, at(21), {}, first_read).empty());
+  ASSERT_EQ(f.store.port_services("j").size(), 2u);
+
+  // a's certificate was replaced (confirmed by the caller): one event with both services.
+  auto renewed = https_identity();
+  renewed.tls->sha256 = std::string(64, 'c');
+  const auto id3 = f.store.begin_scan("j", Technique::syn, at(30));
+  CommitOptions change;
+  change.service_checks = {{"a", 443, renewed, true}, {"b", 22, ssh_identity(), false}};
+  const auto events = f.store.commit_scan(id3, f.second, {}, at(31), {}, change);
+  ASSERT_EQ(events.size(), 1u);
+  const auto& e = events[0];
+  EXPECT_EQ(e.kind, EventKind::service_changed);
+  EXPECT_EQ(name(e.kind), "service-changed");
+  EXPECT_EQ(e.host, "a");
+  EXPECT_EQ(e.change.proto, Proto::tcp);
+  EXPECT_EQ(e.change.port, 443);
+  EXPECT_FALSE(e.expected);
+  EXPECT_FALSE(e.change_id.empty());
+  ASSERT_TRUE(e.service && e.previous_service);
+  EXPECT_EQ(e.service->tls->sha256, std::string(64, 'c'));
+  EXPECT_EQ(e.previous_service->tls->sha256, std::string(64, 'a'));
+  const auto back = f.store.events_after(e.id - 1, 10);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].kind, EventKind::service_changed);
+  EXPECT_EQ(back[0].change.port, 443);
+  ASSERT_TRUE(back[0].service && back[0].previous_service);
+  expect_same(*back[0].service, renewed);
+  expect_same(*back[0].previous_service, https_identity());
+  EXPECT_EQ(back[0].change_id, e.change_id);
+
+  // The same read again, even marked changed, is no event; an inconclusive read changes
+  // nothing.
+  const auto id4 = f.store.begin_scan("j", Technique::syn, at(40));
+  ServiceIdentity lost;
+  lost.outcome = ServiceOutcome::timed_out;
+  CommitOptions same;
+  same.service_checks = {{"a", 443, renewed, true}, {"b", 22, lost, true}};
+  EXPECT_TRUE(f.store.commit_scan(id4, f.second, {}, at(41), {}, same).empty());
+  for (const auto& r : f.store.port_services("j")) {
+    if (r.host == "b") {
+      EXPECT_EQ(r.identity.outcome, ServiceOutcome::identified);
+    } else {
+      EXPECT_EQ(r.identified, at(41));
+    }
+  }
+
+  // a's 443 closes: its service goes with it.
+  const auto id5 = f.store.begin_scan("j", Technique::syn, at(50));
+  std::vector<ScannedHost> closed{scanned(make_host("a", 1, 1000, PortState::closed)), f.second[1]};
+  f.store.commit_scan(id5, closed, {}, at(51));
+  stored = f.store.port_services("j");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].host, "b");
+}
+
 }  // namespace
 }  // namespace portvigil

@@ -63,6 +63,16 @@ struct ServiceIdentity {
 // other than identified/unrecognised, the whole summary.
 [[nodiscard]] std::string service_details(const ServiceIdentity& s);
 
+// A read that says what answers (identified, unrecognised or silent), not one that could not
+// tell (timed out, no connection, not probed): only conclusive reads are compared.
+[[nodiscard]] bool conclusive(const ServiceIdentity& s);
+
+// Whether two conclusive reads of a port show the same service, as watch-services compares
+// them: the protocol (plain or TLS included), an SSH identification string, the TLS
+// certificate's fingerprint and the HTTP Server header. Other banners are not compared:
+// SMTP and FTP greetings often carry the time of day.
+[[nodiscard]] bool same_service(const ServiceIdentity& a, const ServiceIdentity& b);
+
 // An open TCP port's identity in a host's results.
 struct PortService {
   std::uint16_t port = 0;

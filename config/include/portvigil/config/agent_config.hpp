@@ -138,6 +138,10 @@ struct JobConfig {
   // of the built-in printer ports (never-probe, sorted).
   bool identify_services = true;
   std::vector<std::uint16_t> never_probe;
+  // watch-services: the job's open TCP ports are identified again once their last read is
+  // this old (watch-services-interval), and a confirmed difference is a service-changed
+  // event. Unset: not watched.
+  std::optional<std::chrono::duration<double>> watch_services;
   bool has_policy = false;  // expected-open was given (an empty list expects nothing open)
   std::vector<ExpectedOpen> expected_open;
   std::string origin;  // "FILE:LINE:COL" of the [[job]] table

@@ -26,6 +26,9 @@ struct OpenPort {
   bool unexpected = false;  // open, but neither the policy nor the accepted baseline expects it
   // Since when (unexpected ports only): portvigil_port_unexpected_open_since_timestamp_seconds.
   std::optional<std::chrono::system_clock::time_point> open_since = std::nullopt;
+  // When the TLS certificate last read on the port expires (expected TCP ports only):
+  // portvigil_tls_certificate_expiry_timestamp_seconds.
+  std::optional<std::chrono::system_clock::time_point> tls_not_after = std::nullopt;
 };
 
 // What one job looked like after its last completed scan.
@@ -87,6 +90,8 @@ class AgentMetrics {
                      PortState to);
   enum class HostEvent : std::uint8_t { appeared, gone_silent };
   void record_host_event(const std::string& job, HostEvent kind);
+  // A confirmed service-changed event (watch-services): portvigil_service_changes_total.
+  void record_service_change(const std::string& job);
   void publish(JobSnapshot snapshot);  // replaces the job's per-port series
   // Marks the given open ports of `job` expected (accepted by an operator since the last
   // scan), so the paging series clears at the next scrape.

@@ -79,6 +79,8 @@ enum class EventKind : std::uint8_t {
   host_appeared,     // a host first seen up after its job's baseline; ports: its open ports
   host_gone_silent,  // a known host answered nothing for the job's host-silent-after;
                      // ports: the open ports of its last baseline
+  service_changed,   // watch-services: what answers on an open TCP port changed (confirmed);
+                     // change.proto/port name it, service and previous_service say what
 };
 [[nodiscard]] std::string_view name(EventKind kind);  // "port", "host-appeared", ...
 [[nodiscard]] std::optional<EventKind> parse_event_kind(std::string_view text);
@@ -97,8 +99,10 @@ struct ChangeEvent {
   // for events stored before schema version 6.
   std::string change_id = {};
   // Port events that opened a TCP port: what answered there (CommitOptions::services); none
-  // when identification did not run.
+  // when identification did not run. service-changed events: the new service.
   std::optional<ServiceIdentity> service = {};
+  // service-changed events: what answered there before.
+  std::optional<ServiceIdentity> previous_service = {};
 };
 
 // What the agent's policy makes of one change. `silent` still records the transition in
@@ -233,6 +237,17 @@ struct CommitOptions {
     ServiceIdentity identity;
   };
   std::vector<OpenedService> services = {};
+  // watch-services: fresh conclusive reads of ports that were open before this scan. Each
+  // replaces the port's stored service (Store::port_services); a `changed` one (the caller
+  // confirmed it with a second read) is also a service-changed event, carrying the stored
+  // service as its previous_service.
+  struct ServiceCheck {
+    std::string host;
+    std::uint16_t port = 0;
+    ServiceIdentity identity;
+    bool changed = false;
+  };
+  std::vector<ServiceCheck> service_checks = {};
 };
 
 // What a commit found beyond its events, for the agent's metrics and log.
@@ -308,10 +323,11 @@ class Store {
                                        const CommitOptions& options = {},
                                        CommitSummary* summary = nullptr);
 
-  // The TCP ports that commit_scan() with the same arguments would report opened (port
-  // events whose new state is open, the ports of hosts that appear included), by host key,
-  // in host order: the same plan the commit applies, worked out without writing. The agent
-  // identifies these before it commits. `finished` and `options` as for the commit.
+  // The TCP ports that commit_scan() with the same arguments finds changed to open (events
+  // unless the policy answers `silent`; the ports of hosts that appear included), by host
+  // key, in host order, each once: the same plan the commit applies, worked out without
+  // writing. The agent identifies these before it commits. `finished` and `options` as for
+  // the commit.
   struct Opening {
     std::string host;
     std::uint16_t port = 0;
@@ -320,6 +336,16 @@ class Store {
   [[nodiscard]] std::vector<Opening> planned_tcp_openings(
       std::int64_t scan_id, std::span<const ScannedHost> hosts,
       std::chrono::system_clock::time_point finished, const CommitOptions& options = {}) const;
+
+  // What was last read on each open TCP port of the job's hosts (identification of openings
+  // and watch-services; conclusive reads only), by host and port.
+  struct PortServiceRecord {
+    std::string host;
+    std::uint16_t port = 0;
+    std::chrono::system_clock::time_point identified{};
+    ServiceIdentity identity;
+  };
+  [[nodiscard]] std::vector<PortServiceRecord> port_services(std::string_view job) const;
 
   // For crash, timeout, SIGTERM: nothing of the scan is kept but its row. Returns false if
   // the scan was not running (already committed or marked).
