@@ -619,10 +619,17 @@ Identified identify_ports(const JobConfig& job, const Store& store, std::int64_t
       const ServiceIdentity* before;
     };
     std::vector<Due> due;
+    std::vector<std::uint16_t> never = default_never_probe_ports();
+    never.insert(never.end(), job.never_probe.begin(), job.never_probe.end());
     for (const ScannedHost& h : scanned) {
-      if (!h.complete) continue;
+      // An adopted host's baseline is taken without events: its reads start afresh.
+      if (!h.complete || h.adopted) continue;
       for (const auto& [proto, port] : h.state.open_ports()) {
-        if (proto != Proto::tcp || opened.contains({h.host, port})) continue;
+        if (proto != Proto::tcp || std::find(never.begin(), never.end(), port) != never.end()) {
+          continue;  // never-probe ports never get a read: they would always be due
+        }
+        // `opened` also holds what is due already: a host listed twice is read once.
+        if (!opened.emplace(h.host, port).second) continue;
         const auto it = last.find({h.host, port});
         if (it == last.end()) {
           due.push_back({{}, &h.host, port, nullptr});
@@ -643,26 +650,29 @@ Identified identify_ports(const JobConfig& job, const Store& store, std::int64_t
   io.never_probe.insert(io.never_probe.end(), job.never_probe.begin(), job.never_probe.end());
   io.stop = env.stop;
   if (job.max_parallelism) io.concurrency = std::min(io.concurrency, *job.max_parallelism);
-  const auto stopped = [&] { return env.stop != nullptr && env.stop->load(); };
+  // A stop cuts every read short (and marks the ports not reached yet as not probed), and a
+  // failure is no read at all: neither may be stored as what answers.
+  bool unusable = false;
   const auto identify = [&](const std::vector<ServiceTarget>& t) {
     std::vector<ServiceIdentity> read;
     try {
       read = env.identify ? env.identify(t, io) : identify_services(t, io);
     } catch (const std::exception& e) {  // not the network (that is an outcome): TLS setup, memory
       log.warn("job " + job.name + ": service identification failed: " + e.what());
-      read.clear();
+      unusable = true;
     }
-    const std::size_t got = read.size();
-    read.resize(t.size());  // unread ports (a failure, a short hook) say so
-    for (std::size_t i = got; i < t.size(); ++i) read[i].outcome = ServiceOutcome::timed_out;
+    if (read.size() != t.size() || (env.stop != nullptr && env.stop->load())) unusable = true;
+    read.resize(t.size());
     return read;
   };
   const auto started = std::chrono::steady_clock::now();
   const auto first = identify(targets);
+  if (unusable) {
+    log.info("job " + job.name + ": service identification cut short: events without services");
+    return out;
+  }
   std::size_t probed = 0;
   for (std::size_t i = 0; i < opening_count; ++i) {
-    // Cut short by a stop: say nothing rather than "no answer in time".
-    if (stopped() && first[i].outcome == ServiceOutcome::timed_out) continue;
     out.openings.push_back({ports[i].host, ports[i].port, first[i]});
     if (first[i].outcome != ServiceOutcome::not_probed &&
         first[i].outcome != ServiceOutcome::out_of_scope) {
@@ -679,12 +689,10 @@ Identified identify_ports(const JobConfig& job, const Store& store, std::int64_t
       again.push_back(targets[i]);
     }
   }
-  std::vector<ServiceIdentity> second;
-  if (!again.empty() && !stopped()) {
-    second = identify(again);
-  } else {
-    second.resize(again.size());  // stopped: no re-check, no verdict
-    for (auto& s : second) s.outcome = ServiceOutcome::timed_out;
+  const auto second = again.empty() ? std::vector<ServiceIdentity>{} : identify(again);
+  if (unusable) {  // the re-checks were cut short: the openings' reads still stand
+    out.checks.clear();
+    return out;
   }
   std::size_t next = 0;
   std::size_t changed = 0;
@@ -904,6 +912,7 @@ JobRunResult run_job(const Config& config, const JobConfig& job, Store& store,
                                          finished, options, env, log);
   options.services = std::move(identified.openings);
   options.service_checks = std::move(identified.checks);
+  options.watch_services = job.watch_services.has_value();
   result.services_identified = options.services.size();
   result.services_watched = options.service_checks.size();
   CommitSummary committed;

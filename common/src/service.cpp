@@ -1,5 +1,7 @@
 #include "portvigil/common/service.hpp"
 
+#include "portvigil/common/digest.hpp"
+
 #include <ctime>
 
 namespace portvigil {
@@ -87,14 +89,30 @@ bool conclusive(const ServiceIdentity& s) {
          s.outcome == ServiceOutcome::silent;
 }
 
+namespace {
+
+// "https" is TLS with an HTTP answer: without the answer (time ran out) the read says "tls".
+std::string_view base_protocol(const ServiceIdentity& s) {
+  return s.protocol == "https" ? std::string_view("tls") : std::string_view(s.protocol);
+}
+
+}  // namespace
+
 bool same_service(const ServiceIdentity& a, const ServiceIdentity& b) {
   const auto spoke = [](const ServiceIdentity& s) { return s.outcome != ServiceOutcome::silent; };
-  if (spoke(a) != spoke(b) || a.protocol != b.protocol) return false;
+  if (spoke(a) != spoke(b) || base_protocol(a) != base_protocol(b)) return false;
   if (a.protocol == "ssh" && a.banner != b.banner) return false;
   if (a.tls.has_value() != b.tls.has_value()) return false;
   if (a.tls && a.tls->sha256 != b.tls->sha256) return false;
-  if (a.http.has_value() != b.http.has_value()) return false;
-  return !a.http || a.http->server == b.http->server;
+  return !a.http || !b.http || a.http->server == b.http->server;
+}
+
+std::string service_digest(const ServiceIdentity& s) {
+  std::string key = std::string(to_string(s.outcome)) + '\n' + s.protocol + '\n' +
+                    (s.protocol == "ssh" ? s.banner : std::string()) + '\n' +
+                    (s.tls ? s.tls->sha256 : std::string()) + '\n' +
+                    (s.http ? s.http->server : std::string());
+  return sha256_hex(key).substr(0, 16);
 }
 
 }  // namespace portvigil

@@ -221,51 +221,42 @@ ALTER TABLE hosts ADD COLUMN change_seed TEXT NOT NULL DEFAULT '';
 //   service-changed event's previous one); dropped with the event.
 // - port_services: per open TCP port of a host, what was last read there and when
 //   (watch-services compares new reads with it); dropped when the port closes.
+// - events.kind 'service-changed' (no DDL: the column is free text): proto 'tcp', the port,
+//   from_state/to_state 'service:' + service_digest() of the previous and new service.
 // NULL tls_* / http_* columns: no TLS handshake or HTTP answer. tls_sans: the names joined by
 // '\n' (sanitised names hold no control characters).
-constexpr std::string_view kV7 = R"sql(
-CREATE TABLE event_services (
-  event_id          INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
-  role              TEXT NOT NULL CHECK (role IN ('now', 'before')),
-  outcome           TEXT NOT NULL,
-  protocol          TEXT NOT NULL,
-  banner            TEXT NOT NULL,
-  banner_sha256     TEXT NOT NULL,
-  tls_version       TEXT,
-  tls_subject_cn    TEXT,
-  tls_sans          TEXT,
-  tls_issuer_cn     TEXT,
-  tls_not_before_ms INTEGER,
-  tls_not_after_ms  INTEGER,
-  tls_self_signed   INTEGER CHECK (tls_self_signed IN (0, 1)),
-  tls_sha256        TEXT,
-  http_status       INTEGER,
-  http_status_line  TEXT,
-  http_server       TEXT,
-  PRIMARY KEY (event_id, role)
-) WITHOUT ROWID;
-CREATE TABLE port_services (
-  host_id           INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,
-  port              INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),
-  identified_ms     INTEGER NOT NULL,
-  outcome           TEXT NOT NULL,
-  protocol          TEXT NOT NULL,
-  banner            TEXT NOT NULL,
-  banner_sha256     TEXT NOT NULL,
-  tls_version       TEXT,
-  tls_subject_cn    TEXT,
-  tls_sans          TEXT,
-  tls_issuer_cn     TEXT,
-  tls_not_before_ms INTEGER,
-  tls_not_after_ms  INTEGER,
-  tls_self_signed   INTEGER CHECK (tls_self_signed IN (0, 1)),
-  tls_sha256        TEXT,
-  http_status       INTEGER,
-  http_status_line  TEXT,
-  http_server       TEXT,
-  PRIMARY KEY (host_id, port)
-) WITHOUT ROWID;
-)sql";
+// What was read on a port: the same columns in both tables (store.cpp binds them in this
+// order). A macro, not a runtime string: a migration's text must never change.
+#define PORTVIGIL_SERVICE_COLUMNS_DDL                                \
+  "  outcome           TEXT NOT NULL,\n"                             \
+  "  protocol          TEXT NOT NULL,\n"                             \
+  "  banner            TEXT NOT NULL,\n"                             \
+  "  banner_sha256     TEXT NOT NULL,\n"                             \
+  "  tls_version       TEXT,\n"                                      \
+  "  tls_subject_cn    TEXT,\n"                                      \
+  "  tls_sans          TEXT,\n"                                      \
+  "  tls_issuer_cn     TEXT,\n"                                      \
+  "  tls_not_before_ms INTEGER,\n"                                   \
+  "  tls_not_after_ms  INTEGER,\n"                                   \
+  "  tls_self_signed   INTEGER CHECK (tls_self_signed IN (0, 1)),\n" \
+  "  tls_sha256        TEXT,\n"                                      \
+  "  http_status       INTEGER,\n"                                   \
+  "  http_status_line  TEXT,\n"                                      \
+  "  http_server       TEXT,\n"
+constexpr std::string_view kV7 =
+    "CREATE TABLE event_services (\n"
+    "  event_id          INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,\n"
+    "  role              TEXT NOT NULL CHECK (role IN ('now', "
+    "'before')),\n" PORTVIGIL_SERVICE_COLUMNS_DDL
+    "  PRIMARY KEY (event_id, role)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE port_services (\n"
+    "  host_id           INTEGER NOT NULL REFERENCES hosts(id) ON DELETE CASCADE,\n"
+    "  port              INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),\n"
+    "  identified_ms     INTEGER NOT NULL,\n" PORTVIGIL_SERVICE_COLUMNS_DDL
+    "  PRIMARY KEY (host_id, port)\n"
+    ") WITHOUT ROWID;\n";
+#undef PORTVIGIL_SERVICE_COLUMNS_DDL
 
 constexpr std::array<Migration, 7> kMigrations{{
     {1, kV1},

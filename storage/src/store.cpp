@@ -34,6 +34,9 @@ constexpr std::array<std::string_view, 4> kEventKindNames{"port", "host-appeared
     ".tls_subject_cn, " a ".tls_sans, " a ".tls_issuer_cn, " a ".tls_not_before_ms, " a  \
     ".tls_not_after_ms, " a ".tls_self_signed, " a ".tls_sha256, " a ".http_status, " a  \
     ".http_status_line, " a ".http_server "
+// event_chains' proto of an event row `e` (assign_change_id).
+constexpr std::string_view kChainProto =
+    "CASE WHEN e.kind = 'service-changed' THEN e.proto || '-service' ELSE e.proto END";
 constexpr std::string_view kServiceColumnNames =
     "outcome, protocol, banner, banner_sha256, tls_version, tls_subject_cn, tls_sans, "
     "tls_issuer_cn, tls_not_before_ms, tls_not_after_ms, tls_self_signed, tls_sha256, "
@@ -402,7 +405,10 @@ struct Store::Impl {
     auto row = db.query(
         "SELECT e.kind, e.proto, e.port, e.from_state, e.to_state, "
         "COALESCE((SELECT c.last_change_id FROM event_chains c WHERE c.host_id = e.host_id AND "
-        "c.proto = e.proto AND c.port = e.port), h.change_seed), e.host_id "
+        "c.proto = " +
+        std::string(kChainProto) +
+        " AND c.port = e.port), h.change_seed), "
+        "e.host_id "
         "FROM events e JOIN hosts h ON h.id = e.host_id WHERE e.id = ?1");
     row.bind(1, event_id);
     if (!row.step())
@@ -412,13 +418,17 @@ struct Store::Impl {
     auto id = change_id(job, host, row.text(0), proto, static_cast<std::uint16_t>(port),
                         row.text(3), row.text(4), row.text(5));
     const std::int64_t host_id = row.int64(6);
+    // A port's service changes chain apart from its state changes: how often each replica
+    // reads a service is its own affair, and must not make the port's ids diverge.
+    const std::string chain =
+        row.text(0) == name(EventKind::service_changed) ? proto + "-service" : proto;
     db.query("UPDATE events SET change_id = ?2 WHERE id = ?1").bind(1, event_id).bind(2, id).run();
     db.query(
           "INSERT INTO event_chains(host_id, proto, port, last_change_id) VALUES (?1, ?2, ?3, ?4) "
           "ON CONFLICT(host_id, proto, port) DO UPDATE SET last_change_id = "
           "excluded.last_change_id")
         .bind(1, host_id)
-        .bind(2, proto)
+        .bind(2, chain)
         .bind(3, port)
         .bind(4, id)
         .run();
@@ -740,17 +750,23 @@ struct Store::Impl {
         add_event(event_id, key, EventKind::port, change, {}, expected);
         if (service != nullptr) events.back().service = *service;
       }
-      // What answers on the host's open TCP ports: the identities of ports this scan opened,
-      // and watch-services' reads of ports open before (a confirmed change is an event).
-      forget_closed_services(host_id, fresh);
-      for (const PortChange& change : changes) {
-        if (change.proto != Proto::tcp || change.to != PortState::open) continue;
-        const auto it = services.find({key, change.port});
-        if (it != services.end() && conclusive(*it->second)) {
-          store_port_service(host_id, change.port, time_ms, *it->second);
+      // What answers on the host's open TCP ports (watch-services only): the identities of
+      // ports this scan opened, and watched reads of ports open before (a confirmed change
+      // is an event). An adopted host's reads are another agent's era: forgotten.
+      if (!options.watch_services || host.adopted) {
+        db.query("DELETE FROM port_services WHERE host_id = ?1").bind(1, host_id).run();
+      } else {
+        forget_closed_services(host_id, fresh);
+        for (const PortChange& change : changes) {
+          if (change.proto != Proto::tcp || change.to != PortState::open) continue;
+          const auto it = services.find({key, change.port});
+          if (it != services.end() && conclusive(*it->second)) {
+            store_port_service(host_id, change.port, time_ms, *it->second);
+          }
         }
       }
-      for (auto [it, end] = checks.equal_range(key); it != end; ++it) {
+      for (auto [it, end] = checks.equal_range(key);
+           options.watch_services && !host.adopted && it != end; ++it) {
         const CommitOptions::ServiceCheck& check = *it->second;
         const auto now = fresh.state_of(Proto::tcp, check.port);
         if (!now || now->state != PortState::open || !conclusive(check.identity)) continue;
@@ -761,22 +777,32 @@ struct Store::Impl {
           change.port = check.port;
           change.from = PortState::open;
           change.to = PortState::open;
-          db.query(
-                "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, "
-                "from_reason, to_state, to_reason, expected, kind) VALUES (?1, ?2, ?3, 'tcp', ?4, "
-                "'open', '', 'open', '', 0, ?5)")
-              .bind(1, host_id)
-              .bind(2, scan_id)
-              .bind(3, time_ms)
-              .bind(4, static_cast<std::int64_t>(check.port))
-              .bind(5, name(EventKind::service_changed))
-              .run();
-          const std::int64_t event_id = db.last_insert_rowid();
-          insert_event_service(event_id, "now", check.identity);
-          insert_event_service(event_id, "before", *before);
-          add_event(event_id, key, EventKind::service_changed, change, {}, false);
-          events.back().service = check.identity;
-          events.back().previous_service = *before;
+          // The port stays open: expected when the policy expects it open.
+          const ChangeContext context{job, key, change, accepted(host_id, Proto::tcp, check.port)};
+          const Verdict verdict = policy ? policy(context) : default_verdict(context);
+          if (verdict != Verdict::silent) {
+            // from/to hold digests of the services, so that the change id tells changes apart.
+            db.query(
+                  "INSERT INTO events(host_id, scan_id, time_ms, proto, port, from_state, "
+                  "from_reason, to_state, to_reason, expected, kind) VALUES (?1, ?2, ?3, 'tcp', "
+                  "?4, ?5, '', ?6, '', ?7, ?8)")
+                .bind(1, host_id)
+                .bind(2, scan_id)
+                .bind(3, time_ms)
+                .bind(4, static_cast<std::int64_t>(check.port))
+                .bind(5, "service:" + service_digest(*before))
+                .bind(6, "service:" + service_digest(check.identity))
+                .bind(7, static_cast<std::int64_t>(verdict == Verdict::expected ? 1 : 0))
+                .bind(8, name(EventKind::service_changed))
+                .run();
+            const std::int64_t event_id = db.last_insert_rowid();
+            insert_event_service(event_id, "now", check.identity);
+            insert_event_service(event_id, "before", *before);
+            add_event(event_id, key, EventKind::service_changed, change, {},
+                      verdict == Verdict::expected);
+            events.back().service = check.identity;
+            events.back().previous_service = *before;
+          }
         }
         store_port_service(host_id, check.port, time_ms, check.identity);
       }

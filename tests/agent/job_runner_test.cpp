@@ -247,14 +247,15 @@ TEST_F(JobRunnerTest, IdentifyServicesFalseSendsNothingAndKeepsTheEvent) {
 }
 
 // Stopped while identifying (SIGTERM, a scan window closing): identification ends at once
-// and the finished scan is still committed; ports it did not get to carry no service.
+// and the finished scan is still committed, its events without a service (a read cut short
+// is not what answers there); a failing identification does the same.
 TEST_F(JobRunnerTest, StopDuringIdentificationStillCommitsTheScan) {
   const auto config = make_config({});
   JobEnvironment env{net.factory(), &stop, &quiet};
   env.identify = [&](const std::vector<ServiceTarget>& targets, const IdentifyOptions&) {
     stop = true;  // arrives while the ports are read: the first was read, the rest were cut
     std::vector<ServiceIdentity> out(targets.size());
-    for (auto& s : out) s.outcome = ServiceOutcome::timed_out;
+    for (auto& s : out) s.outcome = ServiceOutcome::not_probed;
     out.at(0).outcome = ServiceOutcome::identified;
     out.at(0).protocol = "ssh";
     return out;
@@ -265,10 +266,20 @@ TEST_F(JobRunnerTest, StopDuringIdentificationStillCommitsTheScan) {
   const auto stopped = run_job(config, config.jobs.at(0), store, env);
   ASSERT_TRUE(stopped.complete) << stopped.error;
   ASSERT_EQ(stopped.events.size(), 2u);
-  ASSERT_TRUE(stopped.events[0].service);
-  EXPECT_EQ(stopped.events[0].service->protocol, "ssh");
-  EXPECT_FALSE(stopped.events[1].service) << "cut short: no \"no answer in time\" claim";
+  EXPECT_FALSE(stopped.events[0].service);
+  EXPECT_FALSE(stopped.events[1].service) << "not reached is not \"never-probe\"";
   EXPECT_EQ(store.events_after(0, 100).size(), 2u);
+
+  stop = false;
+  env.identify = [&](const std::vector<ServiceTarget>&,
+                     const IdentifyOptions&) -> std::vector<ServiceIdentity> {
+    throw std::runtime_error("cannot create the TLS context");
+  };
+  net.set(24, FakeBehavior::open);
+  const auto failed = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_TRUE(failed.complete) << failed.error;
+  ASSERT_EQ(failed.events.size(), 1u);
+  EXPECT_FALSE(failed.events[0].service);
 }
 
 // watch-services: open ports are read again once their last read is older than the
@@ -322,6 +333,7 @@ TEST_F(JobRunnerTest, WatchedServicesChangeOnlyWhenTheSecondReadAgrees) {
   const auto& e = changed.events[0];
   EXPECT_EQ(e.kind, EventKind::service_changed);
   EXPECT_EQ(e.change.port, 80);
+  EXPECT_TRUE(e.expected) << "no policy: 80 was open at the first scan, so accepted";
   ASSERT_TRUE(e.service && e.previous_service);
   EXPECT_EQ(e.service->http->server, "Apache");
   EXPECT_EQ(e.previous_service->http->server, "nginx");

@@ -35,6 +35,14 @@ TEST(SameService, WhatCountsAsAChange) {
   plain.tls.reset();
   plain.protocol = "http";
   EXPECT_FALSE(same_service(https("aa", "nginx"), plain)) << "TLS -> plain";
+  // Time ran out before HEAD / was answered: the read says "tls", without http. No change.
+  auto no_answer = https("aa", "");
+  no_answer.protocol = "tls";
+  no_answer.http.reset();
+  EXPECT_TRUE(same_service(https("aa", "nginx"), no_answer));
+  EXPECT_FALSE(same_service(https("bb", "nginx"), no_answer));
+  EXPECT_NE(service_digest(https("aa", "nginx")), service_digest(https("bb", "nginx")));
+  EXPECT_EQ(service_digest(https("aa", "nginx")).size(), 16u);
   EXPECT_FALSE(
       same_service(greeting("ssh", "SSH-2.0-OpenSSH_9.2"), greeting("ssh", "SSH-2.0-OpenSSH_9.3")))
       << "SSH version";

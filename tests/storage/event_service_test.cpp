@@ -192,6 +192,7 @@ TEST(EventService, WatchedReadsReplaceTheStoredServiceAndChangesAreEvents) {
   const auto id = f.store.begin_scan("j", Technique::syn, at(10));
   CommitOptions options;
   options.services = {{"a", 443, https_identity()}};
+  options.watch_services = true;
   f.store.commit_scan(id, f.second, {}, at(11), {}, options);
   auto stored = f.store.port_services("j");
   ASSERT_EQ(stored.size(), 1u) << "the opening's identity is the port's service";
@@ -202,6 +203,7 @@ TEST(EventService, WatchedReadsReplaceTheStoredServiceAndChangesAreEvents) {
   // b's 22 was never read: its first watched read is stored silently.
   const auto id2 = f.store.begin_scan("j", Technique::syn, at(20));
   CommitOptions first_read;
+  first_read.watch_services = true;
   first_read.service_checks = {{"b", 22, ssh_identity(), false}};
   EXPECT_TRUE(f.store.commit_scan(id2, f.second, {}, at(21), {}, first_read).empty());
   ASSERT_EQ(f.store.port_services("j").size(), 2u);
@@ -211,6 +213,7 @@ TEST(EventService, WatchedReadsReplaceTheStoredServiceAndChangesAreEvents) {
   renewed.tls->sha256 = std::string(64, 'c');
   const auto id3 = f.store.begin_scan("j", Technique::syn, at(30));
   CommitOptions change;
+  change.watch_services = true;
   change.service_checks = {{"a", 443, renewed, true}, {"b", 22, ssh_identity(), false}};
   const auto events = f.store.commit_scan(id3, f.second, {}, at(31), {}, change);
   ASSERT_EQ(events.size(), 1u);
@@ -220,7 +223,7 @@ TEST(EventService, WatchedReadsReplaceTheStoredServiceAndChangesAreEvents) {
   EXPECT_EQ(e.host, "a");
   EXPECT_EQ(e.change.proto, Proto::tcp);
   EXPECT_EQ(e.change.port, 443);
-  EXPECT_FALSE(e.expected);
+  EXPECT_FALSE(e.expected) << "443 opened after the baseline: not accepted";
   EXPECT_FALSE(e.change_id.empty());
   ASSERT_TRUE(e.service && e.previous_service);
   EXPECT_EQ(e.service->tls->sha256, std::string(64, 'c'));
@@ -240,6 +243,7 @@ TEST(EventService, WatchedReadsReplaceTheStoredServiceAndChangesAreEvents) {
   ServiceIdentity lost;
   lost.outcome = ServiceOutcome::timed_out;
   CommitOptions same;
+  same.watch_services = true;
   same.service_checks = {{"a", 443, renewed, true}, {"b", 22, lost, true}};
   EXPECT_TRUE(f.store.commit_scan(id4, f.second, {}, at(41), {}, same).empty());
   for (const auto& r : f.store.port_services("j")) {
@@ -253,10 +257,50 @@ TEST(EventService, WatchedReadsReplaceTheStoredServiceAndChangesAreEvents) {
   // a's 443 closes: its service goes with it.
   const auto id5 = f.store.begin_scan("j", Technique::syn, at(50));
   std::vector<ScannedHost> closed{scanned(make_host("a", 1, 1000, PortState::closed)), f.second[1]};
-  f.store.commit_scan(id5, closed, {}, at(51));
+  CommitOptions watching;
+  watching.watch_services = true;
+  f.store.commit_scan(id5, closed, {}, at(51), {}, watching);
   stored = f.store.port_services("j");
   ASSERT_EQ(stored.size(), 1u);
   EXPECT_EQ(stored[0].host, "b");
+  // watch-services turned off: nothing is kept, so turning it on again starts afresh.
+  const auto id6 = f.store.begin_scan("j", Technique::syn, at(60));
+  f.store.commit_scan(id6, closed, {}, at(61));
+  EXPECT_TRUE(f.store.port_services("j").empty());
+}
+
+// A port's service changes have their own change-id chain, and the ids tell different
+// changes apart (the services' digests are hashed).
+TEST(EventService, ServiceChangeIdsDependOnTheServicesNotOnThePortsChain) {
+  auto run = [](const std::string& renewed_fingerprint) {
+    Fixture f;
+    CommitOptions options;
+    options.watch_services = true;
+    options.services = {{"a", 443, https_identity()}};
+    const auto id = f.store.begin_scan("j", Technique::syn, at(10));
+    const auto opened = f.store.commit_scan(id, f.second, {}, at(11), {}, options);
+    auto renewed = https_identity();
+    renewed.tls->sha256 = renewed_fingerprint;
+    CommitOptions change;
+    change.watch_services = true;
+    change.service_checks = {{"a", 443, renewed, true}};
+    const auto id2 = f.store.begin_scan("j", Technique::syn, at(20));
+    const auto events = f.store.commit_scan(id2, f.second, {}, at(21), {}, change);
+    EXPECT_EQ(events.size(), 1u);
+    // The port closing afterwards chains to the port's opening, not to the service change.
+    std::vector<ScannedHost> closed{scanned(make_host("a", 1, 1000, PortState::closed)),
+                                    f.second[1]};
+    const auto id3 = f.store.begin_scan("j", Technique::syn, at(30));
+    const auto closing = f.store.commit_scan(id3, closed, {}, at(31), {}, change);
+    EXPECT_EQ(closing.size(), 1u);
+    return std::vector<std::string>{events.at(0).change_id, closing.at(0).change_id,
+                                    opened.at(0).change_id};
+  };
+  const auto one = run(std::string(64, 'c'));
+  const auto other = run(std::string(64, 'd'));
+  EXPECT_NE(one[0], other[0]) << "another certificate, another change";
+  EXPECT_EQ(one[1], other[1]) << "the port's own chain does not see service changes";
+  EXPECT_EQ(one[2], other[2]);
 }
 
 }  // namespace

@@ -69,9 +69,13 @@ struct ServiceIdentity {
 
 // Whether two conclusive reads of a port show the same service, as watch-services compares
 // them: the protocol (plain or TLS included), an SSH identification string, the TLS
-// certificate's fingerprint and the HTTP Server header. Other banners are not compared:
-// SMTP and FTP greetings often carry the time of day.
+// certificate's fingerprint and, when both reads got an HTTP answer, the Server header (a
+// read whose time ran out before HEAD / was answered is no change). Other banners are not
+// compared: SMTP and FTP greetings often carry the time of day.
 [[nodiscard]] bool same_service(const ServiceIdentity& a, const ServiceIdentity& b);
+
+// A short digest of everything same_service() may compare, for change ids.
+[[nodiscard]] std::string service_digest(const ServiceIdentity& s);
 
 // An open TCP port's identity in a host's results.
 struct PortService {

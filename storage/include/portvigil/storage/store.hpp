@@ -248,6 +248,10 @@ struct CommitOptions {
     bool changed = false;
   };
   std::vector<ServiceCheck> service_checks = {};
+  // The job watches services: what was read on each open TCP port is kept (port_services,
+  // the base of the next comparison and of the certificate metric). Without it nothing is
+  // kept, so turning watch-services on starts from fresh reads, silently.
+  bool watch_services = false;
 };
 
 // What a commit found beyond its events, for the agent's metrics and log.
@@ -337,8 +341,8 @@ class Store {
       std::int64_t scan_id, std::span<const ScannedHost> hosts,
       std::chrono::system_clock::time_point finished, const CommitOptions& options = {}) const;
 
-  // What was last read on each open TCP port of the job's hosts (identification of openings
-  // and watch-services; conclusive reads only), by host and port.
+  // What was last read on each open TCP port of the job's hosts (watch-services jobs:
+  // openings and watched reads; conclusive reads only), by host and port.
   struct PortServiceRecord {
     std::string host;
     std::uint16_t port = 0;
