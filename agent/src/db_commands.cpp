@@ -335,12 +335,13 @@ int run_history_command(std::span<const std::string_view> args) {
     const auto store = open_for_reading(db_path(a));
     require_known(store, a.job, f.host, "HOST");
     const auto rows = store.history(f);
-    // Host events (appeared, gone silent) belong in a host's history too, in time order.
+    // Host events (appeared, gone silent) belong in a host's history too, in time order, and
+    // so do its ports' service changes (those of the one port asked for, with PORT).
     std::vector<ChangeEvent> host_events;
-    if (!f.port) {
-      for (auto& e : store.events_since({}, a.job)) {
-        if (e.kind != EventKind::port && e.host == *f.host) host_events.push_back(std::move(e));
-      }
+    for (auto& e : store.events_since({}, a.job)) {
+      if (e.kind == EventKind::port || e.host != *f.host) continue;
+      const bool service = e.kind == EventKind::service_changed;
+      if (!f.port || (service && e.change.port == *f.port)) host_events.push_back(std::move(e));
     }
     std::size_t next_event = 0;
     auto print_events_until = [&](std::optional<std::chrono::system_clock::time_point> t) {

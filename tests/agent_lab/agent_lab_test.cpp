@@ -558,6 +558,17 @@ TEST(AgentServices, EachOpenedPortsEventSaysWhatAnswered) {
   EXPECT_EQ(before->get("tls")->str("subject_cn"), "lab.internal");
   EXPECT_NE(now->get("tls")->str("sha256"), before->get("tls")->str("sha256"));
   EXPECT_EQ(pvlab::read_file(lab.path("printer.bytes")), "0\n") << "the printer received bytes";
+  // The port's history: its opening with what answered, then the service change.
+  const CmdResult history = pvlab::run({pvlab::portvigil_binary(), "history", "--state-dir",
+                                        lab.path("state"), Lab::kTarget4, "8443"},
+                                       60s);
+  ASSERT_EQ(history.exit_code, 0) << history.describe();
+  const auto opened_at = history.out.find("8443/tcp  closed -> open (syn-ack)");
+  const auto changed_at = history.out.find("8443/tcp  service changed: https: ");
+  EXPECT_NE(opened_at, std::string::npos) << history.out;
+  EXPECT_NE(changed_at, std::string::npos) << history.out;
+  EXPECT_LT(opened_at, changed_at) << history.out;
+  EXPECT_TRUE(contains(history.out, "CN renewed.internal")) << history.out;
   // Nothing changed since: the next read is quiet.
   std::this_thread::sleep_for(1100ms);
   const OnceRun quiet = run_once(lab, config);
