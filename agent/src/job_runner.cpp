@@ -588,6 +588,11 @@ Identified identify_ports(const JobConfig& job, const Store& store, std::int64_t
     log.warn("job " + job.name + ": cannot plan service identification: " + e.what());
     return out;
   }
+  IdentifyOptions io;
+  io.scope = scope;  // checked again where the connections are made
+  io.never_probe.insert(io.never_probe.end(), job.never_probe.begin(), job.never_probe.end());
+  io.stop = env.stop;
+  if (job.max_parallelism) io.concurrency = std::min(io.concurrency, *job.max_parallelism);
   struct Port {
     std::string host;
     std::uint16_t port = 0;
@@ -619,8 +624,7 @@ Identified identify_ports(const JobConfig& job, const Store& store, std::int64_t
       const ServiceIdentity* before;
     };
     std::vector<Due> due;
-    std::vector<std::uint16_t> never = default_never_probe_ports();
-    never.insert(never.end(), job.never_probe.begin(), job.never_probe.end());
+    const std::vector<std::uint16_t>& never = io.never_probe;
     for (const ScannedHost& h : scanned) {
       // An adopted host's baseline is taken without events: its reads start afresh.
       if (!h.complete || h.adopted) continue;
@@ -645,11 +649,6 @@ Identified identify_ports(const JobConfig& job, const Store& store, std::int64_t
   }
   if (targets.empty()) return out;
 
-  IdentifyOptions io;
-  io.scope = scope;  // checked again where the connections are made
-  io.never_probe.insert(io.never_probe.end(), job.never_probe.begin(), job.never_probe.end());
-  io.stop = env.stop;
-  if (job.max_parallelism) io.concurrency = std::min(io.concurrency, *job.max_parallelism);
   // A stop cuts every read short (and marks the ports not reached yet as not probed), and a
   // failure is no read at all: neither may be stored as what answers.
   bool unusable = false;
