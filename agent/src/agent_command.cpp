@@ -20,11 +20,11 @@
 #include <optional>
 #include <thread>
 
-#include "event_log.hpp"
 #include "job_runner.hpp"
 #include "log.hpp"
 #include "notify.hpp"
 #include "portvigil/common/printable.hpp"
+#include "portvigil/exporters/event_log.hpp"
 #include "portvigil/exporters/metrics.hpp"
 #include "portvigil/exporters/sinks.hpp"
 #include "schedule.hpp"
@@ -379,8 +379,8 @@ class Agent {
     for (const auto& s : config_->sinks) {
       try {
         sinks_.push_back(std::make_unique<SinkRunner>(
-            s, make_sink(s.type, SinkOptions{s.name, s.url, s.timeout}), database_path(*config_),
-            log_, metrics_));
+            s, make_sink(s.type, SinkOptions{s.name, s.url, s.path, s.timeout}),
+            database_path(*config_), log_, metrics_));
       } catch (const std::exception& e) {
         log_.error("sink " + s.name + ": cannot start: " + e.what());
       }
@@ -827,7 +827,11 @@ int run_agent_command(std::span<const std::string_view> argv) {
     prepare_state_dir(config->agent.state_dir);
     const int lock = lock_state_dir(config->agent.state_dir);
     (void)lock;  // held until exit
-    EventLog events(config->agent.event_log, /*echo_stdout=*/true);
+    // A stdout sink takes over the echo (its own cursor, resumed after a crash); --once runs
+    // no sinks, so it echoes.
+    const bool stdout_sink = std::any_of(config->sinks.begin(), config->sinks.end(),
+                                         [](const SinkConfig& s) { return s.type == "stdout"; });
+    EventLog events(config->agent.event_log, /*echo_stdout=*/!stdout_sink || args.once);
     for (const auto& note : events.notes()) log.warn(note);
     AgentMetrics metrics(config->agent.port_series_limit);
     for (const auto& j : config->jobs) metrics.set_job(j.name, j.technique, j.interval);

@@ -8,11 +8,11 @@
 #include <iostream>
 
 #include "agent_command.hpp"
-#include "event_log.hpp"
 #include "job_runner.hpp"
 #include "portvigil/common/printable.hpp"
 #include "portvigil/config/agent_config.hpp"
 #include "portvigil/config/cli.hpp"
+#include "portvigil/exporters/event_log.hpp"
 #include "portvigil/storage/store.hpp"
 
 namespace portvigil {
@@ -504,7 +504,7 @@ std::string optional_count(const std::optional<std::size_t>& n) {
 
 std::string status_json(const JobStatus& st) {
   const ScanRecord& s = st.scan;
-  std::string out = "{\"job\":" + json_escape(s.job);
+  std::string out = "{\"job\":" + json_string(s.job);
   if (!st.scanned) {
     // The same keys as a scanned job's, so that consumers need no second shape.
     return out + ",\"scan_id\":null,\"status\":\"never\",\"technique\":\"" +
@@ -512,7 +512,7 @@ std::string status_json(const JobStatus& st) {
            "\",\"started\":null,\"finished\":null,\"hosts_total\":0,\"hosts_complete\":0,"
            "\"ports_scanned\":0,\"transitions\":0,\"events\":0,\"hosts_up\":null,"
            "\"hosts_down\":null,\"open\":0,\"unexpected\":null,\"next_run\":null,\"note\":" +
-           json_escape(s.note) + "}";
+           json_string(s.note) + "}";
   }
   out += ",\"scan_id\":" + std::to_string(s.id);
   out += ",\"status\":\"" + std::string(name(s.status)) + "\"";
@@ -532,7 +532,7 @@ std::string status_json(const JobStatus& st) {
   out += ",\"open\":" + std::to_string(st.open);
   out += ",\"unexpected\":" + number(st.unexpected);
   out += ",\"next_run\":" + (st.next_run ? "\"" + iso_time(*st.next_run) + "\"" : "null");
-  out += ",\"note\":" + json_escape(s.note) + "}";
+  out += ",\"note\":" + json_string(s.note) + "}";
   return out;
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "event_log.hpp"
 #include "portvigil/storage/store.hpp"
 
 namespace portvigil {
@@ -13,15 +12,6 @@ constexpr std::chrono::minutes kLastRetry{5};
 // Without a wake-up the runner still looks every so often (pending metric, a database that
 // came back).
 constexpr std::chrono::seconds kIdleCheck{30};
-
-std::string batch_json(const std::vector<ChangeEvent>& events) {
-  std::string out = "{\"events\":[";
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (i) out += ',';
-    out += event_json(events[i]);
-  }
-  return out + "]}\n";
-}
 
 }  // namespace
 
@@ -36,6 +26,12 @@ std::string url_origin(std::string_view url) {
     authority = authority.substr(at + 1);
   }
   return std::string(url.substr(0, host_start)) + std::string(authority);
+}
+
+std::string destination(const SinkConfig& sink) {
+  if (sink.type == "webhook") return url_origin(sink.url);
+  if (sink.type == "file") return "\"" + sink.path + "\"";
+  return sink.type;
 }
 
 SinkRunner::SinkRunner(SinkConfig config, std::unique_ptr<EventSink> sink, std::string database,
@@ -109,7 +105,7 @@ void SinkRunner::run() {
       }
       metrics_.set_sink_pending(config_.name, pending);
       if (!events.empty()) {
-        const auto result = sink_->deliver(batch_json(events), stop_);
+        const auto result = sink_->deliver(events, stop_);
         if (stop_ && !result.delivered) break;  // cancelled: not a failure of the receiver
         metrics_.record_sink_delivery(config_.name, result.delivered, events.size());
         if (result.delivered) {
@@ -131,7 +127,7 @@ void SinkRunner::run() {
         pending_known = false;  // recounted at the next attempt: events go on arriving
         if (result.error != last_error) {
           log_.warn(who + "delivery of events " + std::to_string(events.front().id) + "-" +
-                    std::to_string(events.back().id) + " to " + url_origin(config_.url) +
+                    std::to_string(events.back().id) + " to " + destination(config_) +
                     " failed: " + result.error +
                     (result.error.starts_with("HTTP status 4")
                          ? " (the receiver refuses the batch: it is retried, but only a change "

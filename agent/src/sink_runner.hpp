@@ -1,7 +1,7 @@
 // Delivers committed change events to one configured sink ([[sink]]) from a thread of its
 // own, so a slow or unreachable receiver never holds up scanning. The database is the
 // queue: the runner reads the events after the sink's cursor, hands them over in batches
-// (`{"events": [...]}`, each event as in the event log), and moves the cursor after each
+// (each event as in the event log: event_json), and moves the cursor after each
 // delivered batch. A failed batch is retried with back-off (1 s doubling to 5 min) until
 // it is delivered: at least once, in id order, also across restarts (a crash between a
 // delivery and the cursor's write delivers that batch again). The agent sets the cursor of
@@ -27,6 +27,8 @@ namespace portvigil {
 // "https://host:8443" of "https://user:secret@host:8443/hook?token=...": what the logs may
 // show of a sink's URL (webhook URLs often carry a secret in their path or query).
 [[nodiscard]] std::string url_origin(std::string_view url);
+// Where a sink delivers, for the logs: the webhook's url_origin, a file's path, "stdout".
+[[nodiscard]] std::string destination(const SinkConfig& sink);
 
 class SinkRunner {
  public:

@@ -92,8 +92,9 @@ constexpr std::array<std::string_view, 30> kJobKeys{"name",
                                                     "watch-services",
                                                     "watch-services-interval"};
 
-constexpr std::array<std::string_view, 5> kSinkKeys{"name", "type", "url", "timeout", "batch-size"};
-constexpr std::array<std::string_view, 1> kSinkTypes{"webhook"};
+constexpr std::array<std::string_view, 6> kSinkKeys{"name", "type",    "url",
+                                                    "path", "timeout", "batch-size"};
+constexpr std::array<std::string_view, 3> kSinkTypes{"webhook", "file", "stdout"};
 
 struct Section {
   std::string_view header;  // how to write it: "[agent]"
@@ -247,7 +248,7 @@ class Loader {
     read_agent(root, config.agent);
     read_authorization(root, config);
     read_jobs(root, config);
-    read_sinks(root, config);
+    read_sinks(root, config.agent, config);
     return config;
   }
 
@@ -658,13 +659,36 @@ class Loader {
 
   // ---- [[sink]] ------------------------------------------------------------------------------
 
-  void read_sinks(const toml::table& root, Config& config) const {
+  void read_webhook_url(const Scope& s, SinkConfig& sink) const {
+    constexpr std::string_view url_what =
+        "an http:// or https:// URL such as \"https://hooks.example.com/portvigil\"";
+    const auto& url_node = require(s, "url", url_what);
+    sink.url = string_value(url_node, s, "url", url_what);
+    const auto scheme_end = sink.url.find("://");
+    const std::string scheme = sink.url.substr(0, scheme_end);
+    const bool url_ok =
+        scheme_end != std::string::npos && (scheme == "http" || scheme == "https") &&
+        sink.url.size() > scheme_end + 3 && sink.url.size() <= 2048 &&
+        sink.url.find_first_of("/?#", scheme_end + 3) != scheme_end + 3 &&
+        std::all_of(sink.url.begin(), sink.url.end(), [](char c) { return c > ' ' && c < 0x7f; });
+    // Not quoted back: a webhook URL often carries a secret, and errors reach the journal.
+    if (!url_ok) {
+      fail(url_node.source(), s.name, "url",
+           "expected " + std::string(url_what) +
+               " with a host, no spaces, at most 2048 characters (the value is not shown: "
+               "it may hold a secret)");
+    }
+  }
+
+  void read_sinks(const toml::table& root, const AgentSettings& agent, Config& config) const {
     const auto* node = root.get("sink");
     if (!node) return;
-    constexpr std::string_view what = "[[sink]] tables, each with name, type and url";
+    constexpr std::string_view what = "[[sink]] tables, each with name and type";
     const auto* arr = node->as_array();
     if (!arr || arr->empty()) expected(*node, "", "sink", what);
     std::map<std::string, std::string, std::less<>> names;  // name -> where first used
+    std::map<std::string, std::string, std::less<>> files;  // file path -> the sink writing it
+    std::string stdout_sink;
     for (std::size_t i = 0; i < arr->size(); ++i) {
       const auto* table = (*arr)[i].as_table();
       if (!table) expected((*arr)[i], "", "sink", what);
@@ -675,23 +699,43 @@ class Loader {
       s.name = "sink " + display(sink.name);
       check_keys(*table, s.name, 4);
       sink.type = enum_value(require(s, "type", one_of(kSinkTypes)), s, "type", kSinkTypes);
-      constexpr std::string_view url_what =
-          "an http:// or https:// URL such as \"https://hooks.example.com/portvigil\"";
-      const auto& url_node = require(s, "url", url_what);
-      sink.url = string_value(url_node, s, "url", url_what);
-      const auto scheme_end = sink.url.find("://");
-      const std::string scheme = sink.url.substr(0, scheme_end);
-      const bool url_ok =
-          scheme_end != std::string::npos && (scheme == "http" || scheme == "https") &&
-          sink.url.size() > scheme_end + 3 && sink.url.size() <= 2048 &&
-          sink.url.find_first_of("/?#", scheme_end + 3) != scheme_end + 3 &&
-          std::all_of(sink.url.begin(), sink.url.end(), [](char c) { return c > ' ' && c < 0x7f; });
-      // Not quoted back: a webhook URL often carries a secret, and errors reach the journal.
-      if (!url_ok) {
-        fail(url_node.source(), s.name, "url",
-             "expected " + std::string(url_what) +
-                 " with a host, no spaces, at most 2048 characters (the value is not shown: "
-                 "it may hold a secret)");
+      // Each type's own keys; another type's key is a mistake worth naming (a file sink
+      // with a url would otherwise silently write a file).
+      for (const auto& [key, owner] :
+           {std::pair<std::string_view, std::string_view>{"url", "webhook"}, {"path", "file"}}) {
+        if (const auto* n = get(s, key); n && sink.type != owner) {
+          fail(n->source(), s.name, key,
+               "only " + std::string(owner) + " sinks have " + std::string(key) +
+                   "; this sink's type is " + sink.type);
+        }
+      }
+      if (sink.type == "webhook") read_webhook_url(s, sink);
+      if (sink.type == "file") {
+        constexpr std::string_view path_what =
+            "a file path such as \"/var/log/portvigil/events-archive.jsonl\"";
+        const auto& path_node = require(s, "path", path_what);
+        sink.path = string_value(path_node, s, "path", path_what);
+        if (sink.path.empty() || sink.path.find('\0') != std::string::npos) {
+          expected(path_node, s.name, "path", "a non-empty " + std::string(path_what));
+        }
+        // Two writers of one file would each cut the other's lines as torn.
+        if (sink.path == agent.event_log) {
+          fail(path_node.source(), s.name, "path",
+               "is the agent's event-log; a file sink needs a file of its own");
+        }
+        if (const auto [it, fresh] = files.emplace(sink.path, sink.name); !fresh) {
+          fail(path_node.source(), s.name, "path",
+               "is also the path of sink " + display(it->second) +
+                   "; each file sink needs a file of its own");
+        }
+      }
+      if (sink.type == "stdout") {
+        if (!stdout_sink.empty()) {
+          fail(get(s, "type")->source(), s.name, "type",
+               "a second stdout sink (sink " + display(stdout_sink) +
+                   " is one): it would print every event twice");
+        }
+        stdout_sink = sink.name;
       }
       if (auto v = opt_duration(s, "timeout", "10s", Duration{0.1}, "100ms")) {
         if (*v > Duration{600}) {

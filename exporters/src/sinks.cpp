@@ -1,10 +1,16 @@
 #include "portvigil/exporters/sinks.hpp"
 
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
+
+#include "portvigil/exporters/event_json.hpp"
+#include "portvigil/exporters/event_log.hpp"
 
 namespace portvigil {
 namespace {
@@ -42,7 +48,8 @@ class WebhookSink final : public EventSink {
   WebhookSink(const WebhookSink&) = delete;
   WebhookSink& operator=(const WebhookSink&) = delete;
 
-  Result deliver(std::string_view json, const std::atomic<bool>& cancel) override {
+  Result deliver(std::span<const ChangeEvent> events, const std::atomic<bool>& cancel) override {
+    const std::string json = batch_json(events);
     curl_easy_reset(curl_);
     const auto timeout_ms = static_cast<long>(options_.timeout.count() * 1000);
     error_[0] = '\0';
@@ -78,14 +85,70 @@ class WebhookSink final : public EventSink {
   std::array<char, CURL_ERROR_SIZE> error_{};  // libcurl writes here during perform
 };
 
-const std::array<std::pair<std::string_view, SinkFactory>, 1> kRegistry{{
+class FileSink final : public EventSink {
+ public:
+  explicit FileSink(const SinkOptions& options) : log_(options.path, /*echo_stdout=*/false) {}
+
+  Result deliver(std::span<const ChangeEvent> events, const std::atomic<bool>&) override {
+    try {
+      log_.publish(events);  // skips the ids the file already has
+      return {true, {}};
+    } catch (const std::exception& e) {
+      return {false, e.what()};
+    }
+  }
+
+ private:
+  EventLog log_;
+};
+
+class StdoutSink final : public EventSink {
+ public:
+  Result deliver(std::span<const ChangeEvent> events, const std::atomic<bool>&) override {
+    std::string text;
+    for (const auto& e : events) {
+      text += event_json(e);
+      text += '\n';
+    }
+    // write(2), not std::cout: the agent's other threads may echo too, and a batch stays
+    // whole lines (one write below PIPE_BUF is atomic on a pipe; a larger one may interleave).
+    for (std::size_t done = 0; done < text.size();) {
+      const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return {false, std::string("stdout: ") + std::strerror(n == 0 ? EIO : errno)};
+      done += static_cast<std::size_t>(n);
+    }
+    return {true, {}};
+  }
+};
+
+const std::array<std::pair<std::string_view, SinkFactory>, 3> kRegistry{{
     {"webhook", make_webhook_sink},
+    {"file", make_file_sink},
+    {"stdout", make_stdout_sink},
 }};
 
 }  // namespace
 
 std::unique_ptr<EventSink> make_webhook_sink(const SinkOptions& options) {
   return std::make_unique<WebhookSink>(options);
+}
+
+std::string batch_json(std::span<const ChangeEvent> events) {
+  std::string out = "{\"events\":[";
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i) out += ',';
+    out += event_json(events[i]);
+  }
+  return out + "]}\n";
+}
+
+std::unique_ptr<EventSink> make_file_sink(const SinkOptions& options) {
+  return std::make_unique<FileSink>(options);
+}
+
+std::unique_ptr<EventSink> make_stdout_sink(const SinkOptions&) {
+  return std::make_unique<StdoutSink>();
 }
 
 std::span<const std::pair<std::string_view, SinkFactory>> sink_registry() {

@@ -24,7 +24,7 @@
 #include <thread>
 
 #include "agent_test_util.hpp"
-#include "event_log.hpp"
+#include "portvigil/exporters/event_log.hpp"
 #include "portvigil/storage/store.hpp"
 #include "webhook_receiver.hpp"
 
@@ -888,6 +888,75 @@ TEST(AgentBinary, AWebhookSinkGetsEveryEventOnceInOrderAcrossAReceiverOutage) {
   EXPECT_NE(read_all(dir.log()).find("sink hook: delivery of events "), std::string::npos)
       << "the outage was not noticed\n"
       << dir.tail_of_log();
+}
+
+// The event log's other forms as sinks: a file sink gets exactly the event log's lines, also
+// across a kill -9, and a stdout sink replaces the echo (each event printed once, in order).
+TEST(AgentBinary, FileAndStdoutSinksGetEveryEventLogLineOnce) {
+  test::LoopbackListener listener;
+  listener.close();
+  AgentDir dir("sinks", std::to_string(listener.port()));
+  const auto archive = dir.state() + "/../archive.jsonl";
+  write_all(dir.config(), read_all(dir.config()) +
+                              "\n[[sink]]\nname = \"archive\"\ntype = \"file\"\npath = \"" +
+                              archive + "\"\n[[sink]]\nname = \"out\"\ntype = \"stdout\"\n");
+  const auto wait_until = [&](auto done, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    return done();
+  };
+  const auto logged = [&] { return event_ids(read_all(dir.events())).size(); };
+  const auto archived = [&] { return event_ids(read_all(archive)).size(); };
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto log = read_all(dir.log());
+        return log.find("sink archive: new") != std::string::npos &&
+               log.find("sink out: new") != std::string::npos &&
+               log.find("job crash: scan 1 complete") != std::string::npos;
+      },
+      20s))
+      << dir.tail_of_log();
+  listener.open();
+  // Both cursors past the first event (a kill between a delivery and its cursor's write
+  // would print that event twice: at least once is the stdout sink's promise).
+  const auto cursor = [&](const char* sink) -> std::int64_t {
+    try {
+      return Store::open(dir.db(), Access::read_only).sink_cursor(sink).value_or(0);
+    } catch (const std::exception&) {
+      return 0;
+    }
+  };
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto ids = event_ids(read_all(dir.events()));
+        return !ids.empty() && cursor("archive") >= ids[0] && cursor("out") >= ids[0];
+      },
+      20s))
+      << dir.tail_of_log();
+  kill9(service.pid);  // a crash: the sinks resume from their cursors
+  service.pid = -1;
+  listener.close();
+  service.pid = dir.start_service();
+  ASSERT_GT(service.pid, 0);
+  ASSERT_TRUE(wait_until([&] { return logged() >= 2 && archived() >= 2; }, 30s))
+      << dir.tail_of_log();
+  listener.open();
+  ASSERT_TRUE(wait_until([&] { return logged() >= 3 && archived() >= 3; }, 30s))
+      << dir.tail_of_log();
+  EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
+  EXPECT_EQ(read_all(archive), read_all(dir.events())) << "the file sink's lines differ";
+  // stdout and stderr share the log: the event lines in it are the stdout sink's.
+  std::string printed;
+  std::istringstream lines(read_all(dir.log()));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("{\"id\":", 0) == 0) printed += line + "\n";
+  }
+  EXPECT_EQ(printed, read_all(dir.events())) << "stdout is not the event log once, in order\n"
+                                             << dir.tail_of_log();
 }
 
 // Concurrent jobs under one budget: a slow job (600 ports, its own max-rate 1000 but the

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "agent_test_util.hpp"
-#include "event_log.hpp"
-#include "event_log_line.hpp"
+#include "portvigil/exporters/event_log.hpp"
+#include "portvigil/exporters/event_log_line.hpp"
 #include "portvigil/exporters/reports.hpp"
 
 namespace portvigil {
@@ -149,7 +149,7 @@ TEST(EventLogRecovery, HugeIdLineIsSetAsideAndIdsStaySane) {
   // The database continues after 3, and new events are appended after the kept lines.
   auto store = Store::open(dir.file("portvigil.db"));
   store.continue_event_ids_after(log.last_id());
-  log.publish({make_event(4)});
+  log.publish(std::vector<ChangeEvent>{make_event(4)});
   EXPECT_EQ(read_all(path), line(1) + line(2) + line(3) + line(4));
   // Reopening finds nothing more to set aside.
   EventLog again(path, false);

@@ -1,6 +1,6 @@
 // The event log: JSON lines, no duplicates, and resume() after a crash between the
 // database commit and the append.
-#include "event_log.hpp"
+#include "portvigil/exporters/event_log.hpp"
 
 #include <gtest/gtest.h>
 
@@ -115,10 +115,10 @@ TEST(EventLog, PublishAppendsLinesAndSkipsIdsAlreadyWritten) {
   {
     EventLog log(path, false);
     EXPECT_EQ(log.last_id(), 0);
-    log.publish({make_event(1), make_event(2)});
+    log.publish(std::vector<ChangeEvent>{make_event(1), make_event(2)});
     EXPECT_EQ(log.last_id(), 2);
-    log.publish({make_event(2), make_event(3)});  // 2 again: skipped
-    log.publish({});
+    log.publish(std::vector<ChangeEvent>{make_event(2), make_event(3)});  // 2 again: skipped
+    log.publish(std::vector<ChangeEvent>{});
     EXPECT_EQ(log.last_id(), 3);
   }
   auto lines = read_lines(path);
@@ -130,7 +130,7 @@ TEST(EventLog, PublishAppendsLinesAndSkipsIdsAlreadyWritten) {
   {
     EventLog log(path, false);
     EXPECT_EQ(log.last_id(), 3);
-    log.publish({make_event(1), make_event(3), make_event(4)});
+    log.publish(std::vector<ChangeEvent>{make_event(1), make_event(3), make_event(4)});
   }
   lines = read_lines(path);
   ASSERT_EQ(lines.size(), 4u);
@@ -141,7 +141,7 @@ TEST(EventLog, EchoesToStdout) {
   test::TempDir dir("echo");
   EventLog log(dir.file("events.jsonl"), true);
   testing::internal::CaptureStdout();
-  log.publish({make_event(5)});
+  log.publish(std::vector<ChangeEvent>{make_event(5)});
   const auto out = testing::internal::GetCapturedStdout();
   EXPECT_EQ(out, event_json(make_event(5)) + "\n");
 }
@@ -163,7 +163,7 @@ TEST(EventLog, FailedAppendThrowsAndKeepsLastId) {
   EventLog full("/dev/full", true);
   testing::internal::CaptureStdout();
   try {
-    full.publish({make_event(1), make_event(2)});
+    full.publish(std::vector<ChangeEvent>{make_event(1), make_event(2)});
     ADD_FAILURE() << "no exception";
   } catch (const std::runtime_error& e) {
     const std::string what = e.what();

@@ -2,13 +2,19 @@
 // the runner that delivers committed events at least once and in id order.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <asio/ip/address.hpp>
+#include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "agent_test_util.hpp"
 #include "log.hpp"
 #include "portvigil/config/agent_config.hpp"
+#include "portvigil/exporters/event_json.hpp"
+#include "portvigil/exporters/event_log.hpp"
 #include "portvigil/exporters/sinks.hpp"
 #include "portvigil/storage/store.hpp"
 #include "sink_runner.hpp"
@@ -22,7 +28,26 @@ using namespace std::chrono_literals;
 const std::atomic<bool> kNotCancelled{false};
 
 SinkOptions webhook(const std::string& url, std::chrono::duration<double> timeout = 2s) {
-  return SinkOptions{"hook", url, timeout};
+  return SinkOptions{"hook", url, "", timeout};
+}
+
+// Two events as a commit makes them: a port that opened, then a host that appeared.
+std::vector<ChangeEvent> sample_events(std::int64_t first_id = 1) {
+  std::vector<ChangeEvent> events(2);
+  events[0].id = first_id;
+  events[0].time =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1'764'000'000'123));
+  events[0].job = "web";
+  events[0].host = "198.18.0.2";
+  events[0].change = PortChange{
+      Proto::tcp, 8443, PortState::closed, Reason::reset, PortState::open, Reason::syn_ack, false};
+  events[0].scan_id = 7;
+  events[1] = events[0];
+  events[1].id = first_id + 1;
+  events[1].kind = EventKind::host_appeared;
+  events[1].host = "198.18.0.3";
+  events[1].ports = {{Proto::tcp, 22}};
+  return events;
 }
 
 template <typename Predicate>
@@ -39,10 +64,16 @@ TEST(WebhookSink, PostsTheBatchAsJsonAndSucceedsOn2xx) {
   test::WebhookReceiver receiver;
   receiver.set_status(204);
   const auto sink = make_sink("webhook", webhook(receiver.url("/hook?token=s3cret")));
-  const auto result = sink->deliver(R"({"events":[{"id":1}]})", kNotCancelled);
+  const auto events = sample_events();
+  const auto result = sink->deliver(events, kNotCancelled);
   EXPECT_TRUE(result.delivered) << result.error;
   ASSERT_EQ(receiver.bodies().size(), 1u);
-  EXPECT_EQ(receiver.bodies()[0], R"({"events":[{"id":1}]})");
+  // The batch is the events as the event log writes them, in order, in one object.
+  EXPECT_EQ(receiver.bodies()[0],
+            "{\"events\":[" + event_json(events[0]) + "," + event_json(events[1]) + "]}\n");
+  EXPECT_EQ(
+      receiver.bodies()[0].rfind(R"({"events":[{"id":1,"time":"2025-11-24T16:00:00.123Z")", 0), 0u)
+      << receiver.bodies()[0];
   const auto head = receiver.requests().at(0);
   EXPECT_EQ(head.rfind("POST /hook?token=s3cret HTTP/1.1\r\n", 0), 0u) << head;
   EXPECT_NE(head.find("Content-Type: application/json"), std::string::npos) << head;
@@ -53,13 +84,13 @@ TEST(WebhookSink, AnythingButA2xxIsAFailureThatSaysWhy) {
   const auto sink = make_sink("webhook", webhook(receiver.url()));
   for (const int status : {500, 302, 404}) {
     receiver.set_status(status);
-    const auto result = sink->deliver("{}", kNotCancelled);
+    const auto result = sink->deliver(sample_events(), kNotCancelled);
     EXPECT_FALSE(result.delivered) << status;
     EXPECT_EQ(result.error, "HTTP status " + std::to_string(status));
   }
   const auto refused = make_sink(
       "webhook", webhook("http://127.0.0.1:" + std::to_string(test::free_loopback_port())));
-  const auto result = refused->deliver("{}", kNotCancelled);
+  const auto result = refused->deliver(sample_events(), kNotCancelled);
   EXPECT_FALSE(result.delivered);
   EXPECT_NE(result.error.find("onnect"), std::string::npos) << result.error;
 }
@@ -69,7 +100,7 @@ TEST(WebhookSink, ASilentReceiverTimesOutAndStoppingCancels) {
   receiver.set_status(0);
   const auto sink = make_sink("webhook", webhook(receiver.url(), 500ms));
   auto started = std::chrono::steady_clock::now();
-  auto result = sink->deliver("{}", kNotCancelled);
+  auto result = sink->deliver(sample_events(), kNotCancelled);
   EXPECT_FALSE(result.delivered);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << "the timeout did not hold";
   // A long timeout, cut short by the cancel flag (the agent stopping).
@@ -80,10 +111,79 @@ TEST(WebhookSink, ASilentReceiverTimesOutAndStoppingCancels) {
     cancel = true;
   });
   started = std::chrono::steady_clock::now();
-  result = patient->deliver("{}", cancel);
+  result = patient->deliver(sample_events(), cancel);
   canceller.join();
   EXPECT_FALSE(result.delivered);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "cancelling did not stop it";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The file sink writes what the event log writes, and a batch delivered again (a crash
+// between the append and the cursor's write) is not written twice.
+TEST(FileSink, AppendsEventLinesAndSkipsABatchItAlreadyHas) {
+  test::TempDir dir{"file-sink"};
+  const auto path = dir.file("archive.jsonl");
+  SinkOptions options{"archive", "", path, 2s};
+  const auto events = sample_events();
+  const auto want = event_json(events[0]) + "\n" + event_json(events[1]) + "\n";
+  {
+    const auto sink = make_sink("file", options);
+    ASSERT_TRUE(sink->deliver(events, kNotCancelled).delivered);
+    EXPECT_EQ(read_file(path), want);
+  }
+  // A new process (the cursor was not written): the same batch, then the next one.
+  const auto sink = make_sink("file", options);
+  ASSERT_TRUE(sink->deliver(events, kNotCancelled).delivered);
+  EXPECT_EQ(read_file(path), want) << "a redelivered batch was written twice";
+  const auto next = sample_events(3);
+  ASSERT_TRUE(sink->deliver(next, kNotCancelled).delivered);
+  EXPECT_EQ(read_file(path), want + event_json(next[0]) + "\n" + event_json(next[1]) + "\n");
+  // Every line reads back as an event.
+  std::istringstream lines(read_file(path));
+  std::int64_t id = 0;
+  for (std::string line; std::getline(lines, line);) EXPECT_EQ(event_line_id(line), ++id) << line;
+}
+
+// The path is untrusted like the event log's: a symlink is refused when the sink is built
+// (the agent logs that it cannot start), not followed.
+TEST(FileSink, RefusesASymlinkAndAFileThatIsNotAnEventLog) {
+  test::TempDir dir{"file-sink"};
+  const auto target = dir.file("target");
+  { std::ofstream(target) << "precious\n"; }
+  const auto link = dir.file("link.jsonl");
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  EXPECT_THROW((void)make_sink("file", SinkOptions{"a", "", link, 2s}), std::runtime_error);
+  EXPECT_THROW((void)make_sink("file", SinkOptions{"a", "", target, 2s}), std::runtime_error);
+  EXPECT_EQ(read_file(target), "precious\n");
+}
+
+// The stdout sink writes the same lines on the agent's standard output.
+TEST(StdoutSink, WritesOneEventLinePerEvent) {
+  const auto sink = make_sink("stdout", SinkOptions{"out", "", "", 2s});
+  const auto events = sample_events();
+  testing::internal::CaptureStdout();
+  const auto result = sink->deliver(events, kNotCancelled);
+  const auto out = testing::internal::GetCapturedStdout();
+  EXPECT_TRUE(result.delivered) << result.error;
+  EXPECT_EQ(out, event_json(events[0]) + "\n" + event_json(events[1]) + "\n");
+}
+
+// One encoder: a name or host that is not UTF-8 or holds control bytes still makes a line
+// that is valid JSON and reads back as an event.
+TEST(EventJson, HostileBytesStayValidJsonThatReadsBackAsAnEvent) {
+  auto event = sample_events()[0];
+  event.job = std::string("we\"b\n\x01", 6);
+  event.host = std::string("host\xff\xfe\x1b[31m");
+  const auto line = event_json(event);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  EXPECT_EQ(line.find('\x1b'), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("host":"host\ufffd\ufffd\u001b[31m")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("job":"we\"b\u000a\u0001")"), std::string::npos) << line;
+  EXPECT_EQ(event_line_id(line), 1) << line;
 }
 
 TEST(SinkRegistry, BuildsEveryTypeTheConfigurationAcceptsAndNothingElse) {
@@ -146,8 +246,8 @@ class SinkRunnerTest : public testing::Test {
     if (!store.sink_cursor("hook")) store.set_sink_cursor("hook", store.last_event_id());
   }
   std::unique_ptr<SinkRunner> runner(const SinkConfig& c) {
-    return std::make_unique<SinkRunner>(c, make_sink(c.type, SinkOptions{c.name, c.url, c.timeout}),
-                                        db, log, metrics);
+    return std::make_unique<SinkRunner>(
+        c, make_sink(c.type, SinkOptions{c.name, c.url, c.path, c.timeout}), db, log, metrics);
   }
   static std::vector<std::int64_t> ids_in(const std::vector<std::string>& bodies) {
     std::vector<std::int64_t> ids;

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "agent_test_util.hpp"
-#include "event_log.hpp"
+#include "portvigil/exporters/event_log.hpp"
 #include "state_dir.hpp"
 
 namespace portvigil {

@@ -338,6 +338,17 @@ TEST(AgentConfig, Sinks) {
   EXPECT_EQ(c.sinks[0].origin, "t.toml:7:1");
   EXPECT_EQ(c.sinks[1].timeout.count(), 10.0);
   EXPECT_EQ(c.sinks[1].batch_size, 100);
+  // The event log's other two forms: a file of its own and stdout.
+  const auto more = parse_config(job +
+                                     "[[sink]]\nname = \"archive\"\ntype = \"file\"\n"
+                                     "path = \"/var/log/portvigil/archive.jsonl\"\n"
+                                     "[[sink]]\nname = \"journal\"\ntype = \"stdout\"\n",
+                                 "t.toml");
+  ASSERT_EQ(more.sinks.size(), 2u);
+  EXPECT_EQ(more.sinks[0].type, "file");
+  EXPECT_EQ(more.sinks[0].path, "/var/log/portvigil/archive.jsonl");
+  EXPECT_EQ(more.sinks[0].url, "");
+  EXPECT_EQ(more.sinks[1].type, "stdout");
 }
 
 TEST(AgentConfig, MaxConcurrentJobs) {
@@ -505,7 +516,8 @@ const BadConfig kBadConfigs[] = {
      "as \"https://hooks.example.com/portvigil\")"},
     {"sink_type_typo",
      sink_with("name = \"hook\"\ntype = \"webhok\"\nurl = \"https://x.example/\"\n"),
-     "t.toml:9:8: sink \"hook\": key \"type\": expected one of \"webhook\", got \"webhok\" "
+     "t.toml:9:8: sink \"hook\": key \"type\": expected one of \"webhook\", \"file\", "
+     "\"stdout\", got \"webhok\" "
      "(string) (did you mean \"webhook\"?)"},
     {"sink_url_scheme",
      sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"ftp://x.example/\"\n"),
@@ -523,6 +535,32 @@ const BadConfig kBadConfigs[] = {
      "t.toml:10:7: sink \"hook\": key \"url\": expected an http:// or https:// URL such as "
      "\"https://hooks.example.com/portvigil\" with a host, no spaces, at most 2048 characters "
      "(the value is not shown: it may hold a secret)"},
+    {"sink_file_without_path", sink_with("name = \"archive\"\ntype = \"file\"\n"),
+     "t.toml:7:1: sink \"archive\": missing required key \"path\" (a file path such as "
+     "\"/var/log/portvigil/events-archive.jsonl\")"},
+    {"sink_file_with_url",
+     sink_with("name = \"archive\"\ntype = \"file\"\nurl = \"https://x.example/\"\n"),
+     "t.toml:10:7: sink \"archive\": key \"url\": only webhook sinks have url; this sink's "
+     "type is file"},
+    {"sink_webhook_with_path",
+     sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\n"
+               "path = \"/tmp/x\"\n"),
+     "t.toml:11:8: sink \"hook\": key \"path\": only file sinks have path; this sink's type is "
+     "webhook"},
+    {"sink_file_is_the_event_log",
+     "[agent]\nevent-log = \"/var/log/pv/events.jsonl\"\n" +
+         sink_with("name = \"archive\"\ntype = \"file\"\npath = \"/var/log/pv/events.jsonl\"\n"),
+     "t.toml:12:8: sink \"archive\": key \"path\": is the agent's event-log; a file sink "
+     "needs a file of its own"},
+    {"sink_two_files_one_path",
+     sink_with("name = \"a\"\ntype = \"file\"\npath = \"/tmp/e.jsonl\"\n"
+               "[[sink]]\nname = \"b\"\ntype = \"file\"\npath = \"/tmp/e.jsonl\"\n"),
+     "t.toml:14:8: sink \"b\": key \"path\": is also the path of sink \"a\"; each file sink "
+     "needs a file of its own"},
+    {"sink_two_stdout",
+     sink_with("name = \"a\"\ntype = \"stdout\"\n[[sink]]\nname = \"b\"\ntype = \"stdout\"\n"),
+     "t.toml:12:8: sink \"b\": key \"type\": a second stdout sink (sink \"a\" is one): it "
+     "would print every event twice"},
     {"sink_duplicate_name",
      sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\n"
                "[[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://y.example/\"\n"),
@@ -543,7 +581,7 @@ const BadConfig kBadConfigs[] = {
      "t.toml:11:1: sink \"hook\": unknown key \"headers\""},
     {"sink_not_array",
      kJob + "targets = [\"198.18.0.1\"]\ninterval = \"15m\"\n[sink]\nname = \"hook\"\n",
-     "t.toml:7:1: key \"sink\": expected [[sink]] tables, each with name, type and url, got a "
+     "t.toml:7:1: key \"sink\": expected [[sink]] tables, each with name and type, got a "
      "table"},
 
     // Syntax errors keep toml++'s position.

@@ -1,4 +1,4 @@
-// libFuzzer target for reading an event log back (agent/src/event_log_line.cpp): the bytes
+// libFuzzer target for reading an event log back (exporters/src/event_log_line.cpp): the bytes
 // are the file's content, fed to the scanner in two chunks split at the first byte's value.
 // Checks the recovery invariants: the last id comes only from a line that is an event and
 // is never above 2^53, the ranges set aside and the torn tail lie inside the input and do
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "event_log_line.hpp"
+#include "portvigil/exporters/event_log_line.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

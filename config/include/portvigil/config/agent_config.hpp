@@ -160,11 +160,13 @@ inline constexpr double kUdpPaceBudget = 0.8;
 [[nodiscard]] std::span<const std::string_view> sink_type_names();
 
 // One [[sink]]: a place the agent delivers change events to besides its event log, with a
-// delivery cursor of its own in the database.
+// delivery cursor of its own in the database. Types: webhook (url), file (path), stdout (at
+// most one; it replaces the event log's echo on stdout).
 struct SinkConfig {
   std::string name;  // unique among the sinks; the `sink` label and the cursor's key
   std::string type;  // one of sink_type_names()
   std::string url;   // webhook: the http:// or https:// URL events are POSTed to
+  std::string path;  // file: the JSON-lines file events are appended to
   std::chrono::duration<double> timeout{10};  // per delivery attempt
   int batch_size = 100;                       // events per POST at most
   std::string origin;                         // FILE:LINE:COL of the table, for messages

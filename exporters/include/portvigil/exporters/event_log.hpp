@@ -6,16 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "event_log_line.hpp"
+#include "portvigil/exporters/event_json.hpp"
+#include "portvigil/exporters/event_log_line.hpp"
 #include "portvigil/storage/store.hpp"
 
 namespace portvigil {
-
-[[nodiscard]] std::string event_json(const ChangeEvent& event);
-// The JSON encoding the event log uses, for the other JSON the agent's commands print: a
-// quoted, escaped string, and a UTC timestamp with milliseconds.
-[[nodiscard]] std::string json_escape(std::string_view s);
-[[nodiscard]] std::string iso_time(std::chrono::system_clock::time_point t);
 
 class EventLog {
  public:
@@ -30,7 +25,7 @@ class EventLog {
   // Appends (and syncs) the events with ids above last_id(), then echoes them. Throws
   // std::runtime_error naming the file when the append or sync fails; the file is cut back
   // to its last whole line and last_id() is unchanged, so resume() can retry.
-  void publish(const std::vector<ChangeEvent>& events);
+  void publish(std::span<const ChangeEvent> events);
   // Appends the events the store has beyond the last one in the file.
   std::size_t resume(const Store& store);
   // When the file holds no event (rotated away, deleted), treats ids up to `id` as written:

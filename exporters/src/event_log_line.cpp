@@ -1,4 +1,4 @@
-#include "event_log_line.hpp"
+#include "portvigil/exporters/event_log_line.hpp"
 
 #include <algorithm>
 #include <array>
