@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -108,6 +109,31 @@ AgentArgs parse_agent_args(std::span<const std::string_view> args) {
   return a;
 }
 
+// The configuration checks a file sink's path against the event log's as text; here, with
+// --state-dir applied, the files themselves: "./state/events.jsonl", "state//events.jsonl"
+// and a path through a symlinked directory all name the event log, and two writers of one
+// file would cut each other's lines.
+void check_file_sink_paths(const Config& config) {
+  namespace fs = std::filesystem;
+  const auto file_key = [](const std::string& path) {
+    std::error_code ec;
+    auto absolute = fs::absolute(path, ec);
+    if (ec) absolute = fs::path(path);
+    const auto canonical = fs::weakly_canonical(absolute, ec);
+    return ec ? absolute.lexically_normal() : canonical;
+  };
+  std::map<fs::path, std::string> files{{file_key(config.agent.event_log), "the event log"}};
+  for (const auto& s : config.sinks) {
+    if (s.type != "file") continue;
+    const auto [it, fresh] = files.emplace(file_key(s.path), "sink \"" + s.name + "\"");
+    if (!fresh) {
+      throw InputError(s.origin + ": sink \"" + s.name +
+                       "\": key \"path\": names the same file as " + it->second + " (" +
+                       it->first.string() + "); a file sink needs a file of its own");
+    }
+  }
+}
+
 std::shared_ptr<const Config> load(const AgentArgs& args) {
   auto config = std::make_shared<Config>(args.config_path.empty() ? default_config()
                                                                   : load_config(args.config_path));
@@ -117,6 +143,7 @@ std::shared_ptr<const Config> load(const AgentArgs& args) {
       config->agent.event_log = args.state_dir + "/events.jsonl";
     config->agent.state_dir = args.state_dir;
   }
+  check_file_sink_paths(*config);
   if (args.listen_address) {
     // Checked like the TOML key: "999.1.1.1:1" must not bind to whatever civetweb makes of it.
     check_web_listen_address(*args.listen_address, "--web.listen-address");
@@ -399,7 +426,8 @@ class Agent {
     return std::equal(a.sinks.begin(), a.sinks.end(), b.sinks.begin(), b.sinks.end(),
                       [](const SinkConfig& x, const SinkConfig& y) {
                         return x.name == y.name && x.type == y.type && x.url == y.url &&
-                               x.timeout == y.timeout && x.batch_size == y.batch_size;
+                               x.path == y.path && x.timeout == y.timeout &&
+                               x.batch_size == y.batch_size;
                       });
   }
 

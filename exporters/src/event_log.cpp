@@ -52,28 +52,29 @@ void write_whole(int fd, const char* data, std::size_t size, const std::string& 
 
 }  // namespace
 
-EventLog::EventLog(const std::string& path, bool echo_stdout) : path_(path), echo_(echo_stdout) {
+EventLog::EventLog(const std::string& path, bool echo_stdout, std::string what)
+    : what_(std::move(what)), path_(path), echo_(echo_stdout) {
   // Never through a symlink (one in the state directory would make root write, or cut, its
   // target), never blocking on a fifo, and created private whatever the umask.
   fd_ =
       ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
   if (fd_ < 0) {
     const int err = errno;
-    throw std::runtime_error("event log \"" + path + "\": cannot open for appending: " +
-                             (err == ELOOP
-                                  ? std::string("it is a symbolic link; refusing to follow it (set "
-                                                "event-log to the file itself)")
-                                  : std::string(std::strerror(err))));
+    throw std::runtime_error(
+        what_ + " \"" + path + "\": cannot open for appending: " +
+        (err == ELOOP ? std::string("it is a symbolic link; refusing to follow it (name "
+                                    "the file itself)")
+                      : std::string(std::strerror(err))));
   }
   try {
     // A regular file is read back (and repaired); a character device such as /dev/null is
     // only written. Anything else (fifo, socket, block device) is refused.
     struct stat st {};
     if (::fstat(fd_, &st) != 0) {
-      throw std::runtime_error("event log \"" + path + "\": " + std::strerror(errno));
+      throw std::runtime_error(what_ + " \"" + path + "\": " + std::strerror(errno));
     }
     if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
-      throw std::runtime_error("event log \"" + path +
+      throw std::runtime_error(what_ + " \"" + path +
                                "\": not a regular file; expected a file for the event lines");
     }
     const int flags = ::fcntl(fd_, F_GETFL);
@@ -97,7 +98,7 @@ void EventLog::recover() {
     const ssize_t n = ::pread(fd_, buf.data(), buf.size(), pos);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      throw std::runtime_error("event log \"" + path_ + "\": cannot read: " + std::strerror(errno));
+      throw std::runtime_error(what_ + " \"" + path_ + "\": cannot read: " + std::strerror(errno));
     }
     if (n == 0) break;
     scan.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
@@ -109,17 +110,17 @@ void EventLog::recover() {
     // A torn last line's event is committed in the database: resume() writes it whole.
     if (const auto torn = scan.torn();
         torn && ::ftruncate(fd_, static_cast<off_t>(torn->offset)) != 0) {
-      throw std::runtime_error("event log \"" + path_ +
+      throw std::runtime_error(what_ + " \"" + path_ +
                                "\": cannot cut a partial last line: " + std::strerror(errno));
     }
     return;
   }
   if (scan.events() == 0) {
-    throw std::runtime_error("event log \"" + path_ + "\": not an event log (" +
+    throw std::runtime_error(what_ + " \"" + path_ + "\": not an event log (" +
                              std::to_string(scan.bad_lines()) +
                              " lines, none of them an event; first: " + shown(scan.first_bad()) +
-                             "); refusing to write to it: point event-log at another file or "
-                             "move this one away");
+                             "); refusing to write to it: name another file or move this one "
+                             "away");
   }
   set_aside(scan);
 }
@@ -129,7 +130,7 @@ void EventLog::set_aside(const EventLogScanner& scan) {
   const std::string temp = path_ + ".recover-" + std::to_string(::getpid());
   const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) {
-    throw std::runtime_error("event log \"" + path_ + "\": cannot create " + temp + ": " +
+    throw std::runtime_error(what_ + " \"" + path_ + "\": cannot create " + temp + ": " +
                              std::strerror(errno));
   }
   try {
@@ -143,11 +144,11 @@ void EventLog::set_aside(const EventLogScanner& scan) {
         const ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(from));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
-          throw std::runtime_error("event log \"" + path_ +
+          throw std::runtime_error(what_ + " \"" + path_ +
                                    "\": cannot read: " + std::strerror(n == 0 ? EIO : errno));
         }
         write_whole(out, buf.data(), static_cast<std::size_t>(n),
-                    "event log \"" + path_ + "\": cannot write " + temp);
+                    what_ + " \"" + path_ + "\": cannot write " + temp);
         from += static_cast<std::uint64_t>(n);
       }
     };
@@ -157,7 +158,7 @@ void EventLog::set_aside(const EventLogScanner& scan) {
     }
     copy(std::min(pos, end), end);
     if (::fsync(out) != 0) {
-      throw std::runtime_error("event log \"" + path_ + "\": cannot sync " + temp + ": " +
+      throw std::runtime_error(what_ + " \"" + path_ + "\": cannot sync " + temp + ": " +
                                std::strerror(errno));
     }
     ::close(out);
@@ -169,20 +170,20 @@ void EventLog::set_aside(const EventLogScanner& scan) {
   if (::rename(path_.c_str(), corrupt.c_str()) != 0) {
     const int err = errno;
     ::unlink(temp.c_str());
-    throw std::runtime_error("event log \"" + path_ + "\": cannot move it to " + corrupt + ": " +
+    throw std::runtime_error(what_ + " \"" + path_ + "\": cannot move it to " + corrupt + ": " +
                              std::strerror(err));
   }
   if (::rename(temp.c_str(), path_.c_str()) != 0) {
-    throw std::runtime_error("event log \"" + path_ + "\": cannot put " + temp +
+    throw std::runtime_error(what_ + " \"" + path_ + "\": cannot put " + temp +
                              " in its place: " + std::strerror(errno));
   }
   const int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    throw std::runtime_error("event log \"" + path_ + "\": cannot reopen: " + std::strerror(errno));
+    throw std::runtime_error(what_ + " \"" + path_ + "\": cannot reopen: " + std::strerror(errno));
   }
   ::close(fd_);
   fd_ = fd;
-  notes_.push_back("event log \"" + path_ + "\": set aside " + std::to_string(scan.bad_lines()) +
+  notes_.push_back(what_ + " \"" + path_ + "\": set aside " + std::to_string(scan.bad_lines()) +
                    " lines that are not events in order (first: " + shown(scan.first_bad()) +
                    "); the file as found is now " + corrupt + ", the event log keeps its " +
                    std::to_string(scan.events()) + " events");
@@ -214,7 +215,7 @@ void EventLog::publish(std::span<const ChangeEvent> events) {
     if (regular && ::ftruncate(fd_, st.st_size) != 0) {
       // Nothing more to do: the next start cuts a torn last line.
     }
-    throw std::runtime_error("event log \"" + path_ + "\": cannot " + what + " " +
+    throw std::runtime_error(what_ + " \"" + path_ + "\": cannot " + what + " " +
                              std::to_string(count) + " events: " + std::strerror(err));
   };
   for (std::size_t done = 0; done < text.size();) {

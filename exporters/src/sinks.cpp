@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include "portvigil/exporters/event_json.hpp"
@@ -87,19 +88,29 @@ class WebhookSink final : public EventSink {
 
 class FileSink final : public EventSink {
  public:
-  explicit FileSink(const SinkOptions& options) : log_(options.path, /*echo_stdout=*/false) {}
+  explicit FileSink(const SinkOptions& options)
+      : path_(options.path), what_("file sink \"" + options.name + "\"") {}
 
   Result deliver(std::span<const ChangeEvent> events, const std::atomic<bool>&) override {
+    Result result;
     try {
-      log_.publish(events);  // skips the ids the file already has
-      return {true, {}};
+      if (!log_) {
+        log_.emplace(path_, /*echo_stdout=*/false, what_);
+        result.notes = log_->notes();
+      }
+      log_->publish(events);  // skips the ids the file already has
+      result.delivered = true;
     } catch (const std::exception& e) {
-      return {false, e.what()};
+      log_.reset();  // reopened (and read back) at the next attempt: a disk may come back
+      result.error = e.what();
     }
+    return result;
   }
 
  private:
-  EventLog log_;
+  std::string path_;
+  std::string what_;
+  std::optional<EventLog> log_;
 };
 
 class StdoutSink final : public EventSink {

@@ -832,6 +832,16 @@ TEST(AgentBinary, ScanWindowsStopAScanAtTheirEndAndKeepJobsOutside) {
       << log;
 }
 
+// Polls `done` every 50 ms for up to `limit`: its last answer.
+template <typename Done>
+bool wait_until(Done done, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  return done();
+}
+
 // A [[sink]] webhook whose receiver is stopped while ports change and restarted later gets
 // every event of the event log once, in order.
 TEST(AgentBinary, AWebhookSinkGetsEveryEventOnceInOrderAcrossAReceiverOutage) {
@@ -845,13 +855,6 @@ TEST(AgentBinary, AWebhookSinkGetsEveryEventOnceInOrderAcrossAReceiverOutage) {
                               receiver->url() + "\"\ntimeout = \"2s\"\n");
   ServiceGuard service{dir.start_service()};
   ASSERT_GT(service.pid, 0);
-  const auto wait_until = [&](auto done, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-    return done();
-  };
   const auto logged = [&] { return event_ids(read_all(dir.events())).size(); };
   // The sink has its cursor and the baseline (the port closed) is taken.
   ASSERT_TRUE(wait_until(
@@ -900,13 +903,6 @@ TEST(AgentBinary, FileAndStdoutSinksGetEveryEventLogLineOnce) {
   write_all(dir.config(), read_all(dir.config()) +
                               "\n[[sink]]\nname = \"archive\"\ntype = \"file\"\npath = \"" +
                               archive + "\"\n[[sink]]\nname = \"out\"\ntype = \"stdout\"\n");
-  const auto wait_until = [&](auto done, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-    return done();
-  };
   const auto logged = [&] { return event_ids(read_all(dir.events())).size(); };
   const auto archived = [&] { return event_ids(read_all(archive)).size(); };
   ServiceGuard service{dir.start_service()};

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <asio/ip/address.hpp>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -117,6 +118,14 @@ TEST(WebhookSink, ASilentReceiverTimesOutAndStoppingCancels) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "cancelling did not stop it";
 }
 
+std::vector<std::int64_t> event_ids_of(const std::string& text) {
+  std::vector<std::int64_t> ids;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);)
+    ids.push_back(event_line_id(line).value_or(-1));
+  return ids;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -148,17 +157,45 @@ TEST(FileSink, AppendsEventLinesAndSkipsABatchItAlreadyHas) {
   for (std::string line; std::getline(lines, line);) EXPECT_EQ(event_line_id(line), ++id) << line;
 }
 
-// The path is untrusted like the event log's: a symlink is refused when the sink is built
-// (the agent logs that it cannot start), not followed.
-TEST(FileSink, RefusesASymlinkAndAFileThatIsNotAnEventLog) {
+// The path is untrusted like the event log's: a symlink is not followed and a file that is
+// not an event log is not written. Both are failed deliveries (retried, so fixing the path
+// on disk is enough), and so is a directory that does not exist yet.
+TEST(FileSink, RefusesASymlinkAndAFileThatIsNotAnEventLogAndRetries) {
   test::TempDir dir{"file-sink"};
   const auto target = dir.file("target");
   { std::ofstream(target) << "precious\n"; }
   const auto link = dir.file("link.jsonl");
   ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
-  EXPECT_THROW((void)make_sink("file", SinkOptions{"a", "", link, 2s}), std::runtime_error);
-  EXPECT_THROW((void)make_sink("file", SinkOptions{"a", "", target, 2s}), std::runtime_error);
+  const auto events = sample_events();
+  auto result = make_sink("file", SinkOptions{"a", "", link, 2s})->deliver(events, kNotCancelled);
+  EXPECT_FALSE(result.delivered);
+  EXPECT_NE(result.error.find("file sink \"a\""), std::string::npos) << result.error;
+  EXPECT_NE(result.error.find("symbolic link"), std::string::npos) << result.error;
+  result = make_sink("file", SinkOptions{"a", "", target, 2s})->deliver(events, kNotCancelled);
+  EXPECT_FALSE(result.delivered);
+  EXPECT_NE(result.error.find("not an event log"), std::string::npos) << result.error;
   EXPECT_EQ(read_file(target), "precious\n");
+  const auto later = dir.file("later");
+  const auto sink = make_sink("file", SinkOptions{"a", "", later + "/events.jsonl", 2s});
+  EXPECT_FALSE(sink->deliver(events, kNotCancelled).delivered);
+  std::filesystem::create_directory(later);
+  result = sink->deliver(events, kNotCancelled);
+  EXPECT_TRUE(result.delivered) << result.error;
+  EXPECT_EQ(event_ids_of(read_file(later + "/events.jsonl")), (std::vector<std::int64_t>{1, 2}));
+}
+
+// Opening a file with lines that are not events sets them aside, and the sink says so.
+TEST(FileSink, ReportsWhatOpeningTheFileRepaired) {
+  test::TempDir dir{"file-sink"};
+  const auto path = dir.file("archive.jsonl");
+  const auto events = sample_events();
+  { std::ofstream(path) << event_json(events[0]) << "\ngarbage\n"; }
+  const auto result =
+      make_sink("file", SinkOptions{"a", "", path, 2s})->deliver(events, kNotCancelled);
+  EXPECT_TRUE(result.delivered) << result.error;
+  ASSERT_EQ(result.notes.size(), 1u);
+  EXPECT_NE(result.notes[0].find("set aside 1 lines"), std::string::npos) << result.notes[0];
+  EXPECT_EQ(read_file(path), event_json(events[0]) + "\n" + event_json(events[1]) + "\n");
 }
 
 // The stdout sink writes the same lines on the agent's standard output.

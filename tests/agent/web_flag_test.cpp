@@ -126,3 +126,40 @@ TEST(AgentBinary, BadWebConfigFileIsAConfigurationError) {
 }
 
 }  // namespace
+
+namespace {
+
+// A file sink must not write the event log's file, however its path is spelt and wherever
+// --state-dir moves the log: a configuration error (exit 2) before anything starts.
+TEST(AgentBinary, AFileSinkNamingTheEventLogIsAConfigurationError) {
+  const auto dir =
+      std::filesystem::path(testing::TempDir()) / ("pv-sink-alias-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir / "state");
+  const auto config = (dir / "agent.toml").string();
+  const auto write_config = [&](const std::string& path) {
+    FILE* f = std::fopen(config.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(("[[authorization]]\nnetworks = [\"127.0.0.0/8\"]\n[[job]]\nname = \"j\"\n"
+                "targets = [\"127.0.0.1\"]\nports = \"1\"\ninterval = \"1h\"\n"
+                "[[sink]]\nname = \"copy\"\ntype = \"file\"\npath = \"" +
+                path + "\"\n")
+                   .c_str(),
+               f);
+    std::fclose(f);
+  };
+  // The default event log under --state-dir, spelt with "//" and "/./".
+  for (const auto& alias :
+       {(dir / "state//events.jsonl").string(), (dir / "state/./events.jsonl").string()}) {
+    write_config(alias);
+    const std::string out =
+        capture(std::string("timeout 20 ") + PORTVIGIL_BINARY + " agent --once --config " + config +
+                " --state-dir " + (dir / "state").string() + " 2>&1; echo rc=$?");
+    EXPECT_NE(out.find("sink \"copy\": key \"path\": names the same file as the event log"),
+              std::string::npos)
+        << alias << ": " << out;
+    EXPECT_NE(out.find("rc=2"), std::string::npos) << alias << ": " << out;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace

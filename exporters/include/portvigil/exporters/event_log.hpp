@@ -17,7 +17,8 @@ class EventLog {
   // Opens (creating) `path` for appending and reads back its last event id; throws
   // std::runtime_error naming the file. Lines that are not events are set aside (see
   // recover()): notes() says so, for the agent's log.
-  EventLog(const std::string& path, bool echo_stdout);
+  // `what` names the file in messages: "event log", or "file sink NAME".
+  EventLog(const std::string& path, bool echo_stdout, std::string what = "event log");
   ~EventLog();
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
@@ -41,6 +42,7 @@ class EventLog {
   void recover();
   void set_aside(const EventLogScanner& scan);
 
+  std::string what_;
   std::string path_;
   int fd_ = -1;
   bool echo_;

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "portvigil/storage/store.hpp"
 
@@ -20,7 +21,8 @@ class EventSink {
  public:
   struct Result {
     bool delivered = false;
-    std::string error;  // why not, for the agent's log
+    std::string error;                 // why not, for the agent's log
+    std::vector<std::string> notes{};  // what opening the destination repaired, for the log
   };
   virtual ~EventSink() = default;
   // Delivers `events` (one batch, ids increasing). Blocks for at most the sink's timeout,
@@ -52,8 +54,10 @@ using SinkFactory = std::function<std::unique_ptr<EventSink>(const SinkOptions&)
 
 // file: one event_json() line per event appended to `path` and synced, through the event
 // log's writer (EventLog: no symlinks, torn lines cut, lines that are not events set aside).
-// A batch delivered again after a crash is not written twice: the file's last event id is
-// read back when it opens and events up to it are skipped.
+// The file is opened at the first delivery and again after a failed one (a failure to open
+// is a failed delivery, retried like any other). A batch delivered again after a crash is
+// not written twice: the file's last event id is read back when it opens and events up to
+// it are skipped.
 [[nodiscard]] std::unique_ptr<EventSink> make_file_sink(const SinkOptions& options);
 
 // stdout: one event_json() line per event on the agent's standard output (the journal under
