@@ -1,10 +1,14 @@
 #include "portvigil/exporters/sinks.hpp"
 
 #include <curl/curl.h>
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <climits>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -115,22 +119,65 @@ class FileSink final : public EventSink {
 
 class StdoutSink final : public EventSink {
  public:
-  Result deliver(std::span<const ChangeEvent> events, const std::atomic<bool>&) override {
-    std::string text;
+  explicit StdoutSink(const SinkOptions& options) : timeout_(options.timeout) {}
+
+  // Line by line with write(2), each waited for with poll(2) in short slices: a reader that
+  // stops reading (a full pipe) holds up this sink only, and a stop cancels the wait. The
+  // fd stays blocking (it is shared with stderr under systemd); poll's POLLOUT promises room
+  // for PIPE_BUF bytes, so writes of at most that never block. A line cut by a failure is
+  // finished, not repeated, by the next attempt, and events already out are skipped.
+  Result deliver(std::span<const ChangeEvent> events, const std::atomic<bool>& cancel) override {
     for (const auto& e : events) {
-      text += event_json(e);
-      text += '\n';
-    }
-    // write(2), not std::cout: the agent's other threads may echo too, and a batch stays
-    // whole lines (one write below PIPE_BUF is atomic on a pipe; a larger one may interleave).
-    for (std::size_t done = 0; done < text.size();) {
-      const ssize_t n = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return {false, std::string("stdout: ") + std::strerror(n == 0 ? EIO : errno)};
-      done += static_cast<std::size_t>(n);
+      if (e.id <= written_) continue;
+      if (rest_id_ != e.id) {
+        rest_ = event_json(e);
+        rest_ += '\n';
+        rest_id_ = e.id;
+      }
+      if (auto error = write_rest(cancel); !error.empty()) return {false, std::move(error)};
+      written_ = e.id;
     }
     return {true, {}};
   }
+
+ private:
+  std::string write_rest(const std::atomic<bool>& cancel) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    std::size_t done = 0;
+    std::string error;
+    while (done < rest_.size()) {
+      if (cancel) {
+        error = "stdout: cancelled (the agent is stopping)";
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        error = "stdout: not writable (nothing reads it?)";
+        break;
+      }
+      pollfd p{STDOUT_FILENO, POLLOUT, 0};
+      const int ready = ::poll(&p, 1, 200);
+      if (ready < 0 && errno != EINTR) {
+        error = std::string("stdout: ") + std::strerror(errno);
+        break;
+      }
+      if (ready <= 0) continue;
+      const std::size_t chunk = std::min<std::size_t>(rest_.size() - done, PIPE_BUF);
+      const ssize_t n = ::write(STDOUT_FILENO, rest_.data() + done, chunk);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        error = std::string("stdout: ") + std::strerror(n == 0 ? EIO : errno);
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    rest_.erase(0, done);
+    return error;
+  }
+
+  std::chrono::duration<double> timeout_;
+  std::int64_t written_ = 0;  // the last event wholly written
+  std::int64_t rest_id_ = 0;  // the event rest_ is (the unwritten end of) the line of
+  std::string rest_;
 };
 
 const std::array<std::pair<std::string_view, SinkFactory>, 3> kRegistry{{
@@ -158,8 +205,8 @@ std::unique_ptr<EventSink> make_file_sink(const SinkOptions& options) {
   return std::make_unique<FileSink>(options);
 }
 
-std::unique_ptr<EventSink> make_stdout_sink(const SinkOptions&) {
-  return std::make_unique<StdoutSink>();
+std::unique_ptr<EventSink> make_stdout_sink(const SinkOptions& options) {
+  return std::make_unique<StdoutSink>(options);
 }
 
 std::span<const std::pair<std::string_view, SinkFactory>> sink_registry() {

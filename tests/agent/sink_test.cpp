@@ -2,6 +2,7 @@
 // the runner that delivers committed events at least once and in id order.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <asio/ip/address.hpp>
@@ -207,6 +208,60 @@ TEST(StdoutSink, WritesOneEventLinePerEvent) {
   const auto out = testing::internal::GetCapturedStdout();
   EXPECT_TRUE(result.delivered) << result.error;
   EXPECT_EQ(out, event_json(events[0]) + "\n" + event_json(events[1]) + "\n");
+}
+
+// A stdout nobody reads (a full pipe) holds up only this sink: a stop cancels the wait, and
+// once the reader drains the pipe the retry prints each event once, no line torn or doubled.
+TEST(StdoutSink, AFullPipeIsCancellableAndTheRetryPrintsEachLineOnce) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const int saved = ::dup(STDOUT_FILENO);
+  ASSERT_GE(saved, 0);
+  std::fflush(stdout);
+  ASSERT_GE(::dup2(fds[1], STDOUT_FILENO), 0);
+  // Fill the pipe.
+  ::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+  std::string filler(4096, 'x');
+  std::size_t filled = 0;
+  while (true) {
+    const auto n = ::write(fds[1], filler.data(), filler.size());
+    if (n <= 0) break;
+    filled += static_cast<std::size_t>(n);
+  }
+  ::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) & ~O_NONBLOCK);
+  const auto sink = make_sink("stdout", SinkOptions{"out", "", "", 30s});
+  const auto events = sample_events();
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(300ms);
+    cancel = true;
+  });
+  const auto started = std::chrono::steady_clock::now();
+  const auto blocked = sink->deliver(events, cancel);
+  canceller.join();
+  const auto waited = std::chrono::steady_clock::now() - started;
+  // Drain the pipe from a thread while the retry writes.
+  std::string out;
+  std::thread reader([&] {
+    char buf[8192];
+    while (true) {
+      const auto n = ::read(fds[0], buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  const auto retried = sink->deliver(events, kNotCancelled);
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+  EXPECT_FALSE(blocked.delivered);
+  EXPECT_NE(blocked.error.find("cancelled"), std::string::npos) << blocked.error;
+  EXPECT_LT(waited, 3s) << "a stop did not cancel the wait";
+  EXPECT_TRUE(retried.delivered) << retried.error;
+  ASSERT_GE(out.size(), filled);
+  EXPECT_EQ(out.substr(filled), event_json(events[0]) + "\n" + event_json(events[1]) + "\n");
 }
 
 // One encoder: a name or host that is not UTF-8 or holds control bytes still makes a line
