@@ -7,6 +7,10 @@
 #   silent64  64 ports that accept and never send (the slow case: each is held for the whole
 #             2.9 s limit, so this is identification's worst case)
 #   closed64  64 closed ports: nothing opened, so identification must add nothing
+#   agent     the agent itself (`portvigil agent --once`): a job's 64 silent ports, closed at
+#             its baseline (an nftables reset in the target namespace), open at the timed
+#             run, which identifies all 64 before committing their events; and a run where
+#             nothing opened. Each with identify-services = true and = false.
 #
 #   bench/identify_bench.sh [--binary PATH] [--runs N] [--listener PATH] [--nmap-silent]
 #
@@ -34,7 +38,7 @@ while (($#)); do
     --runs | -n) runs=$2; shift 2 ;;
     --listener) listener=(--listener "$2"); shift 2 ;;
     --nmap-silent) nmap_silent=1; shift ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) bench_die "unknown argument '$1'" ;;
   esac
 done
@@ -97,6 +101,54 @@ for i in $(seq "$runs"); do
   done
 done
 
+# The agent: one job on the silent ports; the baseline sees them reset, the timed run open.
+agent_config() { # $1 = true|false
+  cat <<EOF
+[agent]
+state-dir = "$WORK/agent-state"
+log-level = "warn"
+web-listen-address = ""
+[[authorization]]
+networks = ["198.18.0.0/15"]
+[[job]]
+name = "bench"
+targets = ["$target"]
+ports = "$silent_ports"
+technique = "connect"
+interval = "1h"
+confirmations = 1
+identify-services = $1
+EOF
+}
+for i in $(seq "$runs"); do
+  for identify in true false; do
+    rm -rf "$WORK/agent-state"
+    agent_config "$identify" >"$WORK/agent.toml"
+    ip netns exec "$TARGET_NS" nft -f - <<EOF
+table inet pvbench {
+  chain input {
+    type filter hook input priority -10;
+    tcp dport $silent_ports reject with tcp reset
+  }
+}
+EOF
+    bench_run "agent-baseline" "$i" -- "$binary" agent --once --config "$WORK/agent.toml"
+    ((RC == 0)) || bench_die "the agent's baseline run failed: $(tail -3 "$WORK/stderr")"
+    ip netns exec "$TARGET_NS" nft delete table inet pvbench
+    bench_run "agent-opened-$identify" "$i" -- "$binary" agent --once --config "$WORK/agent.toml"
+    opened=$(grep -c '"to":"open"' "$WORK/stdout" || true)
+    with_service=$(grep -c '"service":' "$WORK/stdout" || true)
+    if ((opened != 64)) || { [[ $identify == true ]] && ((with_service != 64)); }; then
+      echo "    expected 64 opened ports$([[ $identify == true ]] && echo ", each with a service");" \
+        "got $opened events, $with_service with a service" >&2
+      failed=1
+    fi
+    bench_record "agent-opened-$identify" "agent --once, 64 opened (identify-services = $identify)" "$i" -1
+    bench_run "agent-same-$identify" "$i" -- "$binary" agent --once --config "$WORK/agent.toml"
+    bench_record "agent-same-$identify" "agent --once, nothing opened (identify-services = $identify)" "$i" -1
+  done
+done
+
 echo
 echo "Service identification, 64 ports of $target per case, $runs runs each;" \
   "$(nproc) CPUs, kernel $(uname -r), $(nmap --version | head -1 | cut -d' ' -f1-3)."
@@ -113,5 +165,9 @@ for case in ("ssh64", "silent64", "closed64"):
     scan = statistics.median(med[case + "-scan"])
     ident = statistics.median(med[case + "-identify"])
     print(f"- {case}: --identify adds {ident - scan:.2f} s (median {scan:.2f} s -> {ident:.2f} s)")
+for case, what in (("opened", "64 silent ports opened"), ("same", "nothing opened")):
+    off = statistics.median(med[f"agent-{case}-false"])
+    on = statistics.median(med[f"agent-{case}-true"])
+    print(f"- agent, {what}: identification adds {on - off:.2f} s (median {off:.2f} s -> {on:.2f} s)")
 PY
-((failed == 0)) || { echo "$PROG: some --identify runs printed no VERSION column" >&2; exit 1; }
+((failed == 0)) || { echo "$PROG: some --identify runs printed no VERSION column, or agent runs missed events or services" >&2; exit 1; }

@@ -502,6 +502,18 @@ AgentMetrics::UdpCoverage coverage_of(const JobConfig& job, const Store& store,
   return out;
 }
 
+// A service summary as a label value: printable ASCII (a certificate name from the target
+// may hold any bytes, and one label that is not UTF-8 makes Prometheus reject the scrape),
+// at most 128 bytes (a long one must not bloat every series of the family).
+std::string service_label(const ServiceIdentity& identity) {
+  std::string text = summary(identity);
+  for (char& c : text) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  if (text.size() > 128) text = text.substr(0, 125) + "...";
+  return text;
+}
+
 // Open ports and state counts of the job's hosts as stored now: hosts that were
 // inconclusive this time keep showing their last good state.
 JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
@@ -513,6 +525,14 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
   std::map<std::pair<std::string, std::uint16_t>, std::chrono::system_clock::time_point> expiry;
   for (const auto& r : store.port_services(job.name)) {
     if (r.identity.tls) expiry[{r.host, r.port}] = r.identity.tls->not_after;
+  }
+  // What the events last said answered on each TCP port, with when (portvigil_port_
+  // unexpected_open_service_info): shown only if said since the port last opened.
+  std::map<std::pair<std::string, std::uint16_t>,
+           std::pair<std::chrono::system_clock::time_point, std::string>>
+      answered;
+  for (const auto& r : store.event_services(job.name)) {
+    answered[{r.host, r.port}] = {r.identified, service_label(r.identity)};
   }
   for (const auto& [key, h] : hosts) {
     const HostSnapshot base = store.baseline(job.name, key);
@@ -528,6 +548,11 @@ JobSnapshot snapshot_of(const JobConfig& job, const Store& store,
                     expected ? std::nullopt : store.open_since(job.name, key, proto, port)};
       if (const auto it = expiry.find({key, port}); proto == Proto::tcp && it != expiry.end()) {
         open.tls_not_after = it->second;
+      }
+      if (const auto it = answered.find({key, port}); proto == Proto::tcp && !expected &&
+                                                      it != answered.end() && open.open_since &&
+                                                      it->second.first >= *open.open_since) {
+        open.service = it->second.second;
       }
       snap.open_ports.push_back(std::move(open));
     }

@@ -279,6 +279,12 @@ struct AgentMetrics::Impl : prometheus::Collectable {
         "its last change to or from open, or when its host was first seen.",
         prometheus::MetricType::Gauge,
         {}};
+    prometheus::MetricFamily service_info{
+        "portvigil_port_unexpected_open_service_info",
+        "1 for each unexpected open TCP port whose opening was identified; the service label "
+        "says what answered (the change event's service summary).",
+        prometheus::MetricType::Gauge,
+        {}};
     prometheus::MetricFamily cert_expiry{
         "portvigil_tls_certificate_expiry_timestamp_seconds",
         "When the TLS certificate last read on an expected open TCP port expires (Unix time).",
@@ -300,6 +306,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
                                                           {"port", std::to_string(p.port)}};
     };
     std::vector<std::pair<const JobSnapshot*, const OpenPort*>> timed;  // unexpected, with a time
+    std::vector<std::pair<const JobSnapshot*, const OpenPort*>> unexpected_ports;
     for (int pass = 0; pass < 2; ++pass) {
       for (const auto& s : snaps) {
         for (const auto& p : s->open_ports) {
@@ -315,6 +322,7 @@ struct AgentMetrics::Impl : prometheus::Collectable {
           if (p.unexpected) {
             unexpected.metric.push_back(gauge_metric(labels, 1));
             if (p.open_since) timed.emplace_back(s.get(), &p);
+            unexpected_ports.emplace_back(s.get(), &p);
           }
         }
       }
@@ -328,6 +336,19 @@ struct AgentMetrics::Impl : prometheus::Collectable {
       since.metric.push_back(
           gauge_metric(labels_of(*s, *p),
                        std::chrono::duration<double>(p->open_since->time_since_epoch()).count()));
+    }
+    // What answered on the unexpected ports, for the dashboard's table: after the paging
+    // series and their times, from what the budget has left.
+    for (const auto& [s, p] : unexpected_ports) {
+      if (p->service.empty() || p->proto != Proto::tcp) continue;
+      if (budget == 0) {
+        ++dropped;
+        continue;
+      }
+      --budget;
+      auto labels = labels_of(*s, *p);
+      labels.push_back({"service", p->service});
+      service_info.metric.push_back(gauge_metric(labels, 1));
     }
     // Certificates last: only expected ports (unexpected ones page already), from what the
     // budget has left.
@@ -357,8 +378,8 @@ struct AgentMetrics::Impl : prometheus::Collectable {
         "Per-port series left out by the series limit at the last scrape.",
         prometheus::MetricType::Gauge,
         {gauge_metric({}, static_cast<double>(dropped))}};
-    std::vector<prometheus::MetricFamily> out{open,  unexpected,  since,
-                                              ports, cert_expiry, dropped_family};
+    std::vector<prometheus::MetricFamily> out{open,         unexpected,  since,         ports,
+                                              service_info, cert_expiry, dropped_family};
     for (auto& f : exporters_detail::process_metric_families()) out.push_back(std::move(f));
     return out;
   }

@@ -50,6 +50,7 @@ KNOWN_METRICS = {
     "portvigil_hosts_gone_silent", "process_resident_memory_bytes",
     "portvigil_port_unexpected_open_since_timestamp_seconds",
     "portvigil_tls_certificate_expiry_timestamp_seconds", "portvigil_service_changes_total",
+    "portvigil_port_unexpected_open_service_info",
     "ALERTS", "up",
 }
 

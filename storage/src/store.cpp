@@ -1089,6 +1089,27 @@ std::vector<Store::PortServiceRecord> Store::port_services(std::string_view job)
   return out;
 }
 
+std::vector<Store::PortServiceRecord> Store::event_services(std::string_view job) const {
+  auto q = impl_->db.query("SELECT h.name, e.port, e.time_ms, " PORTVIGIL_SERVICE_COLUMNS(
+      "s") "FROM events e JOIN event_services s ON s.event_id = e.id AND s.role = 'now' "
+           "JOIN hosts h ON h.id = e.host_id JOIN jobs j ON j.id = h.job_id "
+           "WHERE j.name = ?1 AND e.proto = 'tcp' ORDER BY e.id");
+  q.bind(1, job);
+  // One pass in id order, the last event of each port wins: no per-port subquery.
+  std::map<std::pair<std::string, std::uint16_t>, PortServiceRecord> latest;
+  while (q.step()) {
+    auto identity = read_service(q, 3);
+    if (!identity) continue;
+    PortServiceRecord r{q.text(0), port_from(q.int64(1)), from_ms(q.int64(2)),
+                        std::move(*identity)};
+    latest.insert_or_assign({r.host, r.port}, std::move(r));
+  }
+  std::vector<PortServiceRecord> out;
+  out.reserve(latest.size());
+  for (auto& [key, r] : latest) out.push_back(std::move(r));
+  return out;
+}
+
 bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::time_point when) {
   // In a write transaction, so it takes its turn with the process's other writers.
   Transaction tx(impl_->db, Transaction::Kind::write);

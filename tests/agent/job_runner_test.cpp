@@ -228,6 +228,53 @@ TEST_F(JobRunnerTest, OpenedPortsAreIdentifiedBeforeTheirEventsAreWritten) {
   EXPECT_TRUE(calls.empty());
 }
 
+// The metrics name what answered on an unexpected port (the dashboard's Service column),
+// only from an event since the port last opened: a reopening nobody identified shows none.
+TEST_F(JobRunnerTest, UnexpectedOpenPortsCarryTheirOpeningsServiceSummary) {
+  const auto config = make_config({});
+  JobEnvironment env{net.factory(), &stop, &quiet};
+  env.identify = [&](const std::vector<ServiceTarget>& targets, const IdentifyOptions&) {
+    std::vector<ServiceIdentity> out(targets.size());
+    for (auto& s : out) {
+      s.outcome = ServiceOutcome::identified;
+      s.protocol = "ssh";
+      s.banner = "SSH-2.0-Test\x1b[31m";  // as the target sent it: the label stays ASCII
+    }
+    return out;
+  };
+  const auto service_of = [](const JobRunResult& r,
+                             std::uint16_t port) -> std::optional<std::string> {
+    for (const auto& p : r.snapshot.open_ports) {
+      if (p.port == port && p.proto == Proto::tcp) return p.service;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(run_job(config, config.jobs.at(0), store, env).complete);
+  net.set(22, FakeBehavior::open);
+  const auto opened = run_job(config, config.jobs.at(0), store, env);
+  ASSERT_TRUE(opened.complete) << opened.error;
+  const auto label = service_of(opened, 22);
+  ASSERT_TRUE(label);
+  EXPECT_EQ(label->rfind("ssh: SSH-2.0-Test", 0), 0u) << *label;
+  EXPECT_TRUE(std::all_of(label->begin(), label->end(), [](char c) {
+    return c >= 0x20 && c < 0x7f;
+  })) << *label;
+  // Unchanged: still shown (the snapshot is rebuilt from the store at every scan).
+  EXPECT_EQ(service_of(run_job(config, config.jobs.at(0), store, env), 22), label);
+  // Closed, then reopened without identification: the old summary is not shown.
+  net.set(22, FakeBehavior::closed);
+  ASSERT_TRUE(run_job(config, config.jobs.at(0), store, env).complete);
+  net.set(22, FakeBehavior::open);
+  JobText off;
+  off.extra = "identify-services = false\n";
+  const auto blind = make_config(off);
+  const auto reopened = run_job(blind, blind.jobs.at(0), store, env);
+  ASSERT_TRUE(reopened.complete);
+  ASSERT_EQ(reopened.events.size(), 1u);
+  EXPECT_FALSE(reopened.events[0].service);
+  EXPECT_EQ(service_of(reopened, 22), std::optional<std::string>(""));
+}
+
 TEST_F(JobRunnerTest, IdentifyServicesFalseSendsNothingAndKeepsTheEvent) {
   JobText j;
   j.extra = "identify-services = false\n";

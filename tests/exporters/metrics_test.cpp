@@ -163,6 +163,34 @@ TEST(AgentMetrics, CertificateExpiryOfExpectedTlsPorts) {
   EXPECT_TRUE(has_line(cut, "portvigil_port_series_dropped 1")) << cut;
 }
 
+// What answered on an unexpected port is an info series (the dashboard's Service column);
+// expected ports and ports without a summary have none, and the series limit counts it after
+// the paging series and their times.
+TEST(AgentMetrics, ServiceInfoOfUnexpectedPorts) {
+  JobSnapshot s;
+  s.job = "svc";
+  OpenPort unexpected{"h", Proto::tcp, 8443, true};
+  unexpected.service = "https: TLSv1.3, CN \"x\"";
+  OpenPort expected{"h", Proto::tcp, 443, false};
+  expected.service = "https: expected";
+  s.open_ports = {unexpected, expected, {"h", Proto::tcp, 2222, true}};
+  AgentMetrics m(100);
+  m.publish(s);
+  const auto text = m.render();
+  EXPECT_TRUE(has_line(text,
+                       "portvigil_port_unexpected_open_service_info{scan_job=\"svc\",host=\"h\","
+                       "proto=\"tcp\",port=\"8443\",service=\"https: TLSv1.3, CN \\\"x\\\"\"} 1"))
+      << text;
+  EXPECT_EQ(text.find("service=\"https: expected\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("port=\"2222\",service="), std::string::npos) << text;
+  // 5 series for the ports themselves (unexpected ones count twice): none left for it.
+  AgentMetrics tight(5);
+  tight.publish(s);
+  const auto cut = tight.render();
+  EXPECT_EQ(cut.find("portvigil_port_unexpected_open_service_info{"), std::string::npos) << cut;
+  EXPECT_TRUE(has_line(cut, "portvigil_port_series_dropped 1")) << cut;
+}
+
 // A scan that its window cut after a complete one in the same window is counted but is no
 // failure; the window gauges start open (a job without windows) until the agent says.
 TEST(AgentMetrics, ScanWindowsAndTheScansTheyCut) {

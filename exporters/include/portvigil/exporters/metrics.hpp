@@ -29,6 +29,9 @@ struct OpenPort {
   // When the TLS certificate last read on the port expires (expected TCP ports only):
   // portvigil_tls_certificate_expiry_timestamp_seconds.
   std::optional<std::chrono::system_clock::time_point> tls_not_after = std::nullopt;
+  // What answered when it opened, one line (unexpected TCP ports whose opening was
+  // identified): portvigil_port_unexpected_open_service_info's service label.
+  std::string service = {};
 };
 
 // What one job looked like after its last completed scan.

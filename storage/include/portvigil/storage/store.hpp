@@ -350,6 +350,10 @@ class Store {
     ServiceIdentity identity;
   };
   [[nodiscard]] std::vector<PortServiceRecord> port_services(std::string_view job) const;
+  // What the job's events last said answered on each TCP port (the service of the latest
+  // event that opened it or changed its service), by host and port; `identified` is that
+  // event's time. Any job: the events keep what identification read.
+  [[nodiscard]] std::vector<PortServiceRecord> event_services(std::string_view job) const;
 
   // For crash, timeout, SIGTERM: nothing of the scan is kept but its row. Returns false if
   // the scan was not running (already committed or marked).
