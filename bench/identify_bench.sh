@@ -109,7 +109,7 @@ state-dir = "$WORK/agent-state"
 log-level = "warn"
 web-listen-address = ""
 [[authorization]]
-networks = ["198.18.0.0/15"]
+networks = ["198.18.0.0/16"]
 [[job]]
 name = "bench"
 targets = ["$target"]

@@ -106,7 +106,7 @@ void SinkRunner::run() {
       metrics_.set_sink_pending(config_.name, pending);
       if (!events.empty()) {
         const auto result = sink_->deliver(events, stop_);
-        for (const auto& note : result.notes) log_.warn(who + note);
+        for (const auto& note : result.notes) log_.warn(note);  // names the sink
         if (stop_ && !result.delivered) break;  // cancelled: not a failure of the receiver
         metrics_.record_sink_delivery(config_.name, result.delivered, events.size());
         if (result.delivered) {

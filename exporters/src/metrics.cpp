@@ -297,8 +297,9 @@ struct AgentMetrics::Impl : prometheus::Collectable {
     std::size_t budget = series_limit;
     std::size_t dropped = 0;
     // Unexpected ports first: they page, so the budget must never hide one of them. Then
-    // expected ports; how long unexpected ports have been open comes last, from what is left,
-    // so that it never costs a paging series.
+    // expected ports; then, from what is left, how long unexpected ports have been open,
+    // what answered on them and the certificates of expected ports: none of these ever costs
+    // a paging series.
     const auto labels_of = [](const JobSnapshot& s, const OpenPort& p) {
       return std::vector<prometheus::ClientMetric::Label>{{"scan_job", s.job},
                                                           {"host", p.host},

@@ -121,12 +121,15 @@ class StdoutSink final : public EventSink {
  public:
   explicit StdoutSink(const SinkOptions& options) : timeout_(options.timeout) {}
 
-  // Line by line with write(2), each waited for with poll(2) in short slices: a reader that
-  // stops reading (a full pipe) holds up this sink only, and a stop cancels the wait. The
-  // fd stays blocking (it is shared with stderr under systemd); poll's POLLOUT promises room
-  // for PIPE_BUF bytes, so writes of at most that never block. A line cut by a failure is
-  // finished, not repeated, by the next attempt, and events already out are skipped.
+  // Line by line with write(2), each chunk waited for with poll(2) in short slices: a reader
+  // that stops reading (a full pipe) holds up this sink only, and a stop or the timeout ends
+  // the wait. The fd stays blocking (it is shared with stderr under systemd); on a pipe
+  // POLLOUT means room for PIPE_BUF bytes, so a chunk of at most that rarely blocks (another
+  // writer of the same pipe can take the room first). A line cut by a failure is finished,
+  // not repeated, by this process's next attempt, and events already out are skipped.
   Result deliver(std::span<const ChangeEvent> events, const std::atomic<bool>& cancel) override {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout_);
     for (const auto& e : events) {
       if (e.id <= written_) continue;
       if (rest_id_ != e.id) {
@@ -134,15 +137,17 @@ class StdoutSink final : public EventSink {
         rest_ += '\n';
         rest_id_ = e.id;
       }
-      if (auto error = write_rest(cancel); !error.empty()) return {false, std::move(error)};
+      if (auto error = write_rest(cancel, deadline); !error.empty()) {
+        return {false, std::move(error)};
+      }
       written_ = e.id;
     }
     return {true, {}};
   }
 
  private:
-  std::string write_rest(const std::atomic<bool>& cancel) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  std::string write_rest(const std::atomic<bool>& cancel,
+                         std::chrono::steady_clock::time_point deadline) {
     std::size_t done = 0;
     std::string error;
     while (done < rest_.size()) {

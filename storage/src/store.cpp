@@ -1090,23 +1090,24 @@ std::vector<Store::PortServiceRecord> Store::port_services(std::string_view job)
 }
 
 std::vector<Store::PortServiceRecord> Store::event_services(std::string_view job) const {
+  // The newest event with a service per port, found over event ids alone (one grouped
+  // pass); only those rows' service columns are read.
   auto q = impl_->db.query("SELECT h.name, e.port, e.time_ms, " PORTVIGIL_SERVICE_COLUMNS(
       "s") "FROM events e JOIN event_services s ON s.event_id = e.id AND s.role = 'now' "
-           "JOIN hosts h ON h.id = e.host_id JOIN jobs j ON j.id = h.job_id "
-           "WHERE j.name = ?1 AND e.proto = 'tcp' ORDER BY e.id");
+           "JOIN hosts h ON h.id = e.host_id "
+           "WHERE e.id IN (SELECT MAX(e2.id) FROM event_services s2 "
+           "  JOIN events e2 ON e2.id = s2.event_id JOIN hosts h2 ON h2.id = e2.host_id "
+           "  JOIN jobs j2 ON j2.id = h2.job_id "
+           "  WHERE s2.role = 'now' AND j2.name = ?1 AND e2.proto = 'tcp' "
+           "  GROUP BY e2.host_id, e2.port) "
+           "ORDER BY h.name, e.port");
   q.bind(1, job);
-  // One pass in id order, the last event of each port wins: no per-port subquery.
-  std::map<std::pair<std::string, std::uint16_t>, PortServiceRecord> latest;
+  std::vector<PortServiceRecord> out;
   while (q.step()) {
     auto identity = read_service(q, 3);
     if (!identity) continue;
-    PortServiceRecord r{q.text(0), port_from(q.int64(1)), from_ms(q.int64(2)),
-                        std::move(*identity)};
-    latest.insert_or_assign({r.host, r.port}, std::move(r));
+    out.push_back({q.text(0), port_from(q.int64(1)), from_ms(q.int64(2)), std::move(*identity)});
   }
-  std::vector<PortServiceRecord> out;
-  out.reserve(latest.size());
-  for (auto& [key, r] : latest) out.push_back(std::move(r));
   return out;
 }
 

@@ -61,7 +61,8 @@ using SinkFactory = std::function<std::unique_ptr<EventSink>(const SinkOptions&)
 [[nodiscard]] std::unique_ptr<EventSink> make_file_sink(const SinkOptions& options);
 
 // stdout: one event_json() line per event on the agent's standard output (the journal under
-// systemd); a failed write (a closed pipe) is a failed delivery, retried.
+// systemd); a failed write (a closed pipe), or no room to write for the timeout (a full pipe
+// nobody reads), is a failed delivery, retried; a stop cancels the wait.
 [[nodiscard]] std::unique_ptr<EventSink> make_stdout_sink(const SinkOptions& options);
 
 }  // namespace portvigil
