@@ -424,7 +424,9 @@ std::vector<ServiceIdentity> identify_services(const std::vector<ServiceTarget>&
   std::function<void()> watch_stop = [&] {
     stop_poll.expires_after(std::chrono::milliseconds(100));
     stop_poll.async_wait([&](const asio::error_code& ec) {
-      if (ec) return;
+      // The last session may end while this expiry is already queued: cancel() cannot
+      // recall it, and re-arming here would keep io.run() from ever returning.
+      if (ec || unfinished == 0) return;
       if (!stopping()) return watch_stop();
       for (auto& s : sessions) {
         if (s) s->abort();
