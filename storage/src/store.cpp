@@ -1075,18 +1075,26 @@ std::vector<Store::Opening> Store::planned_tcp_openings(std::int64_t scan_id,
   return out;
 }
 
-std::vector<Store::PortServiceRecord> Store::port_services(std::string_view job) const {
-  auto q = impl_->db.query("SELECT h.name, p.port, p.identified_ms, " PORTVIGIL_SERVICE_COLUMNS(
-      "p") "FROM port_services p JOIN hosts h ON h.id = p.host_id JOIN jobs j ON j.id = "
-           "h.job_id WHERE j.name = ?1 ORDER BY h.name, p.port");
-  q.bind(1, job);
-  std::vector<PortServiceRecord> out;
+namespace {
+// Rows of (host name, port, time ms, PORTVIGIL_SERVICE_COLUMNS) as records; rows without a
+// readable service are skipped.
+std::vector<Store::PortServiceRecord> port_service_records(Query& q) {
+  std::vector<Store::PortServiceRecord> out;
   while (q.step()) {
     auto identity = read_service(q, 3);
     if (!identity) continue;
     out.push_back({q.text(0), port_from(q.int64(1)), from_ms(q.int64(2)), std::move(*identity)});
   }
   return out;
+}
+}  // namespace
+
+std::vector<Store::PortServiceRecord> Store::port_services(std::string_view job) const {
+  auto q = impl_->db.query("SELECT h.name, p.port, p.identified_ms, " PORTVIGIL_SERVICE_COLUMNS(
+      "p") "FROM port_services p JOIN hosts h ON h.id = p.host_id JOIN jobs j ON j.id = "
+           "h.job_id WHERE j.name = ?1 ORDER BY h.name, p.port");
+  q.bind(1, job);
+  return port_service_records(q);
 }
 
 std::vector<Store::PortServiceRecord> Store::event_services(std::string_view job) const {
@@ -1102,13 +1110,7 @@ std::vector<Store::PortServiceRecord> Store::event_services(std::string_view job
            "  GROUP BY e2.host_id, e2.port) "
            "ORDER BY h.name, e.port");
   q.bind(1, job);
-  std::vector<PortServiceRecord> out;
-  while (q.step()) {
-    auto identity = read_service(q, 3);
-    if (!identity) continue;
-    out.push_back({q.text(0), port_from(q.int64(1)), from_ms(q.int64(2)), std::move(*identity)});
-  }
-  return out;
+  return port_service_records(q);
 }
 
 bool Store::mark_incomplete(std::int64_t scan_id, std::string_view why, Clock::time_point when) {
