@@ -65,7 +65,8 @@ constexpr std::string_view kAgentUsage =
     "      --web.config.file FILE  TLS and bcrypt basic auth for the endpoint, in the Prometheus\n"
     "                            exporter toolkit's format, instead of [agent] web-config-file;\n"
     "                            re-read on SIGHUP; also --web.config.file=FILE\n"
-    "      --once                run every job once, then exit (0: all scans complete)\n"
+    "      --once                run every job once, deliver the events to the sinks, then\n"
+    "                            exit (0: all scans complete)\n"
     "      --print-default-config  print the built-in configuration and exit\n"
     "  -h, --help                show this help and exit\n"
     "\n"
@@ -212,20 +213,29 @@ std::string describe(const JobConfig& job, const JobRunResult& r) {
 }
 
 // Writes every committed event the log does not have yet (this scan's, and any a failed
-// append left behind), then records how far the log goes.
+// append left behind), then records how far the log goes (its cursor: the published mark).
+// The log is written here, as each scan commits, rather than by a sink runner: its last id
+// is what a new or lost database numbers its events after. Its lag and deliveries are
+// reported like a sink's, as sink="event-log".
 // Returns how many were written.
-std::size_t publish_events(EventLog& events, Store& store, Logger& log) {
+std::size_t publish_events(EventLog& events, Store& store, Logger& log, AgentMetrics& metrics) {
   const std::int64_t before = events.last_id();
   std::size_t written = 0;
+  bool failed = false;
   try {
     written = events.resume(store);
   } catch (const std::exception& e) {
+    failed = true;
     log.error(std::string("event log: ") + e.what() + " (retried after the next scan)");
   }
+  const std::string sink(kEventLogSinkName);
+  if (written > 0) metrics.record_sink_delivery(sink, true, written);
+  if (failed) metrics.record_sink_delivery(sink, false, 0);
   // Also after a failure part-way: the batches before it are in the file. A failure here
   // (the database busy or full) only means the next start re-reads a little more of the log.
   try {
     if (events.last_id() != before) store.set_published_event_id(events.last_id());
+    metrics.set_sink_pending(sink, failed ? store.count_events_after(events.last_id()) : 0);
   } catch (const std::exception& e) {
     log.warn(std::string("event log: cannot record how far it goes: ") + e.what());
   }
@@ -301,7 +311,7 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
   events.skip_to_if_empty(store.published_event_id());
   // A log that cannot be written (disk full) must not stop the scans: it is retried
   // after every scan.
-  if (const auto n = publish_events(events, store, log); n > 0) {
+  if (const auto n = publish_events(events, store, log, metrics); n > 0) {
     log.warn("event log was missing " + std::to_string(n) +
              " committed events (crash before the append): written now");
   }
@@ -727,7 +737,7 @@ class Agent {
         if (result.udp_coverage) metrics_.record_udp_coverage(job.name, *result.udp_coverage);
       }
       last_status_ = describe(job, result);
-      if (store_) publish_events(events_, *store_, log_);
+      if (store_) publish_events(events_, *store_, log_, metrics_);
       if (!result.events.empty()) {
         for (auto& sink : sinks_) sink->wake();
       }
@@ -855,11 +865,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
     prepare_state_dir(config->agent.state_dir);
     const int lock = lock_state_dir(config->agent.state_dir);
     (void)lock;  // held until exit
-    // A stdout sink takes over the echo (its own cursor, resumed after a crash); --once runs
-    // no sinks, so it echoes.
-    const bool stdout_sink = std::any_of(config->sinks.begin(), config->sinks.end(),
-                                         [](const SinkConfig& s) { return s.type == "stdout"; });
-    EventLog events(config->agent.event_log, /*echo_stdout=*/!stdout_sink || args.once);
+    EventLog events(config->agent.event_log);
     for (const auto& note : events.notes()) log.warn(note);
     AgentMetrics metrics(config->agent.port_series_limit);
     for (const auto& j : config->jobs) metrics.set_job(j.name, j.technique, j.interval);
@@ -913,9 +919,20 @@ int run_agent_command(std::span<const std::string_view> argv) {
         }
         const auto r = run_job(*config, job, *store, JobEnvironment{{}, &stop, &log, &shared_rate});
         (r.complete ? log.info(describe(job, r)) : log.warn(describe(job, r)));
-        publish_events(events, *store, log);
+        publish_events(events, *store, log, metrics);
         all_complete = all_complete && r.complete;
         if (stop) break;
+      }
+      // The sinks get this run's events (and any earlier run left) before it exits; one that
+      // fails keeps its cursor, and the next run, --once or not, delivers from there.
+      for (const auto& s : config->sinks) {
+        if (stop) break;
+        try {
+          const auto sink = make_sink(s.type, SinkOptions{s.name, s.url, s.path, s.timeout});
+          deliver_backlog(s, *sink, *store, log, metrics, stop);
+        } catch (const std::exception& e) {
+          log.error("sink " + s.name + ": " + e.what() + " (the next agent run delivers)");
+        }
       }
       return all_complete ? 0 : 1;
     }

@@ -13,7 +13,45 @@ constexpr std::chrono::minutes kLastRetry{5};
 // came back).
 constexpr std::chrono::seconds kIdleCheck{30};
 
+// One delivery of `events`: the sink's notes logged, the outcome counted (a cancelled
+// attempt is no failure of the receiver) and, once delivered, the cursor moved past them.
+EventSink::Result deliver_batch(const SinkConfig& config, EventSink& sink, Store& store,
+                                std::span<const ChangeEvent> events, Logger& log,
+                                AgentMetrics& metrics, const std::atomic<bool>& stop) {
+  auto result = sink.deliver(events, stop);
+  for (const auto& note : result.notes) log.warn(note);  // names the sink
+  if (stop && !result.delivered) return result;
+  metrics.record_sink_delivery(config.name, result.delivered, events.size());
+  if (result.delivered) store.set_sink_cursor(config.name, events.back().id);
+  return result;
+}
+
+std::string failure_text(const SinkConfig& config, std::span<const ChangeEvent> events,
+                         const std::string& error) {
+  return "delivery of events " + std::to_string(events.front().id) + "-" +
+         std::to_string(events.back().id) + " to " + destination(config) + " failed: " + error;
+}
+
 }  // namespace
+
+bool deliver_backlog(const SinkConfig& config, EventSink& sink, Store& store, Logger& log,
+                     AgentMetrics& metrics, const std::atomic<bool>& stop) {
+  while (!stop) {
+    const auto cursor = store.sink_cursor(config.name);
+    if (!cursor) return false;  // set by attach_store; never missing after it
+    const auto events = store.events_after(*cursor, static_cast<std::size_t>(config.batch_size));
+    if (events.empty()) return true;
+    const auto result = deliver_batch(config, sink, store, events, log, metrics, stop);
+    if (!result.delivered) {
+      if (!stop) {
+        log.warn("sink " + config.name + ": " + failure_text(config, events, result.error) +
+                 " (the next agent run delivers it)");
+      }
+      return false;
+    }
+  }
+  return false;
+}
 
 std::string url_origin(std::string_view url) {
   const auto scheme_end = url.find("://");
@@ -105,13 +143,10 @@ void SinkRunner::run() {
       }
       metrics_.set_sink_pending(config_.name, pending);
       if (!events.empty()) {
-        const auto result = sink_->deliver(events, stop_);
-        for (const auto& note : result.notes) log_.warn(note);  // names the sink
+        const auto result = deliver_batch(config_, *sink_, *store, events, log_, metrics_, stop_);
         if (stop_ && !result.delivered) break;  // cancelled: not a failure of the receiver
-        metrics_.record_sink_delivery(config_.name, result.delivered, events.size());
         if (result.delivered) {
           cursor = events.back().id;
-          store->set_sink_cursor(config_.name, cursor);
           pending -= std::min(pending, events.size());
           metrics_.set_sink_pending(config_.name, pending);
           if (failures > 0) {
@@ -127,9 +162,7 @@ void SinkRunner::run() {
         ++failures;
         pending_known = false;  // recounted at the next attempt: events go on arriving
         if (result.error != last_error) {
-          log_.warn(who + "delivery of events " + std::to_string(events.front().id) + "-" +
-                    std::to_string(events.back().id) + " to " + destination(config_) +
-                    " failed: " + result.error +
+          log_.warn(who + failure_text(config_, events, result.error) +
                     (result.error.starts_with("HTTP status 4")
                          ? " (the receiver refuses the batch: it is retried, but only a change "
                            "on the receiver's side can make it succeed)"

@@ -30,6 +30,11 @@ namespace portvigil {
 // Where a sink delivers, for the logs: the webhook's url_origin, a file's path, "stdout".
 [[nodiscard]] std::string destination(const SinkConfig& sink);
 
+// --once: delivers the events after the sink's cursor now, batch by batch, until none is
+// left, a delivery fails (the next agent run retries it) or `stop`. True when none is left.
+bool deliver_backlog(const SinkConfig& config, EventSink& sink, Store& store, Logger& log,
+                     AgentMetrics& metrics, const std::atomic<bool>& stop);
+
 class SinkRunner {
  public:
   SinkRunner(SinkConfig config, std::unique_ptr<EventSink> sink, std::string database, Logger& log,

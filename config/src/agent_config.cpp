@@ -681,6 +681,21 @@ class Loader {
   }
 
   void read_sinks(const toml::table& root, const AgentSettings& agent, Config& config) const {
+    read_sink_tables(root, agent, config);
+    // Events go to stdout (the journal under systemd) through a sink like any other, with a
+    // cursor of its own, unless a [[sink]] of type stdout does it under another name.
+    const bool has_stdout = std::any_of(config.sinks.begin(), config.sinks.end(),
+                                        [](const SinkConfig& s) { return s.type == "stdout"; });
+    if (!has_stdout) {
+      SinkConfig sink;
+      sink.name = std::string(kImplicitStdoutSink);
+      sink.type = "stdout";
+      sink.origin = source_ + ": (the implicit stdout sink)";
+      config.sinks.push_back(std::move(sink));
+    }
+  }
+
+  void read_sink_tables(const toml::table& root, const AgentSettings& agent, Config& config) const {
     const auto* node = root.get("sink");
     if (!node) return;
     constexpr std::string_view what = "[[sink]] tables, each with name and type";
@@ -699,6 +714,19 @@ class Loader {
       s.name = "sink " + display(sink.name);
       check_keys(*table, s.name, 4);
       sink.type = enum_value(require(s, "type", one_of(kSinkTypes)), s, "type", kSinkTypes);
+      // Names the agent gives its own deliveries (in portvigil_sink_pending_events and the
+      // cursors): another sink under one would share its series or its cursor.
+      if (sink.name == kEventLogSinkName) {
+        fail(get(s, "name")->source(), s.name, "name",
+             "is the name of the agent's event log (event-log) in the sink metrics; choose "
+             "another name");
+      }
+      if (sink.name == kImplicitStdoutSink && sink.type != "stdout") {
+        fail(get(s, "name")->source(), s.name, "name",
+             "is the name of the implicit stdout sink (events printed on standard output); "
+             "choose another name for this " +
+                 sink.type + " sink");
+      }
       // Each type's own keys; another type's key is a mistake worth naming (a file sink
       // with a url would otherwise silently write a file).
       for (const auto& [key, owner] :

@@ -52,8 +52,8 @@ void write_whole(int fd, const char* data, std::size_t size, const std::string& 
 
 }  // namespace
 
-EventLog::EventLog(const std::string& path, bool echo_stdout, std::string what)
-    : what_(std::move(what)), path_(path), echo_(echo_stdout) {
+EventLog::EventLog(const std::string& path, std::string what)
+    : what_(std::move(what)), path_(path) {
   // Never through a symlink (one in the state directory would make root write, or cut, its
   // target), never blocking on a fifo, and created private whatever the umask.
   fd_ =
@@ -229,8 +229,6 @@ void EventLog::publish(std::span<const ChangeEvent> events) {
   }
   if (regular && ::fdatasync(fd_) != 0) fail("sync");
   last_id_ = last;
-  // Echoed only once on disk, so stdout never shows an event the file lacks.
-  if (echo_) std::cout << text << std::flush;
 }
 
 void EventLog::skip_to_if_empty(std::int64_t id) {

@@ -195,7 +195,8 @@ struct AgentMetrics::Impl : prometheus::Collectable {
     sink_pending = &BuildGauge()
                         .Name("portvigil_sink_pending_events")
                         .Help(
-                            "Committed change events an event sink ([[sink]]) has not "
+                            "Committed change events an event sink ([[sink]], the implicit "
+                            "stdout sink, or sink=\"event-log\": the event log) has not "
                             "delivered yet.")
                         .Register(*registry);
     sink_delivered = &BuildCounter()

@@ -99,7 +99,7 @@ class FileSink final : public EventSink {
     Result result;
     try {
       if (!log_) {
-        log_.emplace(path_, /*echo_stdout=*/false, what_);
+        log_.emplace(path_, what_);
         result.notes = log_->notes();
       }
       log_->publish(events);  // skips the ids the file already has

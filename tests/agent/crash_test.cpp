@@ -893,6 +893,16 @@ TEST(AgentBinary, AWebhookSinkGetsEveryEventOnceInOrderAcrossAReceiverOutage) {
       << dir.tail_of_log();
 }
 
+// The event lines `portvigil agent` printed into a log shared by stdout and stderr.
+std::string printed_events(const std::string& log_text) {
+  std::string printed;
+  std::istringstream lines(log_text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("{\"id\":", 0) == 0) printed += line + "\n";
+  }
+  return printed;
+}
+
 // The event log's other forms as sinks: a file sink gets exactly the event log's lines, also
 // across a kill -9, and a stdout sink replaces the echo (each event printed once, in order).
 TEST(AgentBinary, FileAndStdoutSinksGetEveryEventLogLineOnce) {
@@ -946,13 +956,83 @@ TEST(AgentBinary, FileAndStdoutSinksGetEveryEventLogLineOnce) {
   EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
   EXPECT_EQ(read_all(archive), read_all(dir.events())) << "the file sink's lines differ";
   // stdout and stderr share the log: the event lines in it are the stdout sink's.
-  std::string printed;
-  std::istringstream lines(read_all(dir.log()));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("{\"id\":", 0) == 0) printed += line + "\n";
-  }
-  EXPECT_EQ(printed, read_all(dir.events())) << "stdout is not the event log once, in order\n"
-                                             << dir.tail_of_log();
+  EXPECT_EQ(printed_events(read_all(dir.log())), read_all(dir.events()))
+      << "stdout is not the event log once, in order\n"
+      << dir.tail_of_log();
+}
+
+// Without a [[sink]] of type stdout, events reach stdout through the implicit sink "stdout"
+// and its cursor: --once prints its run's events before exiting, and the service that runs
+// next prints only the events after them (each event once, in order, as in the event log).
+TEST(AgentBinary, ImplicitStdoutSinkPrintsEachEventOnceAcrossOnceAndService) {
+  test::LoopbackListener listener;
+  listener.close();
+  AgentDir dir("implicit-stdout", std::to_string(listener.port()));
+  const auto cursor = [&](std::string_view sink) -> std::int64_t {
+    try {
+      return Store::open(dir.db(), Access::read_only).sink_cursor(sink).value_or(-1);
+    } catch (const std::exception&) {
+      return -1;
+    }
+  };
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();  // silent baseline
+  EXPECT_EQ(cursor("stdout"), 0) << dir.tail_of_log();
+  listener.open();
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  const auto after_once = event_ids(read_all(dir.events()));
+  ASSERT_EQ(after_once.size(), 1u) << dir.tail_of_log();
+  EXPECT_EQ(cursor("stdout"), after_once[0]) << "--once did not move the stdout cursor";
+  EXPECT_EQ(printed_events(read_all(dir.log())), read_all(dir.events())) << dir.tail_of_log();
+
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  listener.close();
+  ASSERT_TRUE(wait_until([&] { return cursor("stdout") > after_once[0]; }, 30s))
+      << dir.tail_of_log();
+  EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
+  const auto log = read_all(dir.log());
+  EXPECT_EQ(printed_events(log), read_all(dir.events()))
+      << "stdout is not the event log once, in order\n"
+      << dir.tail_of_log();
+  EXPECT_EQ(log.find("sink stdout: new"), log.rfind("sink stdout: new"))
+      << "the stdout sink's cursor was set twice";
+}
+
+// The event log is reported like a sink (sink="event-log"): a log that cannot be written
+// (a full disk, /dev/full here) shows its pending events and failed attempts, while the
+// stdout sink, reading the database, delivers the same event.
+TEST(AgentBinary, EventLogLagIsReportedAsASink) {
+  test::LoopbackListener listener;
+  listener.close();
+  AgentDir dir("event-log-lag", std::to_string(listener.port()));
+  const auto web_port = test::free_loopback_port();
+  auto config = read_all(dir.config());
+  config = std::regex_replace(config, std::regex(R"(web-listen-address = "")"),
+                              "web-listen-address = \"127.0.0.1:" + std::to_string(web_port) +
+                                  "\"\nevent-log = \"/dev/full\"");
+  write_all(dir.config(), config);
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  ASSERT_TRUE(wait_until(
+      [&] { return read_all(dir.log()).find("job crash: scan 1 complete") != std::string::npos; },
+      20s))
+      << dir.tail_of_log();
+  listener.open();
+  std::string metrics;
+  const bool behind = wait_until(
+      [&] {
+        metrics = test::http_get(web_port, "/metrics");
+        return has_line(metrics, "portvigil_sink_pending_events{sink=\"event-log\"} 1") &&
+               has_line(metrics, "portvigil_sink_pending_events{sink=\"stdout\"} 0") &&
+               has_line(metrics, "portvigil_sink_events_delivered_total{sink=\"stdout\"} 1");
+      },
+      20s);
+  EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
+  ASSERT_TRUE(behind) << metrics << dir.tail_of_log();
+  EXPECT_TRUE(std::regex_search(
+      metrics, std::regex(R"(\nportvigil_sink_delivery_failures_total\{sink="event-log"\} [1-9])")))
+      << metrics;
+  EXPECT_NE(read_all(dir.log()).find("event log: "), std::string::npos) << dir.tail_of_log();
 }
 
 // Concurrent jobs under one budget: a slow job (600 ports, its own max-rate 1000 but the

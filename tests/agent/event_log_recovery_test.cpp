@@ -136,7 +136,7 @@ TEST(EventLogRecovery, HugeIdLineIsSetAsideAndIdsStaySane) {
   const std::string original =
       line(1) + line(2) + "{\"id\":99999999999999999999,\"junk\":1}\n" + line(3);
   write_all(path, original);
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.last_id(), 3);
   EXPECT_EQ(read_all(path), line(1) + line(2) + line(3));
   const auto copies = corrupt_copies(path);
@@ -152,7 +152,7 @@ TEST(EventLogRecovery, HugeIdLineIsSetAsideAndIdsStaySane) {
   log.publish(std::vector<ChangeEvent>{make_event(4)});
   EXPECT_EQ(read_all(path), line(1) + line(2) + line(3) + line(4));
   // Reopening finds nothing more to set aside.
-  EventLog again(path, false);
+  EventLog again(path);
   EXPECT_EQ(again.last_id(), 4);
   EXPECT_TRUE(again.notes().empty());
   EXPECT_EQ(corrupt_copies(path).size(), 1u);
@@ -163,7 +163,7 @@ TEST(EventLogRecovery, IdsOutOfOrderOrJumpingAreSetAside) {
   const auto path = dir.file("events.jsonl");
   // 5 after 7 goes backwards; 7 + 2^32 + 1 jumps too far; 9 is fine again.
   write_all(path, line(1) + line(7) + line(5) + line(7) + line(7 + kMaxEventIdJump + 1) + line(9));
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.last_id(), 9);
   EXPECT_EQ(read_all(path), line(1) + line(7) + line(9));
   ASSERT_EQ(log.notes().size(), 1u);
@@ -174,7 +174,7 @@ TEST(EventLogRecovery, UnterminatedGarbageIsSetAsideNotCut) {
   test::TempDir dir("recover-tail");
   const auto path = dir.file("events.jsonl");
   write_all(path, line(1) + "operator notes, no newline");
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.last_id(), 1);
   EXPECT_EQ(read_all(path), line(1));
   ASSERT_EQ(corrupt_copies(path).size(), 1u);
@@ -186,7 +186,7 @@ TEST(EventLogRecovery, TornLineAfterGarbageIsDroppedWithIt) {
   const auto path = dir.file("events.jsonl");
   const auto torn = line(3).substr(0, 30);
   write_all(path, line(1) + "junk\n" + line(2) + torn);
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.last_id(), 2);
   EXPECT_EQ(read_all(path), line(1) + line(2));
 }
@@ -195,7 +195,7 @@ TEST(EventLogRecovery, ControlBytesInTheNoteAreEscaped) {
   test::TempDir dir("recover-note");
   const auto path = dir.file("events.jsonl");
   write_all(path, line(1) + "forged\r2026-01-01T00:00:00Z ERROR x\x1b[31m\n");
-  EventLog log(path, false);
+  EventLog log(path);
   ASSERT_EQ(log.notes().size(), 1u);
   EXPECT_EQ(log.notes()[0].find_first_of("\r\n\x1b"), std::string::npos) << log.notes()[0];
   EXPECT_NE(log.notes()[0].find("forged\\x0d2026"), std::string::npos) << log.notes()[0];

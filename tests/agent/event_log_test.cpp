@@ -113,7 +113,7 @@ TEST(EventLog, PublishAppendsLinesAndSkipsIdsAlreadyWritten) {
   test::TempDir dir("publish");
   const auto path = dir.file("events.jsonl");
   {
-    EventLog log(path, false);
+    EventLog log(path);
     EXPECT_EQ(log.last_id(), 0);
     log.publish(std::vector<ChangeEvent>{make_event(1), make_event(2)});
     EXPECT_EQ(log.last_id(), 2);
@@ -128,7 +128,7 @@ TEST(EventLog, PublishAppendsLinesAndSkipsIdsAlreadyWritten) {
   }
   // Reopening finds the last id in the file and keeps skipping.
   {
-    EventLog log(path, false);
+    EventLog log(path);
     EXPECT_EQ(log.last_id(), 3);
     log.publish(std::vector<ChangeEvent>{make_event(1), make_event(3), make_event(4)});
   }
@@ -137,18 +137,9 @@ TEST(EventLog, PublishAppendsLinesAndSkipsIdsAlreadyWritten) {
   EXPECT_EQ(line_id(lines[3]), 4);
 }
 
-TEST(EventLog, EchoesToStdout) {
-  test::TempDir dir("echo");
-  EventLog log(dir.file("events.jsonl"), true);
-  testing::internal::CaptureStdout();
-  log.publish(std::vector<ChangeEvent>{make_event(5)});
-  const auto out = testing::internal::GetCapturedStdout();
-  EXPECT_EQ(out, event_json(make_event(5)) + "\n");
-}
-
 TEST(EventLog, UnwritableFileThrowsNamingIt) {
   try {
-    EventLog log("/nonexistent-dir-portvigil/events.jsonl", false);
+    EventLog log("/nonexistent-dir-portvigil/events.jsonl");
     FAIL() << "no exception";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent-dir-portvigil/events.jsonl"),
@@ -157,11 +148,10 @@ TEST(EventLog, UnwritableFileThrowsNamingIt) {
   }
 }
 
-// A full disk: the append fails with the file's name and errno's text, nothing is echoed,
-// last_id() stays, and the file keeps only whole lines, so a later publish writes them.
+// A full disk: the append fails with the file's name and errno's text, last_id() stays, and the
+// file keeps only whole lines, so a later publish writes them.
 TEST(EventLog, FailedAppendThrowsAndKeepsLastId) {
-  EventLog full("/dev/full", true);
-  testing::internal::CaptureStdout();
+  EventLog full("/dev/full");
   try {
     full.publish(std::vector<ChangeEvent>{make_event(1), make_event(2)});
     ADD_FAILURE() << "no exception";
@@ -171,7 +161,6 @@ TEST(EventLog, FailedAppendThrowsAndKeepsLastId) {
     EXPECT_NE(what.find("2 events"), std::string::npos) << what;
     EXPECT_NE(what.find(std::strerror(ENOSPC)), std::string::npos) << what;
   }
-  EXPECT_EQ(testing::internal::GetCapturedStdout(), "");
   EXPECT_EQ(full.last_id(), 0);
 }
 
@@ -228,10 +217,10 @@ class EventLogResume : public testing::Test {
 TEST_F(EventLogResume, NothingMissingWritesNothing) {
   const auto events = make_events(5);
   {
-    EventLog log(path, false);
+    EventLog log(path);
     log.publish(events);
   }
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.resume(store), 0u);
   expect_file_matches_store();
 }
@@ -239,18 +228,18 @@ TEST_F(EventLogResume, NothingMissingWritesNothing) {
 TEST_F(EventLogResume, CrashBeforeAppendIsRepaired) {
   const auto first = make_events(6);
   {
-    EventLog log(path, false);
+    EventLog log(path);
     log.publish(first);
   }
   // The agent committed these, then died before publishing them.
   const auto lost = make_events(4);
   ASSERT_GE(lost.size(), 4u);
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.resume(store), lost.size());
   EXPECT_EQ(log.last_id(), lost.back().id);
   expect_file_matches_store();
   // A second resume (next start) finds nothing to do.
-  EventLog again(path, false);
+  EventLog again(path);
   EXPECT_EQ(again.resume(store), 0u);
   expect_file_matches_store();
 }
@@ -258,7 +247,7 @@ TEST_F(EventLogResume, CrashBeforeAppendIsRepaired) {
 TEST_F(EventLogResume, LastLineRemovedIsRewritten) {
   const auto events = make_events(5);
   {
-    EventLog log(path, false);
+    EventLog log(path);
     log.publish(events);
   }
   auto text = read_all(path);
@@ -266,7 +255,7 @@ TEST_F(EventLogResume, LastLineRemovedIsRewritten) {
   text.erase(text.rfind('\n') + 1);  // drop the whole last line
   write_all(path, text);
   ASSERT_EQ(read_lines(path).size(), events.size() - 1);
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.resume(store), 1u);
   expect_file_matches_store();
 }
@@ -276,14 +265,14 @@ TEST_F(EventLogResume, TornLastLineIsRepaired) {
   // partial last line. Its event is in the database; the next start must write it whole.
   const auto events = make_events(5);
   {
-    EventLog log(path, false);
+    EventLog log(path);
     log.publish(events);
   }
   auto text = read_all(path);
   text.resize(text.size() - 40);  // cut the last line after its "id"
   write_all(path, text);
   {
-    EventLog log(path, false);
+    EventLog log(path);
     log.resume(store);
     const auto more = make_events(2);
     log.publish(more);
@@ -293,7 +282,7 @@ TEST_F(EventLogResume, TornLastLineIsRepaired) {
 
 TEST_F(EventLogResume, MissingFileIsRebuiltFromTheStore) {
   const auto events = make_events(3);
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.resume(store), events.size());
   expect_file_matches_store();
 }
@@ -303,13 +292,13 @@ TEST_F(EventLogResume, MissingFileIsRebuiltFromTheStore) {
 TEST_F(EventLogResume, RotatedFileIsNotRefilled) {
   const auto old = make_events(4);
   {
-    EventLog log(path, false);
+    EventLog log(path);
     log.publish(old);
     store.set_published_event_id(log.last_id());
   }
   std::filesystem::rename(path, path + ".1");
   const auto fresh = make_events(2);
-  EventLog log(path, false);
+  EventLog log(path);
   log.skip_to_if_empty(store.published_event_id());
   EXPECT_EQ(log.resume(store), fresh.size());
   const auto lines = read_lines(path);
@@ -326,7 +315,7 @@ TEST_F(EventLogResume, ResumePagesThroughLargeBacklogs) {
     }
     EXPECT_EQ(scan().size(), 20u);
   }
-  EventLog log(path, false);
+  EventLog log(path);
   EXPECT_EQ(log.resume(store), store.events_after(0, 100000).size());
   expect_file_matches_store();
 }

@@ -62,7 +62,7 @@ TEST(EventLogFiles, SymlinkIsRefusedAndTargetUntouched) {
   write_all(target, content);
   const auto link = dir.file("events.jsonl");
   std::filesystem::create_symlink(target, link);
-  const auto what = error_of([&] { EventLog log(link, false); });
+  const auto what = error_of([&] { EventLog log(link); });
   EXPECT_NE(what.find("symbolic link"), std::string::npos) << what;
   EXPECT_EQ(read_all(target), content);
 }
@@ -71,11 +71,11 @@ TEST(EventLogFiles, FifoAndDirectoryAreRefused) {
   test::TempDir dir("fifo");
   const auto fifo = dir.file("events.jsonl");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  auto what = error_of([&] { EventLog log(fifo, false); });  // must not block either
+  auto what = error_of([&] { EventLog log(fifo); });  // must not block either
   EXPECT_NE(what.find("not a regular file"), std::string::npos) << what;
   const auto sub = dir.file("sub");
   std::filesystem::create_directory(sub);
-  what = error_of([&] { EventLog log(sub, false); });
+  what = error_of([&] { EventLog log(sub); });
   EXPECT_NE(what.find(sub), std::string::npos) << what;
   EXPECT_FALSE(what.empty());
 }
@@ -87,7 +87,7 @@ TEST(EventLogFiles, ForeignContentIsLeftAlone) {
   const auto path = dir.file("portvigil.toml");
   const std::string config = "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n# no newline";
   write_all(path, config);
-  const auto what = error_of([&] { EventLog log(path, false); });
+  const auto what = error_of([&] { EventLog log(path); });
   EXPECT_NE(what.find("not an event log"), std::string::npos) << what;
   EXPECT_EQ(read_all(path), config);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.str()), {}), 1);
@@ -96,12 +96,12 @@ TEST(EventLogFiles, ForeignContentIsLeftAlone) {
 TEST(EventLogFiles, NewFileIsPrivateWhateverTheUmask) {
   test::TempDir dir("umask-log");
   const auto path = dir.file("events.jsonl");
-  with_umask(0, [&] { EventLog log(path, false); });
+  with_umask(0, [&] { EventLog log(path); });
   EXPECT_EQ(mode_of(path), 0600);
   // The copy that replaces a file with lines set aside is private too.
   write_all(path, kEvent + "junk\n");
   ::chmod(path.c_str(), 0600);
-  with_umask(0, [&] { EventLog log(path, false); });
+  with_umask(0, [&] { EventLog log(path); });
   EXPECT_EQ(mode_of(path), 0600);
 }
 

@@ -321,7 +321,13 @@ TEST(AgentConfig, Sinks) {
   const std::string job =
       "[[authorization]]\nnetworks = [\"198.18.0.0/24\"]\n"
       "[[job]]\nname = \"web\"\ntargets = [\"198.18.0.0/24\"]\ninterval = \"15m\"\n";
-  EXPECT_TRUE(parse_config(job, "t.toml").sinks.empty());
+  // Without a stdout sink the configuration adds the implicit one: events go to stdout
+  // with a cursor like any sink's.
+  const auto plain = parse_config(job, "t.toml");
+  ASSERT_EQ(plain.sinks.size(), 1u);
+  EXPECT_EQ(plain.sinks[0].name, "stdout");
+  EXPECT_EQ(plain.sinks[0].type, "stdout");
+  EXPECT_EQ(plain.sinks[0].origin, "t.toml: (the implicit stdout sink)");
   const auto c = parse_config(job +
                                   "[[sink]]\nname = \"pager-hook\"\ntype = \"webhook\"\n"
                                   "url = \"https://hooks.example.com/pv?k=1\"\ntimeout = \"3s\"\n"
@@ -329,7 +335,8 @@ TEST(AgentConfig, Sinks) {
                                   "[[sink]]\nname = \"chat\"\ntype = \"webhook\"\n"
                                   "url = \"http://198.18.0.9:8080/\"\n",
                               "t.toml");
-  ASSERT_EQ(c.sinks.size(), 2u);
+  ASSERT_EQ(c.sinks.size(), 3u);
+  EXPECT_EQ(c.sinks[2].name, "stdout");
   EXPECT_EQ(c.sinks[0].name, "pager-hook");
   EXPECT_EQ(c.sinks[0].type, "webhook");
   EXPECT_EQ(c.sinks[0].url, "https://hooks.example.com/pv?k=1");
@@ -344,11 +351,12 @@ TEST(AgentConfig, Sinks) {
                                      "path = \"/var/log/portvigil/archive.jsonl\"\n"
                                      "[[sink]]\nname = \"journal\"\ntype = \"stdout\"\n",
                                  "t.toml");
-  ASSERT_EQ(more.sinks.size(), 2u);
+  ASSERT_EQ(more.sinks.size(), 2u);  // "journal" replaces the implicit stdout sink
   EXPECT_EQ(more.sinks[0].type, "file");
   EXPECT_EQ(more.sinks[0].path, "/var/log/portvigil/archive.jsonl");
   EXPECT_EQ(more.sinks[0].url, "");
   EXPECT_EQ(more.sinks[1].type, "stdout");
+  EXPECT_EQ(more.sinks[1].name, "journal");
 }
 
 TEST(AgentConfig, MaxConcurrentJobs) {
@@ -561,6 +569,13 @@ const BadConfig kBadConfigs[] = {
      sink_with("name = \"a\"\ntype = \"stdout\"\n[[sink]]\nname = \"b\"\ntype = \"stdout\"\n"),
      "t.toml:12:8: sink \"b\": key \"type\": a second stdout sink (sink \"a\" is one): it "
      "would print every event twice"},
+    {"sink_named_event_log", sink_with("name = \"event-log\"\ntype = \"stdout\"\n"),
+     "t.toml:8:8: sink \"event-log\": key \"name\": is the name of the agent's event log "
+     "(event-log) in the sink metrics; choose another name"},
+    {"sink_named_stdout_not_stdout",
+     sink_with("name = \"stdout\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\n"),
+     "t.toml:8:8: sink \"stdout\": key \"name\": is the name of the implicit stdout sink "
+     "(events printed on standard output); choose another name for this webhook sink"},
     {"sink_duplicate_name",
      sink_with("name = \"hook\"\ntype = \"webhook\"\nurl = \"https://x.example/\"\n"
                "[[sink]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"https://y.example/\"\n"),

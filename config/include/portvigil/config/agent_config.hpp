@@ -159,9 +159,16 @@ inline constexpr double kUdpPaceBudget = 0.8;
 // The sink types [[sink]] accepts (the agent's sink registry builds them).
 [[nodiscard]] std::span<const std::string_view> sink_type_names();
 
+// The sink that prints events on stdout when no [[sink]] of type stdout is configured: the
+// configuration adds it (Config::sinks), so it has a cursor like any other sink.
+inline constexpr std::string_view kImplicitStdoutSink = "stdout";
+// The agent's event log in the sink metrics (portvigil_sink_pending_events{sink}); it is
+// written as each scan commits, not by a sink runner, and no [[sink]] may take its name.
+inline constexpr std::string_view kEventLogSinkName = "event-log";
+
 // One [[sink]]: a place the agent delivers change events to besides its event log, with a
 // delivery cursor of its own in the database. Types: webhook (url), file (path), stdout (at
-// most one; it replaces the event log's echo on stdout).
+// most one; without one, the configuration adds kImplicitStdoutSink).
 struct SinkConfig {
   std::string name;  // unique among the sinks; the `sink` label and the cursor's key
   std::string type;  // one of sink_type_names()
@@ -177,7 +184,7 @@ struct Config {
   AgentSettings agent;
   std::vector<AuthorizedNetwork> authorization;
   std::vector<JobConfig> jobs;
-  std::vector<SinkConfig> sinks;
+  std::vector<SinkConfig> sinks;  // the [[sink]] tables, and the implicit stdout sink
   // Accepted but suspicious, e.g. an authorization that has already expired. One line each,
   // formatted like errors.
   std::vector<std::string> warnings;

@@ -1,6 +1,7 @@
-// Change events as JSON lines: appended to the event log file (fsync'd) and echoed to
-// stdout. The database is the source of truth; after a crash between the database commit
-// and the append, resume() re-emits what the file is missing, so no committed event is lost.
+// Change events as JSON lines appended to a file (fsync'd): the agent's event log, and the
+// file sinks (exporters/sinks.hpp). The database is the source of truth; after a crash between the
+// database commit and the append, resume() re-emits what the file is missing, so no committed event
+// is lost.
 #pragma once
 
 #include <string>
@@ -18,12 +19,12 @@ class EventLog {
   // std::runtime_error naming the file. Lines that are not events are set aside (see
   // recover()): notes() says so, for the agent's log.
   // `what` names the file in messages: "event log", or "file sink NAME".
-  EventLog(const std::string& path, bool echo_stdout, std::string what = "event log");
+  explicit EventLog(const std::string& path, std::string what = "event log");
   ~EventLog();
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
-  // Appends (and syncs) the events with ids above last_id(), then echoes them. Throws
+  // Appends (and syncs) the events with ids above last_id(). Throws
   // std::runtime_error naming the file when the append or sync fails; the file is cut back
   // to its last whole line and last_id() is unchanged, so resume() can retry.
   void publish(std::span<const ChangeEvent> events);
@@ -45,7 +46,6 @@ class EventLog {
   std::string what_;
   std::string path_;
   int fd_ = -1;
-  bool echo_;
   std::int64_t last_id_ = 0;
   std::vector<std::string> notes_;
 };
