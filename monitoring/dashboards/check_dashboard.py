@@ -28,6 +28,8 @@ BUILTINS = {
     "__range_s": "3600",
     "__range_ms": "3600000",
     "__interval_ms": "60000",
+    "__from": "1764547200000",
+    "__to": "1764550800000",
 }
 # What a user variable stands for when the expression is parsed: every value is a regex
 # inside =~"..." (scan_job, host) or a duration (window).
