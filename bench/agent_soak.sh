@@ -135,7 +135,7 @@ STATE="$WORK/state"
 CONFIG="$WORK/agent.toml"
 TRUTH="$WORK/truth.tsv"      # ground truth: one line per toggle, kill, restart, reload
 AGENT_LOG="$WORK/agent.log"  # the agent's stderr, every incarnation appended
-AGENT_OUT="$WORK/agent.out"  # the agent's stdout (the echoed events)
+AGENT_OUT="$WORK/agent.out"  # the agent's stdout (the stdout sink's events)
 
 AGENT_PID=""
 declare -A LPID=()  # spare port -> pid of its listener

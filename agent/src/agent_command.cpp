@@ -235,10 +235,16 @@ std::size_t publish_events(EventLog& events, Store& store, Logger& log, AgentMet
   // (the database busy or full) only means the next start re-reads a little more of the log.
   try {
     if (events.last_id() != before) store.set_published_event_id(events.last_id());
-    metrics.set_sink_pending(sink, failed ? store.count_events_after(events.last_id()) : 0);
   } catch (const std::exception& e) {
     log.warn(std::string("event log: cannot record how far it goes: ") + e.what());
   }
+  std::size_t pending = 0;
+  try {
+    if (failed) pending = store.count_events_after(events.last_id());
+  } catch (const std::exception&) {
+    pending = 1;  // behind by at least the events the append failed on
+  }
+  metrics.set_sink_pending(sink, pending);
   return written;
 }
 
@@ -318,7 +324,7 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
   for (const auto& j : config.jobs) metrics.publish(stored_snapshot(j, store, config.agent.shard));
   // A sink seen for the first time starts after the newest event, fixed here, before any
   // scan can commit, so that no event of this run counts as its history.
-  // (--once sets it too: the next agent run delivers what --once runs committed.)
+  // (--once sets it too, and delivers from it before it exits.)
   for (const auto& name : sinks) {
     if (store.sink_cursor(name)) continue;
     const auto last = store.last_event_id();
@@ -783,10 +789,12 @@ class Agent {
       r.transitions = keep;
       // Events a running sink has not delivered stay, however old (PortvigilSinkBehind says
       // so); one that failed to start must not pin the database's growth with nothing to
-      // report it.
+      // report it. The event log is one of them (sink="event-log"): its mark is
+      // events_.last_id(), what the file really holds.
+      r.keep_events_after = events_.last_id();
       for (const auto& name : running_sink_names()) {
         if (const auto cursor = store_->sink_cursor(name)) {
-          r.keep_events_after = std::min(r.keep_events_after.value_or(*cursor), *cursor);
+          r.keep_events_after = std::min(*r.keep_events_after, *cursor);
         }
       }
       const auto pruned = store_->prune(r, now);
@@ -910,6 +918,31 @@ int run_agent_command(std::span<const std::string_view> argv) {
       std::signal(SIGTERM, [](int) { stop = true; });
       bool all_complete = true;
       RateBudget shared_rate(config->agent.max_rate.value_or(0));
+      // The sinks get each job's events (and any an earlier run left) as the job ends; one
+      // that fails is left alone for the rest of the run and keeps its cursor: the next
+      // run, --once or not, delivers from there.
+      std::vector<std::unique_ptr<EventSink>> once_sinks;
+      for (const auto& s : config->sinks) {
+        try {
+          once_sinks.push_back(make_sink(s.type, SinkOptions{s.name, s.url, s.path, s.timeout}));
+        } catch (const std::exception& e) {
+          log.error("sink " + s.name + ": cannot start: " + e.what());
+          once_sinks.push_back(nullptr);
+        }
+      }
+      const auto deliver = [&] {
+        for (std::size_t i = 0; i < once_sinks.size() && !stop; ++i) {
+          if (!once_sinks[i]) continue;
+          bool done = false;
+          try {
+            done = deliver_backlog(config->sinks[i], *once_sinks[i], *store, log, metrics, stop);
+          } catch (const std::exception& e) {
+            log.error("sink " + config->sinks[i].name + ": " + e.what() +
+                      " (the next agent run delivers)");
+          }
+          if (!done) once_sinks[i].reset();
+        }
+      };
       for (const auto& job : config->jobs) {
         const auto now = std::chrono::system_clock::now();
         if (job.windows && !job.windows->current(now)) {
@@ -920,20 +953,11 @@ int run_agent_command(std::span<const std::string_view> argv) {
         const auto r = run_job(*config, job, *store, JobEnvironment{{}, &stop, &log, &shared_rate});
         (r.complete ? log.info(describe(job, r)) : log.warn(describe(job, r)));
         publish_events(events, *store, log, metrics);
+        deliver();
         all_complete = all_complete && r.complete;
         if (stop) break;
       }
-      // The sinks get this run's events (and any earlier run left) before it exits; one that
-      // fails keeps its cursor, and the next run, --once or not, delivers from there.
-      for (const auto& s : config->sinks) {
-        if (stop) break;
-        try {
-          const auto sink = make_sink(s.type, SinkOptions{s.name, s.url, s.path, s.timeout});
-          deliver_backlog(s, *sink, *store, log, metrics, stop);
-        } catch (const std::exception& e) {
-          log.error("sink " + s.name + ": " + e.what() + " (the next agent run delivers)");
-        }
-      }
+      deliver();  // when every job was outside its windows: what an earlier run left
       return all_complete ? 0 : 1;
     }
     Agent agent(args, config, std::move(store), std::move(database_error), events, log, metrics,

@@ -1,4 +1,8 @@
 // portvigil: one binary, several subcommands.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <iostream>
 #include <string_view>
 #include <vector>
@@ -30,7 +34,20 @@ constexpr std::string_view kUsage =
 
 }  // namespace
 
+namespace {
+// Started with stdin, stdout or stderr closed, the next file opened (the database, the
+// event log) would take that number, and events or log lines would be written into it.
+void occupy_closed_standard_descriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      (void)::open("/dev/null", O_RDWR);  // the lowest free number: this one
+    }
+  }
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  occupy_closed_standard_descriptors();
   std::vector<std::string_view> args(argv + 1, argv + argc);
   if (args.empty()) {
     std::cerr << kUsage;

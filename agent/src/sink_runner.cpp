@@ -14,15 +14,20 @@ constexpr std::chrono::minutes kLastRetry{5};
 constexpr std::chrono::seconds kIdleCheck{30};
 
 // One delivery of `events`: the sink's notes logged, the outcome counted (a cancelled
-// attempt is no failure of the receiver) and, once delivered, the cursor moved past them.
+// attempt is no failure of the receiver) and, once delivered, `cursor` moved past them and
+// then stored. `cursor` moves first: a failed write of the stored one (a full database)
+// must not make the caller deliver the batch again.
 EventSink::Result deliver_batch(const SinkConfig& config, EventSink& sink, Store& store,
-                                std::span<const ChangeEvent> events, Logger& log,
-                                AgentMetrics& metrics, const std::atomic<bool>& stop) {
+                                std::span<const ChangeEvent> events, std::int64_t& cursor,
+                                Logger& log, AgentMetrics& metrics, const std::atomic<bool>& stop) {
   auto result = sink.deliver(events, stop);
   for (const auto& note : result.notes) log.warn(note);  // names the sink
   if (stop && !result.delivered) return result;
   metrics.record_sink_delivery(config.name, result.delivered, events.size());
-  if (result.delivered) store.set_sink_cursor(config.name, events.back().id);
+  if (result.delivered) {
+    cursor = events.back().id;
+    store.set_sink_cursor(config.name, cursor);
+  }
   return result;
 }
 
@@ -36,12 +41,13 @@ std::string failure_text(const SinkConfig& config, std::span<const ChangeEvent> 
 
 bool deliver_backlog(const SinkConfig& config, EventSink& sink, Store& store, Logger& log,
                      AgentMetrics& metrics, const std::atomic<bool>& stop) {
+  const auto stored = store.sink_cursor(config.name);
+  if (!stored) return false;  // set by attach_store; never missing after it
+  std::int64_t cursor = *stored;
   while (!stop) {
-    const auto cursor = store.sink_cursor(config.name);
-    if (!cursor) return false;  // set by attach_store; never missing after it
-    const auto events = store.events_after(*cursor, static_cast<std::size_t>(config.batch_size));
+    const auto events = store.events_after(cursor, static_cast<std::size_t>(config.batch_size));
     if (events.empty()) return true;
-    const auto result = deliver_batch(config, sink, store, events, log, metrics, stop);
+    const auto result = deliver_batch(config, sink, store, events, cursor, log, metrics, stop);
     if (!result.delivered) {
       if (!stop) {
         log.warn("sink " + config.name + ": " + failure_text(config, events, result.error) +
@@ -143,10 +149,10 @@ void SinkRunner::run() {
       }
       metrics_.set_sink_pending(config_.name, pending);
       if (!events.empty()) {
-        const auto result = deliver_batch(config_, *sink_, *store, events, log_, metrics_, stop_);
+        const auto result =
+            deliver_batch(config_, *sink_, *store, events, cursor, log_, metrics_, stop_);
         if (stop_ && !result.delivered) break;  // cancelled: not a failure of the receiver
         if (result.delivered) {
-          cursor = events.back().id;
           pending -= std::min(pending, events.size());
           metrics_.set_sink_pending(config_.name, pending);
           if (failures > 0) {

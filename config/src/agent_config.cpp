@@ -51,10 +51,11 @@ constexpr Duration kDefaultMaxRtt{1.25};
 // ---- known keys ---------------------------------------------------------------------------
 
 constexpr std::array<std::string_view, 4> kTopKeys{"agent", "authorization", "job", "sink"};
-constexpr std::array<std::string_view, 15> kAgentKeys{
-    "state-dir",         "log-level",          "event-log", "max-rate",     "min-rate",
-    "max-retries",       "web-listen-address", "retention", "web-username", "web-password",
-    "port-series-limit", "web-config-file",    "shard",     "replica",      "max-concurrent-jobs"};
+constexpr std::array<std::string_view, 16> kAgentKeys{
+    "state-dir",    "log-level",    "event-log",           "max-rate",
+    "min-rate",     "max-retries",  "web-listen-address",  "retention",
+    "web-username", "web-password", "port-series-limit",   "web-config-file",
+    "shard",        "replica",      "max-concurrent-jobs", "stdout-events"};
 constexpr std::array<std::string_view, 5> kAuthorizationKeys{"networks", "owner", "ticket",
                                                              "expires", "allow-large-scope"};
 // An authorization wider than this needs allow-large-scope = true (with owner, ticket and
@@ -464,6 +465,10 @@ class Loader {
     } else {
       a.event_log = a.state_dir + "/events.jsonl";
     }
+    if (const auto* n = get(s, "stdout-events")) {
+      if (!n->is_boolean()) expected(*n, s.name, "stdout-events", "true or false");
+      a.stdout_events = n->as_boolean()->get();
+    }
     a.max_rate = opt_rate(s, "max-rate");
     a.min_rate = opt_rate(s, "min-rate");
     if (a.max_rate && a.min_rate && *a.min_rate > *a.max_rate) {
@@ -686,7 +691,7 @@ class Loader {
     // cursor of its own, unless a [[sink]] of type stdout does it under another name.
     const bool has_stdout = std::any_of(config.sinks.begin(), config.sinks.end(),
                                         [](const SinkConfig& s) { return s.type == "stdout"; });
-    if (!has_stdout) {
+    if (!has_stdout && agent.stdout_events) {
       SinkConfig sink;
       sink.name = std::string(kImplicitStdoutSink);
       sink.type = "stdout";

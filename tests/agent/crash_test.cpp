@@ -38,8 +38,10 @@ using test::read_all;
 using test::split_lines;
 using test::write_all;
 
-// Starts `portvigil ARGS...` with stdout and stderr appended to `log_path`.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
+// Starts `portvigil ARGS...` with stdout and stderr appended to `log_path` (stdout closed
+// instead with `close_stdout`).
+pid_t spawn(const std::vector<std::string>& args, const std::string& log_path,
+            bool close_stdout = false) {
   std::vector<std::string> all{PORTVIGIL_BINARY};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -49,6 +51,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log_path) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  if (close_stdout) posix_spawn_file_actions_addclose(&fa, 1);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
@@ -116,9 +119,9 @@ class AgentDir {
     return spawn({"agent", "--config", config(), "--state-dir", state()}, log());
   }
   // `portvigil agent --once`: its exit status.
-  [[nodiscard]] int run_once() const {
-    const pid_t pid =
-        spawn({"agent", "--config", config(), "--state-dir", state(), "--once"}, log());
+  [[nodiscard]] int run_once(bool close_stdout = false) const {
+    const pid_t pid = spawn({"agent", "--config", config(), "--state-dir", state(), "--once"},
+                            log(), close_stdout);
     if (pid < 0) return -4;
     return wait_for(pid, 60s);
   }
@@ -964,7 +967,8 @@ TEST(AgentBinary, FileAndStdoutSinksGetEveryEventLogLineOnce) {
 // Without a [[sink]] of type stdout, events reach stdout through the implicit sink "stdout"
 // and its cursor: --once prints its run's events before exiting, and the service that runs
 // next prints only the events after them (each event once, in order, as in the event log).
-TEST(AgentBinary, ImplicitStdoutSinkPrintsEachEventOnceAcrossOnceAndService) {
+// [agent] stdout-events = false turns the implicit sink off.
+TEST(AgentBinary, ImplicitStdoutSinkPrintsEachEventOnceAcrossOnceAndServiceUnlessOff) {
   test::LoopbackListener listener;
   listener.close();
   AgentDir dir("implicit-stdout", std::to_string(listener.port()));
@@ -994,8 +998,43 @@ TEST(AgentBinary, ImplicitStdoutSinkPrintsEachEventOnceAcrossOnceAndService) {
   EXPECT_EQ(printed_events(log), read_all(dir.events()))
       << "stdout is not the event log once, in order\n"
       << dir.tail_of_log();
+  ASSERT_NE(log.find("sink stdout: new"), std::string::npos) << dir.tail_of_log();
   EXPECT_EQ(log.find("sink stdout: new"), log.rfind("sink stdout: new"))
       << "the stdout sink's cursor was set twice";
+  // stdout-events = false: no implicit sink, nothing printed, no cursor.
+  AgentDir quiet("stdout-events-off", std::to_string(listener.port()));
+  write_all(quiet.config(),
+            std::regex_replace(read_all(quiet.config()), std::regex(R"(\[agent\]\n)"),
+                               "[agent]\nstdout-events = false\n"));
+  ASSERT_EQ(quiet.run_once(), 0) << quiet.tail_of_log();  // silent baseline, port closed
+  listener.open();
+  ASSERT_EQ(quiet.run_once(), 0) << quiet.tail_of_log();
+  EXPECT_EQ(event_ids(read_all(quiet.events())).size(), 1u) << quiet.tail_of_log();
+  EXPECT_EQ(printed_events(read_all(quiet.log())), "") << quiet.tail_of_log();
+  EXPECT_FALSE(Store::open(quiet.db(), Access::read_only).sink_cursor("stdout").has_value());
+}
+
+// Started with stdout closed, the agent must not let its database or event log take
+// descriptor 1: the stdout sink would write event lines into that file.
+TEST(AgentBinary, ClosedStdoutIsNotReusedForStateFiles) {
+  test::LoopbackListener listener;
+  listener.close();
+  AgentDir dir("closed-stdout", std::to_string(listener.port()));
+  ASSERT_EQ(dir.run_once(true), 0) << dir.tail_of_log();
+  listener.open();
+  ASSERT_EQ(dir.run_once(true), 0) << dir.tail_of_log();
+  const auto store = Store::open(dir.db(), Access::read_only);
+  EXPECT_TRUE(store.integrity_problems().empty()) << store.integrity_problems().front();
+  const auto ids = event_ids(read_all(dir.events()));
+  ASSERT_EQ(ids.size(), 1u) << read_all(dir.events()) << dir.tail_of_log();
+  EXPECT_EQ(split_lines(read_all(dir.events())).size(), 1u) << read_all(dir.events());
+  EXPECT_EQ(store.sink_cursor("stdout").value_or(0), ids[0]) << dir.tail_of_log();
+  // The first file opened (the state directory's lock) would have taken descriptor 1.
+  for (const auto& entry : std::filesystem::directory_iterator(dir.state())) {
+    if (entry.path().filename() == "events.jsonl") continue;
+    EXPECT_EQ(read_all(entry.path().string()).find("{\"id\":"), std::string::npos)
+        << entry.path() << " holds an event line";
+  }
 }
 
 // The event log is reported like a sink (sink="event-log"): a log that cannot be written

@@ -328,6 +328,8 @@ TEST(AgentConfig, Sinks) {
   EXPECT_EQ(plain.sinks[0].name, "stdout");
   EXPECT_EQ(plain.sinks[0].type, "stdout");
   EXPECT_EQ(plain.sinks[0].origin, "t.toml: (the implicit stdout sink)");
+  // ... unless stdout-events = false turns it off.
+  EXPECT_TRUE(parse_config("[agent]\nstdout-events = false\n" + job, "t.toml").sinks.empty());
   const auto c = parse_config(job +
                                   "[[sink]]\nname = \"pager-hook\"\ntype = \"webhook\"\n"
                                   "url = \"https://hooks.example.com/pv?k=1\"\ntimeout = \"3s\"\n"
@@ -569,6 +571,9 @@ const BadConfig kBadConfigs[] = {
      sink_with("name = \"a\"\ntype = \"stdout\"\n[[sink]]\nname = \"b\"\ntype = \"stdout\"\n"),
      "t.toml:12:8: sink \"b\": key \"type\": a second stdout sink (sink \"a\" is one): it "
      "would print every event twice"},
+    {"stdout_events_not_bool",
+     "[agent]\nstdout-events = \"no\"\n" + kJob + "targets = [\"198.18.0.1\"]\ninterval = \"1h\"\n",
+     "t.toml:2:17: [agent]: key \"stdout-events\": expected true or false, got \"no\" (string)"},
     {"sink_named_event_log", sink_with("name = \"event-log\"\ntype = \"stdout\"\n"),
      "t.toml:8:8: sink \"event-log\": key \"name\": is the name of the agent's event log "
      "(event-log) in the sink metrics; choose another name"},

@@ -56,6 +56,8 @@ struct AgentSettings {
   std::string state_dir = "/var/lib/portvigil";
   LogLevel log_level = LogLevel::info;
   std::string event_log;  // always set after loading; default "<state-dir>/events.jsonl"
+  // Whether the configuration adds the implicit stdout sink when no [[sink]] prints on stdout.
+  bool stdout_events = true;
   // Defaults for jobs that do not set their own.
   std::optional<double> max_rate;  // probes per second
   std::optional<double> min_rate;
@@ -159,8 +161,9 @@ inline constexpr double kUdpPaceBudget = 0.8;
 // The sink types [[sink]] accepts (the agent's sink registry builds them).
 [[nodiscard]] std::span<const std::string_view> sink_type_names();
 
-// The sink that prints events on stdout when no [[sink]] of type stdout is configured: the
-// configuration adds it (Config::sinks), so it has a cursor like any other sink.
+// The sink that prints events on stdout when no [[sink]] of type stdout is configured (and
+// [agent] stdout-events is not false): the configuration adds it (Config::sinks), so it has
+// a cursor like any other sink.
 inline constexpr std::string_view kImplicitStdoutSink = "stdout";
 // The agent's event log in the sink metrics (portvigil_sink_pending_events{sink}); it is
 // written as each scan commits, not by a sink runner, and no [[sink]] may take its name.
