@@ -325,6 +325,14 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
   // A sink seen for the first time starts after the newest event, fixed here, before any
   // scan can commit, so that no event of this run counts as its history.
   // (--once sets it too, and delivers from it before it exits.)
+  // A sink removed from the configuration loses its cursor, so that adding it back (or the
+  // implicit stdout sink coming back after a [[sink]] of type stdout is removed) starts
+  // afresh instead of delivering everything since it stopped.
+  std::vector<std::string> configured;
+  for (const auto& s : config.sinks) configured.push_back(s.name);
+  if (const auto n = store.forget_sink_cursors_except(configured); n > 0) {
+    log.info("sinks: forgot the cursors of " + std::to_string(n) + " sinks no longer configured");
+  }
   for (const auto& name : sinks) {
     if (store.sink_cursor(name)) continue;
     const auto last = store.last_event_id();

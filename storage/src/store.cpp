@@ -1752,6 +1752,24 @@ void Store::set_sink_cursor(std::string_view sink, std::int64_t id) {
   tx.commit();
 }
 
+std::size_t Store::forget_sink_cursors_except(std::span<const std::string> sinks) {
+  std::set<std::string, std::less<>> keep;
+  for (const auto& s : sinks) keep.insert(sink_key(s));
+  Transaction tx(impl_->db, Transaction::Kind::write);
+  std::vector<std::string> stale;
+  {
+    auto q = impl_->db.query("SELECT key FROM agent_meta WHERE substr(key, 1, 5) = 'sink:'");
+    while (q.step()) {
+      if (auto key = q.text(0); !keep.contains(key)) stale.push_back(std::move(key));
+    }
+  }
+  for (const auto& key : stale) {
+    impl_->db.query("DELETE FROM agent_meta WHERE key = ?1").bind(1, key).run();
+  }
+  tx.commit();
+  return stale.size();
+}
+
 std::int64_t Store::last_event_id() const {
   auto q = impl_->db.query(
       "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"

@@ -333,6 +333,23 @@ TEST_F(StoreTest, PublishedEventIdOnlyGrowsAndPersists) {
   EXPECT_TRUE(store.integrity_problems().empty());
 }
 
+// Cursors of sinks no longer configured go; the others, and the event log's published
+// mark, stay.
+TEST_F(StoreTest, ForgetSinkCursorsKeepsOnlyTheConfiguredOnes) {
+  store.set_published_event_id(9);
+  store.set_sink_cursor("stdout", 4);
+  store.set_sink_cursor("hook", 7);
+  store.set_sink_cursor("old-hook", 2);
+  const std::vector<std::string> configured{"hook", "archive"};
+  EXPECT_EQ(store.forget_sink_cursors_except(configured), 2u);
+  EXPECT_EQ(store.sink_cursor("hook"), 7);
+  EXPECT_FALSE(store.sink_cursor("stdout"));
+  EXPECT_FALSE(store.sink_cursor("old-hook"));
+  EXPECT_FALSE(store.sink_cursor("archive"));
+  EXPECT_EQ(store.published_event_id(), 9);
+  EXPECT_EQ(store.forget_sink_cursors_except(configured), 0u);
+}
+
 TEST_F(StoreTest, AFailingPolicyRollsTheWholeScanBack) {
   scan({make_host("a", 1, 10, PortState::closed)}, 100);
   const auto id = store.begin_scan("web", Technique::syn, at(150));

@@ -406,6 +406,10 @@ class Store {
   // it has delivered; nullopt before the sink's first start. It only grows.
   [[nodiscard]] std::optional<std::int64_t> sink_cursor(std::string_view sink) const;
   void set_sink_cursor(std::string_view sink, std::int64_t id);
+  // Drops the cursors of sinks not in `sinks` (removed from the configuration): one added
+  // again later starts afresh, like any new sink, instead of delivering from where it
+  // stopped. Returns how many were dropped.
+  std::size_t forget_sink_cursors_except(std::span<const std::string> sinks);
   // The highest event id handed out so far (0 before the first event), pruned ones included.
   [[nodiscard]] std::int64_t last_event_id() const;
   // How many stored events have an id above `id`.
