@@ -303,8 +303,11 @@ void watch_accepted_ports(AgentMetrics& metrics, const std::string& db_path) {
 
 // Everything that needs the database once it opens: event ids that continue the log, events
 // a crash left unwritten, the stored view in the metrics, and the cursors of new `sinks`.
+// `at_start`: the process's first attach; a database reopened while the agent runs keeps
+// every cursor (the running sinks are the start-up configuration's, whatever SIGHUP loaded
+// since).
 void attach_store(Store& store, EventLog& events, const Config& config, AgentMetrics& metrics,
-                  Logger& log, const std::vector<std::string>& sinks) {
+                  Logger& log, const std::vector<std::string>& sinks, bool at_start) {
   // A new or lost database numbers its events after the log's last one (an id read only
   // from a line that is an event, at most 2^53); a rotated or deleted log is not refilled
   // with what was already published.
@@ -330,7 +333,7 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
   // afresh instead of delivering everything since it stopped.
   std::vector<std::string> configured;
   for (const auto& s : config.sinks) configured.push_back(s.name);
-  if (const auto n = store.forget_sink_cursors_except(configured); n > 0) {
+  if (const auto n = at_start ? store.forget_sink_cursors_except(configured) : 0; n > 0) {
     log.info("sinks: forgot the cursors of " + std::to_string(n) + " sinks no longer configured");
   }
   for (const auto& name : sinks) {
@@ -532,7 +535,8 @@ class Agent {
     try {
       // Scans still 'running' are a previous process's only while no job of ours runs.
       store_ = open_agent_store(*config_, workers_.empty() ? Access::agent : Access::tool);
-      attach_store(*store_, events_, *config_, metrics_, log_, running_sink_names());
+      attach_store(*store_, events_, *config_, metrics_, log_, running_sink_names(),
+                   /*at_start=*/false);
       metrics_.set_database_writable(true);
       log_.info("database: " + database_path(*config_) + " is writable again: scans resume");
       return true;
@@ -904,7 +908,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
     if (store) {
       std::vector<std::string> sinks;
       for (const auto& s : config->sinks) sinks.push_back(s.name);
-      attach_store(*store, events, *config, metrics, log, sinks);
+      attach_store(*store, events, *config, metrics, log, sinks, /*at_start=*/true);
     }
     watch_accepted_ports(metrics, database_path(*config));
     std::unique_ptr<MetricsServer> web;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <iostream>
 #include <string_view>
 #include <vector>
@@ -39,8 +40,12 @@ namespace {
 // event log) would take that number, and events or log lines would be written into it.
 void occupy_closed_standard_descriptors() {
   for (int fd = 0; fd <= 2; ++fd) {
-    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
-      (void)::open("/dev/null", O_RDWR);  // the lowest free number: this one
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+        ::open("/dev/null", O_RDWR) != fd) {  // the lowest free number: this one
+      static constexpr char kMessage[] =
+          "portvigil: a standard descriptor is closed and /dev/null cannot be opened\n";
+      (void)!::write(2, kMessage, sizeof kMessage - 1);
+      std::_Exit(1);
     }
   }
 }

@@ -1001,6 +1001,14 @@ TEST(AgentBinary, ImplicitStdoutSinkPrintsEachEventOnceAcrossOnceAndServiceUnles
   ASSERT_NE(log.find("sink stdout: new"), std::string::npos) << dir.tail_of_log();
   EXPECT_EQ(log.find("sink stdout: new"), log.rfind("sink stdout: new"))
       << "the stdout sink's cursor was set twice";
+  // Turned off, the implicit sink's cursor goes at the next start: turned on again later,
+  // it starts afresh instead of printing everything since.
+  write_all(dir.config(), std::regex_replace(read_all(dir.config()), std::regex(R"(\[agent\]\n)"),
+                                             "[agent]\nstdout-events = false\n"));
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  EXPECT_EQ(cursor("stdout"), -1) << dir.tail_of_log();
+  EXPECT_NE(read_all(dir.log()).find("forgot the cursors of 1 sinks"), std::string::npos)
+      << dir.tail_of_log();
   // stdout-events = false: no implicit sink, nothing printed, no cursor.
   AgentDir quiet("stdout-events-off", std::to_string(listener.port()));
   write_all(quiet.config(),
