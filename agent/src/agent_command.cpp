@@ -331,10 +331,12 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
   // A sink removed from the configuration loses its cursor, so that adding it back (or the
   // implicit stdout sink coming back after a [[sink]] of type stdout is removed) starts
   // afresh instead of delivering everything since it stopped.
-  std::vector<std::string> configured;
-  for (const auto& s : config.sinks) configured.push_back(s.name);
-  if (const auto n = at_start ? store.forget_sink_cursors_except(configured) : 0; n > 0) {
-    log.info("sinks: forgot the cursors of " + std::to_string(n) + " sinks no longer configured");
+  if (at_start) {
+    std::vector<std::string> configured;
+    for (const auto& s : config.sinks) configured.push_back(s.name);
+    if (const auto n = store.forget_sink_cursors_except(configured); n > 0) {
+      log.info("sinks: forgot the cursors of " + std::to_string(n) + " sinks no longer configured");
+    }
   }
   for (const auto& name : sinks) {
     if (store.sink_cursor(name)) continue;
@@ -432,9 +434,8 @@ class Agent {
   void start_sinks() {
     for (const auto& s : config_->sinks) {
       try {
-        sinks_.push_back(std::make_unique<SinkRunner>(
-            s, make_sink(s.type, SinkOptions{s.name, s.url, s.path, s.timeout}),
-            database_path(*config_), log_, metrics_));
+        sinks_.push_back(std::make_unique<SinkRunner>(s, make_configured_sink(s),
+                                                      database_path(*config_), log_, metrics_));
       } catch (const std::exception& e) {
         log_.error("sink " + s.name + ": cannot start: " + e.what());
       }
@@ -936,7 +937,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
       std::vector<std::unique_ptr<EventSink>> once_sinks;
       for (const auto& s : config->sinks) {
         try {
-          once_sinks.push_back(make_sink(s.type, SinkOptions{s.name, s.url, s.path, s.timeout}));
+          once_sinks.push_back(make_configured_sink(s));
         } catch (const std::exception& e) {
           log.error("sink " + s.name + ": cannot start: " + e.what());
           once_sinks.push_back(nullptr);

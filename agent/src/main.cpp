@@ -33,9 +33,6 @@ constexpr std::string_view kUsage =
     "  -h, --help     show this help and exit\n"
     "  -V, --version  show the version and exit\n";
 
-}  // namespace
-
-namespace {
 // Started with stdin, stdout or stderr closed, the next file opened (the database, the
 // event log) would take that number, and events or log lines would be written into it.
 void occupy_closed_standard_descriptors() {

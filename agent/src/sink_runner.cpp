@@ -39,6 +39,10 @@ std::string failure_text(const SinkConfig& config, std::span<const ChangeEvent> 
 
 }  // namespace
 
+std::unique_ptr<EventSink> make_configured_sink(const SinkConfig& config) {
+  return make_sink(config.type, SinkOptions{config.name, config.url, config.path, config.timeout});
+}
+
 bool deliver_backlog(const SinkConfig& config, EventSink& sink, Store& store, Logger& log,
                      AgentMetrics& metrics, const std::atomic<bool>& stop) {
   const auto stored = store.sink_cursor(config.name);

@@ -30,6 +30,9 @@ namespace portvigil {
 // Where a sink delivers, for the logs: the webhook's url_origin, a file's path, "stdout".
 [[nodiscard]] std::string destination(const SinkConfig& sink);
 
+// The sink a [[sink]] table configures (make_sink with its options); throws as make_sink.
+[[nodiscard]] std::unique_ptr<EventSink> make_configured_sink(const SinkConfig& config);
+
 // --once: delivers the events after the sink's cursor now, batch by batch, until none is
 // left, a delivery fails (the next agent run retries it) or `stop`. True when none is left.
 bool deliver_backlog(const SinkConfig& config, EventSink& sink, Store& store, Logger& log,
