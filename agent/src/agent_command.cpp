@@ -361,6 +361,31 @@ Store open_agent_store(const Config& config, Access access = Access::agent) {
   return store;
 }
 
+// Sets portvigil_job_window_open and _opened_timestamp_seconds for every job as of `now`:
+// the time of the next window that opens or closes (at the latest an hour on). Called
+// before /metrics is served, so no scrape sees a job's window before it is evaluated.
+std::chrono::system_clock::time_point publish_windows(const Config& config, AgentMetrics& metrics,
+                                                      std::chrono::system_clock::time_point now) {
+  auto next = now + std::chrono::hours(1);
+  for (const auto& job : config.jobs) {
+    if (!job.windows) {
+      metrics.set_job_window(job.name, true, std::chrono::system_clock::time_point{});
+      continue;
+    }
+    try {
+      const auto window = job.windows->current(now);
+      metrics.set_job_window(job.name, window.has_value(),
+                             window ? std::optional(window->open) : std::nullopt);
+      next = std::min(next, window ? window->close : job.windows->next_open(now));
+    } catch (const std::exception&) {
+      // in_window logs the zone's failure when the job falls due; shown closed, as the
+      // job does not scan.
+      metrics.set_job_window(job.name, false, std::nullopt);
+    }
+  }
+  return next;
+}
+
 // How often a service whose database cannot be opened (disk full) tries again.
 constexpr std::chrono::seconds kDatabaseRetry{30};
 
@@ -615,29 +640,13 @@ class Agent {
     return false;
   }
 
-  // portvigil_job_window_open and _opened_timestamp_seconds for every job, then again at
-  // the next window that opens or closes (at the latest in an hour, after a clock step).
+  // The window gauges now, then again at the next window that opens or closes (at the
+  // latest in an hour, after a clock step).
   void update_windows() {
     window_timer_.cancel();
     if (stop_) return;
     const auto now = std::chrono::system_clock::now();
-    auto next = now + std::chrono::hours(1);
-    for (const auto& job : config_->jobs) {
-      if (!job.windows) {
-        metrics_.set_job_window(job.name, true, std::chrono::system_clock::time_point{});
-        continue;
-      }
-      try {
-        const auto window = job.windows->current(now);
-        metrics_.set_job_window(job.name, window.has_value(),
-                                window ? std::optional(window->open) : std::nullopt);
-        next = std::min(next, window ? window->close : job.windows->next_open(now));
-      } catch (const std::exception&) {
-        // in_window logs the zone's failure when the job falls due; shown closed, as the
-        // job does not scan.
-        metrics_.set_job_window(job.name, false, std::nullopt);
-      }
-    }
+    const auto next = publish_windows(*config_, metrics_, now);
     window_timer_.expires_after(std::chrono::duration_cast<Schedule::Clock::duration>(next - now) +
                                 std::chrono::milliseconds(1));
     window_timer_.async_wait([this](const asio::error_code& ec) {
@@ -890,6 +899,7 @@ int run_agent_command(std::span<const std::string_view> argv) {
     for (const auto& note : events.notes()) log.warn(note);
     AgentMetrics metrics(config->agent.port_series_limit);
     for (const auto& j : config->jobs) metrics.set_job(j.name, j.technique, j.interval);
+    publish_windows(*config, metrics, std::chrono::system_clock::now());
     metrics.set_authorizations(authorizations(*config));
     metrics.set_shard(config->agent.shard, config->agent.replica);
     metrics.record_reload(true);
