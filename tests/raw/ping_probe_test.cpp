@@ -301,6 +301,10 @@ TEST(PingNd, SolicitedAdvertisementOnTheLinkProvesItUp) {
   Bytes unsolicited = f;
   unsolicited[58] &= static_cast<std::uint8_t>(~0x40);
   EXPECT_FALSE(parse_frame(unsolicited, portvigil::raw::kDltEthernet, r));
+  // A proxy's answer (Override clear, RFC 4861 7.2.8) says nothing about the host.
+  Bytes proxied = f;
+  proxied[58] &= static_cast<std::uint8_t>(~0x20);
+  EXPECT_FALSE(parse_frame(proxied, portvigil::raw::kDltEthernet, r));
   // For another address than asked.
   {
     const std::size_t m = portvigil::raw::build_neighbor_advertisement(kThem, router_ip(true), kUs,

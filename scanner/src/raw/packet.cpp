@@ -297,9 +297,14 @@ bool parse_ip(std::span<const std::uint8_t> packet, Reply& out) {
     return true;
   }
   // Solicited neighbour advertisement (ICMPv6 type 136): host discovery on an IPv6 link.
-  // Only with hop limit 255, which no router forwards (RFC 4861 7.1.2).
+  // Only with hop limit 255, which no router forwards (RFC 4861 7.1.2), and with the
+  // Override flag: a host answering a multicast solicitation for its own unicast address
+  // sets it, a proxy (or an anycast address) must not (RFC 4861 7.2.4, 7.2.8), and a proxy's
+  // answer proves nothing about the host it speaks for.
   if (proto == kProtoIcmp6 && out.src.v6 && len >= 24 && l4[0] == 136 && l4[1] == 0) {
-    if (out.ttl != 255 || (l4[4] & 0x40) == 0) return false;  // not on-link, or unsolicited
+    constexpr std::uint8_t kSolicited = 0x40;
+    constexpr std::uint8_t kOverride = 0x20;
+    if (out.ttl != 255 || (l4[4] & kSolicited) == 0 || (l4[4] & kOverride) == 0) return false;
     out.kind = Reply::Kind::nd_advert;
     out.icmp_type = l4[0];
     std::memcpy(out.src.bytes.data(), l4 + 8, 16);  // the address it answers for

@@ -1036,14 +1036,21 @@ void RawScan::emit_group() {
     // others is inconclusive; one that answered nothing (its address did not resolve) keeps
     // its silence, with the reason in its note.
     std::size_t never_sent = 0;
+    std::size_t ip_pairs = 0;  // discovery's neighbour pair is a frame, not an IP probe
+    std::size_t ip_never_sent = 0;
     for (std::size_t p = 0; p < nports && answer_; ++p) {
-      never_sent += answer_[h * nports + p].load() == 0 && attempts_[h * nports + p].load() == 0;
+      const bool unsent =
+          answer_[h * nports + p].load() == 0 && attempts_[h * nports + p].load() == 0;
+      never_sent += unsent;
+      if (probe_.neighbor && ports_[p] == raw::kNeighborPort) continue;
+      ++ip_pairs;
+      ip_never_sent += unsent;
     }
     if (never_sent > 0 && !cut_short) {
-      // Nothing ever left for an address that never answered: its neighbour did not
+      // No IP probe ever left for an address that never answered: its neighbour did not
       // resolve. Anything less is a host with ports nobody probed.
       const std::size_t refused = refused_locally_.size() > h ? refused_locally_[h] : 0;
-      const bool none_left = !any_answer && never_sent + refused == nports;
+      const bool none_left = !any_answer && ip_never_sent + refused == ip_pairs;
       r.inconclusive = !none_left;
       r.note = std::to_string(never_sent) + " of " + std::to_string(nports) +
                " probes could not be sent (the kernel refused them: ENOBUFS" +

@@ -1,7 +1,9 @@
-// Real packet I/O: raw IP sockets to send (the kernel routes and resolves neighbours) and
-// libpcap in immediate mode to capture replies, filtered in the kernel by BPF.
+// Real packet I/O: raw IP sockets to send (the kernel routes and resolves neighbours), a
+// packet socket for discovery's link-layer frames, and libpcap in immediate mode to capture
+// replies, filtered in the kernel by BPF.
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
@@ -133,6 +135,14 @@ class RealPacketIo final : public PacketIo {
     pcap_freecode(&prog);
     pcap_setnonblock(p, 1, errbuf);
     dlt_ = pcap_datalink(p);
+    if (dlt_ == DLT_EN10MB) {
+      // Frames (ARP, neighbour solicitations) leave on their own packet socket, not through
+      // the capture handle the receiver thread reads: libpcap does not promise that one
+      // pcap_t may be used from two threads. Protocol 0: the socket receives nothing.
+      frame_fd_.reset(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+      ifindex_ = static_cast<int>(if_nametoindex(iface.c_str()));
+      if (frame_fd_) setsockopt(frame_fd_.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    }
   }
 
   asio::ip::address source_for(const asio::ip::address& dst) override { return route_source(dst); }
@@ -198,7 +208,7 @@ class RealPacketIo final : public PacketIo {
   int datalink() const override { return dlt_; }
 
   std::optional<LinkInfo> link() override {
-    if (dlt_ != DLT_EN10MB || !fd4_) return std::nullopt;
+    if (dlt_ != DLT_EN10MB || !fd4_ || !frame_fd_ || ifindex_ == 0) return std::nullopt;
     ifreq ifr{};
     if (iface_.size() >= sizeof ifr.ifr_name) return std::nullopt;
     std::memcpy(ifr.ifr_name, iface_.c_str(), iface_.size() + 1);
@@ -245,7 +255,18 @@ class RealPacketIo final : public PacketIo {
       ++stats_.refused_by_scope;
       return SendResult::refused_by_scope;
     }
-    if (pcap_inject(pcap_.get(), frame.data(), frame.size()) < 0) {
+    if (!frame_fd_ || ifindex_ == 0 || frame.size() < 14) {
+      ++stats_.send_errors;
+      return SendResult::failed;
+    }
+    sockaddr_ll to{};
+    to.sll_family = AF_PACKET;
+    to.sll_ifindex = ifindex_;
+    std::memcpy(&to.sll_protocol, frame.data() + 12, 2);  // the frame's EtherType, as sent
+    to.sll_halen = 6;
+    std::memcpy(to.sll_addr, frame.data(), 6);  // its destination MAC
+    if (sendto(frame_fd_.get(), frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&to),
+               sizeof to) < 0) {
       if (errno == ENOBUFS || errno == EAGAIN || errno == EINTR) return SendResult::retry_later;
       ++stats_.send_errors;
       return SendResult::failed;
@@ -286,6 +307,8 @@ class RealPacketIo final : public PacketIo {
   UniqueFd fd4_;
   UniqueFd fd6_;
   std::unique_ptr<pcap_t, PcapClose> pcap_;
+  UniqueFd frame_fd_;  // AF_PACKET, for send_frame
+  int ifindex_ = 0;
   int dlt_ = 0;
   IoStats stats_;
 };

@@ -76,8 +76,8 @@ class PacketIo {
   // a MAC address.
   [[nodiscard]] virtual std::optional<LinkInfo> link() { return std::nullopt; }
   // Sends one complete link-layer frame (ARP, neighbour solicitation) on the capture
-  // interface; `about`
-  // is the address it asks for, checked against the scope like every send.
+  // interface; `about` is the address it asks for, checked against the scope like every
+  // send. Called from the sender thread only, like send().
   virtual SendResult send_frame(std::span<const std::uint8_t> /*frame*/,
                                 const asio::ip::address& /*about*/) {
     return SendResult::failed;
@@ -94,9 +94,9 @@ struct IoRequest {
 
 using IoFactory = std::function<std::unique_ptr<PacketIo>(const IoRequest&)>;
 
-// Raw sockets (IPPROTO_RAW, so the kernel routes and resolves neighbours) for sending and
-// libpcap in immediate mode for receiving. Throws std::runtime_error with the reason
-// (missing CAP_NET_RAW, no route, pcap errors).
+// Raw sockets (IPPROTO_RAW, so the kernel routes and resolves neighbours) for sending, a
+// packet socket for link-layer frames and libpcap in immediate mode for receiving. Throws
+// std::runtime_error with the reason (missing CAP_NET_RAW, no route, pcap errors).
 [[nodiscard]] IoFactory real_packet_io();
 
 // True when this process may open raw sockets (CAP_NET_RAW).
