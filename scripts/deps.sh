@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(cmake make g++ pkg-config libasio-dev libpcap-dev prometheus-cpp-dev
   libtomlplusplus-dev libsqlite3-dev libgtest-dev libgmock-dev libsystemd-dev libyaml-cpp-dev
   libssl-dev libcrypt-dev libhowardhinnant-date-dev libcurl4-openssl-dev tzdata python3)
-test_pkgs=(iproute2 nftables openssl nmap ndiff groff-base man-db bash-completion clang libclang-rt-14-dev procps time tcpdump curl
+test_pkgs=(iproute2 iputils-ping nftables openssl nmap ndiff groff-base man-db bash-completion clang libclang-rt-14-dev procps time tcpdump curl
   prometheus prometheus-alertmanager systemd systemd-container)
 
 deb_pkgs=(build-essential debhelper dpkg-dev lintian man-db)
