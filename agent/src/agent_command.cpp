@@ -324,7 +324,14 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
     log.warn("event log was missing " + std::to_string(n) +
              " committed events (crash before the append): written now");
   }
-  for (const auto& j : config.jobs) metrics.publish(stored_snapshot(j, store, config.agent.shard));
+  for (const auto& j : config.jobs) {
+    metrics.publish(stored_snapshot(j, store, config.agent.shard));
+    // A restart does not forget when the job last completed a scan (the dashboard and
+    // PortvigilScanStale read it).
+    if (const auto last = store.latest_complete_scan(j.name); last && last->finished) {
+      metrics.restore_last_success(j.name, *last->finished);
+    }
+  }
   // A sink seen for the first time starts after the newest event, fixed here, before any
   // scan can commit, so that no event of this run counts as its history.
   // (--once sets it too, and delivers from it before it exits.)

@@ -607,6 +607,15 @@ void AgentMetrics::record_service_change(const std::string& job) {
   i.job_series(i.service_changes, job, {}).Increment();
 }
 
+void AgentMetrics::restore_last_success(const std::string& job,
+                                        std::chrono::system_clock::time_point when) {
+  auto& i = *impl_;
+  std::lock_guard lock(i.series_mu);
+  auto& gauge = i.job_series(i.last_success, job, {});
+  const double at = std::chrono::duration<double>(when.time_since_epoch()).count();
+  if (at > gauge.Value()) gauge.Set(at);
+}
+
 void AgentMetrics::publish(JobSnapshot snapshot) {
   auto ptr = std::make_shared<const JobSnapshot>(std::move(snapshot));
   std::lock_guard lock(impl_->mu);

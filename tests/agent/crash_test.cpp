@@ -835,6 +835,43 @@ TEST(AgentBinary, ScanWindowsStopAScanAtTheirEndAndKeepJobsOutside) {
       << log;
 }
 
+// A restarted agent reports when each job last completed a scan from its database, not 0
+// until its next complete scan (PortvigilScanStale and the dashboard read it).
+TEST(AgentBinary, LastSuccessSurvivesARestart) {
+  AgentDir dir("last-success", "1-5");
+  ASSERT_EQ(dir.run_once(), 0) << dir.tail_of_log();
+  const auto store = Store::open(dir.db(), Access::read_only);
+  const auto stored = store.latest_complete_scan("crash");
+  ASSERT_TRUE(stored && stored->finished) << dir.tail_of_log();
+  const auto finished = std::chrono::duration<double>(stored->finished->time_since_epoch()).count();
+  // The service's own first scan takes 12 s (600 ports at 50/s): the scrapes come before it.
+  const auto web_port = test::free_loopback_port();
+  std::string config = read_all(dir.config());
+  config =
+      std::regex_replace(config, std::regex(R"(web-listen-address = "")"),
+                         "web-listen-address = \"127.0.0.1:" + std::to_string(web_port) + "\"");
+  config = std::regex_replace(config, std::regex(R"(ports = "1-5")"), "ports = \"1-600\"");
+  config = std::regex_replace(config, std::regex(R"(interval = "1s")"),
+                              "interval = \"1s\"\nmax-rate = 50");
+  write_all(dir.config(), config);
+  ServiceGuard service{dir.start_service()};
+  ASSERT_GT(service.pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  std::string metrics;
+  while ((metrics = test::http_get(web_port, "/metrics")).empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  std::smatch last;
+  ASSERT_TRUE(std::regex_search(
+      metrics, last,
+      std::regex(
+          R"(portvigil_last_scan_success_timestamp_seconds\{scan_job="crash"\} ([0-9.e+]+))")))
+      << metrics;
+  EXPECT_NEAR(std::stod(last[1]), finished, 0.01) << metrics;
+  EXPECT_EQ(service.stop(SIGTERM, 10s), 0) << dir.tail_of_log();
+}
+
 // Polls `done` every 50 ms for up to `limit`: its last answer.
 template <typename Done>
 bool wait_until(Done done, std::chrono::seconds limit) {

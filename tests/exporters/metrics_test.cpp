@@ -299,6 +299,27 @@ TEST(AgentMetrics, ScansChangesAndReloads) {
 }
 
 // No series may carry a label Prometheus or a scrape configuration commonly attaches.
+// After a restart the last success comes from the stored history; it never moves back, so
+// a stored scan older than one this process completed leaves the gauge alone.
+TEST(AgentMetrics, LastSuccessIsRestoredFromHistoryAndNeverMovesBack) {
+  AgentMetrics m;
+  m.set_job("web", Technique::connect, std::chrono::seconds(60));
+  EXPECT_TRUE(
+      has_line(m.render(), "portvigil_last_scan_success_timestamp_seconds{scan_job=\"web\"} 0"));
+  const std::chrono::system_clock::time_point stored{std::chrono::seconds(1700000000)};
+  m.restore_last_success("web", stored);
+  EXPECT_TRUE(has_line(
+      m.render(), "portvigil_last_scan_success_timestamp_seconds{scan_job=\"web\"} 1700000000"));
+  m.restore_last_success("web", stored - std::chrono::hours(1));
+  EXPECT_TRUE(has_line(
+      m.render(), "portvigil_last_scan_success_timestamp_seconds{scan_job=\"web\"} 1700000000"));
+  m.record_scan("web", Technique::connect, AgentMetrics::ScanOutcome::complete,
+                std::chrono::seconds(1), {});
+  m.restore_last_success("web", stored);  // a reopened database: older than this process's
+  EXPECT_FALSE(has_line(
+      m.render(), "portvigil_last_scan_success_timestamp_seconds{scan_job=\"web\"} 1700000000"));
+}
+
 TEST(AgentMetrics, NoLabelClashesWithScrapeLabels) {
   AgentMetrics m;
   m.set_job("web", Technique::udp, std::chrono::seconds(60));

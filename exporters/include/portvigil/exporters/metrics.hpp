@@ -67,6 +67,9 @@ class AgentMetrics {
   // A scan ended. Complete scans update the success gauges; every scan counts.
   void record_scan(const std::string& job, Technique technique, ScanOutcome outcome,
                    std::chrono::duration<double> duration, const ScanCounters& counters);
+  // portvigil_last_scan_success_timestamp_seconds from the stored history (the newest
+  // complete scan's end), after a restart or a reopened database; never moves it back.
+  void restore_last_success(const std::string& job, std::chrono::system_clock::time_point when);
   // portvigil_job_window_open and, when `opened` is set, the time the current window opened
   // (portvigil_job_window_opened_timestamp_seconds). Jobs without windows stay open.
   void set_job_window(const std::string& job, bool open,
