@@ -4,6 +4,10 @@
 // ranges (TargetSet::add_target joins consecutive addresses), down ones are reported and
 // forgotten at once.
 #include <algorithm>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -24,12 +28,47 @@ struct AddressKey {
 
 // Takes the discovery engine's results: up hosts are queued for the port scan (or reported,
 // for -sn), down hosts reported without ports.
+// With a feed (the pipeline) hosts found up go to it at once, and host() may be called from
+// the discovery engine's threads while the port scan reads reason_of(): `out` must then be
+// thread-safe too.
 class DiscoverySink final : public ReportSink {
  public:
-  DiscoverySink(const ScanPlan& plan, ReportSink& out) : plan_(plan), out_(out) {}
+  DiscoverySink(const ScanPlan& plan, ReportSink& out, TargetFeed* feed = nullptr)
+      : plan_(plan), out_(out), feed_(feed) {}
   void begin(const ScanInfo&) override {}
   void end(const ScanSummary&) override {}
   void host(const HostResult& h) override {
+    std::lock_guard lock(mu_);
+    take(h);
+  }
+  // Why a queued host is up (pipeline only; its reason is recorded before it is fed).
+  [[nodiscard]] std::optional<Reason> reason_of(const asio::ip::address& a) {
+    std::lock_guard lock(mu_);
+    const auto it = fed_reasons_.find(AddressKey::of(a));
+    if (it == fed_reasons_.end()) return std::nullopt;
+    return it->second;
+  }
+  [[nodiscard]] std::size_t up_count() {
+    std::lock_guard lock(mu_);
+    return up;
+  }
+
+  std::size_t up = 0;
+  TargetSet to_scan;
+  // Why each queued host is up, in discovery order (target order): sorted before use.
+  std::vector<std::pair<AddressKey, Reason>> reasons;
+
+ private:
+  void queue(const Target& t, std::optional<Reason> why) {
+    if (feed_ == nullptr) {
+      to_scan.add_target(t);
+      if (why) reasons.emplace_back(AddressKey::of(t.address), *why);
+      return;
+    }
+    if (why) fed_reasons_[AddressKey::of(t.address)] = *why;
+    feed_->push(t);
+  }
+  void take(const HostResult& h) {
     if (h.refused_by_scope) {  // reported here, once: the port scan never sees it
       out_.host(h);
       return;
@@ -53,15 +92,14 @@ class DiscoverySink final : public ReportSink {
         r.status_reason = why;
         out_.host(r);
       } else {
-        to_scan.add_target({h.address, h.hostname});
-        reasons.emplace_back(AddressKey::of(h.address), why);
+        queue({h.address, h.hostname}, why);
       }
       return;
     }
     if (!h.complete) return;  // cut short (interrupted): the run reports that
     if (plan_.discovery != HostDiscovery::only && plan_.scan_even_if_silent &&
         plan_.scan_even_if_silent({h.address, h.hostname})) {
-      to_scan.add_target({h.address, h.hostname});  // status stays unknown: ports decide
+      queue({h.address, h.hostname}, std::nullopt);  // status stays unknown: ports decide
       return;
     }
     r.status = HostStatus::down;
@@ -69,34 +107,47 @@ class DiscoverySink final : public ReportSink {
     out_.host(r);
   }
 
-  std::size_t up = 0;
-  TargetSet to_scan;
-  // Why each queued host is up, in discovery order (target order): sorted before use.
-  std::vector<std::pair<AddressKey, Reason>> reasons;
-
- private:
   const ScanPlan& plan_;
   ReportSink& out_;
+  TargetFeed* feed_;
+  std::mutex mu_;
+  std::map<AddressKey, Reason> fed_reasons_;
+};
+
+// One sink for two threads (the pipeline's discovery and port scan).
+class SerializedSink final : public ReportSink {
+ public:
+  explicit SerializedSink(ReportSink& out) : out_(out) {}
+  void begin(const ScanInfo& info) override {
+    std::lock_guard lock(mu_);
+    out_.begin(info);
+  }
+  void host(const HostResult& h) override {
+    std::lock_guard lock(mu_);
+    out_.host(h);
+  }
+  void end(const ScanSummary& s) override {
+    std::lock_guard lock(mu_);
+    out_.end(s);
+  }
+
+ private:
+  ReportSink& out_;
+  std::mutex mu_;
 };
 
 // Stamps the discovery verdict on the port scan's results.
 class StatusSink final : public ReportSink {
  public:
-  StatusSink(std::vector<std::pair<AddressKey, Reason>> reasons, ReportSink& out)
-      : reasons_(std::move(reasons)), out_(out) {
-    std::sort(reasons_.begin(), reasons_.end());
-  }
+  using ReasonOf = std::function<std::optional<Reason>(const asio::ip::address&)>;
+  StatusSink(ReasonOf reason_of, ReportSink& out) : reason_of_(std::move(reason_of)), out_(out) {}
   void begin(const ScanInfo&) override {}
   void end(const ScanSummary&) override {}
   void host(const HostResult& h) override {
-    const AddressKey key = AddressKey::of(h.address);
-    const auto it = std::lower_bound(
-        reasons_.begin(), reasons_.end(), key,
-        [](const std::pair<AddressKey, Reason>& e, const AddressKey& k) { return e.first < k; });
-    if (it != reasons_.end() && it->first == key) {
+    if (const auto why = reason_of_(h.address)) {
       HostResult r = h;
       r.status = HostStatus::up;
-      r.status_reason = it->second;
+      r.status_reason = *why;
       out_.host(r);
       return;
     }
@@ -107,12 +158,25 @@ class StatusSink final : public ReportSink {
     }
     out_.host(h);
   }
-  std::size_t silent_but_up = 0;
+  std::size_t silent_but_up = 0;  // the port scan's thread only
 
  private:
-  std::vector<std::pair<AddressKey, Reason>> reasons_;
+  ReasonOf reason_of_;
   ReportSink& out_;
 };
+
+// The reasons discovery recorded, in a sorted vector, as StatusSink asks for them.
+StatusSink::ReasonOf sorted_reasons(std::vector<std::pair<AddressKey, Reason>> reasons) {
+  std::sort(reasons.begin(), reasons.end());
+  return [reasons = std::move(reasons)](const asio::ip::address& a) -> std::optional<Reason> {
+    const AddressKey key = AddressKey::of(a);
+    const auto it = std::lower_bound(
+        reasons.begin(), reasons.end(), key,
+        [](const std::pair<AddressKey, Reason>& e, const AddressKey& k) { return e.first < k; });
+    if (it != reasons.end() && it->first == key) return it->second;
+    return std::nullopt;
+  };
+}
 
 void add_counters(ScanCounters& into, const ScanCounters& c) {
   into.probes_sent += c.probes_sent;
@@ -127,11 +191,14 @@ void add_counters(ScanCounters& into, const ScanCounters& c) {
 
 class DiscoveringEngine final : public ScanEngine {
  public:
+  // `pipelined`: both engines take ScanPlan::feed and report_answered_hosts_early (the raw
+  // ones), so the port scan runs while discovery still waits on silent addresses.
   DiscoveringEngine(std::unique_ptr<ScanEngine> discovery, std::vector<std::uint16_t> ping_ports,
-                    std::unique_ptr<ScanEngine> ports)
+                    std::unique_ptr<ScanEngine> ports, bool pipelined)
       : discovery_(std::move(discovery)),
         ping_ports_(std::move(ping_ports)),
-        ports_(std::move(ports)) {}
+        ports_(std::move(ports)),
+        pipelined_(pipelined) {}
 
   ScanSummary run(const ScanPlan& plan, ReportSink& sink, const RunControl& control) override {
     if (plan.discovery == HostDiscovery::skip) return ports_->run(plan, sink, control);
@@ -140,10 +207,13 @@ class DiscoveringEngine final : public ScanEngine {
     ping.ports = PortList{};
     ping.ports.tcp = ping_ports_;
     ping.timing.host_timeout = Seconds{0};  // a handful of probes per host
+    if (pipelined_ && plan.discovery == HostDiscovery::ping && plan.shared_rate == nullptr) {
+      return run_pipelined(plan, ping, sink, control, started);
+    }
     DiscoverySink found(plan, sink);
     ScanSummary total = discovery_->run(ping, found, control);
     total.hosts_up = found.up;
-    StatusSink stamped(std::move(found.reasons), sink);
+    StatusSink stamped(sorted_reasons(std::move(found.reasons)), sink);
     if (plan.discovery == HostDiscovery::only || found.to_scan.empty()) {
       engine::finish_summary(total, started, false);
       return total;
@@ -176,9 +246,57 @@ class DiscoveringEngine final : public ScanEngine {
   }
 
  private:
+  // Discovery on its own thread; each host it finds up goes to the port scan, which runs on
+  // this thread, as soon as discovery is sure of it (every discovery probe answered), and
+  // the rest when discovery ends. On an on-link subnet the live hosts answer in
+  // microseconds while the unused addresses keep discovery waiting for its time-outs: the
+  // port scan fills that wait. Two engines send at once, so --max-rate becomes a budget
+  // they share.
+  ScanSummary run_pipelined(const ScanPlan& plan, ScanPlan ping, ReportSink& sink,
+                            const RunControl& control,
+                            std::chrono::steady_clock::time_point started) {
+    SerializedSink out(sink);
+    TargetFeed feed;
+    DiscoverySink found(plan, out, &feed);
+    RateBudget budget(plan.timing.max_rate);
+    ScanPlan scan = plan;
+    scan.discovery = HostDiscovery::skip;
+    scan.feed = &feed;
+    if (plan.timing.max_rate > 0) ping.shared_rate = scan.shared_rate = &budget;
+    ping.report_answered_hosts_early = true;
+    RunControl quiet;  // progress comes from the port scan
+    quiet.stop = control.stop;
+    ScanSummary total;
+    std::thread discovering([&] {
+      total = discovery_->run(ping, found, quiet);
+      feed.close();
+    });
+    StatusSink stamped([&found](const asio::ip::address& a) { return found.reason_of(a); }, out);
+    const ScanSummary ports = ports_->run(scan, stamped, control);
+    feed.close();  // the port scan ended early (stopped, failed): nothing more is taken
+    discovering.join();
+    // Hosts found up that the port scan never took are still reported, as not scanned.
+    Target t;
+    while (feed.try_next(t)) {
+      HostResult r;
+      r.address = t.address;
+      r.hostname = t.hostname;
+      r.complete = false;
+      r.note = engine::note::kInterruptedAfterDiscovery;
+      stamped.host(r);
+    }
+    total.hosts_up = found.up_count() + stamped.silent_but_up;
+    add_counters(total.counters, ports.counters);
+    total.interrupted = total.interrupted || ports.interrupted;
+    if (total.error.empty()) total.error = ports.error;
+    engine::finish_summary(total, started, false);
+    return total;
+  }
+
   std::unique_ptr<ScanEngine> discovery_;
   std::vector<std::uint16_t> ping_ports_;
   std::unique_ptr<ScanEngine> ports_;
+  bool pipelined_;
 };
 
 // Nmap's unprivileged discovery: a connect() to 80 and 443; refused or accepted, the host
@@ -187,18 +305,59 @@ constexpr std::uint16_t kConnectPingPorts[] = {80, 443};
 
 }  // namespace
 
+void TargetFeed::push(Target target) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(target));
+  }
+  ready_.notify_one();
+}
+
+void TargetFeed::close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  ready_.notify_all();
+}
+
+bool TargetFeed::wait_next(Target& out, const std::atomic<bool>* stop) {
+  std::unique_lock lock(mu_);
+  // A stop is a flag a signal handler sets, never notified: looked at every 20 ms.
+  while (queue_.empty() && !closed_) {
+    if (stop && stop->load(std::memory_order_relaxed)) return false;
+    ready_.wait_for(lock, std::chrono::milliseconds(20));
+  }
+  if (queue_.empty()) return false;
+  out = std::move(queue_.front());
+  queue_.pop_front();
+  return true;
+}
+
+bool TargetFeed::try_next(Target& out, std::chrono::microseconds wait) {
+  std::unique_lock lock(mu_);
+  if (queue_.empty() && !closed_ && wait.count() > 0) {
+    ready_.wait_for(lock, wait, [this] { return !queue_.empty() || closed_; });
+  }
+  if (queue_.empty()) return false;
+  out = std::move(queue_.front());
+  queue_.pop_front();
+  return true;
+}
+
 std::unique_ptr<ScanEngine> make_scan_engine(Technique technique, RawOptions options) {
   if (technique == Technique::connect) {
     return std::make_unique<DiscoveringEngine>(
         make_connect_engine(),
         std::vector<std::uint16_t>(std::begin(kConnectPingPorts), std::end(kConnectPingPorts)),
-        make_connect_engine());
+        make_connect_engine(), /*pipelined=*/false);
   }
   const auto ping = raw::ping_ports();
   auto discovery = engine::make_raw_ping_engine(options);
   return std::make_unique<DiscoveringEngine>(std::move(discovery),
                                              std::vector<std::uint16_t>(ping.begin(), ping.end()),
-                                             make_raw_engine(technique, std::move(options)));
+                                             make_raw_engine(technique, std::move(options)),
+                                             /*pipelined=*/true);
 }
 
 }  // namespace portvigil

@@ -22,6 +22,9 @@ class ProgressMeter {
     sent_at_last_ = 0;
   }
 
+  // The work became known later (targets fed while the scan runs).
+  void set_total(std::uint64_t probes_total) { probes_total_ = probes_total; }
+
   [[nodiscard]] bool enabled() const {
     return control_.on_progress && control_.progress_every.count() > 0;
   }

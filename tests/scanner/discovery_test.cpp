@@ -14,9 +14,13 @@ namespace {
 class CollectSink : public ReportSink {
  public:
   void begin(const ScanInfo&) override {}
-  void host(const HostResult& h) override { hosts[h.address.to_string()] = h; }
+  void host(const HostResult& h) override {
+    hosts[h.address.to_string()] = h;
+    order.push_back(h.address.to_string());
+  }
   void end(const ScanSummary&) override {}
   std::map<std::string, HostResult> hosts;
+  std::vector<std::string> order;  // as reported
 };
 
 const TargetParseOptions kNoDns{.resolve_names = false};
@@ -42,7 +46,7 @@ struct Result {
 
 void scan(Result& out, FakeNetworkConfig net, HostDiscovery discovery,
           const std::vector<std::string>& targets, const std::string& ports = "1-100",
-          std::function<bool(const Target&)> keep = {}) {
+          std::function<bool(const Target&)> keep = {}, TimingOptions timing = {}) {
   TargetSet set;
   for (const auto& t : targets) set.add(t, kNoDns);
   ScanPlan plan;
@@ -50,8 +54,12 @@ void scan(Result& out, FakeNetworkConfig net, HostDiscovery discovery,
   plan.targets = &set;
   plan.ports = parse_ports(ports, true, false);
   plan.scope = set.covering_scope();
-  plan.timing.min_rtt_timeout = std::chrono::milliseconds(20);
-  plan.timing.initial_rtt_timeout = std::chrono::milliseconds(50);
+  plan.timing = timing;
+  if (timing.min_rtt_timeout == TimingOptions{}.min_rtt_timeout) {
+    plan.timing.min_rtt_timeout = std::chrono::milliseconds(20);  // fast tests by default
+  }
+  plan.timing.initial_rtt_timeout =
+      std::max<Seconds>(plan.timing.min_rtt_timeout, std::chrono::milliseconds(50));
   plan.discovery = discovery;
   plan.scan_even_if_silent = std::move(keep);
   RawOptions options;
@@ -236,6 +244,48 @@ TEST(HostDiscovery, NeighbourDiscoveryFindsOnLinkHostsThatFilterEverything) {
   scan(ports, net, HostDiscovery::ping, {"198.18.0.7"}, "20-25");
   ASSERT_EQ(ports.sink.hosts.at("198.18.0.7").ports.size(), 6u);
   EXPECT_EQ(ports.sink.hosts.at("198.18.0.7").ports[2].state, PortState::open);  // 22
+}
+
+// The port scan does not wait for discovery to finish: a host that answered every
+// discovery probe is port-scanned while discovery still waits on the silent addresses, so
+// the live hosts' results come before discovery can call any address down.
+TEST(HostDiscovery, PortScanRunsWhileDiscoveryWaitsOnSilentAddresses) {
+  FakeNetworkConfig net;
+  net.hosts = {host("198.18.0.2"), host("198.18.0.7"), host("198.18.0.40")};
+  TimingOptions slow;  // silence takes discovery at least 2 x 300 ms to believe
+  slow.min_rtt_timeout = std::chrono::milliseconds(300);
+  Result r;
+  scan(r, net, HostDiscovery::ping, {"198.18.0.0/26"}, "1-100", {}, slow);
+  ASSERT_TRUE(r.summary.error.empty()) << r.summary.error;
+  EXPECT_EQ(r.summary.hosts_up, 3u);
+  ASSERT_EQ(r.sink.order.size(), 64u);
+  std::set<std::string> first3(r.sink.order.begin(), r.sink.order.begin() + 3);
+  EXPECT_EQ(first3, (std::set<std::string>{"198.18.0.2", "198.18.0.7", "198.18.0.40"}))
+      << "a down address was reported before the live hosts' port scan ended";
+  for (const auto& a : first3) {
+    EXPECT_EQ(r.sink.hosts.at(a).status, HostStatus::up) << a;
+    EXPECT_EQ(r.sink.hosts.at(a).status_reason, Reason::echo_reply) << a;
+    EXPECT_EQ(r.sink.hosts.at(a).ports.size(), 100u) << a;
+  }
+}
+
+// Discovery and the port scan send at the same time: --max-rate caps their sum, not each.
+TEST(HostDiscovery, MaxRateIsSharedByDiscoveryAndThePortScan) {
+  FakeNetworkConfig net;
+  net.hosts = {host("198.18.0.2"), host("198.18.0.7"), host("198.18.0.40")};
+  TimingOptions capped;
+  capped.max_rate = 10000;
+  Result r;
+  const auto started = std::chrono::steady_clock::now();
+  scan(r, net, HostDiscovery::ping, {"198.18.0.0/22"}, "1-1000", {}, capped);
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_TRUE(r.summary.error.empty()) << r.summary.error;
+  EXPECT_EQ(r.summary.hosts_up, 3u);
+  const auto sent = static_cast<double>(r.log->probed.size());
+  EXPECT_GT(sent, 3000 + 3 * 1024);  // 1 000 port probes a live host, 3 discovery probes each
+  // Each engine's pacer alone would allow twice the rate; 200 probes of bursts allowed.
+  EXPECT_GE(elapsed, (sent - 200) / capped.max_rate) << sent << " probes";
 }
 
 // Consecutive live hosts are kept as one range: a /16 of live hosts is one target spec.

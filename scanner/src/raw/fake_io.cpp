@@ -60,7 +60,7 @@ class FakePacketIo final : public PacketIo {
     }
     std::lock_guard lock(mu_);
     ++stats_.sent;
-    if (log_) log_->probed.push_back(dst);
+    if (log_) log_->record(dst);
     if (lost(config_.probe_loss)) return SendResult::sent;
     answer(packet);
     return SendResult::sent;
@@ -99,7 +99,7 @@ class FakePacketIo final : public PacketIo {
     }
     std::lock_guard lock(mu_);
     ++stats_.sent;
-    if (log_) log_->probed.push_back(about);
+    if (log_) log_->record(about);
     // An ARP request (asker's IPv4 at 28, asked at 38) or an IPv6 neighbour solicitation
     // (ICMPv6 135: asker = IPv6 source at 22, asked = its target at 62).
     const bool arp = frame.size() >= 42 && frame[12] == 0x08 && frame[13] == 0x06 &&

@@ -147,6 +147,9 @@ class RawScan : public FrameSink {
   void adapt_rate(Clock::time_point now);
   // Records a pair's first answer; false when it already had one.
   bool settle(std::size_t pair, std::size_t host, raw::Observation o);
+  void report_early(std::size_t host);
+  // Takes the next target from the plan's cursor or feed; false when there is none now.
+  bool next_target(TargetSet::Cursor& cursor, Target& out, bool group_empty, bool& more);
   std::size_t unanswered(std::size_t host) const {
     return ports_.size() - settled_[host].load(std::memory_order_relaxed);
   }
@@ -206,6 +209,7 @@ class RawScan : public FrameSink {
   std::unique_ptr<std::atomic<std::uint32_t>[]> late_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> errors_;
   std::unique_ptr<std::atomic<std::uint32_t>[]> settled_;  // pairs with an answer, per host
+  std::unique_ptr<std::atomic<bool>[]> reported_early_;    // per host: report_early() sent it
   // Per host, published by the receiver: its own probe timeout in us, 0 until it has an RTT
   // sample (the group's stands in).
   std::unique_ptr<std::atomic<std::uint32_t>[]> host_timeout_us_;
@@ -350,23 +354,59 @@ void RawScan::frame(std::span<const std::uint8_t> bytes) {
 bool RawScan::settle(std::size_t pair, std::size_t host, raw::Observation o) {
   std::uint8_t expected = 0;
   if (!answer_[pair].compare_exchange_strong(expected, encode(o))) return false;
-  settled_[host].fetch_add(1, std::memory_order_relaxed);
+  // acq_rel: the thread that settles a host's last pair sees every other pair's answer.
+  const auto before = settled_[host].fetch_add(1, std::memory_order_acq_rel);
+  if (plan_.report_answered_hosts_early && before + 1 == ports_.size()) report_early(host);
   return true;
+}
+
+// Every pair of the host is answered (called once, by whichever thread settled the last):
+// if an answer proves it up, it is reported now, and emit_group() leaves it out.
+void RawScan::report_early(std::size_t h) {
+  const std::size_t nports = ports_.size();
+  HostResult r;
+  r.address = hosts_[h].target.address;
+  r.hostname = hosts_[h].target.hostname;
+  r.ports.reserve(nports);
+  bool up = false;
+  for (std::size_t p = 0; p < nports; ++p) {
+    const auto o = decode(answer_[h * nports + p].load(std::memory_order_relaxed));
+    r.ports.push_back({ports_[p], proto_of(probe_.technique), o.state, o.reason, 0});
+    up = up || proves_host_up(o.reason);
+  }
+  if (!up) return;
+  reported_early_[h].store(true, std::memory_order_relaxed);  // read after the join
+  sink_.host(r);
+}
+
+bool RawScan::next_target(TargetSet::Cursor& cursor, Target& out, bool group_empty, bool& more) {
+  if (plan_.feed == nullptr) return more = cursor.next(out);
+  // A group starts with the first target to come and takes the others as long as they keep
+  // coming (discovery finds the live hosts of a subnet within a few ms of each other); the
+  // targets that come while it is scanned make the next group.
+  constexpr std::chrono::milliseconds kFeedLinger{2};
+  if (!group_empty) return plan_.feed->try_next(out, kFeedLinger);
+  return more = plan_.feed->wait_next(out, control_.stop);
 }
 
 ScanSummary RawScan::run() {
   started_ = Clock::now();
-  probes_total_ = plan_.targets->size_hint() * ports_.size();
+  // Fed targets: the work known so far, grown group by group.
+  probes_total_ = plan_.feed != nullptr || plan_.targets == nullptr
+                      ? 0
+                      : plan_.targets->size_hint() * ports_.size();
   progress_.start(started_, probes_total_);
   // Up to 1M pairs per group: a few bytes of state each, and the sender never idles.
   const std::size_t group_size = engine::group_size(ports_.size(), std::size_t{1} << 20, 4096);
-  auto cursor = plan_.targets->cursor();
+  const TargetSet none;  // a fed scan's cursor (its targets come from the feed)
+  auto cursor =
+      (plan_.feed != nullptr || plan_.targets == nullptr ? none : *plan_.targets).cursor();
   cursor.set_stop(control_.stop);
   Target t;
   bool more = true;
   while (more && !stopping() && summary_.error.empty()) {
     hosts_.clear();
-    while (hosts_.size() < group_size && (more = cursor.next(t))) {
+    while (hosts_.size() < group_size && next_target(cursor, t, hosts_.empty(), more)) {
       HostEntry h;
       h.target = t;
       h.ip = raw::to_ip(t.address);
@@ -374,7 +414,17 @@ ScanSummary RawScan::run() {
       hosts_.push_back(std::move(h));
     }
     if (hosts_.empty()) break;
+    if (plan_.feed != nullptr) {
+      // Fed in the order discovery heard them: reported in address order, as from a list.
+      std::sort(hosts_.begin(), hosts_.end(), [](const HostEntry& a, const HostEntry& b) {
+        return std::tie(a.ip.v6, a.ip.bytes) < std::tie(b.ip.v6, b.ip.bytes);
+      });
+    }
     summary_.hosts_total += hosts_.size();
+    if (plan_.feed != nullptr) {
+      probes_total_ = summary_.hosts_total * ports_.size();
+      progress_.set_total(probes_total_);
+    }
     scan_group();
     emit_group();
   }
@@ -396,6 +446,7 @@ void RawScan::scan_group() {
   late_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
   errors_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
   settled_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
+  reported_early_ = std::make_unique<std::atomic<bool>[]>(hosts_.size());
   host_timeout_us_ = std::make_unique<std::atomic<std::uint32_t>[]>(hosts_.size());
   host_rtt_.assign(hosts_.size(), engine::RttEstimator{});
   rate_limited_.assign(hosts_.size(), false);
@@ -1008,6 +1059,11 @@ void RawScan::emit_group() {
       r.refused_by_scope = true;
       ++hosts_done_;
       sink_.host(r);
+      continue;
+    }
+    if (reported_early_ && reported_early_[h].load(std::memory_order_relaxed)) {
+      ++summary_.hosts_up;
+      ++hosts_done_;
       continue;
     }
     const bool cut_short = host.timed_out || interrupted_ || stopping() || !summary_.error.empty();

@@ -4,8 +4,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -41,6 +44,26 @@ enum class HostDiscovery : std::uint8_t {
   only,  // -sn: discovery only, no port probes
 };
 
+// Targets handed to a scan while it runs: discovery's pipeline gives the port scan each host
+// it finds up at once, while it still waits on the silent ones. Thread-safe.
+class TargetFeed {
+ public:
+  void push(Target target);
+  // No more targets: a scan waiting on the feed takes what is left and ends.
+  void close();
+  // The next target, waiting while the feed is open and empty; false once it is closed and
+  // empty, or when `stop` (may be null) is set.
+  bool wait_next(Target& out, const std::atomic<bool>* stop);
+  // The next target if one is there now or comes within `wait`.
+  bool try_next(Target& out, std::chrono::microseconds wait = std::chrono::microseconds{0});
+
+ private:
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<Target> queue_;
+  bool closed_ = false;
+};
+
 struct ScanPlan {
   Technique technique = Technique::connect;
   const TargetSet* targets = nullptr;
@@ -60,6 +83,13 @@ struct ScanPlan {
   // A probe budget shared with the other scans of the process (the agent's max-rate over
   // concurrent jobs), taken after timing.max_rate's own pacing. Null: none. Not owned.
   RateBudget* shared_rate = nullptr;
+  // When set, the scan takes its targets from here and `targets` is unused. Not owned. Raw
+  // engines only.
+  TargetFeed* feed = nullptr;
+  // Reports a host as soon as every one of its probes is answered and one answer proves it
+  // up, from the engine's receiver thread, instead of at the end of its group (discovery's
+  // pipeline; the sink must be thread-safe). Raw engines only.
+  bool report_answered_hosts_early = false;
 };
 
 struct Progress {

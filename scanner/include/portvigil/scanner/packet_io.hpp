@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -145,7 +146,14 @@ struct FakeNetworkConfig {
 };
 
 struct FakeNetworkLog {
-  std::vector<asio::ip::address> probed;  // destination of every packet that was sent
+  // Destination of every packet that was sent. The engines behind host discovery send at
+  // the same time, each through its own FakePacketIo: read it once the scan has returned.
+  std::vector<asio::ip::address> probed;
+  std::mutex mu;  // guards `probed` while scans run
+  void record(const asio::ip::address& dst) {
+    std::lock_guard lock(mu);
+    probed.push_back(dst);
+  }
 };
 
 // An in-memory network answering like a Linux host would. `log` (optional) records what
