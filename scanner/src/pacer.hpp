@@ -1,9 +1,10 @@
 // One pacer for both engines: a token bucket whose rate adapts between a floor and a ceiling.
 //
-// The adaptation is Nmap's congestion control applied to a rate: slow start (x1.25 per clean
-// window) until the first loss, then additive increase (an eighth of the starting rate per
-// clean window) above half the rate at which loss was last seen; each loss halves the rate.
-// Callers decide what a window and a loss are (pacer_test.cpp pins the arithmetic).
+// The adaptation is Nmap's congestion control applied to a rate: slow start (x2 per clean
+// window, as TCP doubles per round trip; a window is at least two round trips) until the
+// first loss, then additive increase (an eighth of the starting rate per clean window) above
+// half the rate at which loss was last seen; each loss halves the rate. Callers decide what
+// a window and a loss are (tests/scanner/engine_core_test.cpp pins the arithmetic).
 #pragma once
 
 #include <algorithm>
@@ -56,7 +57,7 @@ class Pacer {
   // A window that was paced by this bucket and saw no loss: grow, not above the ceiling.
   void speed_up() {
     if (unlimited()) return;
-    rate_ = std::min(rate_ < threshold_ ? rate_ * 1.25 : rate_ + step_, ceiling_);
+    rate_ = std::min(rate_ < threshold_ ? rate_ * 2 : rate_ + step_, ceiling_);
   }
 
  private:
