@@ -4,6 +4,7 @@
 // ranges (TargetSet::add_target joins consecutive addresses), down ones are reported and
 // forgotten at once.
 #include <algorithm>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -41,12 +42,19 @@ class DiscoverySink final : public ReportSink {
     std::lock_guard lock(mu_);
     take(h);
   }
-  // Why a queued host is up (pipeline only; its reason is recorded before it is fed).
-  [[nodiscard]] std::optional<Reason> reason_of(const asio::ip::address& a) {
+  // Why a fed host is up (pipeline only; recorded before it is fed), asked once, when its
+  // port scan is reported: forgotten then, so only the backlog is kept.
+  [[nodiscard]] std::optional<Reason> take_reason(const asio::ip::address& a) {
     std::lock_guard lock(mu_);
     const auto it = fed_reasons_.find(AddressKey::of(a));
     if (it == fed_reasons_.end()) return std::nullopt;
-    return it->second;
+    const Reason why = it->second;
+    fed_reasons_.erase(it);
+    return why;
+  }
+  [[nodiscard]] std::size_t down_count() {
+    std::lock_guard lock(mu_);
+    return down_;
   }
   [[nodiscard]] std::size_t up_count() {
     std::lock_guard lock(mu_);
@@ -104,9 +112,11 @@ class DiscoverySink final : public ReportSink {
     }
     r.status = HostStatus::down;
     r.status_reason = Reason::no_response;
+    ++down_;
     out_.host(r);
   }
 
+  std::size_t down_ = 0;
   const ScanPlan& plan_;
   ReportSink& out_;
   TargetFeed* feed_;
@@ -189,6 +199,50 @@ void add_counters(ScanCounters& into, const ScanCounters& c) {
   into.rate_limited_probes += c.rate_limited_probes;
 }
 
+// One progress stream from the pipeline's two engines: the sum of their work (the port
+// scan's as far as it is known), to the caller's callback, never from two threads at once.
+class MergedProgress {
+ public:
+  using Clock = std::chrono::steady_clock;
+  MergedProgress(const RunControl& control, Clock::time_point started, DiscoverySink& found)
+      : control_(control), started_(started), found_(found) {}
+  void discovery(const Progress& p) { update(discovery_, p); }
+  void ports(const Progress& p) { update(ports_, p); }
+
+ private:
+  struct Last {
+    Progress progress;
+    Clock::time_point at{};
+  };
+  void update(Last& last, const Progress& p) {
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    last = {p, now};
+    // Each engine reports once per interval: together, at most once per half interval.
+    if (now - emitted_ < control_.progress_every / 2) return;
+    emitted_ = now;
+    // A rate reported longer ago than two intervals is of an engine that has gone quiet.
+    const auto fresh = [&](const Last& l) {
+      return now - l.at < 2 * control_.progress_every ? l.progress.rate : 0.0;
+    };
+    Progress merged;
+    merged.probes_done = discovery_.progress.probes_done + ports_.progress.probes_done;
+    merged.probes_total = discovery_.progress.probes_total + ports_.progress.probes_total;
+    merged.hosts_done = ports_.progress.hosts_done + found_.down_count();
+    merged.elapsed = now - started_;
+    merged.rate = fresh(discovery_) + fresh(ports_);
+    control_.on_progress(merged);
+  }
+
+  const RunControl& control_;
+  Clock::time_point started_;
+  DiscoverySink& found_;
+  std::mutex mu_;
+  Last discovery_;
+  Last ports_;
+  Clock::time_point emitted_{};
+};
+
 class DiscoveringEngine final : public ScanEngine {
  public:
   // `pipelined`: both engines take ScanPlan::feed and report_answered_hosts_early (the raw
@@ -264,20 +318,56 @@ class DiscoveringEngine final : public ScanEngine {
     scan.feed = &feed;
     if (plan.timing.max_rate > 0) ping.shared_rate = scan.shared_rate = &budget;
     ping.report_answered_hosts_early = true;
-    RunControl quiet;  // progress comes from the port scan
-    quiet.stop = control.stop;
+    // Discovery stops when the port scan has ended early (stopped, failed): the port scan
+    // sees the caller's stop itself and relays it here as it returns.
+    std::atomic<bool> abort{false};
+    MergedProgress progress(control, started, found);
+    RunControl ping_control;
+    ping_control.stop = &abort;
+    RunControl scan_control = control;
+    if (control.on_progress) {
+      ping_control.progress_every = control.progress_every;
+      ping_control.on_progress = [&progress](const Progress& p) { progress.discovery(p); };
+      scan_control.on_progress = [&progress](const Progress& p) { progress.ports(p); };
+    }
     ScanSummary total;
+    std::exception_ptr discovery_failed;
     std::thread discovering([&] {
-      total = discovery_->run(ping, found, quiet);
+      try {
+        total = discovery_->run(ping, found, ping_control);
+      } catch (...) {
+        discovery_failed = std::current_exception();
+      }
       feed.close();
     });
-    StatusSink stamped([&found](const asio::ip::address& a) { return found.reason_of(a); }, out);
-    const ScanSummary ports = ports_->run(scan, stamped, control);
-    feed.close();  // the port scan ended early (stopped, failed): nothing more is taken
-    discovering.join();
+    // Whatever way this function is left, discovery is stopped and joined first.
+    struct Join {
+      std::thread& thread;
+      std::atomic<bool>& abort;
+      ~Join() {
+        abort = true;
+        if (thread.joinable()) thread.join();
+      }
+    };
+    ScanSummary ports;
+    std::size_t silent_but_up = 0;
+    {
+      const Join join{discovering, abort};
+      StatusSink stamped([&found](const asio::ip::address& a) { return found.take_reason(a); },
+                         out);
+      ports = ports_->run(scan, stamped, scan_control);
+      if (!ports.interrupted && ports.error.empty()) {
+        // The port scan ran until the feed closed: discovery has ended on its own.
+        discovering.join();
+        discovering = std::thread{};
+      }
+      silent_but_up = stamped.silent_but_up;
+    }
+    if (discovery_failed) std::rethrow_exception(discovery_failed);
     // Hosts found up that the port scan never took are still reported, as not scanned.
+    StatusSink stamped([&found](const asio::ip::address& a) { return found.take_reason(a); }, out);
     Target t;
-    while (feed.try_next(t)) {
+    while (feed.next(t, std::chrono::microseconds{0}) == TargetFeed::Next::target) {
       HostResult r;
       r.address = t.address;
       r.hostname = t.hostname;
@@ -285,10 +375,14 @@ class DiscoveringEngine final : public ScanEngine {
       r.note = engine::note::kInterruptedAfterDiscovery;
       stamped.host(r);
     }
-    total.hosts_up = found.up_count() + stamped.silent_but_up;
+    total.hosts_up = found.up_count() + silent_but_up;
     add_counters(total.counters, ports.counters);
-    total.interrupted = total.interrupted || ports.interrupted;
-    if (total.error.empty()) total.error = ports.error;
+    if (!ports.error.empty()) {
+      total.error = ports.error;  // discovery was stopped for it: not an interruption
+      total.interrupted = ports.interrupted;
+    } else {
+      total.interrupted = total.interrupted || ports.interrupted;
+    }
     engine::finish_summary(total, started, false);
     return total;
   }
@@ -305,10 +399,18 @@ constexpr std::uint16_t kConnectPingPorts[] = {80, 443};
 
 }  // namespace
 
-void TargetFeed::push(Target target) {
+void TargetFeed::push(const Target& target) {
+  const bool v6 = target.address.is_v6();
+  const uint128 value = to_uint128(target.address);
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(std::move(target));
+    Run* back = runs_.empty() ? nullptr : &runs_.back();
+    if (back && target.hostname.empty() && back->hostname.empty() && back->v6 == v6 &&
+        back->first + back->count == value && back->first + back->count != 0) {
+      ++back->count;
+    } else {
+      runs_.push_back({value, 1, v6, target.hostname});
+    }
   }
   ready_.notify_one();
 }
@@ -321,28 +423,18 @@ void TargetFeed::close() {
   ready_.notify_all();
 }
 
-bool TargetFeed::wait_next(Target& out, const std::atomic<bool>* stop) {
+TargetFeed::Next TargetFeed::next(Target& out, std::chrono::microseconds wait) {
   std::unique_lock lock(mu_);
-  // A stop is a flag a signal handler sets, never notified: looked at every 20 ms.
-  while (queue_.empty() && !closed_) {
-    if (stop && stop->load(std::memory_order_relaxed)) return false;
-    ready_.wait_for(lock, std::chrono::milliseconds(20));
+  if (runs_.empty() && !closed_ && wait.count() > 0) {
+    ready_.wait_for(lock, wait, [this] { return !runs_.empty() || closed_; });
   }
-  if (queue_.empty()) return false;
-  out = std::move(queue_.front());
-  queue_.pop_front();
-  return true;
-}
-
-bool TargetFeed::try_next(Target& out, std::chrono::microseconds wait) {
-  std::unique_lock lock(mu_);
-  if (queue_.empty() && !closed_ && wait.count() > 0) {
-    ready_.wait_for(lock, wait, [this] { return !queue_.empty() || closed_; });
-  }
-  if (queue_.empty()) return false;
-  out = std::move(queue_.front());
-  queue_.pop_front();
-  return true;
+  if (runs_.empty()) return closed_ ? Next::closed : Next::later;
+  Run& front = runs_.front();
+  out.address = from_uint128(front.first, front.v6);
+  out.hostname = front.hostname;
+  ++front.first;
+  if (--front.count == 0) runs_.pop_front();
+  return Next::target;
 }
 
 std::unique_ptr<ScanEngine> make_scan_engine(Technique technique, RawOptions options) {

@@ -134,6 +134,13 @@ TEST(Pacer, SlowStartThenHalvingThenAdditiveIncrease) {
   EXPECT_DOUBLE_EQ(p.rate(), 525000);
 }
 
+// A sender that learns of loss only a pass later grows by a quarter per window.
+TEST(Pacer, BlindSlowStartGrowsByAQuarter) {
+  Pacer p(100000, 500, 1000000, milliseconds(1), Clock::now(), Pacer::kBlindSlowStart);
+  p.speed_up();
+  EXPECT_DOUBLE_EQ(p.rate(), 125000);
+}
+
 TEST(Pacer, LossNeverTakesTheRateBelowTheFloor) {
   auto now = Clock::now();
   Pacer p(2000, 500, 2000, milliseconds(1), now);

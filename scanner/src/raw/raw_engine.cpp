@@ -83,7 +83,7 @@ class RawScan : public FrameSink {
         sink_(sink),
         control_(control),
         ports_(plan.ports.of(proto_of(probe.technique))),
-        pacer_(make_pacer(plan.timing, options)),
+        pacer_(make_pacer(plan.timing, options, &probe == &raw::ping_probe())),
         timeouts_(engine::TimeoutBounds::of(plan.timing)),
         progress_(control) {
     paced_ = plan.udp_pacing.enabled && proto_of(probe.technique) == Proto::udp &&
@@ -121,12 +121,15 @@ class RawScan : public FrameSink {
   // --max-rate is where the rate starts and a cap it never passes; without it the rate starts
   // at RawOptions::initial_rate and may grow to RawOptions::max_adaptive_rate. Loss never
   // takes it below --min-rate (or kMinAdaptiveRate).
-  static engine::Pacer make_pacer(const TimingOptions& t, const RawOptions& o) {
+  // Discovery has no first-pass loss signal (its few probes a host answer in any order):
+  // its slow start is the cautious one.
+  static engine::Pacer make_pacer(const TimingOptions& t, const RawOptions& o, bool discovery) {
     double start = t.max_rate > 0 ? t.max_rate : o.initial_rate;
     if (t.min_rate > 0) start = std::max(start, t.min_rate);
     const double ceiling = t.max_rate > 0 ? start : std::max(start, o.max_adaptive_rate);
     return engine::Pacer(start, std::max(kMinAdaptiveRate, t.min_rate), ceiling,
-                         std::chrono::milliseconds(1), Clock::now());
+                         std::chrono::milliseconds(1), Clock::now(),
+                         discovery ? engine::Pacer::kBlindSlowStart : engine::Pacer::kSlowStart);
   }
 
   // Timeouts are kept as 32-bit microseconds: clamp, so no input can overflow them.
@@ -385,8 +388,13 @@ bool RawScan::next_target(TargetSet::Cursor& cursor, Target& out, bool group_emp
   // coming (discovery finds the live hosts of a subnet within a few ms of each other); the
   // targets that come while it is scanned make the next group.
   constexpr std::chrono::milliseconds kFeedLinger{2};
-  if (!group_empty) return plan_.feed->try_next(out, kFeedLinger);
-  return more = plan_.feed->wait_next(out, control_.stop);
+  if (!group_empty) return plan_.feed->next(out, kFeedLinger) == TargetFeed::Next::target;
+  for (;;) {
+    const auto got = plan_.feed->next(out, std::chrono::milliseconds(50));
+    if (got == TargetFeed::Next::target) return true;
+    if (got == TargetFeed::Next::closed || stopping()) return more = false;
+    maybe_progress();  // waiting on discovery is progress too
+  }
 }
 
 ScanSummary RawScan::run() {

@@ -45,22 +45,28 @@ enum class HostDiscovery : std::uint8_t {
 };
 
 // Targets handed to a scan while it runs: discovery's pipeline gives the port scan each host
-// it finds up at once, while it still waits on the silent ones. Thread-safe.
+// it finds up at once, while it still waits on the silent ones. Thread-safe. Consecutive
+// addresses are kept as one run, so a backlog of live hosts costs little memory.
 class TargetFeed {
  public:
-  void push(Target target);
+  void push(const Target& target);
   // No more targets: a scan waiting on the feed takes what is left and ends.
   void close();
-  // The next target, waiting while the feed is open and empty; false once it is closed and
-  // empty, or when `stop` (may be null) is set.
-  bool wait_next(Target& out, const std::atomic<bool>* stop);
-  // The next target if one is there now or comes within `wait`.
-  bool try_next(Target& out, std::chrono::microseconds wait = std::chrono::microseconds{0});
+  enum class Next : std::uint8_t { target, later, closed };
+  // The next target if one is there or comes within `wait`: `later` when none came while
+  // the feed stays open, `closed` once it is closed and empty.
+  Next next(Target& out, std::chrono::microseconds wait);
 
  private:
+  struct Run {
+    uint128 first = 0;
+    uint128 count = 0;
+    bool v6 = false;
+    std::string hostname;  // a named target is a run of its own
+  };
   std::mutex mu_;
   std::condition_variable ready_;
-  std::deque<Target> queue_;
+  std::deque<Run> runs_;
   bool closed_ = false;
 };
 

@@ -149,10 +149,12 @@ struct FakeNetworkLog {
   // Destination of every packet that was sent. The engines behind host discovery send at
   // the same time, each through its own FakePacketIo: read it once the scan has returned.
   std::vector<asio::ip::address> probed;
-  std::mutex mu;  // guards `probed` while scans run
+  std::vector<std::chrono::steady_clock::time_point> sent_at;  // when each was sent
+  std::mutex mu;                                               // guards both while scans run
   void record(const asio::ip::address& dst) {
     std::lock_guard lock(mu);
     probed.push_back(dst);
+    sent_at.push_back(std::chrono::steady_clock::now());
   }
 };
 
