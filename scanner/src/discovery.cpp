@@ -199,6 +199,16 @@ void add_counters(ScanCounters& into, const ScanCounters& c) {
   into.rate_limited_probes += c.rate_limited_probes;
 }
 
+// A host discovery found up that the port scan never took (the run was stopped or failed).
+HostResult not_scanned(const Target& t) {
+  HostResult r;
+  r.address = t.address;
+  r.hostname = t.hostname;
+  r.complete = false;
+  r.note = engine::note::kInterruptedAfterDiscovery;
+  return r;
+}
+
 // One progress stream from the pipeline's two engines: the sum of their work (the port
 // scan's as far as it is known), to the caller's callback, never from two threads at once.
 class MergedProgress {
@@ -276,14 +286,7 @@ class DiscoveringEngine final : public ScanEngine {
       // Hosts found up and never port-scanned are still reported, as not scanned.
       auto cursor = found.to_scan.cursor();
       Target t;
-      while (cursor.next(t)) {
-        HostResult r;
-        r.address = t.address;
-        r.hostname = t.hostname;
-        r.complete = false;
-        r.note = engine::note::kInterruptedAfterDiscovery;
-        stamped.host(r);
-      }
+      while (cursor.next(t)) stamped.host(not_scanned(t));
       engine::finish_summary(total, started, false);
       return total;
     }
@@ -368,12 +371,7 @@ class DiscoveringEngine final : public ScanEngine {
     StatusSink stamped([&found](const asio::ip::address& a) { return found.take_reason(a); }, out);
     Target t;
     while (feed.next(t, std::chrono::microseconds{0}) == TargetFeed::Next::target) {
-      HostResult r;
-      r.address = t.address;
-      r.hostname = t.hostname;
-      r.complete = false;
-      r.note = engine::note::kInterruptedAfterDiscovery;
-      stamped.host(r);
+      stamped.host(not_scanned(t));
     }
     total.hosts_up = found.up_count() + silent_but_up;
     add_counters(total.counters, ports.counters);

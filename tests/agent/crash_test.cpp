@@ -751,6 +751,17 @@ bool has_line(const std::string& text, const std::string& line) {
   return text.starts_with(line + "\n") || text.find("\n" + line + "\n") != std::string::npos;
 }
 
+// The agent's first /metrics answer (up to 3 s after its start): "" if none came.
+std::string first_scrape(std::uint16_t web_port) {
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  std::string metrics;
+  while ((metrics = test::http_get(web_port, "/metrics")).empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  return metrics;
+}
+
 // Scan windows: a job whose window closes mid-scan is stopped there (incomplete, no events)
 // and does not start again outside it; a job whose window is hours away never starts.
 // "crash" (600 ports at 50/s: 12 s) is cut 4 s in with no complete scan in its window: a
@@ -781,12 +792,7 @@ TEST(AgentBinary, ScanWindowsStopAScanAtTheirEndAndKeepJobsOutside) {
           .count();
   ServiceGuard service{dir.start_service()};
   ASSERT_GT(service.pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
-  std::string metrics;
-  while ((metrics = test::http_get(web_port, "/metrics")).empty() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
+  std::string metrics = first_scrape(web_port);
   EXPECT_TRUE(has_line(metrics, "portvigil_job_window_open{scan_job=\"crash\"} 1")) << metrics;
   EXPECT_TRUE(has_line(metrics, "portvigil_job_window_open{scan_job=\"later\"} 0")) << metrics;
   EXPECT_TRUE(
@@ -856,12 +862,7 @@ TEST(AgentBinary, LastSuccessSurvivesARestart) {
   write_all(dir.config(), config);
   ServiceGuard service{dir.start_service()};
   ASSERT_GT(service.pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
-  std::string metrics;
-  while ((metrics = test::http_get(web_port, "/metrics")).empty() &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
+  std::string metrics = first_scrape(web_port);
   std::smatch last;
   ASSERT_TRUE(std::regex_search(
       metrics, last,
