@@ -329,7 +329,9 @@ void attach_store(Store& store, EventLog& events, const Config& config, AgentMet
     // A restart does not forget when the job last completed a scan (the dashboard and
     // PortvigilScanStale read it).
     if (const auto last = store.latest_complete_scan(j.name); last && last->finished) {
-      metrics.restore_last_success(j.name, *last->finished);
+      // Never in the future (a clock stepped back): that would hold the alert off.
+      metrics.restore_last_success(j.name,
+                                   std::min(*last->finished, std::chrono::system_clock::now()));
     }
   }
   // A sink seen for the first time starts after the newest event, fixed here, before any

@@ -341,6 +341,9 @@ TEST(PingArp, CaptureFilterTakesArpAndCompilesOnEveryLinkType) {
       pcap_pkthdr hdr{};
       hdr.caplen = hdr.len = 42;
       EXPECT_NE(pcap_offline_filter(&prog, &hdr, buf.data()), 0);
+      // Our own requests (sent on another socket, so the capture sees them) are not taken.
+      build_arp_request(kUs, scanner_ip(false), target_ip(false), buf);
+      EXPECT_EQ(pcap_offline_filter(&prog, &hdr, buf.data()), 0);
       const std::size_t n = portvigil::raw::build_neighbor_advertisement(
           kThem, target_ip(true), kUs, scanner_ip(true), buf);
       hdr.caplen = hdr.len = static_cast<bpf_u_int32>(n);

@@ -357,9 +357,11 @@ bool is_port_unreachable(const Reply& r) {
 
 std::string capture_filter(const Probe& probe, std::uint16_t sport_base) {
   // Echo replies only for discovery. ip6[40] is the ICMPv6 type when no extension header
-  // comes first, as with every reply seen from Linux.
+  // comes first, as with every reply seen from Linux. ARP replies only (operation 2): our
+  // own requests, sent on another socket, would otherwise be copied into the ring too.
   const std::string icmp = &probe == &kPingProbe
-                               ? "arp or (icmp and (icmp[0] == 3 or icmp[0] == 0)) or "
+                               ? "(arp and arp[6:2] == 2) or (icmp and (icmp[0] == 3 or "
+                                 "icmp[0] == 0)) or "
                                  "(icmp6 and (ip6[40] == 1 or ip6[40] == 129 or "
                                  "ip6[40] == 136))"
                                : "(icmp and icmp[0] == 3) or (icmp6 and ip6[40] == 1)";
