@@ -930,6 +930,83 @@ TEST(RawSubnet, DiscoveryListsOnlyLiveHostsThatMatchTruthAndNmap) {
   EXPECT_EQ(sn.out.find("PORT"), std::string::npos) << "-sn must not list ports:\n" << sn.out;
 }
 
+// What is on the link is what the routing table says (RFC 5942), not what the interface's
+// prefixes cover. 198.18.7.9 and 2001:db8:7::9 lie outside every prefix of the scanner's
+// interface but behind on-link routes; 198.18.0.130 lies inside its /24 but behind a route
+// through the gateway 198.18.0.2. All three drop every IP packet to them, so only neighbour
+// discovery can find one: the two on-link ones are up by ARP / neighbour solicitation, the
+// routed one is down, as nmap -sn (which reads the routing table too) reports them.
+TEST(RawSubnet, OnLinkIsWhatTheRoutingTableSays) {
+  PV_REQUIRE_LAB();
+  if (!pvlab::have_tool("nmap")) PV_SKIP_OR_FAIL("nmap is not installed");
+  LabConfig config;
+  config.tcp_open = "22";
+  Lab lab(config);
+  PV_REQUIRE_LAB_UP(lab);
+  const std::string tgt = "pv-" + lab.name() + "-tgt";
+  const std::string scan = "pv-" + lab.name() + "-scan";
+  const std::string tif = lab.target_interface();
+  const std::string sif = lab.scan_interface();
+  const CmdResult setup =
+      pvlab::run({"sh", "-c",
+                  "set -e; ip -n " + tgt + " addr add 198.18.7.9/32 dev " + tif + "; ip -n " + tgt +
+                      " addr add 198.18.0.130/32 dev " + tif + "; ip -n " + tgt +
+                      " addr add 2001:db8:7::9/128 dev " + tif + " nodad; ip -n " + scan +
+                      " route add 198.18.7.0/24 dev " + sif + "; ip -n " + scan +
+                      " -6 route add 2001:db8:7::/64 dev " + sif + "; ip -n " + scan +
+                      " route add 198.18.0.128/28 via 198.18.0.2; ip netns exec " + tgt +
+                      " sh -c 'nft insert rule inet pvlab input ip daddr 198.18.7.9 drop && "
+                      "nft insert rule inet pvlab input ip daddr 198.18.0.130 drop && "
+                      "nft insert rule inet pvlab input ip6 daddr 2001:db8:7::9 drop'"},
+                 30s);
+  ASSERT_EQ(setup.exit_code, 0) << setup.describe();
+  // The target answers ARP for 198.18.7.9 though the question comes from another prefix:
+  // if it did not, the test would prove nothing.
+  const CmdResult arp = pvlab::run({"ip", "netns", "exec", scan, "sh", "-c",
+                                    "ip neigh flush dev " + sif +
+                                        "; ping -c1 -W1 198.18.7.9 >/dev/null; ip neigh show "
+                                        "198.18.7.9 dev " +
+                                        sif},
+                                   30s);
+  ASSERT_NE(arp.out.find("lladdr"), std::string::npos)
+      << "the target does not answer ARP for 198.18.7.9:\n"
+      << arp.describe();
+
+  const std::vector<std::string> targets = {"198.18.7.8-10", "198.18.0.129-131", "2001:db8:7::8",
+                                            "2001:db8:7::9", "2001:db8:7::a"};
+  auto up_hosts = [](const std::string& grepable) {
+    std::set<std::string> up;
+    for (const auto& line : pvlab::split_lines(grepable)) {
+      if (line.rfind("Host: ", 0) != 0 || line.find("Status: Up") == std::string::npos) continue;
+      up.insert(line.substr(6, line.find(' ', 6) - 6));
+    }
+    return up;
+  };
+  std::vector<std::string> pv_args = {pvlab::portvigil_binary(), "scan", "-sn", "-n", "-oG",
+                                      lab.path("pv.gnmap")};
+  pv_args.insert(pv_args.end(), targets.begin(), targets.end());
+  const CmdResult pv = lab.exec(pv_args, 120s);
+  ASSERT_EQ(pv.exit_code, 0) << pv.describe();
+  const std::set<std::string> expected = {"198.18.7.9", "2001:db8:7::9"};
+  EXPECT_EQ(up_hosts(pvlab::read_file(lab.path("pv.gnmap"))), expected) << pv.out;
+  EXPECT_NE(pv.out.find("Host is up, received arp-response."), std::string::npos) << pv.out;
+  EXPECT_NE(pv.out.find("Host is up, received nd-response."), std::string::npos) << pv.out;
+
+  // nmap takes IPv4 and IPv6 in separate runs.
+  std::set<std::string> nmap_up;
+  for (const auto& [family, list] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"-4", {"198.18.7.8-10", "198.18.0.129-131"}},
+           {"-6", {"2001:db8:7::8", "2001:db8:7::9", "2001:db8:7::a"}}}) {
+    std::vector<std::string> args = {"nmap", family, "-sn", "-n", "-oG", lab.path("nmap.gnmap")};
+    args.insert(args.end(), list.begin(), list.end());
+    const CmdResult n = lab.exec(args, 120s);
+    ASSERT_EQ(n.exit_code, 0) << n.describe();
+    const auto up = up_hosts(pvlab::read_file(lab.path("nmap.gnmap")));
+    nmap_up.insert(up.begin(), up.end());
+  }
+  EXPECT_EQ(nmap_up, expected) << "nmap disagrees about what is on the link";
+}
+
 // The short version of bench/subnet_bench.sh --case 16: an AnyIP block where every address is
 // live, scanned whole. Every address is listed with the truth on every port; -sn finds them
 // all, by TCP alone (the block is routed, not on-link, and drops ICMP echo). Larger blocks

@@ -86,7 +86,11 @@ class FakePacketIo final : public PacketIo {
 
   std::optional<LinkInfo> link() override {
     if (!ethernet()) return std::nullopt;
-    return LinkInfo{kOurMac, config_.ethernet_on_link};
+    return LinkInfo{kOurMac};
+  }
+  bool on_link(const asio::ip::address& dst) override {
+    return std::any_of(config_.ethernet_on_link.begin(), config_.ethernet_on_link.end(),
+                       [&dst](const AddressRange& r) { return r.contains(dst); });
   }
 
   // ARP requests and neighbour solicitations from host discovery: every fake host on the
@@ -114,7 +118,7 @@ class FakePacketIo final : public PacketIo {
     std::copy_n(frame.data() + (ns ? 22 : 28), ns ? 16 : 4, asker.bytes.begin());
     std::copy_n(frame.data() + (ns ? 62 : 38), ns ? 16 : 4, asked.bytes.begin());
     const FakeHost* host = host_for(asked);
-    if (!host || !host->answers_arp || !link()->reaches(raw::to_asio(asked))) {
+    if (!host || !host->answers_arp || !on_link(raw::to_asio(asked))) {
       return SendResult::sent;
     }
     std::array<std::uint8_t, 128> out{};

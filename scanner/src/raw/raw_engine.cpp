@@ -927,7 +927,7 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
   // the capture interface's Ethernet link; for any other target it has nothing to ask, and
   // the pair is settled at once with no evidence either way.
   const bool frame = probe_.neighbor && ports_[pi] == raw::kNeighborPort;
-  if (frame && !(link_ && link_->reaches(host.target.address))) {
+  if (frame && !(link_ && io_->on_link(host.target.address))) {
     settle(pair, h, {PortState::filtered, Reason::unknown});
     return;
   }

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
@@ -95,6 +97,60 @@ std::string interface_of(const asio::ip::address& local) {
   return name;
 }
 
+// Asks the kernel for the route it would use toward `dst` (RTM_GETROUTE, what `ip route get`
+// prints): true when that is a unicast route out of interface `ifindex` with no gateway, so
+// `dst` itself answers neighbour discovery on that link. rtnetlink answers a request before
+// send() returns, so the read never waits; a missing or unexpected answer means "not on-link"
+// (discovery then simply does not ask the link). Replies to other sequence numbers (a request
+// that went unanswered earlier) are skipped.
+bool route_is_on_link(int nl_fd, std::uint32_t seq, const asio::ip::address& dst, int ifindex) {
+  struct {
+    nlmsghdr header;
+    rtmsg route;
+    alignas(NLMSG_ALIGNTO) unsigned char attrs[RTA_SPACE(16)];
+  } req{};
+  const std::size_t addr_len = dst.is_v4() ? 4 : 16;
+  req.route.rtm_family = dst.is_v4() ? AF_INET : AF_INET6;
+  req.route.rtm_dst_len = static_cast<unsigned char>(addr_len * 8);
+  auto* attr = reinterpret_cast<rtattr*>(req.attrs);
+  attr->rta_type = RTA_DST;
+  attr->rta_len = static_cast<unsigned short>(RTA_LENGTH(addr_len));
+  if (dst.is_v4()) {
+    std::memcpy(RTA_DATA(attr), dst.to_v4().to_bytes().data(), 4);
+  } else {
+    std::memcpy(RTA_DATA(attr), dst.to_v6().to_bytes().data(), 16);
+  }
+  req.header.nlmsg_len =
+      static_cast<std::uint32_t>(NLMSG_LENGTH(sizeof(rtmsg)) + RTA_SPACE(addr_len));
+  req.header.nlmsg_type = RTM_GETROUTE;
+  req.header.nlmsg_flags = NLM_F_REQUEST;
+  req.header.nlmsg_seq = seq;
+  if (send(nl_fd, &req, req.header.nlmsg_len, MSG_DONTWAIT) < 0) return false;
+  alignas(nlmsghdr) unsigned char buf[8192];
+  while (true) {
+    const ssize_t got = recv(nl_fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (got <= 0) return false;
+    int left = static_cast<int>(got);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq) continue;
+      if (h->nlmsg_type != RTM_NEWROUTE || h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) {
+        return false;  // NLMSG_ERROR: no route (unreachable, prohibited, no such network)
+      }
+      const auto* route = static_cast<const rtmsg*>(NLMSG_DATA(h));
+      if (route->rtm_type != RTN_UNICAST) return false;
+      int oif = 0;
+      int attrs_left = static_cast<int>(RTM_PAYLOAD(h));
+      for (auto* a = RTM_RTA(route); RTA_OK(a, attrs_left); a = RTA_NEXT(a, attrs_left)) {
+        if (a->rta_type == RTA_GATEWAY || a->rta_type == RTA_VIA) return false;
+        if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) >= sizeof(int)) {
+          std::memcpy(&oif, RTA_DATA(a), sizeof(int));
+        }
+      }
+      return oif != 0 && oif == ifindex;
+    }
+  }
+}
+
 // Every resource is owned by a member, so a constructor that throws part-way (no route, no
 // interface, pcap errors) releases what it had already opened.
 class RealPacketIo final : public PacketIo {
@@ -142,6 +198,7 @@ class RealPacketIo final : public PacketIo {
       frame_fd_.reset(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
       ifindex_ = static_cast<int>(if_nametoindex(iface.c_str()));
       if (frame_fd_) setsockopt(frame_fd_.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+      route_fd_.reset(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
     }
   }
 
@@ -219,34 +276,12 @@ class RealPacketIo final : public PacketIo {
     if (std::all_of(info.mac.begin(), info.mac.end(), [](std::uint8_t b) { return b == 0; })) {
       return std::nullopt;
     }
-    ifaddrs* list = nullptr;
-    if (getifaddrs(&list) != 0) return std::nullopt;
-    for (auto* i = list; i; i = i->ifa_next) {
-      if (!i->ifa_addr || !i->ifa_netmask || iface_ != i->ifa_name) continue;
-      if (i->ifa_addr->sa_family == AF_INET) {
-        const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
-        const auto* m = reinterpret_cast<const sockaddr_in*>(i->ifa_netmask);
-        const auto prefix = static_cast<unsigned>(__builtin_popcount(m->sin_addr.s_addr));
-        asio::ip::address_v4::bytes_type b;
-        std::memcpy(b.data(), &a->sin_addr, 4);
-        info.on_link.push_back(block_of(asio::ip::address_v4(b), prefix));
-      } else if (i->ifa_addr->sa_family == AF_INET6) {
-        const auto* a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
-        const auto* m = reinterpret_cast<const sockaddr_in6*>(i->ifa_netmask);
-        asio::ip::address_v6::bytes_type b;
-        std::memcpy(b.data(), &a->sin6_addr, 16);
-        const asio::ip::address_v6 address(b);
-        if (address.is_link_local()) continue;  // targets never carry a zone
-        unsigned prefix = 0;
-        for (std::size_t k = 0; k < 16; ++k) {
-          prefix += static_cast<unsigned>(__builtin_popcount(m->sin6_addr.s6_addr[k]));
-        }
-        info.on_link.push_back(block_of(address, prefix));
-      }
-    }
-    freeifaddrs(list);
-    if (info.on_link.empty()) return std::nullopt;
+    if (!route_fd_) return std::nullopt;
     return info;
+  }
+
+  bool on_link(const asio::ip::address& dst) override {
+    return route_fd_ && route_is_on_link(route_fd_.get(), ++route_seq_, dst, ifindex_);
   }
 
   SendResult send_frame(std::span<const std::uint8_t> frame,
@@ -308,6 +343,8 @@ class RealPacketIo final : public PacketIo {
   UniqueFd fd6_;
   std::unique_ptr<pcap_t, PcapClose> pcap_;
   UniqueFd frame_fd_;  // AF_PACKET, for send_frame
+  UniqueFd route_fd_;  // rtnetlink, for on_link
+  std::uint32_t route_seq_ = 0;
   int ifindex_ = 0;
   int dlt_ = 0;
   IoStats stats_;

@@ -43,11 +43,6 @@ enum class SendResult : std::uint8_t {
 // The Ethernet link the capture interface is on, for neighbour discovery (ARP, IPv6 ND).
 struct LinkInfo {
   std::array<std::uint8_t, 6> mac{};  // the interface's own
-  std::vector<AddressRange> on_link;  // its IPv4 and IPv6 prefixes: targets on the link
-  [[nodiscard]] bool reaches(const asio::ip::address& a) const {
-    return std::any_of(on_link.begin(), on_link.end(),
-                       [&a](const AddressRange& r) { return r.contains(a); });
-  }
 };
 
 class FrameSink {
@@ -76,6 +71,12 @@ class PacketIo {
   // The Ethernet link for neighbour discovery, when the capture interface is Ethernet with
   // a MAC address.
   [[nodiscard]] virtual std::optional<LinkInfo> link() { return std::nullopt; }
+  // Whether `dst` is on that link: the route the kernel would use toward it leaves by the
+  // capture interface without a gateway. Asked of the routing table, not of the interface's
+  // prefixes: a prefix is on-link because a route says so (RFC 5942), an on-link route may
+  // cover addresses outside every prefix, and a route through a gateway may cover a part of
+  // one. Called from the sender thread only, like send().
+  [[nodiscard]] virtual bool on_link(const asio::ip::address& /*dst*/) { return false; }
   // Sends one complete link-layer frame (ARP, neighbour solicitation) on the capture
   // interface; `about` is the address it asks for, checked against the scope like every
   // send. Called from the sender thread only, like send().
@@ -140,8 +141,8 @@ struct FakeNetworkConfig {
   // once it has given up resolving an on-link address.
   std::vector<asio::ip::address> failed_neighbours;
   // An Ethernet link (frames with Ethernet headers; ARP and neighbour solicitations answered
-  // by every host of `hosts` whose address is in one of these prefixes); empty: raw IP
-  // frames, no neighbour discovery.
+  // by every host of `hosts` whose address is in one of these blocks, the fake network's
+  // on-link routes); empty: raw IP frames, no neighbour discovery.
   std::vector<AddressRange> ethernet_on_link;
 };
 
