@@ -47,6 +47,8 @@ constexpr int kSilentHostSample = 4;
 // How often (at least) the sender weighs the loss signals and adapts its rate; never more
 // often than twice the smoothed RTT, so that a window's answers are mostly to its own probes.
 constexpr std::chrono::milliseconds kRateWindow{20};
+// How long a wait for replies sleeps before it looks again for answers and stops.
+constexpr std::chrono::microseconds kWaitSlice{2000};
 // Probes a window needs before its share of answered probes says anything.
 constexpr std::uint64_t kShareSample = 64;
 
@@ -146,7 +148,13 @@ class RawScan : public FrameSink {
  private:
   bool stopping() const { return control_.stop && control_.stop->load(std::memory_order_relaxed); }
   void scan_group();
-  void send_pass();
+  // One pass over every unanswered pair. `each_after_its_timeout`: a pair is sent only once
+  // its own reply timeout has run out since its last transmission (waiting for that if
+  // needed), for a retransmission pass that follows the previous pass without a wait.
+  void send_pass(bool each_after_its_timeout = false);
+  // Waits until `pair` of `host` is due for retransmission; false when it was answered
+  // meanwhile or the scan is stopping.
+  bool wait_until_due(std::size_t pair, std::size_t host);
   void adapt_rate(Clock::time_point now);
   // Records a pair's first answer; false when it already had one.
   bool settle(std::size_t pair, std::size_t host, raw::Observation o);
@@ -542,20 +550,49 @@ void RawScan::scan_group() {
   // Passes: the first, then retransmissions of whatever is still silent, until the silence
   // policy (silence_policy.hpp) believes the silence: at least min_attempts passes, and as
   // many consecutive retransmission passes that drew nothing new as the measured loss calls
-  // for.
+  // for. A pass that the policy will ask for whatever comes back is not waited for: the next
+  // pass follows at once and sends each pair when that pair's own timeout has run out, so the
+  // timeouts overlap the sending instead of adding up after it.
   const int max_retries = plan_.timing.max_retries;
   const int pass_limit = engine::max_attempts(max_retries);
   std::uint64_t drops_before = rx_drops_.load();
+  std::uint64_t late_before = late_total_.load();
   int quiet_streak = 0;  // consecutive retransmission passes that drew nothing new
+  bool waited = true;    // the previous pass's replies were waited for and judged
+  int unjudged = 0;      // retransmission passes sent since the last judgement
   bool settled = false;
-  for (int pass = 0;; ++pass) {
+  // The wait after a pass, and the judgement of the passes it ends: did their
+  // retransmissions draw anything new?
+  auto wait_and_judge = [&] {
+    wait_for_replies();
+    waited = true;
+    const std::uint64_t late_now = late_total_.load();
+    const bool drew_new = late_now > late_before;
+    late_before = late_now;
+    const std::uint64_t drops_now = rx_drops_.load();
+    const bool dropped = drops_now > drops_before;
+    drops_before = drops_now;
+    // Passes judged together are quiet together: none drew anything.
+    if (unjudged > 0) quiet_streak = (drew_new || dropped) ? 0 : quiet_streak + unjudged;
+    // Answers that needed a retransmission: the earlier passes lost probes. One halving per
+    // judgement, however many such answers came (adapt_rate never grows on them).
+    if (unjudged > 0 && drew_new) pacer_.back_off();
+    unjudged = 0;
+  };
+  for (int pass = 0;;) {
     const std::size_t silent = unanswered_count();
     if (silent == 0) {
       settled = true;
       break;
     }
     if (stopping()) break;
-    const engine::LossEvidence loss{answered_sends_.load(), missed_sends_.load()};
+    engine::LossEvidence loss{answered_sends_.load(), missed_sends_.load()};
+    if (!waited && pass >= engine::min_attempts(loss, max_retries)) {
+      // The evidence changed while the last pass went out: it was the last one the policy
+      // asks for whatever comes back. Judge it before deciding on more.
+      wait_and_judge();
+      continue;
+    }
     if (pass >= engine::min_attempts(loss, max_retries)) {
       // --max-retries 0 asks for one transmission and nothing more.
       if (max_retries == 0 || quiet_streak >= engine::loss_rounds(loss, silent)) {
@@ -564,19 +601,17 @@ void RawScan::scan_group() {
       }
       if (pass >= pass_limit) break;
     }
-    const std::uint64_t late_before = late_total_.load();
     first_pass_ = pass == 0 && &probe_ != &raw::ping_probe();
-    send_pass();
+    send_pass(/*each_after_its_timeout=*/!waited);
     if (stopping()) break;
-    wait_for_replies();
-    const bool drew_new = late_total_.load() > late_before;
-    const std::uint64_t drops_now = rx_drops_.load();
-    const bool dropped = drops_now > drops_before;
-    drops_before = drops_now;
-    if (pass > 0) quiet_streak = (drew_new || dropped) ? 0 : quiet_streak + 1;
-    // Answers that needed this retransmission pass: the earlier passes lost probes. One
-    // halving per pass, however many such answers came (adapt_rate never grows on them).
-    if (pass > 0 && drew_new) pacer_.back_off();
+    if (pass > 0) ++unjudged;
+    ++pass;
+    loss = {answered_sends_.load(), missed_sends_.load()};
+    if (max_retries > 0 && pass < engine::min_attempts(loss, max_retries)) {
+      waited = false;  // the next pass is due whatever comes back
+    } else {
+      wait_and_judge();
+    }
   }
   // Out of passes while silence could still be loss: it is not proof.
   unsettled_ = !settled && unanswered_count() > 0;
@@ -889,8 +924,9 @@ void RawScan::adapt_rate(Clock::time_point now) {
 }
 
 // One pass over every unanswered pair, port-major so consecutive probes go to different
-// hosts.
-void RawScan::send_pass() {
+// hosts. A retransmission pass visits the pairs in the order the previous pass sent them, so
+// waiting for one pair's timeout holds back only pairs sent after it.
+void RawScan::send_pass(bool each_after_its_timeout) {
   const std::size_t nports = ports_.size();
   const std::size_t nhosts = hosts_.size();
   std::size_t since_check = 0;
@@ -911,8 +947,29 @@ void RawScan::send_pass() {
         maybe_progress();
         if (host.timed_out) continue;
       }
+      if (each_after_its_timeout && !wait_until_due(pair, h)) {
+        if (stopping()) {
+          interrupted_ = true;
+          return;
+        }
+        continue;  // answered meanwhile
+      }
       send_probe(h, pi);
     }
+  }
+}
+
+bool RawScan::wait_until_due(std::size_t pair, std::size_t h) {
+  for (;;) {
+    if (answer_[pair].load(std::memory_order_relaxed) != 0 || stopping()) return false;
+    // Signed 32-bit difference: right across the microsecond clock's wrap.
+    const auto since =
+        static_cast<std::int32_t>(now_us() - sent_at_[pair].load(std::memory_order_relaxed));
+    const auto left = reply_timeout(h) - std::chrono::microseconds(since);
+    if (left <= std::chrono::microseconds(0)) return true;
+    maybe_progress();
+    // Short slices: an answer or a stop is seen within 2 ms, as in wait_for_replies().
+    std::this_thread::sleep_for(std::min<std::chrono::microseconds>(left, kWaitSlice));
   }
 }
 
@@ -1009,7 +1066,7 @@ void RawScan::wait_for_replies() {
     }
     if (unanswered_count() == 0) return;
     maybe_progress();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(kWaitSlice);
   }
 }
 
