@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 
@@ -62,6 +63,20 @@ class RttEstimator {
 [[nodiscard]] inline double probe_timeout(const RttEstimator& host, const RttEstimator& group,
                                           const TimeoutBounds& b) {
   return host.has_sample() ? host.timeout(b) : std::max(group.timeout(b), b.initial);
+}
+
+// How long a probe last sent at `sent_us` still waits, at `now_us`, before it is due for
+// retransmission after `timeout`; zero once it is due. Both stamps are a 32-bit microsecond
+// clock that wraps every 71.6 minutes: the signed difference is right for 35.8 minutes, and a
+// stamp that reads as later than now is older than that, so long due. A probe never sent
+// (its send was deferred) has nothing to wait for.
+[[nodiscard]] inline std::chrono::microseconds until_due(std::uint32_t now_us,
+                                                         std::uint32_t sent_us, bool ever_sent,
+                                                         std::chrono::microseconds timeout) {
+  if (!ever_sent) return std::chrono::microseconds(0);
+  const auto since = static_cast<std::int32_t>(now_us - sent_us);
+  if (since < 0) return std::chrono::microseconds(0);
+  return std::max(std::chrono::microseconds(0), timeout - std::chrono::microseconds(since));
 }
 
 }  // namespace portvigil::engine

@@ -971,6 +971,14 @@ TEST(RawSubnet, OnLinkIsWhatTheRoutingTableSays) {
   ASSERT_NE(arp.out.find("lladdr"), std::string::npos)
       << "the target does not answer ARP for 198.18.7.9:\n"
       << arp.describe();
+  const CmdResult nd = pvlab::run({"ip", "netns", "exec", scan, "sh", "-c",
+                                   "ping -6 -c1 -W1 2001:db8:7::9 >/dev/null; ip -6 neigh show "
+                                   "2001:db8:7::9 dev " +
+                                       sif},
+                                  30s);
+  ASSERT_NE(nd.out.find("lladdr"), std::string::npos)
+      << "the target does not answer neighbour solicitations for 2001:db8:7::9:\n"
+      << nd.describe();
 
   const std::vector<std::string> targets = {"198.18.7.8-10", "198.18.0.129-131", "2001:db8:7::8",
                                             "2001:db8:7::9", "2001:db8:7::a"};

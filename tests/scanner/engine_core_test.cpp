@@ -71,6 +71,21 @@ TEST(RttEstimator, AHostWithoutSamplesWaitsAtLeastTheInitialTimeout) {
   EXPECT_DOUBLE_EQ(probe_timeout(host, slow_group, kBounds), 0.1);
 }
 
+TEST(RttEstimator, RetransmissionIsDueAfterTheTimeoutAcrossTheClocksWrap) {
+  using std::chrono::microseconds;
+  const microseconds timeout(100'000);
+  EXPECT_EQ(until_due(1'030'000, 1'000'000, true, timeout), microseconds(70'000));
+  EXPECT_EQ(until_due(1'100'000, 1'000'000, true, timeout), microseconds(0));
+  EXPECT_EQ(until_due(1'500'000, 1'000'000, true, timeout), microseconds(0));
+  // The 32-bit microsecond clock wrapped between the send and now.
+  EXPECT_EQ(until_due(20'000, 0xFFFF'FFFFu - 9'999, true, timeout), microseconds(70'000));
+  // More than 35.8 minutes ago: the difference reads as negative; long due, never a wait.
+  EXPECT_EQ(until_due(0x8000'0000u + 5, 0, true, timeout), microseconds(0));
+  // Never sent (a deferred send): nothing to wait for, whatever the stale stamp says.
+  EXPECT_EQ(until_due(10, 0, false, timeout), microseconds(0));
+  EXPECT_EQ(until_due(1'000'000, 1'000'000, false, timeout), microseconds(0));
+}
+
 // Tokens taken over `seconds` of simulated time, asking every 10 us.
 int tokens_over(Pacer& p, Clock::time_point& now, double seconds) {
   int taken = 0;

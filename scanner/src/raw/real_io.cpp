@@ -281,6 +281,8 @@ class RealPacketIo final : public PacketIo {
   }
 
   bool on_link(const asio::ip::address& dst) override {
+    // A link-local target names no link (targets never carry a zone): not asked.
+    if (dst.is_v6() && dst.to_v6().is_link_local()) return false;
     return route_fd_ && route_is_on_link(route_fd_.get(), ++route_seq_, dst, ifindex_);
   }
 
