@@ -5,6 +5,13 @@
 #
 #   bench/syn_bench.sh [--binary PATH] [--runs N] [--family 4|6] [--listener PATH]
 #                      [--no-nmap] [--no-masscan] [--keep-icmp-ratelimit]
+#                      [--ports SPEC] [--filtered] [--baseline PATH]
+#
+# --ports SPEC scans those ports instead of all 65 535, in every row. --filtered makes the
+# target drop every TCP packet (a firewalled host: every port filtered, no RTT sample, so
+# every probe is sent three times); nmap needs about 40 s per 2 000 such ports, so give it a
+# --ports range or --no-nmap. --baseline PATH adds a row for another portvigil binary (an
+# earlier build) at the default rate, and a ratio column against it.
 #
 # --keep-icmp-ratelimit leaves the kernel's default ICMP rate limits in the target (a burst
 # of 6 errors, then one a second), so most of the 4 000 rejected ports fall silent: they are
@@ -44,6 +51,9 @@ listener=()
 do_nmap=1
 do_masscan=1
 keep_rl=()
+ports=-
+filtered=0
+baseline=
 while (($#)); do
   case $1 in
     --binary) binary=$2; shift 2 ;;
@@ -53,6 +63,9 @@ while (($#)); do
     --no-nmap) do_nmap=0; shift ;;
     --no-masscan) do_masscan=0; shift ;;
     --keep-icmp-ratelimit) keep_rl=(--keep-icmp-ratelimit); shift ;;
+    --ports) ports=$2; shift 2 ;;
+    --filtered) filtered=1; shift ;;
+    --baseline) baseline=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) bench_die "unknown argument '$1'" ;;
   esac
@@ -62,6 +75,11 @@ binary=$(realpath "$binary")
 [[ -x "$binary" ]] || bench_die "'$binary' is not executable"
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || bench_die "--runs must be a positive number"
 [[ $family == 4 || $family == 6 ]] || bench_die "--family must be 4 or 6"
+[[ "$ports" == - || "$ports" =~ ^[0-9][0-9,-]*$ ]] || bench_die "--ports takes numbers, - and ,"
+if [[ -n "$baseline" ]]; then
+  baseline=$(realpath "$baseline")
+  [[ -x "$baseline" ]] || bench_die "--baseline '$baseline' is not executable"
+fi
 if ((do_nmap)); then command -v nmap >/dev/null || bench_die "nmap is not installed (or --no-nmap)"; fi
 if [[ $family == 6 ]]; then do_masscan=0; fi # masscan 1.3.2: IPv4 here
 if ((do_masscan)); then
@@ -76,6 +94,19 @@ nmap6=()
 if [[ $family == 6 ]]; then
   target=2001:db8::2
   nmap6=(-6)
+fi
+if ((filtered)); then
+  ip netns exec "$TARGET_NS" nft insert rule inet pvlab input meta l4proto tcp drop
+  awk -F'\t' -v OFS='\t' '$1 == "tcp" { $3 = "filtered" } { print }' "$TRUTH" >"$TRUTH.new"
+  mv "$TRUTH.new" "$TRUTH"
+fi
+# Ports as nmap, portvigil and compare.py take them; masscan's -p needs a range.
+port_arg=$ports
+compare_ports=
+masscan_ports=1-65535
+if [[ $ports != - ]]; then
+  compare_ports=$ports
+  masscan_ports=$ports
 fi
 scan_mac=$(bench_mac "$SCAN_NS" "$SCAN_IF")
 target_mac=$(bench_mac "$TARGET_NS" "$TARGET_IF")
@@ -108,40 +139,43 @@ EOF
 one_run() { # $1 = row, $2 = run
   local row=$1 i=$2 wrong
   case $row in
-    pv-default)
-      bench_run "$row" "$i" -- "$binary" scan -sS -p- -n "$target" -oJ "$WORK/pv.json"
-      wrong=$(bench_wrong --portvigil-json "$WORK/pv.json" "$target" tcp)
-      bench_record "$row" "portvigil scan -sS -p- -n" "$i" "$wrong"
+    pv-default | pv-baseline)
+      local bin=$binary name=portvigil
+      [[ $row == pv-baseline ]] && bin=$baseline name="portvigil (baseline)"
+      bench_run "$row" "$i" -- "$bin" scan -sS "-p$port_arg" -n "$target" -oJ "$WORK/pv.json"
+      wrong=$(bench_wrong --portvigil-json "$WORK/pv.json" "$target" tcp "$compare_ports")
+      bench_record "$row" "$name scan -sS -p$port_arg -n" "$i" "$wrong"
       ;;
     pv-1m)
-      bench_run "$row" "$i" -- "$binary" scan -sS -p- -n --max-rate 1000000 "$target" \
-        -oJ "$WORK/pv.json"
-      wrong=$(bench_wrong --portvigil-json "$WORK/pv.json" "$target" tcp)
-      bench_record "$row" "portvigil scan -sS -p- -n --max-rate 1000000" "$i" "$wrong"
+      bench_run "$row" "$i" -- "$binary" scan -sS "-p$port_arg" -n --max-rate 1000000 \
+        "$target" -oJ "$WORK/pv.json"
+      wrong=$(bench_wrong --portvigil-json "$WORK/pv.json" "$target" tcp "$compare_ports")
+      bench_record "$row" "portvigil scan -sS -p$port_arg -n --max-rate 1000000" "$i" "$wrong"
       ;;
     nmap)
-      bench_run "$row" "$i" -- nmap "${nmap6[@]}" -sS -T4 -p- -n -Pn "$target" \
+      bench_run "$row" "$i" -- nmap "${nmap6[@]}" -sS -T4 "-p$port_arg" -n -Pn "$target" \
         -oX "$WORK/nmap.xml"
-      wrong=$(bench_wrong --nmap-xml "$WORK/nmap.xml" "$target" tcp)
-      bench_record "$row" "nmap ${nmap6[*]:+${nmap6[*]} }-sS -T4 -p- -n -Pn" "$i" "$wrong"
+      wrong=$(bench_wrong --nmap-xml "$WORK/nmap.xml" "$target" tcp "$compare_ports")
+      bench_record "$row" "nmap ${nmap6[*]:+${nmap6[*]} }-sS -T4 -p$port_arg -n -Pn" "$i" "$wrong"
       ;;
     masscan-1m | masscan-100k)
       local rate=1000000
       [[ $row == masscan-100k ]] && rate=100000
       rm -f "$WORK/masscan.lst"
       bench_trickle_start
-      bench_run "$row" "$i" -- timeout -k 5 120 masscan "$target" -p1-65535 --rate "$rate" \
+      bench_run "$row" "$i" -- timeout -k 5 120 masscan "$target" -p"$masscan_ports" --rate "$rate" \
         --interface "$SCAN_IF" --adapter-ip 198.18.0.1 --adapter-mac "$scan_mac" \
         --router-mac "$target_mac" --wait 1 --noreset --show closed -oL "$WORK/masscan.lst"
       bench_trickle_stop
       wrong=$(masscan_wrong "$WORK/masscan.lst")
-      bench_record "$row" "masscan -p1-65535 --rate $rate --wait 1 --noreset --show closed" \
+      bench_record "$row" "masscan -p$masscan_ports --rate $rate --wait 1 --noreset --show closed" \
         "$i" "$wrong"
       ;;
   esac
 }
 
 rows=(pv-default pv-1m)
+[[ -n "$baseline" ]] && rows+=(pv-baseline)
 ((do_nmap)) && rows+=(nmap)
 ((do_masscan)) && rows+=(masscan-1m masscan-100k)
 for i in $(seq "$runs"); do
@@ -151,8 +185,11 @@ done
 echo
 rl="ICMP rate limits lifted in the target"
 ((${#keep_rl[@]})) && rl="the kernel's default ICMP rate limits in the target"
-echo "SYN scan, 65 535 TCP ports of $target (lab preset connect: 200 open, 56 335 closed," \
-  "5 000 dropped, 4 000 rejected; $rl), $runs runs each; $(nproc) CPUs, kernel $(uname -r)," \
+what="65 535 TCP ports"
+[[ $ports != - ]] && what="TCP ports $ports"
+lab="lab preset connect: 200 open, 56 335 closed, 5 000 dropped, 4 000 rejected; $rl"
+((filtered)) && lab="the target drops every TCP packet: all filtered"
+echo "SYN scan, $what of $target ($lab), $runs runs each; $(nproc) CPUs, kernel $(uname -r)," \
   "$("$binary" --version 2>/dev/null | head -1), $(nmap --version 2>/dev/null | head -1 | cut -d' ' -f1-3)."
 echo
-bench_table "nmap=nmap" "masscan-1m=masscan (1M pps)"
+bench_table "nmap=nmap" "masscan-1m=masscan (1M pps)" "pv-baseline=the baseline"
