@@ -65,6 +65,20 @@ class RttEstimator {
   return host.has_sample() ? host.timeout(b) : std::max(group.timeout(b), b.initial);
 }
 
+// How long the raw engine waits before retransmitting to a host (timeouts in microseconds):
+// its own estimate once it has one; the group's for a host that has answered nothing yet, as
+// Nmap does (an address nobody holds must not cost the initial timeout on every
+// retransmission); and never less than the initial timeout for a host that answers, but only
+// after retransmissions, which Karn's rule leaves without a sample: fast neighbours must not
+// make every retransmission to a slower host leave before its answer could.
+[[nodiscard]] inline std::chrono::microseconds retransmit_timeout(std::uint32_t own_us,
+                                                                  std::uint32_t group_us,
+                                                                  std::uint32_t initial_us,
+                                                                  bool answered_any) {
+  if (own_us != 0) return std::chrono::microseconds(own_us);
+  return std::chrono::microseconds(answered_any ? std::max(group_us, initial_us) : group_us);
+}
+
 // How long a probe last sent at `sent_us` still waits, at `now_us`, before it is due for
 // retransmission after `timeout`; zero once it is due. Both stamps are a 32-bit microsecond
 // clock that wraps every 71.6 minutes: the signed difference is right for 35.8 minutes, and a

@@ -71,6 +71,17 @@ TEST(RttEstimator, AHostWithoutSamplesWaitsAtLeastTheInitialTimeout) {
   EXPECT_DOUBLE_EQ(probe_timeout(host, slow_group, kBounds), 0.1);
 }
 
+TEST(RttEstimator, RetransmitTimeoutOfHostsWithoutASample) {
+  using std::chrono::microseconds;
+  // Its own estimate wins.
+  EXPECT_EQ(retransmit_timeout(150'000, 100'000, 500'000, true), microseconds(150'000));
+  // Silent so far (an unused address, a firewalled host): the group's, however short.
+  EXPECT_EQ(retransmit_timeout(0, 100'000, 500'000, false), microseconds(100'000));
+  // Answers only after retransmissions (no sample, Karn): at least the initial timeout.
+  EXPECT_EQ(retransmit_timeout(0, 100'000, 500'000, true), microseconds(500'000));
+  EXPECT_EQ(retransmit_timeout(0, 900'000, 500'000, true), microseconds(900'000));
+}
+
 TEST(RttEstimator, RetransmissionIsDueAfterTheTimeoutAcrossTheClocksWrap) {
   using std::chrono::microseconds;
   const microseconds timeout(100'000);

@@ -959,16 +959,14 @@ void RawScan::send_pass(bool each_after_its_timeout) {
   }
 }
 
-// A host without an RTT sample of its own waits at least the initial timeout
-// (engine::probe_timeout): fast neighbours must not make every retransmission to a slower
-// host leave before its answer could, which would also deny it a sample forever.
 bool RawScan::wait_until_due(std::size_t pair, std::size_t h) {
   const auto initial_us = to_timeout_us(timeouts_.initial * 1e6);
   for (;;) {
     if (answer_[pair].load(std::memory_order_relaxed) != 0 || stopping()) return false;
-    const std::uint32_t own = host_timeout_us_[h].load(std::memory_order_relaxed);
-    const auto timeout = std::chrono::microseconds(
-        own != 0 ? own : std::max(group_timeout_us_.load(std::memory_order_relaxed), initial_us));
+    const auto timeout =
+        engine::retransmit_timeout(host_timeout_us_[h].load(std::memory_order_relaxed),
+                                   group_timeout_us_.load(std::memory_order_relaxed), initial_us,
+                                   settled_[h].load(std::memory_order_relaxed) > 0);
     const auto left =
         engine::until_due(now_us(), sent_at_[pair].load(std::memory_order_relaxed),
                           attempts_[pair].load(std::memory_order_relaxed) > 0, timeout);
