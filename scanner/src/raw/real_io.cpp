@@ -130,8 +130,13 @@ bool route_is_on_link(int nl_fd, std::uint32_t seq, const asio::ip::address& dst
   while (true) {
     const ssize_t got = recv(nl_fd, buf, sizeof buf, MSG_DONTWAIT);
     if (got <= 0) return false;
-    int left = static_cast<int>(got);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+    // NLMSG_OK/NLMSG_NEXT, spelled out: the macros compare signed with unsigned.
+    std::size_t left = static_cast<std::size_t>(got);
+    for (const auto* h = reinterpret_cast<const nlmsghdr*>(buf);
+         left >= sizeof(nlmsghdr) && h->nlmsg_len >= sizeof(nlmsghdr) && h->nlmsg_len <= left;
+         left -= std::min<std::size_t>(left, NLMSG_ALIGN(h->nlmsg_len)),
+                     h = reinterpret_cast<const nlmsghdr*>(
+                         reinterpret_cast<const unsigned char*>(h) + NLMSG_ALIGN(h->nlmsg_len))) {
       if (h->nlmsg_seq != seq) continue;
       if (h->nlmsg_type != RTM_NEWROUTE || h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) {
         return false;  // NLMSG_ERROR: no route (unreachable, prohibited, no such network)
