@@ -587,13 +587,14 @@ void RawScan::scan_group() {
     }
     if (stopping()) break;
     engine::LossEvidence loss{answered_sends_.load(), missed_sends_.load()};
-    if (!waited && pass >= engine::min_attempts(loss, max_retries)) {
+    const bool past_least = pass >= engine::min_attempts(loss, max_retries);
+    if (!waited && past_least) {
       // The evidence changed while the last pass went out: it was the last one the policy
       // asks for whatever comes back. Judge it before deciding on more.
       wait_and_judge();
       continue;
     }
-    if (pass >= engine::min_attempts(loss, max_retries)) {
+    if (past_least) {
       // --max-retries 0 asks for one transmission and nothing more.
       if (max_retries == 0 || quiet_streak >= engine::loss_rounds(loss, silent)) {
         settled = true;
@@ -1055,14 +1056,12 @@ void RawScan::send_probe(std::size_t h, std::size_t pi) {
 // has no RTT sample yet. Unlike a connect attempt, a raw probe's late answer is not lost (it
 // is recorded whenever it comes), so a wait that was too short costs one more pass at most.
 void RawScan::wait_for_replies() {
-  const std::uint32_t group_us = group_timeout_us_.load(std::memory_order_relaxed);
-  std::uint32_t wait_us = 0;
+  std::chrono::microseconds wait{0};
   for (std::size_t h = 0; h < hosts_.size(); ++h) {
     if (!hosts_[h].authorized || hosts_[h].timed_out || unanswered(h) == 0) continue;
-    const std::uint32_t own = host_timeout_us_[h].load(std::memory_order_relaxed);
-    wait_us = std::max(wait_us, own != 0 ? own : group_us);
+    wait = std::max(wait, reply_timeout(h));
   }
-  const auto deadline = Clock::now() + std::chrono::microseconds(wait_us);
+  const auto deadline = Clock::now() + wait;
   while (Clock::now() < deadline) {
     if (stopping()) {
       interrupted_ = true;
